@@ -1,0 +1,2 @@
+//! The proxy routes: choose a cluster, filter headers, apply the credential, forward
+//! (streamed) or tunnel an upgrade.

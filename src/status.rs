@@ -1,0 +1,211 @@
+//! The one error type of kubeplex and its mapping to a Kubernetes `Status` object.
+//!
+//! Every error kubeplex produces itself (as opposed to an upstream's answer, which passes
+//! through unchanged) is an [`Error`]: a [`Reason`] that decides the HTTP code and the
+//! `reason` field, and a message. Messages are built by the code that knows the context
+//! and must never contain a token or a query string; [`Error::error_response`] is the only
+//! place where an error becomes an HTTP response.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+
+/// The Kubernetes `StatusReason` of an error, which also fixes its HTTP code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// 400: a malformed header, path or body.
+    BadRequest,
+    /// 401: no or bad caller credential (adds `WWW-Authenticate: Bearer`).
+    Unauthorized,
+    /// 403: the caller may not do this.
+    Forbidden,
+    /// 404: unknown cluster, plugin, route.
+    NotFound,
+    /// 405: method not allowed on this route.
+    MethodNotAllowed,
+    /// 409: e.g. an ambiguous cluster name with `duplicateNames: reject`.
+    Conflict,
+    /// 413: request entity too large.
+    RequestEntityTooLarge,
+    /// 415: unsupported media type.
+    UnsupportedMediaType,
+    /// 500: a bug or an unexpected internal state.
+    InternalError,
+    /// 502: connect, TLS or protocol failure talking to a cluster.
+    BadGateway,
+    /// 503: draining, or no backend.
+    ServiceUnavailable,
+    /// 504: the cluster did not answer in time.
+    Timeout,
+}
+
+impl Reason {
+    /// The HTTP status code for this reason.
+    pub fn code(self) -> StatusCode {
+        match self {
+            Reason::BadRequest => StatusCode::BAD_REQUEST,
+            Reason::Unauthorized => StatusCode::UNAUTHORIZED,
+            Reason::Forbidden => StatusCode::FORBIDDEN,
+            Reason::NotFound => StatusCode::NOT_FOUND,
+            Reason::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Reason::Conflict => StatusCode::CONFLICT,
+            Reason::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Reason::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Reason::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Reason::BadGateway => StatusCode::BAD_GATEWAY,
+            Reason::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Reason::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The `reason` field of the `Status` object (Kubernetes' `StatusReason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::BadRequest => "BadRequest",
+            Reason::Unauthorized => "Unauthorized",
+            Reason::Forbidden => "Forbidden",
+            Reason::NotFound => "NotFound",
+            Reason::MethodNotAllowed => "MethodNotAllowed",
+            Reason::Conflict => "Conflict",
+            Reason::RequestEntityTooLarge => "RequestEntityTooLarge",
+            Reason::UnsupportedMediaType => "UnsupportedMediaType",
+            Reason::InternalError => "InternalError",
+            Reason::BadGateway => "BadGateway",
+            Reason::ServiceUnavailable => "ServiceUnavailable",
+            Reason::Timeout => "Timeout",
+        }
+    }
+}
+
+/// An error kubeplex produces itself, answered as a Kubernetes `Status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// What kind of failure this is; decides the HTTP code.
+    pub reason: Reason,
+    /// Human-readable message: never a token, never a query string.
+    pub message: String,
+}
+
+impl Error {
+    /// An error with the given reason and message.
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Error {
+            reason,
+            message: message.into(),
+        }
+    }
+    /// 400 BadRequest.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(Reason::BadRequest, message)
+    }
+    /// 401 Unauthorized.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(Reason::Unauthorized, message)
+    }
+    /// 403 Forbidden.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(Reason::Forbidden, message)
+    }
+    /// 404 NotFound.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Reason::NotFound, message)
+    }
+    /// 409 Conflict.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(Reason::Conflict, message)
+    }
+    /// 500 InternalError.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(Reason::InternalError, message)
+    }
+    /// 502 BadGateway.
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::new(Reason::BadGateway, message)
+    }
+    /// 503 ServiceUnavailable.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(Reason::ServiceUnavailable, message)
+    }
+    /// 504 Timeout.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(Reason::Timeout, message)
+    }
+
+    /// The `Status` object for this error.
+    pub fn to_status(&self) -> Status<'_> {
+        Status {
+            kind: "Status",
+            api_version: "v1",
+            metadata: EmptyMeta {},
+            status: "Failure",
+            message: &self.message,
+            reason: self.reason.as_str(),
+            code: self.reason.code().as_u16(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Empty `metadata: {}` of a `Status`.
+#[derive(Serialize)]
+pub struct EmptyMeta {}
+
+/// A Kubernetes `meta/v1 Status` with `status: Failure`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status<'a> {
+    kind: &'static str,
+    api_version: &'static str,
+    metadata: EmptyMeta,
+    status: &'static str,
+    message: &'a str,
+    reason: &'static str,
+    code: u16,
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        self.reason.code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.reason.code());
+        res.insert_header((header::CONTENT_TYPE, "application/json"));
+        if self.reason == Reason::Unauthorized {
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        res.body(serde_json::to_vec(&self.to_status()).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_shape() {
+        let e = Error::not_found("cluster \"x\" not found");
+        let v = serde_json::to_value(e.to_status()).unwrap();
+        assert_eq!(v["kind"], "Status");
+        assert_eq!(v["apiVersion"], "v1");
+        assert_eq!(v["status"], "Failure");
+        assert_eq!(v["reason"], "NotFound");
+        assert_eq!(v["code"], 404);
+        assert_eq!(v["metadata"], serde_json::json!({}));
+    }
+
+    #[test]
+    fn unauthorized_has_www_authenticate() {
+        let r = Error::unauthorized("no token").error_response();
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers().get("www-authenticate").unwrap(), "Bearer");
+    }
+}

@@ -1,0 +1,1 @@
+//! Per-worker awc clients, one per cluster (awc's `Client` is `!Send`).

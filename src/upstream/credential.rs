@@ -1,0 +1,1 @@
+//! The upstream `Authorization` rules of SPEC §3, first that applies.
