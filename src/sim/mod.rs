@@ -2,6 +2,10 @@
 //! API and what kubectl needs. It runs in-process behind the `simulated` locator, alone as
 //! `kubeplex sim`, and as the upstream of the integration tests.
 
+pub mod discovery;
+pub mod strict;
+pub mod table;
+
 use crate::config::SimClusterConfig;
 
 /// A running simulated API server. Dropping it stops the server.
