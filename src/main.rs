@@ -160,7 +160,7 @@ fn clusters(common: &Common) -> ExitCode {
 fn sim(args: SimArgs) -> ExitCode {
     let cluster = config::SimClusterConfig {
         name: "sim".into(),
-        seed: args.seed,
+        seed: args.seed.map(config::SeedSource::File),
         tokens: args
             .tokens
             .into_iter()

