@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Proxy benchmark: builds kubeplex (release), starts it with one cluster `bench` at the
+# stand-in API server (http://127.0.0.1:9000), and runs ../shared/bench/anchors/run.sh with
+# PROJECT_URL set: the 1.2 KB body at 32 connections and the 7.7 MB body at 8 connections.
+# Prints the anchor tables and kubeplex's peak RSS (VmHWM) over the whole run.
+#
+# usage: bench/proxy.sh [SECONDS]    (env ANCHORS: path to run.sh)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+anchors=${ANCHORS:-$root/../shared/bench/anchors/run.sh}
+secs=${1:-5}
+cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+RUST_LOG=${RUST_LOG:-warn} "$root/target/release/kubeplex" --config "$root/bench/kubeplex-bench.yaml" serve &
+pid=$!
+trap 'kill $pid 2>/dev/null' EXIT
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/7077) 2>/dev/null && break; sleep 0.1; done
+export PROJECT_URL=http://127.0.0.1:7077/api/kubernetes/proxy
+echo "== 1.2 KB body (/api/v1/services), 32 connections, ${secs}s"
+bash "$anchors" "$secs" 32 /api/v1/services
+echo "== 7.7 MB body (/api/v1/bigservices), 8 connections, ${secs}s"
+bash "$anchors" "$secs" 8 /api/v1/bigservices
+echo "kubeplex peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/$pid/status)"
