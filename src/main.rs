@@ -63,18 +63,7 @@ fn main() -> ExitCode {
     telemetry::init(cli.common.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.common),
-        Command::CheckConfig => match config::load(&sources(&cli.common)) {
-            Ok(_) => {
-                println!("configuration OK");
-                ExitCode::SUCCESS
-            }
-            Err(errs) => {
-                for p in &errs.0 {
-                    eprintln!("{p}");
-                }
-                ExitCode::FAILURE
-            }
-        },
+        Command::CheckConfig => check_config(&cli.common),
         Command::Clusters => clusters(&cli.common),
         Command::Sim(args) => sim(args),
     }
@@ -131,6 +120,26 @@ fn serve(common: &Common) -> ExitCode {
     })
 }
 
+fn check_config(common: &Common) -> ExitCode {
+    match config::load(&sources(common)) {
+        Ok(settings) => {
+            println!("{}", config::summary(&settings));
+            ExitCode::SUCCESS
+        }
+        Err(errs) => {
+            for p in &errs.0 {
+                println!("{p}");
+            }
+            eprintln!(
+                "configuration refused: {} problem{}",
+                errs.0.len(),
+                if errs.0.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn clusters(common: &Common) -> ExitCode {
     let settings = match load_or_exit(common) {
         Ok(s) => s,
@@ -140,13 +149,27 @@ fn clusters(common: &Common) -> ExitCode {
         match kubeplex::locate::locate_all(&settings).await {
             Ok(located) => {
                 let reg = kubeplex::registry::Registry::new(&located, settings.duplicate_names);
-                println!("{:<32} {:<20} {:<16} AMBIGUOUS", "KEY", "NAME", "LOCATOR");
-                for c in reg.clusters() {
-                    println!(
-                        "{:<32} {:<20} {:<16} {}",
-                        c.key, c.spec.name, c.locator, c.ambiguous
-                    );
-                }
+                let rows: Vec<[String; 5]> = reg
+                    .clusters()
+                    .iter()
+                    .map(|c| {
+                        let mut url = c.spec.url.clone();
+                        // Never print credentials, even if a URL carried some.
+                        let _ = url.set_username("");
+                        let _ = url.set_password(None);
+                        [
+                            c.key.to_string(),
+                            c.spec.name.clone(),
+                            c.locator.clone(),
+                            url.to_string(),
+                            if c.ambiguous { "yes" } else { "no" }.to_string(),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table(["KEY", "NAME", "LOCATOR", "URL", "AMBIGUOUS"], &rows)
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -155,6 +178,33 @@ fn clusters(common: &Common) -> ExitCode {
             }
         }
     })
+}
+
+/// Left-aligned columns separated by two spaces.
+fn table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = head.map(str::len);
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == N {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(head.to_vec());
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
 }
 
 fn sim(args: SimArgs) -> ExitCode {

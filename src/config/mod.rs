@@ -3,23 +3,39 @@
 //! problem at once with the file and key path.
 //!
 //! [`load`] turns files into a validated [`Settings`]; the types in [`model`] are what the
-//! rest of kubeplex reads.
+//! rest of kubeplex reads. The stages: [`tree`] (parse, substitute, merge with provenance),
+//! [`env`] (`KUBEPLEX_` overrides), then the readers in [`read`] used by [`server`]
+//! (`kubeplex:`), [`locators`] (`kubernetes:`) and [`tls_material`].
 
+pub mod env;
+pub mod locators;
 pub mod model;
+pub mod read;
+pub mod server;
+pub mod tls_material;
+pub mod tree;
 
 pub use model::*;
 
+use read::{Obj, Problems};
 use std::path::PathBuf;
+use std::sync::Arc;
+use tree::{Env, Node, Origin, Value};
 
 /// The embedded default configuration, served by `kubeplex` with no `--config`.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.yaml");
 
+/// The name the embedded default goes by in messages.
+pub const DEFAULT_NAME: &str = "<embedded default>";
+
 /// One configuration problem: file, key path and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// The file the offending key came from (`<embedded default>` for the default).
+    /// The file the offending key came from (`<embedded default>` for the default,
+    /// `environment variable X` for an override).
     pub file: String,
-    /// Dotted key path with indexes: `kubernetes.clusterLocatorMethods[0].clusters[2].url`.
+    /// Dotted key path with indexes: `kubernetes.clusterLocatorMethods[0].clusters[2].url`;
+    /// empty for a problem with the whole file.
     pub key: String,
     /// What is wrong.
     pub message: String,
@@ -27,7 +43,11 @@ pub struct Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}: {}", self.file, self.key, self.message)
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.key, self.message)
+        }
     }
 }
 
@@ -39,33 +59,222 @@ pub struct ConfigErrors(pub Vec<Problem>);
 /// Where the configuration comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// A YAML file on disk.
+    /// A YAML file on disk; relative paths in it resolve against its folder.
     File(PathBuf),
-    /// Inline YAML text with a name for messages (the embedded default, tests).
+    /// Inline YAML text with a name for messages (tests); relative paths resolve against
+    /// the current directory.
     Inline { name: String, text: String },
+    /// The embedded default ([`DEFAULT_CONFIG`]).
+    Embedded,
 }
 
-/// Loads, merges and validates the given sources (later wins). With no sources, the
-/// embedded default is used.
+/// Loads, merges and validates the given sources (later wins), with `${VAR}` and
+/// `KUBEPLEX_` overrides from the process environment. With no sources, the embedded
+/// default is used.
 pub fn load(sources: &[Source]) -> Result<Settings, ConfigErrors> {
-    // Placeholder until the full loader lands: single source, serde-only.
-    let src = sources.last().cloned().unwrap_or(Source::Inline {
-        name: "<embedded default>".into(),
-        text: DEFAULT_CONFIG.into(),
-    });
-    let (name, text) = match &src {
-        Source::File(p) => (
-            p.display().to_string(),
-            std::fs::read_to_string(p).map_err(|e| {
-                ConfigErrors(vec![Problem {
-                    file: p.display().to_string(),
-                    key: String::new(),
-                    message: e.to_string(),
-                }])
-            })?,
-        ),
-        Source::Inline { name, text } => (name.clone(), text.clone()),
+    load_with_env(sources, &std::env::vars().collect())
+}
+
+/// [`load`] with an explicit environment (tests, reload).
+pub fn load_with_env(sources: &[Source], env: &Env) -> Result<Settings, ConfigErrors> {
+    let default = [Source::Embedded];
+    let sources = if sources.is_empty() {
+        &default[..]
+    } else {
+        sources
     };
-    let _ = (name, text);
-    Ok(Settings::default())
+    let mut problems = Problems::default();
+    let mut root: Option<Node> = None;
+    let mut files = Vec::new();
+    let mut fatal = false;
+    for source in sources {
+        let (origin, text) = match source {
+            Source::File(path) => {
+                let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                files.push(abs.clone());
+                let origin = Origin {
+                    name: path.display().to_string(),
+                    dir: abs.parent().map(|d| d.to_path_buf()),
+                    embedded: false,
+                };
+                match std::fs::read_to_string(path) {
+                    Ok(t) => (origin, t),
+                    Err(e) => {
+                        fatal = true;
+                        problems.0.push(Problem {
+                            file: origin.name,
+                            key: String::new(),
+                            message: format!("cannot read: {e}"),
+                        });
+                        continue;
+                    }
+                }
+            }
+            Source::Inline { name, text } => (
+                Origin {
+                    name: name.clone(),
+                    dir: None,
+                    embedded: false,
+                },
+                text.clone(),
+            ),
+            Source::Embedded => (
+                Origin {
+                    name: DEFAULT_NAME.into(),
+                    dir: None,
+                    embedded: true,
+                },
+                DEFAULT_CONFIG.to_string(),
+            ),
+        };
+        let origin = Arc::new(origin);
+        let mut yaml: serde_yaml::Value = match serde_yaml::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                fatal = true;
+                problems.0.push(Problem {
+                    file: origin.name.clone(),
+                    key: String::new(),
+                    message: format!("invalid YAML: {e}"),
+                });
+                continue;
+            }
+        };
+        if let Err(e) = yaml.apply_merge() {
+            fatal = true;
+            problems.0.push(Problem {
+                file: origin.name.clone(),
+                key: String::new(),
+                message: format!("invalid YAML merge key: {e}"),
+            });
+            continue;
+        }
+        let mut node = tree::from_yaml(yaml, &origin, env, "", &mut problems.0);
+        match node.value {
+            Value::Map(_) => {}
+            Value::Null => node = Node::empty_map(origin.clone()),
+            _ => {
+                fatal = true;
+                problems.0.push(Problem {
+                    file: origin.name.clone(),
+                    key: String::new(),
+                    message: format!("expected a map at the top level, got {}", node.value.kind()),
+                });
+                continue;
+            }
+        }
+        match &mut root {
+            None => root = Some(node),
+            Some(r) => tree::merge(r, node),
+        }
+    }
+    if fatal {
+        return Err(ConfigErrors(problems.0));
+    }
+    let mut root = root.unwrap_or_else(|| {
+        Node::empty_map(Arc::new(Origin {
+            name: DEFAULT_NAME.into(),
+            dir: None,
+            embedded: true,
+        }))
+    });
+    env::apply(&mut root, env, &mut problems);
+    let mut settings = validate(&root, env, &mut problems);
+    if problems.0.is_empty() {
+        settings.files = files;
+        Ok(settings)
+    } else {
+        Err(ConfigErrors(problems.0))
+    }
+}
+
+/// Validates the merged tree into [`Settings`], recording every problem.
+fn validate(root: &Node, env: &Env, p: &mut Problems) -> Settings {
+    let mut settings = Settings::default();
+    let home = env.get("HOME").map(String::as_str);
+    let Some(top) = Obj::new(root, "", p) else {
+        return settings;
+    };
+    if let Some(kp) = top.obj("kubeplex", p) {
+        server::read_kubeplex(&kp, home, &mut settings, p);
+    }
+    let backstage_catalog =
+        top.get("backend")
+            .and_then(|b| b.get("baseUrl"))
+            .and_then(|n| match &n.value {
+                Value::Str(s) if !s.is_empty() => {
+                    Some(format!("{}/api/catalog", s.trim_end_matches('/')))
+                }
+                _ => None,
+            });
+    let ctx = locators::Ctx {
+        home,
+        backstage_catalog,
+    };
+    if let Some(k) = top.obj("kubernetes", p) {
+        settings.locators = locators::read_kubernetes(&k, &ctx, p);
+    }
+    settings
+}
+
+/// A short human summary of a valid configuration, for `kubeplex check-config`.
+pub fn summary(s: &Settings) -> String {
+    let mut out = format!(
+        "configuration OK: listen {}, base path {}, duplicateNames {}, {} locator{}",
+        s.server.listen,
+        s.server.base_path,
+        match s.duplicate_names {
+            DuplicateNames::First => "first",
+            DuplicateNames::Reject => "reject",
+        },
+        s.locators.len(),
+        if s.locators.len() == 1 { "" } else { "s" },
+    );
+    for l in &s.locators {
+        let (ty, what) = match &l.kind {
+            LocatorKind::Config { clusters } => {
+                ("config", names(clusters.iter().map(|c| c.name.as_str())))
+            }
+            LocatorKind::LocalKubectlProxy => ("localKubectlProxy", "1 cluster: local".into()),
+            LocatorKind::Kubeconfig { paths, contexts } => (
+                "kubeconfig",
+                format!(
+                    "{}{}",
+                    paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    match contexts {
+                        Some(c) => format!(" (contexts: {})", c.join(", ")),
+                        None => String::new(),
+                    }
+                ),
+            ),
+            LocatorKind::Catalog(c) => (
+                "catalog",
+                format!(
+                    "{}, refreshed every {}",
+                    c.url,
+                    humantime::format_duration(c.refresh_interval)
+                ),
+            ),
+            LocatorKind::Simulated { clusters } => {
+                ("simulated", names(clusters.iter().map(|c| c.name.as_str())))
+            }
+        };
+        out.push_str(&format!("\n  {} ({ty}): {what}", l.id));
+    }
+    out
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = it.collect();
+    format!(
+        "{} cluster{}{}{}",
+        v.len(),
+        if v.len() == 1 { "" } else { "s" },
+        if v.is_empty() { "" } else { ": " },
+        v.join(", ")
+    )
 }

@@ -14,6 +14,11 @@ pub struct Settings {
     pub duplicate_names: DuplicateNames,
     /// `kubernetes.clusterLocatorMethods`, in order, each with its resolved id.
     pub locators: Vec<LocatorConfig>,
+    /// The `kubeplex:` blocks later stages read themselves (`auth`, `aggregate`,
+    /// `pluginProxy`), as trees that remember their file, for [`super::read`]'s readers.
+    pub sections: BTreeMap<String, super::tree::Node>,
+    /// The configuration files this was loaded from (absolute), for reload.
+    pub files: Vec<PathBuf>,
 }
 
 impl Default for Settings {
@@ -22,6 +27,8 @@ impl Default for Settings {
             server: ServerSettings::default(),
             duplicate_names: DuplicateNames::First,
             locators: Vec::new(),
+            sections: BTreeMap::new(),
+            files: Vec::new(),
         }
     }
 }

@@ -2,6 +2,10 @@
 //! [`ClusterSpec`]s. One file per locator type. [`locate_all`] runs them in config order;
 //! the registry gives each cluster its key.
 
+pub mod config;
+pub mod local_kubectl_proxy;
+pub mod simulated;
+
 use crate::config::{LocatorConfig, LocatorKind, Settings};
 use std::path::PathBuf;
 
@@ -92,13 +96,13 @@ pub async fn locate_all(settings: &Settings) -> Result<Vec<Located>, crate::stat
     Ok(out)
 }
 
-async fn locate_one(l: &LocatorConfig) -> Result<Located, crate::status::Error> {
+/// Runs one locator. `kubeconfig` and `catalog` yield nothing until their modules land.
+pub async fn locate_one(l: &LocatorConfig) -> Result<Located, crate::status::Error> {
     let clusters = match &l.kind {
-        LocatorKind::LocalKubectlProxy => vec![ClusterSpec::new(
-            "local",
-            url::Url::parse("http://127.0.0.1:8001").expect("static url"),
-        )],
-        _ => Vec::new(),
+        LocatorKind::Config { clusters } => config::locate(&l.id, clusters)?,
+        LocatorKind::LocalKubectlProxy => local_kubectl_proxy::locate(),
+        LocatorKind::Simulated { clusters } => return simulated::locate(&l.id, clusters).await,
+        LocatorKind::Kubeconfig { .. } | LocatorKind::Catalog(_) => Vec::new(),
     };
     Ok(Located {
         locator: l.id.clone(),

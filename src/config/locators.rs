@@ -1,0 +1,449 @@
+//! The `kubernetes:` block: `clusterLocatorMethods[]` with their resolved ids, and every
+//! locator type's fields, validated. Other Backstage keys (`serviceLocatorMethod`,
+//! `customResources`, `objectTypes`, ...) are ignored.
+
+use super::read::{Obj, Problems};
+use super::server::readable;
+use super::tls_material;
+use super::{
+    CatalogConfig, ClusterConfig, LocatorConfig, LocatorKind, SeedSource, SimClusterConfig,
+    SimFaults, SimToken, DEFAULT_SEED,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The locator types, in the order messages list them.
+pub const LOCATOR_TYPES: &[&str] = &[
+    "config",
+    "localKubectlProxy",
+    "kubeconfig",
+    "catalog",
+    "simulated",
+];
+
+/// Verbs a simulated cluster's token may be limited to.
+pub const SIM_VERBS: &[&str] = &[
+    "get", "list", "watch", "create", "update", "patch", "delete", "proxy", "exec",
+];
+
+/// Keys of a `config` locator's cluster: Backstage's and kubeplex's.
+pub const CLUSTER_KEYS: &[&str] = &[
+    "name",
+    "url",
+    "title",
+    "authProvider",
+    "authMetadata",
+    "serviceAccountToken",
+    "oidcTokenProvider",
+    "caData",
+    "caFile",
+    "skipTLSVerify",
+    "skipMetricsLookup",
+    "dashboardUrl",
+    "dashboardApp",
+    "dashboardParameters",
+    "customResources",
+    "tokenFile",
+    "clientCertData",
+    "clientKeyData",
+    "clientCertFile",
+    "clientKeyFile",
+    "tlsServerName",
+];
+
+/// What locator parsing needs besides the tree.
+pub struct Ctx<'a> {
+    /// `$HOME`, for `~/` paths.
+    pub home: Option<&'a str>,
+    /// The catalog URL implied by a Backstage `backend.baseUrl`, if any.
+    pub backstage_catalog: Option<String>,
+}
+
+/// Reads `kubernetes.clusterLocatorMethods` (other keys of `kubernetes:` are Backstage's
+/// and ignored).
+pub fn read_kubernetes(k: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Vec<LocatorConfig> {
+    let Some(methods) = k.list("clusterLocatorMethods", p) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut type_counts: HashMap<&'static str, usize> = HashMap::new();
+    for (path, node) in methods {
+        let Some(obj) = Obj::new(node, &path, p) else {
+            continue;
+        };
+        let Some(ty) = obj.required_string("type", p) else {
+            continue;
+        };
+        let Some(ty) = LOCATOR_TYPES.iter().copied().find(|t| *t == ty) else {
+            obj.problem(
+                "type",
+                format!(
+                    "unknown locator type {ty:?} (expected {})",
+                    LOCATOR_TYPES.join(", ")
+                ),
+                p,
+            );
+            continue;
+        };
+        let id = match obj.string("id", p) {
+            Some(id) => {
+                if id.is_empty() {
+                    obj.problem("id", "must not be empty", p);
+                } else if id.contains([':', '/', ',']) || id.chars().any(char::is_whitespace) {
+                    obj.problem(
+                        "id",
+                        format!("must not contain ':', '/', ',' or spaces, got {id:?}"),
+                        p,
+                    );
+                }
+                Some(id)
+            }
+            None if obj.has("id") => None,
+            None => {
+                let n = type_counts.entry(ty).or_default();
+                *n += 1;
+                Some(if *n == 1 {
+                    ty.to_string()
+                } else {
+                    format!("{ty}-{n}")
+                })
+            }
+        };
+        if let Some(id) = &id {
+            if let Some(first) = ids.get(id) {
+                let key = if obj.has("id") { "id" } else { "type" };
+                obj.problem(
+                    key,
+                    format!("duplicate locator id {id:?} (also the id of {first})"),
+                    p,
+                );
+            } else {
+                ids.insert(id.clone(), path.clone());
+            }
+        }
+        let kind = match ty {
+            "config" => read_config(&obj, ctx, p),
+            "localKubectlProxy" => {
+                obj.deny_unknown(&["type", "id"], p);
+                Some(LocatorKind::LocalKubectlProxy)
+            }
+            "kubeconfig" => read_kubeconfig(&obj, ctx, p),
+            "catalog" => read_catalog(&obj, ctx, p),
+            _ => read_simulated(&obj, ctx, p),
+        };
+        if let (Some(id), Some(kind)) = (id, kind) {
+            out.push(LocatorConfig { id, kind });
+        }
+    }
+    out
+}
+
+/// Records `duplicate cluster name` for the second and later clusters of one locator with
+/// the same name.
+fn check_unique_names(names: &[(String, Obj<'_>)], p: &mut Problems) {
+    let mut seen = std::collections::HashSet::new();
+    for (name, obj) in names {
+        if !seen.insert(name.as_str()) {
+            obj.problem(
+                "name",
+                format!("duplicate cluster name {name:?} in this locator"),
+                p,
+            );
+        }
+    }
+}
+
+fn read_config(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<LocatorKind> {
+    obj.deny_unknown(&["type", "id", "clusters"], p);
+    if !obj.has("clusters") {
+        obj.problem("clusters", "required", p);
+        return None;
+    }
+    let items = obj.list("clusters", p)?;
+    let mut clusters = Vec::new();
+    let mut names = Vec::new();
+    for (path, node) in items {
+        let Some(c) = Obj::new(node, &path, p) else {
+            continue;
+        };
+        if let Some(cluster) = read_cluster(&c, ctx, p) {
+            names.push((cluster.name.clone(), c));
+            clusters.push(cluster);
+        }
+    }
+    check_unique_names(&names, p);
+    Some(LocatorKind::Config { clusters })
+}
+
+/// Checks a cluster URL: http or https with a host, no credentials, query or fragment.
+pub fn check_url(s: &str) -> Result<url::Url, String> {
+    match url::Url::parse(s) {
+        Ok(u) if u.has_host() && !matches!(u.scheme(), "http" | "https") => Err(format!(
+            "scheme must be http or https, got {:?}",
+            u.scheme()
+        )),
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {
+            if !u.username().is_empty() || u.password().is_some() {
+                Err("must not contain credentials (user:password@)".into())
+            } else if u.query().is_some() || u.fragment().is_some() {
+                Err(format!("must not have a query or fragment: {s:?}"))
+            } else {
+                Ok(u)
+            }
+        }
+        _ => Err(format!("not a URL: {s:?}")),
+    }
+}
+
+fn read_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<ClusterConfig> {
+    c.deny_unknown(CLUSTER_KEYS, p);
+    let name = c.required_string("name", p);
+    let auth_provider = c.string("authProvider", p);
+    let in_cluster = auth_provider.as_deref() == Some("serviceAccount");
+    let url = if !c.has("url") && in_cluster {
+        // In-cluster: the URL comes from KUBERNETES_SERVICE_HOST/PORT at locate time.
+        Some(String::new())
+    } else {
+        c.required_string("url", p)
+            .and_then(|u| match check_url(&u) {
+                Ok(_) => Some(u),
+                Err(m) => {
+                    c.problem("url", m, p);
+                    None
+                }
+            })
+    };
+    let oidc_token_provider = c.string("oidcTokenProvider", p);
+    if auth_provider.as_deref() == Some("oidc") && oidc_token_provider.is_none() {
+        c.problem("oidcTokenProvider", "required when authProvider is oidc", p);
+    }
+    let service_account_token = c.string("serviceAccountToken", p);
+    let token_file = readable(c, "tokenFile", ctx.home, p, false);
+    if c.has("serviceAccountToken") && c.has("tokenFile") {
+        c.problem(
+            "tokenFile",
+            "serviceAccountToken and tokenFile are both set; use one",
+            p,
+        );
+    }
+    let tls_server_name = c.string("tlsServerName", p);
+    if let Some(n) = &tls_server_name {
+        if rustls_pki_types::ServerName::try_from(n.as_str()).is_err() {
+            c.problem(
+                "tlsServerName",
+                format!("not a DNS name or IP address: {n:?}"),
+                p,
+            );
+        }
+    }
+    let tls = tls_material::read(c, ctx.home, p);
+    Some(ClusterConfig {
+        name: name?,
+        url: url?,
+        title: c.string("title", p),
+        auth_provider,
+        auth_metadata: c.string_map("authMetadata", p).unwrap_or_default(),
+        service_account_token,
+        oidc_token_provider,
+        ca_data: tls.ca_data,
+        ca_file: tls.ca_file,
+        skip_tls_verify: c.boolean("skipTLSVerify", p).unwrap_or(false),
+        skip_metrics_lookup: c.boolean("skipMetricsLookup", p).unwrap_or(false),
+        dashboard_url: c.string("dashboardUrl", p),
+        dashboard_app: c.string("dashboardApp", p),
+        token_file,
+        client_cert_data: tls.client_cert_data,
+        client_key_data: tls.client_key_data,
+        client_cert_file: tls.client_cert_file,
+        client_key_file: tls.client_key_file,
+        tls_server_name,
+    })
+}
+
+fn read_kubeconfig(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<LocatorKind> {
+    obj.deny_unknown(&["type", "id", "path", "paths", "contexts"], p);
+    let mut paths = Vec::new();
+    match (obj.has("path"), obj.has("paths")) {
+        (true, true) => obj.problem("paths", "path and paths are both set; use one", p),
+        (false, false) => obj.problem("path", "required (or paths)", p),
+        (true, false) => paths.extend(readable(obj, "path", ctx.home, p, true)),
+        (false, true) => {
+            for (path, node) in obj.list("paths", p).unwrap_or_default() {
+                if let Some(f) = super::read::file_path(node, &path, ctx.home, p) {
+                    match std::fs::metadata(&f) {
+                        Ok(m) if m.is_file() => paths.push(f),
+                        Ok(_) => p.at(node, &path, format!("not a file: {}", f.display())),
+                        Err(e) => p.at(node, &path, format!("cannot read {}: {e}", f.display())),
+                    }
+                }
+            }
+        }
+    }
+    let contexts = obj.strings("contexts", p);
+    Some(LocatorKind::Kubeconfig { paths, contexts })
+}
+
+fn read_catalog(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<LocatorKind> {
+    obj.deny_unknown(
+        &[
+            "type",
+            "id",
+            "url",
+            "token",
+            "refreshInterval",
+            "dangerouslyAllowClusterUrls",
+        ],
+        p,
+    );
+    let url = match (obj.has("url"), &ctx.backstage_catalog) {
+        (false, Some(implied)) => Some(implied.clone()),
+        (false, None) => {
+            obj.problem(
+                "url",
+                "required (the catalog API, e.g. https://backstage.example.com/api/catalog)",
+                p,
+            );
+            None
+        }
+        (true, _) => obj
+            .required_string("url", p)
+            .and_then(|u| match url::Url::parse(&u) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {
+                    Some(u)
+                }
+                _ => {
+                    obj.problem("url", format!("not a URL: {u:?}"), p);
+                    None
+                }
+            }),
+    };
+    let refresh_interval = match obj.duration("refreshInterval", p) {
+        Some(d) if d < Duration::from_secs(1) => {
+            obj.problem("refreshInterval", "must be at least 1s", p);
+            None
+        }
+        other => other,
+    };
+    let token = obj.string("token", p);
+    let allow = obj
+        .strings("dangerouslyAllowClusterUrls", p)
+        .unwrap_or_default();
+    Some(LocatorKind::Catalog(CatalogConfig {
+        url: url?,
+        token,
+        refresh_interval: refresh_interval.unwrap_or(Duration::from_secs(60)),
+        dangerously_allow_cluster_urls: allow,
+    }))
+}
+
+fn read_simulated(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<LocatorKind> {
+    obj.deny_unknown(&["type", "id", "clusters"], p);
+    if !obj.has("clusters") {
+        obj.problem("clusters", "required", p);
+        return None;
+    }
+    let mut clusters = Vec::new();
+    let mut names = Vec::new();
+    for (path, node) in obj.list("clusters", p)? {
+        let Some(c) = Obj::new(node, &path, p) else {
+            continue;
+        };
+        if let Some(cluster) = read_sim_cluster(&c, ctx, p) {
+            names.push((cluster.name.clone(), c));
+            clusters.push(cluster);
+        }
+    }
+    check_unique_names(&names, p);
+    Some(LocatorKind::Simulated { clusters })
+}
+
+fn read_sim_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SimClusterConfig> {
+    c.deny_unknown(&["name", "seed", "tokens", "faults"], p);
+    let name = c.required_string("name", p);
+    let seed = read_seed(c, ctx, p);
+    let mut tokens = Vec::new();
+    for (path, node) in c.list("tokens", p).unwrap_or_default() {
+        if let super::tree::Value::Map(_) = node.value {
+            let Some(t) = Obj::new(node, &path, p) else {
+                continue;
+            };
+            t.deny_unknown(&["token", "namespaces", "verbs"], p);
+            let token = t.required_string("token", p);
+            let namespaces = t.strings("namespaces", p);
+            let verbs = t.strings("verbs", p);
+            for (i, v) in verbs.iter().flatten().enumerate() {
+                if !SIM_VERBS.contains(&v.as_str()) {
+                    p.at(
+                        t.get("verbs").unwrap_or(t.node),
+                        &format!("{}[{i}]", t.path_of("verbs")),
+                        format!("unknown verb {v:?} (expected {})", SIM_VERBS.join(", ")),
+                    );
+                }
+            }
+            if let Some(token) = token {
+                tokens.push(SimToken {
+                    token,
+                    namespaces,
+                    verbs,
+                });
+            }
+        } else if let Some(token) = super::read::string(node, &path, p) {
+            if token.is_empty() {
+                p.at(node, &path, "must not be empty");
+            } else {
+                tokens.push(SimToken {
+                    token,
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    let mut faults = SimFaults::default();
+    if let Some(f) = c.obj("faults", p) {
+        f.deny_unknown(&["latency", "failEvery", "failCode", "closeWatchAfter"], p);
+        faults.latency = f.duration("latency", p);
+        faults.fail_every = f.uint("failEvery", p).filter(|n| {
+            let ok = *n > 0;
+            if !ok {
+                f.problem("failEvery", "must be at least 1", p);
+            }
+            ok
+        });
+        faults.fail_code = f.uint("failCode", p).and_then(|n| {
+            if (100..=599).contains(&n) {
+                Some(n as u16)
+            } else {
+                f.problem(
+                    "failCode",
+                    format!("must be an HTTP status code, got {n}"),
+                    p,
+                );
+                None
+            }
+        });
+        faults.close_watch_after = f.uint("closeWatchAfter", p);
+    }
+    Some(SimClusterConfig {
+        name: name?,
+        seed,
+        tokens,
+        faults,
+    })
+}
+
+/// A simulated cluster's `seed`: a file relative to its config file; in the embedded
+/// default, `config/seed.yaml` is the seed compiled into the binary.
+fn read_seed(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SeedSource> {
+    let node = c.get("seed")?;
+    if node.origin.embedded {
+        let s = super::read::string(node, &c.path_of("seed"), p)?;
+        if s == "config/seed.yaml" || s == "seed.yaml" {
+            return Some(SeedSource::Text {
+                name: "config/seed.yaml".into(),
+                text: DEFAULT_SEED.into(),
+            });
+        }
+    }
+    readable(c, "seed", ctx.home, p, false).map(SeedSource::File)
+}

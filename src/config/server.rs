@@ -1,0 +1,175 @@
+//! The `kubeplex:` block: `server` settings and `duplicateNames`. The blocks owned by later
+//! stages (`auth`, `aggregate`, `pluginProxy`) are kept as trees in
+//! [`super::Settings::sections`] for their own readers.
+
+use super::read::{Obj, Problems};
+use super::{DuplicateNames, ListenerTls, ServerSettings, Settings};
+use std::collections::BTreeMap;
+
+/// Keys of `kubeplex.server`.
+pub const SERVER_KEYS: &[&str] = &[
+    "listen",
+    "basePath",
+    "connectTimeout",
+    "responseHeadTimeout",
+    "maxHeaderBytes",
+    "shutdownTimeout",
+    "workers",
+    "tls",
+];
+
+/// Blocks of `kubeplex:` that later stages read themselves.
+pub const SECTION_KEYS: &[&str] = &["auth", "aggregate", "pluginProxy"];
+
+/// Reads the `kubeplex:` block into `settings`.
+pub fn read_kubeplex(kp: &Obj<'_>, home: Option<&str>, settings: &mut Settings, p: &mut Problems) {
+    let mut known = vec!["server", "duplicateNames"];
+    known.extend_from_slice(SECTION_KEYS);
+    kp.deny_unknown(&known, p);
+    if let Some(server) = kp.obj("server", p) {
+        read_server(&server, home, &mut settings.server, p);
+    }
+    if let Some(d) = kp.string("duplicateNames", p) {
+        match d.as_str() {
+            "first" => settings.duplicate_names = DuplicateNames::First,
+            "reject" => settings.duplicate_names = DuplicateNames::Reject,
+            _ => kp.problem(
+                "duplicateNames",
+                format!("must be first or reject, got {d:?}"),
+                p,
+            ),
+        }
+    }
+    let mut sections = BTreeMap::new();
+    for key in SECTION_KEYS {
+        if let Some(node) = kp.get(key) {
+            sections.insert(key.to_string(), node.clone());
+        }
+    }
+    settings.sections = sections;
+}
+
+fn read_server(s: &Obj<'_>, home: Option<&str>, out: &mut ServerSettings, p: &mut Problems) {
+    s.deny_unknown(SERVER_KEYS, p);
+    if let Some(listen) = s.string("listen", p) {
+        match check_listen(&listen) {
+            Ok(()) => out.listen = listen,
+            Err(m) => s.problem("listen", m, p),
+        }
+    }
+    if let Some(base) = s.string("basePath", p) {
+        if base.starts_with('/') && !base.ends_with('/') {
+            out.base_path = base;
+        } else {
+            s.problem(
+                "basePath",
+                format!("must start with / and not end with /, got {base:?}"),
+                p,
+            );
+        }
+    }
+    for (key, slot) in [
+        ("connectTimeout", &mut out.connect_timeout),
+        ("responseHeadTimeout", &mut out.response_head_timeout),
+    ] {
+        if let Some(d) = s.duration(key, p) {
+            if d.is_zero() {
+                s.problem(key, "must be greater than zero", p);
+            } else {
+                *slot = d;
+            }
+        }
+    }
+    if let Some(d) = s.duration("shutdownTimeout", p) {
+        out.shutdown_timeout = d;
+    }
+    if let Some(n) = s.uint("maxHeaderBytes", p) {
+        if n < 1024 {
+            s.problem(
+                "maxHeaderBytes",
+                format!("must be at least 1024, got {n}"),
+                p,
+            );
+        } else {
+            out.max_header_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+    }
+    if let Some(n) = s.uint("workers", p) {
+        if n == 0 || n > 1024 {
+            s.problem("workers", format!("must be between 1 and 1024, got {n}"), p);
+        } else {
+            out.workers = Some(n as usize);
+        }
+    }
+    if let Some(tls) = s.obj("tls", p) {
+        tls.deny_unknown(&["certFile", "keyFile"], p);
+        let cert = readable(&tls, "certFile", home, p, true);
+        let key = readable(&tls, "keyFile", home, p, true);
+        if let (Some(cert_file), Some(key_file)) = (cert, key) {
+            out.tls = Some(ListenerTls {
+                cert_file,
+                key_file,
+            });
+        }
+    }
+}
+
+/// Reads a file path under `key` and checks that the file can be read.
+pub(crate) fn readable(
+    obj: &Obj<'_>,
+    key: &str,
+    home: Option<&str>,
+    p: &mut Problems,
+    required: bool,
+) -> Option<std::path::PathBuf> {
+    if required && !obj.has(key) {
+        obj.problem(key, "required", p);
+        return None;
+    }
+    let path = obj.file_path(key, home, p)?;
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Some(path),
+        Ok(_) => {
+            obj.problem(key, format!("not a file: {}", path.display()), p);
+            None
+        }
+        Err(e) => {
+            obj.problem(key, format!("cannot read {}: {e}", path.display()), p);
+            None
+        }
+    }
+}
+
+/// `host:port` with a numeric port; IPv6 hosts in brackets.
+pub fn check_listen(s: &str) -> Result<(), String> {
+    let bad = || format!("must be host:port, got {s:?}");
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    if let Some(inner) = host.strip_prefix('[') {
+        let inner = inner.strip_suffix(']').ok_or_else(bad)?;
+        inner.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+    } else if host.contains(':') || host.contains('/') || host.contains(' ') {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_listen;
+
+    #[test]
+    fn listen_forms() {
+        assert!(check_listen("127.0.0.1:7007").is_ok());
+        assert!(check_listen("0.0.0.0:0").is_ok());
+        assert!(check_listen("[::1]:7007").is_ok());
+        assert!(check_listen("localhost:80").is_ok());
+        assert!(check_listen("7007").is_err());
+        assert!(check_listen(":7007").is_err());
+        assert!(check_listen("::1:7007").is_err());
+        assert!(check_listen("host:99999").is_err());
+        assert!(check_listen("host:").is_err());
+    }
+}

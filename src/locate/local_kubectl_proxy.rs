@@ -1,0 +1,15 @@
+//! The `localKubectlProxy` locator: Backstage's one cluster `local` at
+//! `http://127.0.0.1:8001`, where `kubectl proxy` listens by default; no credential.
+
+use super::ClusterSpec;
+
+/// The address `kubectl proxy` listens on by default.
+pub const URL: &str = "http://127.0.0.1:8001";
+
+/// The one cluster `local`.
+pub fn locate() -> Vec<ClusterSpec> {
+    vec![ClusterSpec::new(
+        "local",
+        url::Url::parse(URL).expect("static URL parses"),
+    )]
+}

@@ -1,0 +1,27 @@
+//! The `simulated` locator: each cluster is an in-process simulated API server (SPEC §8)
+//! on an ephemeral loopback port; the servers live as long as the returned [`Located`].
+
+use super::{ClusterSpec, Located};
+use crate::config::SimClusterConfig;
+use crate::status::Error;
+
+/// Starts one simulated server per cluster and returns their specs and servers.
+pub async fn locate(locator: &str, clusters: &[SimClusterConfig]) -> Result<Located, Error> {
+    let mut out = Located {
+        locator: locator.to_string(),
+        clusters: Vec::with_capacity(clusters.len()),
+        sims: Vec::with_capacity(clusters.len()),
+    };
+    for c in clusters {
+        let server = crate::sim::spawn("127.0.0.1:0", c).await.map_err(|e| {
+            Error::internal(format!(
+                "locator {locator}: cannot start simulated cluster {}: {e}",
+                c.name
+            ))
+        })?;
+        out.clusters
+            .push(ClusterSpec::new(c.name.clone(), server.url().clone()));
+        out.sims.push(server);
+    }
+    Ok(out)
+}
