@@ -32,9 +32,14 @@ pub struct RunningApp {
 }
 
 impl RunningApp {
-    /// `http://addr` for clients.
+    /// `http://addr` for clients (`https://` with listener TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.state.settings.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 }
 
@@ -43,6 +48,7 @@ impl RunningApp {
 pub async fn build(settings: Settings) -> Result<RunningApp, crate::status::Error> {
     let located = locate::locate_all(&settings).await?;
     let registry = Registry::new(&located, settings.duplicate_names);
+    crate::upstream::tls::warn_skip_verify(registry.clusters().iter().map(|c| &**c));
     let state = Arc::new(AppState {
         settings: settings.clone(),
         registry: ArcSwap::from_pointee(registry),
@@ -64,7 +70,15 @@ pub async fn build(settings: Settings) -> Result<RunningApp, crate::status::Erro
     if let Some(w) = settings.server.workers {
         server = server.workers(w);
     }
-    let server = server.bind(&settings.server.listen).map_err(|e| {
+    let server = match &settings.server.tls {
+        Some(tls) => {
+            let cfg =
+                crate::server_tls::server_config(tls).map_err(crate::status::Error::internal)?;
+            server.bind_rustls_0_23(&settings.server.listen, cfg)
+        }
+        None => server.bind(&settings.server.listen),
+    }
+    .map_err(|e| {
         crate::status::Error::internal(format!("cannot listen on {}: {e}", settings.server.listen))
     })?;
     let addr = server.addrs()[0];

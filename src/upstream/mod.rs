@@ -2,5 +2,6 @@
 //! SPEC §3 ([`credential`]) and the per-worker HTTP clients ([`client`]).
 
 pub mod client;
+pub mod connector;
 pub mod credential;
 pub mod tls;

@@ -1,0 +1,49 @@
+//! Listener TLS (`kubeplex.server.tls`): the rustls server configuration kubeplex serves
+//! HTTPS with, from a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
+//! ALPN offers HTTP/1.1 only (actix-web's rustls listener speaks HTTP/1.1 here).
+
+use crate::config::ListenerTls;
+use crate::upstream::tls::{certs, provider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::PrivateKeyDer;
+
+/// Reads the certificate and key files and builds the server configuration. Errors name
+/// the file and what is wrong with it.
+pub fn server_config(tls: &ListenerTls) -> Result<rustls::ServerConfig, String> {
+    let read = |p: &std::path::Path, what: &str| {
+        std::fs::read(p).map_err(|e| {
+            format!(
+                "kubeplex.server.tls.{what}: cannot read {}: {e}",
+                p.display()
+            )
+        })
+    };
+    let cert_pem = read(&tls.cert_file, "certFile")?;
+    let key_pem = read(&tls.key_file, "keyFile")?;
+    let chain = certs(&cert_pem, "certificate").map_err(|e| {
+        format!(
+            "kubeplex.server.tls.certFile: {}: {e}",
+            tls.cert_file.display()
+        )
+    })?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        format!(
+            "kubeplex.server.tls.keyFile: {}: no usable PKCS#8, PKCS#1 or SEC1 private key ({e})",
+            tls.key_file.display()
+        )
+    })?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| {
+            format!(
+                "kubeplex.server.tls: certificate {} and key {} do not fit: {e}",
+                tls.cert_file.display(),
+                tls.key_file.display()
+            )
+        })?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
