@@ -54,9 +54,11 @@ pub async fn build(settings: Settings) -> Result<RunningApp, crate::status::Erro
         registry: ArcSwap::from_pointee(registry),
     });
     let data = web::Data::from(state.clone());
+    let base_path = settings.server.base_path.clone();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .configure(crate::proxy::configure(&base_path))
             .route(
                 "/healthz",
                 web::get().to(|| async { HttpResponse::Ok().body("ok") }),

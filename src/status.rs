@@ -32,6 +32,8 @@ pub enum Reason {
     UnsupportedMediaType,
     /// 500: a bug or an unexpected internal state.
     InternalError,
+    /// 501: a feature not built (yet).
+    NotImplemented,
     /// 502: connect, TLS or protocol failure talking to a cluster.
     BadGateway,
     /// 503: draining, or no backend.
@@ -53,6 +55,7 @@ impl Reason {
             Reason::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reason::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Reason::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Reason::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             Reason::BadGateway => StatusCode::BAD_GATEWAY,
             Reason::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Reason::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -71,6 +74,7 @@ impl Reason {
             Reason::RequestEntityTooLarge => "RequestEntityTooLarge",
             Reason::UnsupportedMediaType => "UnsupportedMediaType",
             Reason::InternalError => "InternalError",
+            Reason::NotImplemented => "NotImplemented",
             Reason::BadGateway => "BadGateway",
             Reason::ServiceUnavailable => "ServiceUnavailable",
             Reason::Timeout => "Timeout",

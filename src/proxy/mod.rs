@@ -1,2 +1,307 @@
-//! The proxy routes: choose a cluster, filter headers, apply the credential, forward
-//! (streamed) or tunnel an upgrade.
+//! The proxy routes (SPEC §1): choose a cluster ([`choose`]), check the path ([`path`]),
+//! filter headers ([`headers`]), apply the credential ([`crate::upstream::credential`]),
+//! forward streamed ([`forward`]) or hand an upgrade to [`upgrade`].
+//!
+//! Every proxied response carries `Kubeplex-Cluster: <key>` (once a cluster is chosen), the
+//! ambiguity `Warning` when the name matched several clusters, and `X-Request-Id` (the
+//! caller's, or a generated one). One audit line per request is logged through tracing
+//! (target `kubeplex::audit`) when its response body ends: request id, cluster key, method,
+//! path without query, status, bytes, duration.
+
+pub mod choose;
+pub mod forward;
+pub mod headers;
+pub mod path;
+pub mod upgrade;
+
+use crate::app::AppState;
+use crate::registry::{Choice, ClusterKey};
+use crate::status::Error;
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use bytes::Bytes;
+use serde::Serialize;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// `Kubeplex-Cluster`: the key of the cluster that answered.
+pub const KUBEPLEX_CLUSTER: &str = "kubeplex-cluster";
+/// `X-Request-Id`.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Registers the routes under `base` (`server.basePath`):
+/// `GET {base}/clusters`, `ANY {base}/proxy/{path...}`, `ANY {base}/clusters/{cluster}/{path...}`.
+pub fn configure(base: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+    move |cfg| {
+        let base = base.trim_end_matches('/');
+        cfg.service(
+            web::scope(base)
+                .route("/clusters", web::get().to(list_clusters))
+                .route("/proxy", web::route().to(by_header))
+                .route("/proxy/{tail:.*}", web::route().to(by_header))
+                .route("/clusters/{cluster}", web::route().to(by_path))
+                .route("/clusters/{cluster}/{tail:.*}", web::route().to(by_path)),
+        );
+    }
+}
+
+/// One entry of `GET {base}/clusters`: Backstage's shape plus the key; no URL, no credential.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterItem<'a> {
+    name: &'a str,
+    key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a str>,
+    locator: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_provider: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oidc_token_provider: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dashboard_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dashboard_app: Option<&'a str>,
+    ambiguous: bool,
+}
+
+#[derive(Serialize)]
+struct ClusterList<'a> {
+    items: Vec<ClusterItem<'a>>,
+}
+
+async fn list_clusters(state: web::Data<AppState>) -> HttpResponse {
+    let reg = state.registry.load();
+    let items = reg
+        .clusters()
+        .iter()
+        .map(|c| ClusterItem {
+            name: &c.spec.name,
+            key: c.key.as_str(),
+            title: c.spec.title.as_deref(),
+            locator: &c.locator,
+            auth_provider: c.spec.auth_provider.as_deref(),
+            oidc_token_provider: c.spec.oidc_token_provider.as_deref(),
+            dashboard_url: c.spec.dashboard_url.as_deref(),
+            dashboard_app: c.spec.dashboard_app.as_deref(),
+            ambiguous: c.ambiguous,
+        })
+        .collect();
+    let body = serde_json::to_vec(&ClusterList { items }).unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body)
+}
+
+/// Splits the raw request path (still percent-encoded) after `prefix`; `None` when the raw
+/// path does not literally start with it (an encoded prefix), which is refused.
+fn raw_after<'a>(raw: &'a str, prefix: &str) -> Option<&'a str> {
+    raw.strip_prefix(prefix)
+}
+
+async fn by_header(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let base = state.settings.server.base_path.trim_end_matches('/');
+    let mut ctx = Ctx::new(&req);
+    let result = async {
+        let choice = choose::by_header(&state.registry.load(), &req)?;
+        ctx.choice = Some(choice.clone());
+        let tail = raw_after(req.uri().path(), base)
+            .and_then(|r| r.strip_prefix("/proxy"))
+            .ok_or_else(encoded_prefix)?;
+        proxy(&req, payload, &state, &choice, tail).await
+    }
+    .await;
+    ctx.finish(&req, result)
+}
+
+async fn by_path(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let base = state.settings.server.base_path.trim_end_matches('/');
+    let mut ctx = Ctx::new(&req);
+    let result = async {
+        let rest = raw_after(req.uri().path(), base)
+            .and_then(|r| r.strip_prefix("/clusters/"))
+            .ok_or_else(encoded_prefix)?;
+        let (segment, tail) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        let choice = choose::by_segment(&state.registry.load(), segment)?;
+        ctx.choice = Some(choice.clone());
+        proxy(&req, payload, &state, &choice, tail).await
+    }
+    .await;
+    ctx.finish(&req, result)
+}
+
+fn encoded_prefix() -> Error {
+    Error::bad_request("the route prefix of the path is percent-encoded; send it plainly")
+}
+
+async fn proxy(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    choice: &Choice,
+    tail: &str,
+) -> Result<HttpResponse, Error> {
+    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+        return Err(Error::bad_request(
+            "absolute-form request targets are refused; send the path only",
+        ));
+    }
+    path::check_tail(tail)?;
+    if req.headers().contains_key("upgrade") {
+        return upgrade::handle(req, payload, state, &choice.cluster, tail).await;
+    }
+    forward::forward(req, payload, state, &choice.cluster, tail).await
+}
+
+/// Per-request context: request id, start time and the chosen cluster.
+struct Ctx {
+    start: Instant,
+    request_id: HeaderValue,
+    choice: Option<Choice>,
+}
+
+impl Ctx {
+    fn new(req: &HttpRequest) -> Self {
+        let request_id = req
+            .headers()
+            .get(REQUEST_ID)
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok())
+            .cloned()
+            .unwrap_or_else(generate_request_id);
+        Ctx {
+            start: Instant::now(),
+            request_id,
+            choice: None,
+        }
+    }
+
+    /// Turns the result into the response: cluster, warning and request-id headers, and the
+    /// audit line when its body ends.
+    fn finish(self, req: &HttpRequest, result: Result<HttpResponse, Error>) -> HttpResponse {
+        let mut res = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let r = e.error_response();
+                if e.reason.code().is_server_error() {
+                    tracing::warn!(request_id = ?self.request_id, error = %e, "proxy error");
+                }
+                r
+            }
+        };
+        let h = res.headers_mut();
+        h.insert(HeaderName::from_static(REQUEST_ID), self.request_id.clone());
+        let mut cluster = None;
+        if let Some(choice) = &self.choice {
+            if let Ok(v) = HeaderValue::from_str(choice.cluster.key.as_str()) {
+                h.insert(HeaderName::from_static(KUBEPLEX_CLUSTER), v);
+            }
+            if let Some(w) = &choice.warning {
+                if let Ok(v) = HeaderValue::from_str(w) {
+                    h.append(actix_web::http::header::WARNING, v);
+                }
+            }
+            cluster = Some(choice.cluster.key.clone());
+        }
+        let audit = Audit {
+            request_id: self.request_id,
+            cluster,
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            status: res.status().as_u16(),
+            start: self.start,
+            bytes: 0,
+            done: false,
+        };
+        res.map_body(|_, body| {
+            let mut audit = audit;
+            audit.done = matches!(body.size(), BodySize::None | BodySize::Sized(0));
+            AuditedBody {
+                inner: body,
+                audit,
+            }
+            .boxed()
+        })
+    }
+}
+
+fn generate_request_id() -> HeaderValue {
+    let n: u128 = rand::random();
+    let s = format!("{n:032x}");
+    HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+/// The audit record of one proxied request, logged when the response body ends or is
+/// dropped (client gone).
+struct Audit {
+    request_id: HeaderValue,
+    cluster: Option<ClusterKey>,
+    method: Method,
+    path: String,
+    status: u16,
+    start: Instant,
+    bytes: u64,
+    done: bool,
+}
+
+impl Drop for Audit {
+    fn drop(&mut self) {
+        tracing::info!(
+            target: "kubeplex::audit",
+            request_id = self.request_id.to_str().unwrap_or(""),
+            cluster = self.cluster.as_ref().map_or("-", |c| c.as_str()),
+            method = %self.method,
+            path = %self.path,
+            status = self.status,
+            bytes = self.bytes,
+            complete = self.done,
+            duration_ms = self.start.elapsed().as_secs_f64() * 1000.0,
+            "proxied"
+        );
+    }
+}
+
+/// A response body that counts the bytes sent for the audit line.
+struct AuditedBody {
+    inner: BoxBody,
+    audit: Audit,
+}
+
+impl MessageBody for AuditedBody {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.inner.size()
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(b))) => {
+                this.audit.bytes += b.len() as u64;
+                Poll::Ready(Some(Ok(b)))
+            }
+            Poll::Ready(None) => {
+                this.audit.done = true;
+                Poll::Ready(None)
+            }
+            other => other,
+        }
+    }
+}

@@ -1,1 +1,147 @@
-//! Per-worker awc clients, one per cluster (awc's `Client` is `!Send`).
+//! Per-worker awc clients, one per cluster (awc's `Client` is `!Send`, an `Rc`).
+//!
+//! Each worker thread keeps, per cluster key, an [`Upstream`]: the client (its own
+//! connection pool), the URL origin and path prefix, and the prepared server-side token.
+//! Entries are rebuilt when the registry is swapped and the cluster's definition changes.
+//!
+//! The client is built for proxying (see ENGINEERING.md): no overall timeout (a watch body
+//! has no deadline; connect time is bounded by the connector, response-head time by the
+//! forwarder), no redirects, no default headers, no decompression (awc's compression
+//! features are off and every request also says `no_decompress`), connector `limit(0)` (the
+//! default semaphore of 100 is held for the whole life of a response body: 100 watches would
+//! block everything), `TCP_NODELAY` on every upstream socket, and the cluster's rustls
+//! configuration from [`crate::upstream::tls`].
+
+use crate::registry::Cluster;
+use crate::status::Error;
+use crate::upstream::credential::ServerToken;
+use actix_rt::net::TcpStream;
+use actix_service::Service;
+use actix_tls::connect::{
+    ConnectError as TcpConnectError, ConnectInfo, Connection as TcpConnection,
+    Connector as TcpConnector, ConnectorService, Resolver,
+};
+use awc::http::Uri;
+use futures_util::future::LocalBoxFuture;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A cluster as one worker talks to it.
+pub struct Upstream {
+    /// The registry entry this was built for (rebuilt when it changes).
+    pub cluster: Arc<Cluster>,
+    /// The awc client with this cluster's connector and pool.
+    pub client: awc::Client,
+    /// `scheme://authority` of the cluster URL.
+    pub origin: String,
+    /// The cluster URL's own path, without a trailing slash (`""` or `/sub`).
+    pub prefix: String,
+    /// The server-side credential (SPEC §3 rule 4).
+    pub token: ServerToken,
+}
+
+impl Upstream {
+    /// The absolute upstream URI for an already joined path and query.
+    pub fn uri(&self, path_and_query: &str) -> Result<Uri, Error> {
+        let mut s = String::with_capacity(self.origin.len() + path_and_query.len());
+        s.push_str(&self.origin);
+        s.push_str(path_and_query);
+        Uri::try_from(s).map_err(|_| Error::bad_request("the request path is not a valid URI path"))
+    }
+}
+
+thread_local! {
+    static UPSTREAMS: RefCell<HashMap<Arc<str>, Rc<Upstream>>> = RefCell::new(HashMap::new());
+}
+
+/// Connect settings shared by every cluster's client.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectSettings {
+    /// TCP connect (and, separately, TLS handshake) timeout.
+    pub connect_timeout: Duration,
+}
+
+/// This worker's [`Upstream`] for `cluster`, built on first use.
+pub fn for_cluster(cluster: &Arc<Cluster>, cs: ConnectSettings) -> Result<Rc<Upstream>, Error> {
+    let key = cluster.key.as_str();
+    let found = UPSTREAMS.with(|m| {
+        m.borrow()
+            .get(key)
+            .filter(|u| Arc::ptr_eq(&u.cluster, cluster) || u.cluster.spec == cluster.spec)
+            .cloned()
+    });
+    if let Some(u) = found {
+        return Ok(u);
+    }
+    let u = Rc::new(build(cluster, cs)?);
+    UPSTREAMS.with(|m| {
+        m.borrow_mut().insert(Arc::from(key), u.clone());
+    });
+    Ok(u)
+}
+
+fn build(cluster: &Arc<Cluster>, cs: ConnectSettings) -> Result<Upstream, Error> {
+    let url = &cluster.spec.url;
+    let host = url.host_str().ok_or_else(|| {
+        Error::bad_gateway(format!("cluster {}: its URL has no host", cluster.key))
+    })?;
+    let port = url.port_or_known_default().unwrap_or(443);
+    let authority = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let origin = format!("{}://{authority}", url.scheme());
+    let prefix = url.path().trim_end_matches('/').to_owned();
+
+    let tcp = NoDelay(TcpConnector::new(Resolver::default()).service());
+    let mut connector = awc::Connector::new()
+        .connector(tcp)
+        .timeout(cs.connect_timeout)
+        .handshake_timeout(cs.connect_timeout)
+        .limit(0);
+    if url.scheme() == "https" {
+        let tls = crate::upstream::tls::client_config(&cluster.spec.tls).map_err(|e| {
+            Error::bad_gateway(format!("cluster {}: TLS configuration: {e}", cluster.key))
+        })?;
+        connector = connector.rustls_0_23(tls);
+    }
+    let client = awc::Client::builder()
+        .connector(connector)
+        .disable_timeout()
+        .disable_redirects()
+        .no_default_headers()
+        .finish();
+    Ok(Upstream {
+        cluster: cluster.clone(),
+        client,
+        origin,
+        prefix,
+        token: ServerToken::new(&cluster.spec.credential),
+    })
+}
+
+/// A TCP connector that sets `TCP_NODELAY` on every upstream socket (awc never does):
+/// small requests and watch events go out at once instead of waiting for Nagle.
+#[derive(Clone)]
+struct NoDelay(ConnectorService);
+
+impl Service<ConnectInfo<Uri>> for NoDelay {
+    type Response = TcpConnection<Uri, TcpStream>;
+    type Error = TcpConnectError;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    actix_service::always_ready!();
+
+    fn call(&self, req: ConnectInfo<Uri>) -> Self::Future {
+        let fut = self.0.call(req);
+        Box::pin(async move {
+            let conn = fut.await?;
+            let _ = conn.io_ref().set_nodelay(true);
+            Ok(conn)
+        })
+    }
+}

@@ -1,0 +1,223 @@
+//! Streaming forward of one request to one cluster (SPEC §3).
+//!
+//! The request is rebuilt with `client.request(method, uri)` and each forwarded header
+//! appended (awc's `request_from` would keep only the first value of a repeated header and
+//! copy `Host` and hop-by-hop headers). The body streams both ways: `SizedStream` when a
+//! length is known (the `Content-Length` is kept), a chunked stream otherwise, `send()` when
+//! there is no body (awc would otherwise write `content-length: 0` on a GET). The response
+//! body is a `SizedStream` or `BodyStream`, never `HttpResponse::streaming`, which would add
+//! a `Content-Type` the cluster did not send.
+//!
+//! Time bounds: connect (and TLS handshake) by the connector; the response head by
+//! `responseHeadTimeout`, counted from the last request body chunk that went out (an upload
+//! that keeps moving is never cut off); bodies, such as a watch open for hours, never.
+
+use crate::app::AppState;
+use crate::proxy::headers::{self, RequestFilter};
+use crate::registry::Cluster;
+use crate::status::Error;
+use crate::upstream::client::{self, ConnectSettings, Upstream};
+use crate::upstream::credential;
+use actix_web::body::{BodyStream, BoxBody, MessageBody, SizedStream};
+use actix_web::http::header::{HeaderValue, AUTHORIZATION};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use awc::error::SendRequestError;
+use bytes::Bytes;
+use futures_core::Stream;
+use std::cell::Cell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::time::Instant;
+
+/// Builds the upstream request for `tail` on `cluster`: URI (prefix + tail + query),
+/// filtered headers and the credential of SPEC §3. Shared with the WebSocket tunnel.
+pub(crate) fn prepare(
+    req: &HttpRequest,
+    state: &AppState,
+    cluster: &Arc<Cluster>,
+    tail: &str,
+    keep_upgrade: bool,
+) -> Result<(Rc<Upstream>, awc::ClientRequest), Error> {
+    let server = &state.settings.server;
+    let up = client::for_cluster(
+        cluster,
+        ConnectSettings {
+            connect_timeout: server.connect_timeout,
+        },
+    )?;
+    let cred = credential::resolve(
+        req.headers(),
+        &cluster.spec,
+        &up.token,
+        false,
+        cluster.key.as_str(),
+    )?;
+    let pq = crate::proxy::path::join(&up.prefix, tail, req.uri().query());
+    let uri = up.uri(&pq)?;
+    let mut creq = up
+        .client
+        .request(req.method().clone(), uri)
+        .no_decompress();
+    headers::copy_request_headers(
+        req.headers(),
+        creq.headers_mut(),
+        &RequestFilter {
+            keep_impersonate: cred.source.is_callers_own(),
+            keep_upgrade,
+            peer: req.peer_addr().map(|a| a.ip()),
+            max_header_bytes: server.max_header_bytes,
+        },
+    )?;
+    if let Some(a) = cred.authorization {
+        creq.headers_mut().insert(AUTHORIZATION, a);
+    }
+    Ok((up, creq))
+}
+
+/// What the request body looks like.
+enum BodyKind {
+    None,
+    Sized(u64),
+    Chunked,
+}
+
+fn body_kind(req: &HttpRequest) -> Result<BodyKind, Error> {
+    let h = req.headers();
+    if h.contains_key("transfer-encoding") {
+        return Ok(BodyKind::Chunked);
+    }
+    match h.get("content-length") {
+        None => Ok(BodyKind::None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(BodyKind::Sized)
+            .ok_or_else(|| Error::bad_request("the Content-Length header is not a number")),
+    }
+}
+
+/// The request body, noting when each chunk went out (for the response-head timeout).
+struct Progress {
+    inner: web::Payload,
+    last: Rc<Cell<Instant>>,
+}
+
+impl Stream for Progress {
+    type Item = Result<Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let r = Pin::new(&mut self.inner).poll_next(cx);
+        if let Poll::Ready(Some(Ok(_))) = &r {
+            self.last.set(Instant::now());
+        }
+        r
+    }
+}
+
+/// Forwards the request and streams the answer back. Errors name the cluster key, never a
+/// token or the query string.
+pub async fn forward(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    cluster: &Arc<Cluster>,
+    tail: &str,
+) -> Result<HttpResponse, Error> {
+    let kind = body_kind(req)?;
+    let (_up, creq) = prepare(req, state, cluster, tail, false)?;
+    let last = Rc::new(Cell::new(Instant::now()));
+    let send = match kind {
+        BodyKind::None => creq.send(),
+        BodyKind::Sized(n) => creq.send_body(SizedStream::new(
+            n,
+            Progress {
+                inner: payload,
+                last: last.clone(),
+            },
+        )),
+        BodyKind::Chunked => creq.send_stream(Progress {
+            inner: payload,
+            last: last.clone(),
+        }),
+    };
+    let timeout = state.settings.server.response_head_timeout;
+    let key = &cluster.key;
+    let mut send = std::pin::pin!(send);
+    let res = loop {
+        let deadline = last.get() + timeout;
+        tokio::select! {
+            r = &mut send => break r,
+            _ = tokio::time::sleep_until(deadline) => {
+                if last.get() + timeout <= Instant::now() {
+                    return Err(Error::timeout(format!(
+                        "cluster {key} did not answer within {}",
+                        humantime::format_duration(timeout)
+                    )));
+                }
+            }
+        }
+    };
+    let cres = res.map_err(|e| send_error(key.as_str(), e))?;
+    Ok(response(cres))
+}
+
+fn send_error(key: &str, e: SendRequestError) -> Error {
+    match e {
+        SendRequestError::Connect(c) => Error::bad_gateway(format!(
+            "cannot connect to cluster {key}: {}",
+            crate::upstream::tls::describe_connect_error(&c)
+        )),
+        SendRequestError::Timeout => Error::timeout(format!("cluster {key} did not answer in time")),
+        SendRequestError::Url(_) => Error::bad_request("the request path is not a valid URI path"),
+        SendRequestError::Send(io) => Error::bad_gateway(format!(
+            "cluster {key}: sending the request failed: {io}"
+        )),
+        SendRequestError::Response(p) => Error::bad_gateway(format!(
+            "cluster {key} sent an invalid response: {p}"
+        )),
+        SendRequestError::Body(b) => Error::bad_gateway(format!(
+            "cluster {key}: the request body could not be forwarded: {b}"
+        )),
+        other => Error::bad_gateway(format!("cluster {key}: {other}")),
+    }
+}
+
+/// The client's response: upstream status, headers (hop-by-hop removed) and body, streamed.
+fn response<S>(cres: awc::ClientResponse<S>) -> HttpResponse
+where
+    S: Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin + 'static,
+{
+    let status = cres.status();
+    let upstream_len = if cres.headers().contains_key("transfer-encoding") {
+        None
+    } else {
+        cres.headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
+    let no_body = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let mut res = HttpResponse::new(status);
+    headers::copy_response_headers(cres.headers(), res.headers_mut());
+    let body: BoxBody = if no_body {
+        if status == StatusCode::NOT_MODIFIED {
+            if let Some(n) = upstream_len {
+                res.headers_mut()
+                    .insert(actix_web::http::header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
+        }
+        ().boxed()
+    } else {
+        match upstream_len {
+            Some(n) => SizedStream::new(n, cres).boxed(),
+            None => BodyStream::new(cres).boxed(),
+        }
+    };
+    res.set_body(body)
+}
