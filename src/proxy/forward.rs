@@ -57,10 +57,7 @@ pub(crate) fn prepare(
     )?;
     let pq = crate::proxy::path::join(&up.prefix, tail, req.uri().query());
     let uri = up.uri(&pq)?;
-    let mut creq = up
-        .client
-        .request(req.method().clone(), uri)
-        .no_decompress();
+    let mut creq = up.client.request(req.method().clone(), uri).no_decompress();
     headers::copy_request_headers(
         req.headers(),
         creq.headers_mut(),
@@ -171,14 +168,16 @@ fn send_error(key: &str, e: SendRequestError) -> Error {
             "cannot connect to cluster {key}: {}",
             crate::upstream::tls::describe_connect_error(&c)
         )),
-        SendRequestError::Timeout => Error::timeout(format!("cluster {key} did not answer in time")),
+        SendRequestError::Timeout => {
+            Error::timeout(format!("cluster {key} did not answer in time"))
+        }
         SendRequestError::Url(_) => Error::bad_request("the request path is not a valid URI path"),
-        SendRequestError::Send(io) => Error::bad_gateway(format!(
-            "cluster {key}: sending the request failed: {io}"
-        )),
-        SendRequestError::Response(p) => Error::bad_gateway(format!(
-            "cluster {key} sent an invalid response: {p}"
-        )),
+        SendRequestError::Send(io) => {
+            Error::bad_gateway(format!("cluster {key}: sending the request failed: {io}"))
+        }
+        SendRequestError::Response(p) => {
+            Error::bad_gateway(format!("cluster {key} sent an invalid response: {p}"))
+        }
         SendRequestError::Body(b) => Error::bad_gateway(format!(
             "cluster {key}: the request body could not be forwarded: {b}"
         )),
@@ -208,8 +207,10 @@ where
     let body: BoxBody = if no_body {
         if status == StatusCode::NOT_MODIFIED {
             if let Some(n) = upstream_len {
-                res.headers_mut()
-                    .insert(actix_web::http::header::CONTENT_LENGTH, HeaderValue::from(n));
+                res.headers_mut().insert(
+                    actix_web::http::header::CONTENT_LENGTH,
+                    HeaderValue::from(n),
+                );
             }
         }
         ().boxed()

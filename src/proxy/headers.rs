@@ -50,8 +50,15 @@ fn is_hop_by_hop(name: &str) -> bool {
 /// regardless of the credential.
 fn is_removed_request_header(name: &str, f: &RequestFilter) -> bool {
     match name {
-        "host" | "content-length" | "authorization" | "cookie" | "expect" | "x-forwarded-for"
-        | "backstage-kubernetes-cluster" | "x-kubernetes-cluster" | "x-remote-user"
+        "host"
+        | "content-length"
+        | "authorization"
+        | "cookie"
+        | "expect"
+        | "x-forwarded-for"
+        | "backstage-kubernetes-cluster"
+        | "x-kubernetes-cluster"
+        | "x-remote-user"
         | "x-remote-group" => true,
         "upgrade" => !f.keep_upgrade,
         _ if is_hop_by_hop(name) => true,
@@ -157,10 +164,7 @@ mod tests {
     fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
         for (k, v) in pairs {
-            m.append(
-                HeaderName::from_static(k),
-                HeaderValue::from_static(v),
-            );
+            m.append(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
         m
     }

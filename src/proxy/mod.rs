@@ -229,11 +229,7 @@ impl Ctx {
         res.map_body(|_, body| {
             let mut audit = audit;
             audit.done = matches!(body.size(), BodySize::None | BodySize::Sized(0));
-            AuditedBody {
-                inner: body,
-                audit,
-            }
-            .boxed()
+            AuditedBody { inner: body, audit }.boxed()
         })
     }
 }

@@ -19,9 +19,7 @@ pub fn check_tail(tail: &str) -> Result<(), Error> {
         return Err(Error::bad_request("the proxied path must start with '/'"));
     }
     // Fast path: nothing encoded, no dots, no backslash, no leading `//`: safe.
-    let needs_look = bytes
-        .iter()
-        .any(|&b| b == b'%' || b == b'.' || b == b'\\');
+    let needs_look = bytes.iter().any(|&b| b == b'%' || b == b'.' || b == b'\\');
     if bytes.len() >= 2 && bytes[1] == b'/' {
         return Err(leading_slashes());
     }
@@ -119,7 +117,10 @@ mod tests {
     fn joins() {
         assert_eq!(join("", "", None), "/");
         assert_eq!(join("/sub", "", None), "/sub");
-        assert_eq!(join("/sub", "/api/v1", Some("watch=1")), "/sub/api/v1?watch=1");
+        assert_eq!(
+            join("/sub", "/api/v1", Some("watch=1")),
+            "/sub/api/v1?watch=1"
+        );
         assert_eq!(join("", "/api/v1/", None), "/api/v1/");
     }
 }

@@ -131,7 +131,9 @@ pub(crate) fn provider_matches(suffix: &str, provider: &str, oidc: Option<&str>)
 }
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    if s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes()) {
+    if s.len() >= prefix.len()
+        && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    {
         Some(&s[prefix.len()..])
     } else {
         None
@@ -162,14 +164,17 @@ pub fn is_backstage_token(value: &[u8]) -> bool {
     };
     let token = token.trim_ascii();
     let mut parts = token.split(|&b| b == b'.');
-    let (Some(h), Some(p), Some(_sig), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(_sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return false;
     };
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let decode = |part: &[u8]| -> Option<serde_json::Value> {
         let trimmed = part.strip_suffix(b"=").unwrap_or(part);
-        let bytes = b64.decode(trimmed.strip_suffix(b"=").unwrap_or(trimmed)).ok()?;
+        let bytes = b64
+            .decode(trimmed.strip_suffix(b"=").unwrap_or(trimmed))
+            .ok()?;
         serde_json::from_slice(&bytes).ok()
     };
     if let Some(header) = decode(h) {
@@ -328,7 +333,11 @@ mod tests {
     #[test]
     fn backstage_tokens() {
         assert!(is_backstage_token(
-            jwt(r#"{"alg":"ES256","typ":"vnd.backstage.user"}"#, r#"{"sub":"u"}"#).as_bytes()
+            jwt(
+                r#"{"alg":"ES256","typ":"vnd.backstage.user"}"#,
+                r#"{"sub":"u"}"#
+            )
+            .as_bytes()
         ));
         assert!(is_backstage_token(
             jwt(r#"{"alg":"ES256"}"#, r#"{"aud":"backstage"}"#).as_bytes()
@@ -337,7 +346,11 @@ mod tests {
             jwt(r#"{"alg":"ES256"}"#, r#"{"aud":["x","backstage"]}"#).as_bytes()
         ));
         assert!(!is_backstage_token(
-            jwt(r#"{"alg":"RS256"}"#, r#"{"aud":"https://kubernetes.default.svc"}"#).as_bytes()
+            jwt(
+                r#"{"alg":"RS256"}"#,
+                r#"{"aud":"https://kubernetes.default.svc"}"#
+            )
+            .as_bytes()
         ));
         assert!(!is_backstage_token(b"Bearer opaque-token"));
         assert!(!is_backstage_token(b"Basic dXNlcjpwYXNz"));
@@ -370,7 +383,10 @@ mod tests {
         );
         let r = resolve(&h, &spec, &server, false, "k").unwrap();
         assert_eq!(r.source, Source::CallerAuthorization);
-        assert_eq!(resolve(&h, &spec, &server, true, "k").unwrap().source, Source::Server);
+        assert_eq!(
+            resolve(&h, &spec, &server, true, "k").unwrap().source,
+            Source::Server
+        );
         h.insert(
             HeaderName::from_static("backstage-kubernetes-authorization-google"),
             HeaderValue::from_static("g"),

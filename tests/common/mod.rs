@@ -1,0 +1,320 @@
+//! Shared helpers for the integration tests: start kubeplex in-process on port 0
+//! ([`spawn_app`]), build settings with `config` clusters ([`settings`]), and a recording
+//! upstream ([`Upstream`]) that records every request it gets (method, raw path, query,
+//! headers in order, body) and answers what the test asks.
+#![allow(dead_code)]
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use kubeplex::app::RunningApp;
+use kubeplex::config::{ClusterConfig, LocatorConfig, LocatorKind, Settings};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Starts kubeplex in-process on 127.0.0.1:0.
+pub async fn spawn_app(mut settings: Settings) -> RunningApp {
+    settings.server.listen = "127.0.0.1:0".into();
+    if settings.server.workers.is_none() {
+        settings.server.workers = Some(2);
+    }
+    kubeplex::app::spawn(settings)
+        .await
+        .expect("kubeplex starts")
+}
+
+/// A `config` cluster `name` at `url`.
+pub fn cluster(name: &str, url: &str) -> ClusterConfig {
+    ClusterConfig {
+        name: name.into(),
+        url: url.into(),
+        ..Default::default()
+    }
+}
+
+/// Settings with one `config` locator (id `config`) holding `clusters`.
+pub fn settings(clusters: Vec<ClusterConfig>) -> Settings {
+    settings_with(vec![("config", clusters)])
+}
+
+/// Settings with several `config` locators, each `(id, clusters)`.
+pub fn settings_with(locators: Vec<(&str, Vec<ClusterConfig>)>) -> Settings {
+    Settings {
+        locators: locators
+            .into_iter()
+            .map(|(id, clusters)| LocatorConfig {
+                id: id.into(),
+                kind: LocatorKind::Config { clusters },
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// One request as the upstream saw it.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    pub method: String,
+    /// Raw path as sent (percent-encoding kept).
+    pub path: String,
+    pub query: Option<String>,
+    /// Headers in order, names lowercase, repeated values kept.
+    pub headers: Vec<(String, String)>,
+    /// The body (only the first MiB is kept).
+    pub body: Vec<u8>,
+    /// The full body length.
+    pub body_len: u64,
+}
+
+impl Recorded {
+    /// All values of header `name`.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+    /// The single value of header `name`.
+    pub fn one(&self, name: &str) -> Option<&str> {
+        let all = self.all(name);
+        assert!(all.len() <= 1, "header {name} sent {} times", all.len());
+        all.first().copied()
+    }
+}
+
+/// What the upstream answers with.
+pub enum Body {
+    /// These bytes, with a Content-Length.
+    Bytes(Vec<u8>),
+    /// `len` zero bytes in 64 KiB chunks; `sized` sends a Content-Length, else chunked.
+    Zeros { len: u64, sized: bool },
+    /// `count` lines `{"n":i}\n`, one every `interval`; `sent` counts the lines written.
+    Events {
+        count: u64,
+        interval: Duration,
+        sent: Arc<AtomicU64>,
+    },
+    /// An endless stream of small chunks; `dropped` is set when the server drops it
+    /// (the connection to kubeplex is gone).
+    Endless { dropped: Arc<AtomicBool> },
+}
+
+/// An upstream reply.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+impl Reply {
+    /// 200 with a JSON body.
+    pub fn json(body: &str) -> Self {
+        Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Body::Bytes(body.as_bytes().to_vec()),
+        }
+    }
+}
+
+type Responder = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
+
+/// A recording upstream HTTP server.
+pub struct Upstream {
+    pub url: String,
+    pub requests: Arc<Mutex<Vec<Recorded>>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Upstream {
+    /// Starts an upstream answering `{"kind":"Status"...}`-like JSON `ok`.
+    pub async fn ok() -> Self {
+        Self::start(|_| Reply::json(r#"{"ok":true}"#)).await
+    }
+
+    /// Starts an upstream with a custom responder.
+    pub async fn start(f: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let responder: Responder = Arc::new(f);
+        let reqs = requests.clone();
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(web::Data::new(reqs.clone()))
+                .app_data(web::Data::new(responder.clone()))
+                .default_service(web::to(record))
+        })
+        .workers(1)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .expect("bind upstream");
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Upstream {
+            url: format!("http://{addr}"),
+            requests,
+            handle,
+        }
+    }
+
+    /// Every request recorded so far.
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// The only request recorded.
+    pub fn only(&self) -> Recorded {
+        let r = self.recorded();
+        assert_eq!(r.len(), 1, "expected one upstream request, got {r:?}");
+        r.into_iter().next().unwrap()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+async fn record(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    reqs: web::Data<Arc<Mutex<Vec<Recorded>>>>,
+    responder: web::Data<Responder>,
+) -> HttpResponse {
+    let mut rec = Recorded {
+        method: req.method().to_string(),
+        path: req.uri().path().to_owned(),
+        query: req.uri().query().map(str::to_owned),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        ..Default::default()
+    };
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else { break };
+        rec.body_len += chunk.len() as u64;
+        if rec.body.len() < 1 << 20 {
+            rec.body.extend_from_slice(&chunk);
+        }
+    }
+    let reply = responder(&rec);
+    reqs.lock().unwrap().push(rec);
+    let mut res =
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(reply.status).expect("status"));
+    for (n, v) in &reply.headers {
+        res.append_header((n.as_str(), v.as_str()));
+    }
+    match reply.body {
+        Body::Bytes(b) => res.body(b),
+        Body::Zeros { len, sized } => {
+            let chunk = Bytes::from(vec![0u8; 64 * 1024]);
+            let stream = futures_util::stream::unfold(len, move |left| {
+                let chunk = chunk.clone();
+                async move {
+                    if left == 0 {
+                        return None;
+                    }
+                    let n = left.min(chunk.len() as u64);
+                    Some((Ok::<_, std::io::Error>(chunk.slice(..n as usize)), left - n))
+                }
+            });
+            if sized {
+                res.body(actix_web::body::SizedStream::new(len, stream))
+            } else {
+                res.body(actix_web::body::BodyStream::new(stream))
+            }
+        }
+        Body::Events {
+            count,
+            interval,
+            sent,
+        } => {
+            let stream = futures_util::stream::unfold(0u64, move |i| {
+                let sent = sent.clone();
+                async move {
+                    if i == count {
+                        return None;
+                    }
+                    if i > 0 {
+                        actix_web::rt::time::sleep(interval).await;
+                    }
+                    sent.store(i + 1, Ordering::SeqCst);
+                    Some((
+                        Ok::<_, std::io::Error>(Bytes::from(format!("{{\"n\":{i}}}\n"))),
+                        i + 1,
+                    ))
+                }
+            });
+            res.body(actix_web::body::BodyStream::new(stream))
+        }
+        Body::Endless { dropped } => {
+            struct Guard(Arc<AtomicBool>);
+            impl Drop for Guard {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::SeqCst);
+                }
+            }
+            let guard = Arc::new(Guard(dropped));
+            let stream = futures_util::stream::unfold(guard, |g| async move {
+                actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+                Some((
+                    Ok::<_, std::io::Error>(Bytes::from_static(b"{\"tick\":1}\n")),
+                    g,
+                ))
+            });
+            res.body(actix_web::body::BodyStream::new(stream))
+        }
+    }
+}
+
+/// Polls `f` until it is true (every 20 ms, at most `limit`); false if it never became so.
+pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    f()
+}
+
+/// A reqwest client that follows no redirects.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Sends raw bytes to `addr` and returns the whole answer as text (connection closed by
+/// the request's `Connection: close`).
+pub async fn raw(addr: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The resident set size of a process (`/proc/<pid>/status` VmRSS), in bytes.
+pub fn rss_bytes(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
