@@ -172,16 +172,10 @@ fn send_error(key: &str, e: SendRequestError) -> Error {
             Error::timeout(format!("cluster {key} did not answer in time"))
         }
         SendRequestError::Url(_) => Error::bad_request("the request path is not a valid URI path"),
-        SendRequestError::Send(io) => {
-            Error::bad_gateway(format!("cluster {key}: sending the request failed: {io}"))
-        }
-        SendRequestError::Response(p) => {
-            Error::bad_gateway(format!("cluster {key} sent an invalid response: {p}"))
-        }
-        SendRequestError::Body(b) => Error::bad_gateway(format!(
-            "cluster {key}: the request body could not be forwarded: {b}"
+        other => Error::bad_gateway(format!(
+            "cluster {key}: {}",
+            crate::upstream::tls::describe_send_error(&other)
         )),
-        other => Error::bad_gateway(format!("cluster {key}: {other}")),
     }
 }
 

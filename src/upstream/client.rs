@@ -9,20 +9,13 @@
 //! forwarder), no redirects, no default headers, no decompression (awc's compression
 //! features are off and every request also says `no_decompress`), connector `limit(0)` (the
 //! default semaphore of 100 is held for the whole life of a response body: 100 watches would
-//! block everything), `TCP_NODELAY` on every upstream socket, and the cluster's rustls
-//! configuration from [`crate::upstream::tls`].
+//! block everything), and the cluster's connector from [`crate::upstream::connector`]
+//! (`TCP_NODELAY`, the cluster's rustls configuration, connect and handshake timeouts).
 
 use crate::registry::Cluster;
 use crate::status::Error;
 use crate::upstream::credential::ServerToken;
-use actix_rt::net::TcpStream;
-use actix_service::Service;
-use actix_tls::connect::{
-    ConnectError as TcpConnectError, ConnectInfo, Connection as TcpConnection,
-    Connector as TcpConnector, ConnectorService, Resolver,
-};
 use awc::http::Uri;
-use futures_util::future::LocalBoxFuture;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -97,18 +90,12 @@ fn build(cluster: &Arc<Cluster>, cs: ConnectSettings) -> Result<Upstream, Error>
     let origin = format!("{}://{authority}", url.scheme());
     let prefix = url.path().trim_end_matches('/').to_owned();
 
-    let tcp = NoDelay(TcpConnector::new(Resolver::default()).service());
-    let mut connector = awc::Connector::new()
-        .connector(tcp)
-        .timeout(cs.connect_timeout)
-        .handshake_timeout(cs.connect_timeout)
-        .limit(0);
-    if url.scheme() == "https" {
-        let tls = crate::upstream::tls::client_config(&cluster.spec.tls).map_err(|e| {
-            Error::bad_gateway(format!("cluster {}: TLS configuration: {e}", cluster.key))
-        })?;
-        connector = connector.rustls_0_23(tls);
-    }
+    let connector =
+        crate::upstream::connector::cluster_connector(url, &cluster.spec.tls, cs.connect_timeout)
+            .map_err(|e| {
+                Error::bad_gateway(format!("cluster {}: TLS configuration: {e}", cluster.key))
+            })?
+            .limit(0);
     let client = awc::Client::builder()
         .connector(connector)
         .disable_timeout()
@@ -122,26 +109,4 @@ fn build(cluster: &Arc<Cluster>, cs: ConnectSettings) -> Result<Upstream, Error>
         prefix,
         token: ServerToken::new(&cluster.spec.credential),
     })
-}
-
-/// A TCP connector that sets `TCP_NODELAY` on every upstream socket (awc never does):
-/// small requests and watch events go out at once instead of waiting for Nagle.
-#[derive(Clone)]
-struct NoDelay(ConnectorService);
-
-impl Service<ConnectInfo<Uri>> for NoDelay {
-    type Response = TcpConnection<Uri, TcpStream>;
-    type Error = TcpConnectError;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    actix_service::always_ready!();
-
-    fn call(&self, req: ConnectInfo<Uri>) -> Self::Future {
-        let fut = self.0.call(req);
-        Box::pin(async move {
-            let conn = fut.await?;
-            let _ = conn.io_ref().set_nodelay(true);
-            Ok(conn)
-        })
-    }
 }
