@@ -140,11 +140,17 @@ pub fn read_kubernetes(k: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Vec<Loca
 }
 
 /// Records `duplicate cluster name` for the second and later clusters of one locator with
-/// the same name.
-fn check_unique_names(names: &[(String, Obj<'_>)], p: &mut Problems) {
+/// the same name (whether or not the clusters have other problems).
+fn check_unique_names(clusters: &[Obj<'_>], p: &mut Problems) {
     let mut seen = std::collections::HashSet::new();
-    for (name, obj) in names {
-        if !seen.insert(name.as_str()) {
+    for obj in clusters {
+        let Some(name) = obj.get("name").and_then(|n| match &n.value {
+            super::tree::Value::Str(s) if !s.is_empty() => Some(s.as_str()),
+            _ => None,
+        }) else {
+            continue;
+        };
+        if !seen.insert(name) {
             obj.problem(
                 "name",
                 format!("duplicate cluster name {name:?} in this locator"),
@@ -168,9 +174,9 @@ fn read_config(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<Locator
             continue;
         };
         if let Some(cluster) = read_cluster(&c, ctx, p) {
-            names.push((cluster.name.clone(), c));
             clusters.push(cluster);
         }
+        names.push(c);
     }
     check_unique_names(&names, p);
     Some(LocatorKind::Config { clusters })
@@ -350,9 +356,9 @@ fn read_simulated(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<Loca
             continue;
         };
         if let Some(cluster) = read_sim_cluster(&c, ctx, p) {
-            names.push((cluster.name.clone(), c));
             clusters.push(cluster);
         }
+        names.push(c);
     }
     check_unique_names(&names, p);
     Some(LocatorKind::Simulated { clusters })

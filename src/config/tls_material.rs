@@ -25,7 +25,13 @@ pub fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
     let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT
         .decode(compact.as_bytes())
-        .map_err(|e| format!("not base64: {e}"))
+        .map_err(|e| match e {
+            base64::DecodeError::InvalidByte(_, b) => {
+                format!("not base64: invalid character {:?}", b as char)
+            }
+            base64::DecodeError::InvalidLength(_) => "not base64: invalid length".to_string(),
+            other => format!("not base64: {other}"),
+        })
 }
 
 /// Whether `pem` holds at least one certificate and nothing unreadable.

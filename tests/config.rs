@@ -1,0 +1,910 @@
+//! Configuration loading and validation (SPEC §4): every kind of problem with its exact
+//! message (file, key path, problem), several problems at once, merge order, `${VAR}`,
+//! `KUBEPLEX_` overrides, Backstage `app-config.yaml`, the embedded default, and the
+//! `check-config` and `clusters` commands of the real binary.
+
+use kubeplex::config::{
+    load_with_env, tree::Env, ConfigErrors, DuplicateNames, LocatorKind, SeedSource, Settings,
+    Source, DEFAULT_SEED,
+};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use tempfile::TempDir;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn env(pairs: &[(&str, &str)]) -> Env {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn load(files: &[&Path], vars: &[(&str, &str)]) -> Result<Settings, ConfigErrors> {
+    let sources: Vec<Source> = files
+        .iter()
+        .map(|f| Source::File(f.to_path_buf()))
+        .collect();
+    load_with_env(&sources, &env(vars))
+}
+
+/// Loads one file that must be refused and returns its problems as printed.
+fn problems(text: &str) -> (String, Vec<String>) {
+    let dir = TempDir::new().unwrap();
+    let f = write(dir.path(), "app-config.yaml", text);
+    let errs = load(&[&f], &[]).expect_err("config must be refused");
+    let name = f.display().to_string();
+    let lines = errs.0.iter().map(|p| p.to_string()).collect();
+    // Keep the directory alive only as long as needed: the file name is what matters.
+    drop(dir);
+    (name, lines)
+}
+
+/// Asserts that `text` is refused with exactly these problems (each `key: problem`).
+fn assert_problems(text: &str, expected: &[&str]) {
+    let (file, got) = problems(text);
+    let want: Vec<String> = expected.iter().map(|e| format!("{file}: {e}")).collect();
+    assert_eq!(got, want);
+}
+
+fn clusters_yaml(clusters: &str) -> String {
+    format!(
+        "kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n{clusters}"
+    )
+}
+
+fn cert_pem() -> (String, String) {
+    let ck = rcgen::generate_simple_self_signed(vec!["kube.example".into()]).unwrap();
+    (ck.cert.pem(), ck.signing_key.serialize_pem())
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn kubeplex() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kubeplex"));
+    c.env("RUST_LOG", "warn");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KUBEPLEX_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn run(c: &mut Command) -> (i32, String, String) {
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+// ---- one test per kind of problem ----
+
+#[test]
+fn url_not_a_url() {
+    assert_problems(
+        &clusters_yaml(
+            "        - {name: a, url: 'https://a:6443'}\n        - {name: b, url: 'http://b'}\n        - {name: c, url: 'htp:/x'}\n",
+        ),
+        &[r#"kubernetes.clusterLocatorMethods[0].clusters[2].url: not a URL: "htp:/x""#],
+    );
+}
+
+#[test]
+fn url_scheme_and_credentials() {
+    assert_problems(
+        &clusters_yaml(
+            "        - {name: a, url: 'ftp://a'}\n        - {name: b, url: 'https://u:secret@b'}\n",
+        ),
+        &[
+            r#"kubernetes.clusterLocatorMethods[0].clusters[0].url: scheme must be http or https, got "ftp""#,
+            "kubernetes.clusterLocatorMethods[0].clusters[1].url: must not contain credentials (user:password@)",
+        ],
+    );
+}
+
+#[test]
+fn required_fields() {
+    assert_problems(
+        &clusters_yaml("        - title: nameless\n        - name: ''\n          url: http://x\n"),
+        &[
+            "kubernetes.clusterLocatorMethods[0].clusters[0].name: required",
+            "kubernetes.clusterLocatorMethods[0].clusters[0].url: required",
+            "kubernetes.clusterLocatorMethods[0].clusters[1].name: must not be empty",
+        ],
+    );
+}
+
+#[test]
+fn unknown_locator_type() {
+    assert_problems(
+        "kubernetes:\n  clusterLocatorMethods:\n    - type: foo\n    - {}\n",
+        &[
+            r#"kubernetes.clusterLocatorMethods[0].type: unknown locator type "foo" (expected config, localKubectlProxy, kubeconfig, catalog, simulated)"#,
+            "kubernetes.clusterLocatorMethods[1].type: required",
+        ],
+    );
+}
+
+#[test]
+fn duplicate_cluster_name_in_one_locator() {
+    assert_problems(
+        &clusters_yaml(
+            "        - {name: prod, url: 'https://a'}\n        - {name: dev, url: 'https://b'}\n        - {name: prod, url: 'https://c'}\n",
+        ),
+        &[r#"kubernetes.clusterLocatorMethods[0].clusters[2].name: duplicate cluster name "prod" in this locator"#],
+    );
+}
+
+#[test]
+fn same_name_in_two_locators_is_fine_and_ids_are_resolved() {
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        "kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters: [{name: prod, url: 'https://a'}]\n    - type: config\n      clusters: [{name: prod, url: 'https://b'}]\n    - type: config\n      id: eu\n      clusters: [{name: prod, url: 'https://c'}]\n    - type: localKubectlProxy\n    - type: config\n      clusters: []\n",
+    );
+    let s = load(&[&f], &[]).unwrap();
+    let ids: Vec<_> = s.locators.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["config", "config-2", "eu", "localKubectlProxy", "config-3"]
+    );
+}
+
+#[test]
+fn duplicate_and_bad_locator_ids() {
+    assert_problems(
+        "kubernetes:\n  clusterLocatorMethods:\n    - type: localKubectlProxy\n    - type: config\n      id: localKubectlProxy\n      clusters: []\n    - type: config\n      id: 'a:b'\n      clusters: []\n",
+        &[
+            r#"kubernetes.clusterLocatorMethods[1].id: duplicate locator id "localKubectlProxy" (also the id of kubernetes.clusterLocatorMethods[0])"#,
+            r#"kubernetes.clusterLocatorMethods[2].id: must not contain ':', '/', ',' or spaces, got "a:b""#,
+        ],
+    );
+}
+
+#[test]
+fn wrong_types() {
+    assert_problems(
+        "kubeplex:\n  server:\n    maxHeaderBytes: lots\n    workers: [1]\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - name: a\n          url: https://a\n          skipTLSVerify: maybe\n          authMetadata: [x]\n    - type: config\n      clusters: {name: b}\n",
+        &[
+            r#"kubeplex.server.maxHeaderBytes: not a non-negative integer: "lots""#,
+            "kubeplex.server.workers: expected an integer, got a list",
+            "kubernetes.clusterLocatorMethods[0].clusters[0].authMetadata: expected a map, got a list",
+            "kubernetes.clusterLocatorMethods[0].clusters[0].skipTLSVerify: expected true or false, got a string",
+            "kubernetes.clusterLocatorMethods[1].clusters: expected a list, got a map",
+        ],
+    );
+}
+
+#[test]
+fn bad_durations() {
+    assert_problems(
+        "kubeplex:\n  server:\n    connectTimeout: 5\n    responseHeadTimeout: 5 parsecs\n    shutdownTimeout: 0s\n",
+        &[
+            "kubeplex.server.connectTimeout: not a duration: 5 (add a unit, e.g. 500ms, 5s, 2m)",
+            r#"kubeplex.server.responseHeadTimeout: not a duration: "5 parsecs" (write e.g. 500ms, 5s, 2m)"#,
+        ],
+    );
+    assert_problems(
+        "kubeplex:\n  server:\n    connectTimeout: 0ms\n",
+        &["kubeplex.server.connectTimeout: must be greater than zero"],
+    );
+}
+
+#[test]
+fn durations_parse() {
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        "kubeplex:\n  server:\n    connectTimeout: 500ms\n    responseHeadTimeout: 2m\n    shutdownTimeout: 5s\n",
+    );
+    let s = load(&[&f], &[]).unwrap().server;
+    assert_eq!(s.connect_timeout, Duration::from_millis(500));
+    assert_eq!(s.response_head_timeout, Duration::from_secs(120));
+    assert_eq!(s.shutdown_timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn base_path_rules() {
+    assert_problems(
+        "kubeplex:\n  server:\n    basePath: api/kubernetes\n",
+        &[
+            r#"kubeplex.server.basePath: must start with / and not end with /, got "api/kubernetes""#,
+        ],
+    );
+    assert_problems(
+        "kubeplex:\n  server:\n    basePath: /api/kubernetes/\n",
+        &[
+            r#"kubeplex.server.basePath: must start with / and not end with /, got "/api/kubernetes/""#,
+        ],
+    );
+}
+
+#[test]
+fn listen_must_be_host_port() {
+    assert_problems(
+        "kubeplex:\n  server:\n    listen: '7007'\n",
+        &[r#"kubeplex.server.listen: must be host:port, got "7007""#],
+    );
+}
+
+#[test]
+fn duplicate_names_mode() {
+    assert_problems(
+        "kubeplex:\n  duplicateNames: last\n",
+        &[r#"kubeplex.duplicateNames: must be first or reject, got "last""#],
+    );
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        "kubeplex:\n  duplicateNames: reject\n",
+    );
+    assert_eq!(
+        load(&[&f], &[]).unwrap().duplicate_names,
+        DuplicateNames::Reject
+    );
+}
+
+#[test]
+fn ca_data_not_base64_or_not_pem() {
+    assert_problems(
+        &clusters_yaml(&format!(
+            "        - {{name: a, url: 'https://a', caData: 'not base64!'}}\n        - {{name: b, url: 'https://b', caData: '{}'}}\n",
+            b64("hello")
+        )),
+        &[
+            "kubernetes.clusterLocatorMethods[0].clusters[0].caData: not base64: invalid character '!'",
+            "kubernetes.clusterLocatorMethods[0].clusters[1].caData: decoded base64 does not contain a PEM certificate (-----BEGIN CERTIFICATE-----)",
+        ],
+    );
+}
+
+#[test]
+fn ca_file_unreadable() {
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        &clusters_yaml("        - {name: a, url: 'https://a', caFile: missing-ca.pem}\n"),
+    );
+    let errs = load(&[&f], &[]).unwrap_err();
+    let missing = dir.path().join("missing-ca.pem");
+    assert_eq!(
+        errs.0.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        [format!(
+            "{}: kubernetes.clusterLocatorMethods[0].clusters[0].caFile: cannot read {}: No such file or directory (os error 2)",
+            f.display(),
+            missing.display()
+        )]
+    );
+}
+
+#[test]
+fn both_ca_data_and_ca_file() {
+    let dir = TempDir::new().unwrap();
+    let (cert, _) = cert_pem();
+    write(dir.path(), "ca.pem", &cert);
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        &clusters_yaml(&format!(
+            "        - {{name: a, url: 'https://a', caFile: ca.pem, caData: '{}'}}\n",
+            b64(&cert)
+        )),
+    );
+    let errs = load(&[&f], &[]).unwrap_err();
+    assert_eq!(
+        errs.to_string(),
+        format!(
+            "{}: kubernetes.clusterLocatorMethods[0].clusters[0].caFile: caData and caFile are both set; use one",
+            f.display()
+        )
+    );
+}
+
+#[test]
+fn client_cert_without_key_and_key_not_pem() {
+    let (cert, _) = cert_pem();
+    assert_problems(
+        &clusters_yaml(&format!(
+            "        - {{name: a, url: 'https://a', clientCertData: '{}'}}\n        - {{name: b, url: 'https://b', clientCertData: '{}', clientKeyData: '{}'}}\n",
+            b64(&cert),
+            b64(&cert),
+            b64(&cert)
+        )),
+        &[
+            "kubernetes.clusterLocatorMethods[0].clusters[0].clientCertData: client certificate without a key: set clientKeyData or clientKeyFile",
+            "kubernetes.clusterLocatorMethods[0].clusters[1].clientKeyData: decoded base64 does not contain a PEM private key (PKCS#8, PKCS#1 or SEC1)",
+        ],
+    );
+}
+
+#[test]
+fn token_and_token_file_both_and_oidc_needs_provider() {
+    let dir = TempDir::new().unwrap();
+    write(dir.path(), "token", "abc");
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        &clusters_yaml("        - {name: a, url: 'https://a', serviceAccountToken: s3cret, tokenFile: token}\n        - {name: b, url: 'https://b', authProvider: oidc}\n"),
+    );
+    let text = load(&[&f], &[]).unwrap_err().to_string();
+    let file = f.display();
+    assert_eq!(
+        text,
+        format!(
+            "{file}: kubernetes.clusterLocatorMethods[0].clusters[0].tokenFile: serviceAccountToken and tokenFile are both set; use one\n\
+             {file}: kubernetes.clusterLocatorMethods[0].clusters[1].oidcTokenProvider: required when authProvider is oidc"
+        )
+    );
+    assert!(
+        !text.contains("s3cret"),
+        "a token never appears in a message"
+    );
+}
+
+#[test]
+fn unknown_keys_in_kubeplex_and_clusters() {
+    assert_problems(
+        "kubeplex:\n  server:\n    lisen: 127.0.0.1:1\n  duplicatenames: first\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - {name: a, url: 'https://a', serviceAcountToken: x}\n",
+        &[
+            "kubeplex.duplicatenames: unknown key (expected one of: server, duplicateNames, auth, aggregate, pluginProxy)",
+            "kubeplex.server.lisen: unknown key (expected one of: listen, basePath, connectTimeout, responseHeadTimeout, maxHeaderBytes, shutdownTimeout, workers, tls)",
+            "kubernetes.clusterLocatorMethods[0].clusters[0].serviceAcountToken: unknown key (expected one of: name, url, title, authProvider, authMetadata, serviceAccountToken, oidcTokenProvider, caData, caFile, skipTLSVerify, skipMetricsLookup, dashboardUrl, dashboardApp, dashboardParameters, customResources, tokenFile, clientCertData, clientKeyData, clientCertFile, clientKeyFile, tlsServerName)",
+        ],
+    );
+}
+
+#[test]
+fn missing_variable_names_file_and_key() {
+    assert_problems(
+        &clusters_yaml("        - {name: a, url: '${KUBEPLEX_TEST_SURELY_UNSET_URL}'}\n"),
+        &["kubernetes.clusterLocatorMethods[0].clusters[0].url: environment variable KUBEPLEX_TEST_SURELY_UNSET_URL is not set"],
+    );
+}
+
+#[test]
+fn kubeconfig_and_catalog_fields() {
+    assert_problems(
+        "kubernetes:\n  clusterLocatorMethods:\n    - type: kubeconfig\n    - type: kubeconfig\n      path: /nonexistent/kubeconfig\n    - type: catalog\n      refreshInterval: soon\n    - type: catalog\n      url: 'catalog'\n",
+        &[
+            "kubernetes.clusterLocatorMethods[0].path: required (or paths)",
+            "kubernetes.clusterLocatorMethods[1].path: cannot read /nonexistent/kubeconfig: No such file or directory (os error 2)",
+            "kubernetes.clusterLocatorMethods[2].url: required (the catalog API, e.g. https://backstage.example.com/api/catalog)",
+            r#"kubernetes.clusterLocatorMethods[2].refreshInterval: not a duration: "soon" (write e.g. 500ms, 5s, 2m)"#,
+            r#"kubernetes.clusterLocatorMethods[3].url: not a URL: "catalog""#,
+        ],
+    );
+}
+
+#[test]
+fn kubeconfig_and_catalog_parse() {
+    let dir = TempDir::new().unwrap();
+    write(dir.path(), "kube/a.yaml", "apiVersion: v1\nkind: Config\n");
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        "kubernetes:\n  clusterLocatorMethods:\n    - type: kubeconfig\n      path: kube/a.yaml\n      contexts: [kind-a]\n    - type: catalog\n      url: https://backstage.example.com/api/catalog\n      token: t\n      refreshInterval: 2m\n      dangerouslyAllowClusterUrls: ['https://10.*']\n",
+    );
+    let s = load(&[&f], &[]).unwrap();
+    assert_eq!(
+        s.locators[0].kind,
+        LocatorKind::Kubeconfig {
+            paths: vec![dir.path().join("kube/a.yaml")],
+            contexts: Some(vec!["kind-a".into()])
+        }
+    );
+    let LocatorKind::Catalog(c) = &s.locators[1].kind else {
+        panic!("catalog expected")
+    };
+    assert_eq!(c.url, "https://backstage.example.com/api/catalog");
+    assert_eq!(c.token.as_deref(), Some("t"));
+    assert_eq!(c.refresh_interval, Duration::from_secs(120));
+    assert_eq!(c.dangerously_allow_cluster_urls, ["https://10.*"]);
+}
+
+#[test]
+fn simulated_fields() {
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        "kubernetes:\n  clusterLocatorMethods:\n    - type: simulated\n      clusters:\n        - name: a\n          seed: nope.yaml\n          tokens:\n            - t1\n            - {token: t2, verbs: [get, fly]}\n          faults: {failEvery: 0, failCode: 42}\n",
+    );
+    let file = f.display();
+    let got: Vec<String> = load(&[&f], &[])
+        .unwrap_err()
+        .0
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    let c = "kubernetes.clusterLocatorMethods[0].clusters[0]";
+    assert_eq!(
+        got,
+        [
+            format!(
+                "{file}: {c}.seed: cannot read {}: No such file or directory (os error 2)",
+                dir.path().join("nope.yaml").display()
+            ),
+            format!(
+                r#"{file}: {c}.tokens[1].verbs[1]: unknown verb "fly" (expected get, list, watch, create, update, patch, delete, proxy, exec)"#
+            ),
+            format!("{file}: {c}.faults.failEvery: must be at least 1"),
+            format!("{file}: {c}.faults.failCode: must be an HTTP status code, got 42"),
+        ]
+    );
+}
+
+#[test]
+fn simulated_parse() {
+    let dir = TempDir::new().unwrap();
+    write(
+        dir.path(),
+        "seeds/s.yaml",
+        "apiVersion: v1\nkind: List\nitems: []\n",
+    );
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        "kubernetes:\n  clusterLocatorMethods:\n    - type: simulated\n      clusters:\n        - name: a\n          seed: seeds/s.yaml\n          tokens: [t1, {token: t2, namespaces: [payments], verbs: [get, list]}]\n          faults: {latency: 50ms, failEvery: 3, failCode: 503, closeWatchAfter: 2}\n        - name: b\n",
+    );
+    let s = load(&[&f], &[]).unwrap();
+    let LocatorKind::Simulated { clusters } = &s.locators[0].kind else {
+        panic!("simulated expected")
+    };
+    assert_eq!(
+        clusters[0].seed,
+        Some(SeedSource::File(dir.path().join("seeds/s.yaml")))
+    );
+    assert_eq!(clusters[0].tokens[0].token, "t1");
+    assert_eq!(clusters[0].tokens[0].verbs, None);
+    assert_eq!(clusters[0].tokens[1].token, "t2");
+    assert_eq!(
+        clusters[0].tokens[1].namespaces,
+        Some(vec!["payments".to_string()])
+    );
+    assert_eq!(
+        clusters[0].tokens[1].verbs,
+        Some(vec!["get".to_string(), "list".to_string()])
+    );
+    assert_eq!(clusters[0].faults.latency, Some(Duration::from_millis(50)));
+    assert_eq!(clusters[0].faults.fail_every, Some(3));
+    assert_eq!(clusters[0].faults.fail_code, Some(503));
+    assert_eq!(clusters[0].faults.close_watch_after, Some(2));
+    assert_eq!(clusters[1].seed, None);
+    assert!(clusters[1].tokens.is_empty());
+}
+
+#[test]
+fn invalid_yaml_and_missing_file() {
+    let (file, got) = problems("kubernetes: [\n");
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].starts_with(&format!("{file}: invalid YAML: ")),
+        "{got:?}"
+    );
+    let errs = load(&[Path::new("/nonexistent/app-config.yaml")], &[]).unwrap_err();
+    assert_eq!(
+        errs.to_string(),
+        "/nonexistent/app-config.yaml: cannot read: No such file or directory (os error 2)"
+    );
+}
+
+// ---- several problems, merge, environment, Backstage, default ----
+
+const MANY_PROBLEMS: &str = "kubeplex:
+  server:
+    listen: nowhere
+    basePath: /api/
+  duplicateNames: maybe
+kubernetes:
+  clusterLocatorMethods:
+    - type: config
+      clusters:
+        - name: prod
+          url: htp:/x
+        - name: prod
+          url: https://ok.example.com
+    - type: gke
+";
+
+fn many_expected(file: &str) -> Vec<String> {
+    [
+        r#"kubeplex.server.listen: must be host:port, got "nowhere""#,
+        r#"kubeplex.server.basePath: must start with / and not end with /, got "/api/""#,
+        r#"kubeplex.duplicateNames: must be first or reject, got "maybe""#,
+        r#"kubernetes.clusterLocatorMethods[0].clusters[0].url: not a URL: "htp:/x""#,
+        r#"kubernetes.clusterLocatorMethods[0].clusters[1].name: duplicate cluster name "prod" in this locator"#,
+        r#"kubernetes.clusterLocatorMethods[1].type: unknown locator type "gke" (expected config, localKubectlProxy, kubeconfig, catalog, simulated)"#,
+    ]
+    .iter()
+    .map(|p| format!("{file}: {p}"))
+    .collect()
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let (file, got) = problems(MANY_PROBLEMS);
+    assert_eq!(got, many_expected(&file));
+}
+
+#[test]
+fn check_config_prints_every_problem_and_fails() {
+    let dir = TempDir::new().unwrap();
+    let f = write(dir.path(), "bad.yaml", MANY_PROBLEMS);
+    let (code, out, err) = run(kubeplex().arg("check-config").arg("--config").arg(&f));
+    assert_ne!(code, 0);
+    let lines: Vec<String> = out.lines().map(String::from).collect();
+    assert_eq!(lines, many_expected(&f.display().to_string()));
+    assert!(
+        err.contains("configuration refused: 6 problems"),
+        "stderr: {err}"
+    );
+}
+
+#[test]
+fn check_config_ok_summary() {
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "ok.yaml",
+        "kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters: [{name: prod, url: 'https://a'}, {name: dev, url: 'https://b'}]\n    - type: localKubectlProxy\n",
+    );
+    let (code, out, _) = run(kubeplex().arg("check-config").arg("--config").arg(&f));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        "configuration OK: listen 127.0.0.1:7007, base path /api/kubernetes, duplicateNames first, 2 locators\n  config (config): 2 clusters: prod, dev\n  localKubectlProxy (localKubectlProxy): 1 cluster: local\n"
+    );
+}
+
+#[test]
+fn later_files_win_maps_merge_lists_replace() {
+    let dir = TempDir::new().unwrap();
+    let a = write(
+        dir.path(),
+        "a/base.yaml",
+        "kubeplex:\n  server:\n    listen: 0.0.0.0:7007\n    connectTimeout: 2s\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters: [{name: one, url: 'https://one'}, {name: two, url: 'https://two'}]\n",
+    );
+    let b = write(
+        dir.path(),
+        "b/override.yaml",
+        "kubeplex:\n  server:\n    listen: 127.0.0.1:9999\n    basePath: /k8s\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters: [{name: three, url: 'https://three'}]\n",
+    );
+    let s = load(&[&a, &b], &[]).unwrap();
+    assert_eq!(s.server.listen, "127.0.0.1:9999");
+    assert_eq!(s.server.base_path, "/k8s");
+    assert_eq!(s.server.connect_timeout, Duration::from_secs(2));
+    let LocatorKind::Config { clusters } = &s.locators[0].kind else {
+        panic!("config expected")
+    };
+    let names: Vec<_> = clusters.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["three"], "lists are replaced, not merged");
+    assert_eq!(s.files, [a.clone(), b.clone()]);
+    // The other order: the first file's values win.
+    let s = load(&[&b, &a], &[]).unwrap();
+    assert_eq!(s.server.listen, "0.0.0.0:7007");
+    assert_eq!(s.server.base_path, "/k8s");
+}
+
+#[test]
+fn problems_name_the_file_that_set_the_key() {
+    let dir = TempDir::new().unwrap();
+    let a = write(
+        dir.path(),
+        "a.yaml",
+        "kubeplex:\n  server:\n    listen: bad\n    basePath: /ok\n",
+    );
+    let b = write(
+        dir.path(),
+        "b.yaml",
+        "kubeplex:\n  server:\n    basePath: also-bad\n",
+    );
+    let got = load(&[&a, &b], &[]).unwrap_err().to_string();
+    assert_eq!(
+        got,
+        format!(
+            "{}: kubeplex.server.listen: must be host:port, got \"bad\"\n{}: kubeplex.server.basePath: must start with / and not end with /, got \"also-bad\"",
+            a.display(),
+            b.display()
+        )
+    );
+}
+
+#[test]
+fn variables_are_substituted() {
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        "kubeplex:\n  server:\n    listen: 127.0.0.1:${PORT}\n    connectTimeout: ${TIMEOUT:-3s}\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - name: prod\n          url: https://${HOST}/sub\n          serviceAccountToken: ${TOKEN}\n          skipTLSVerify: ${SKIP}\n          title: literal $${HOST}\n",
+    );
+    let s = load(
+        &[&f],
+        &[
+            ("PORT", "8080"),
+            ("HOST", "k8s.example.com"),
+            ("TOKEN", "tok"),
+            ("SKIP", "true"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.server.listen, "127.0.0.1:8080");
+    assert_eq!(s.server.connect_timeout, Duration::from_secs(3));
+    let LocatorKind::Config { clusters } = &s.locators[0].kind else {
+        panic!("config expected")
+    };
+    assert_eq!(clusters[0].url, "https://k8s.example.com/sub");
+    assert_eq!(clusters[0].service_account_token.as_deref(), Some("tok"));
+    assert!(clusters[0].skip_tls_verify);
+    assert_eq!(clusters[0].title.as_deref(), Some("literal ${HOST}"));
+}
+
+#[test]
+fn kubeplex_environment_overrides() {
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        "kubeplex:\n  server:\n    listen: 127.0.0.1:7007\n    basePath: /api/kubernetes\n",
+    );
+    let s = load(
+        &[&f],
+        &[
+            ("KUBEPLEX_SERVER_LISTEN", "0.0.0.0:8000"),
+            ("KUBEPLEX_SERVER_BASE_PATH", "/k"),
+            ("KUBEPLEX_SERVER_RESPONSEHEADTIMEOUT", "90s"),
+            ("KUBEPLEX_SERVER_MAXHEADERBYTES", "32768"),
+            ("KUBEPLEX_DUPLICATE_NAMES", "reject"),
+            ("KUBEPLEX_OTHER", "ignored"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.server.listen, "0.0.0.0:8000");
+    assert_eq!(s.server.base_path, "/k");
+    assert_eq!(s.server.response_head_timeout, Duration::from_secs(90));
+    assert_eq!(s.server.max_header_bytes, 32768);
+    assert_eq!(s.duplicate_names, DuplicateNames::Reject);
+
+    let errs = load(
+        &[&f],
+        &[
+            ("KUBEPLEX_SERVER_BASEPATH", "k/"),
+            ("KUBEPLEX_SERVER_LISTN", "x"),
+        ],
+    )
+    .unwrap_err();
+    let got: Vec<String> = errs.0.iter().map(|p| p.to_string()).collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        got[0],
+        "environment variable KUBEPLEX_SERVER_LISTN: kubeplex.server: unknown setting (expected one of: KUBEPLEX_SERVER_LISTEN, KUBEPLEX_SERVER_BASEPATH, KUBEPLEX_SERVER_CONNECTTIMEOUT, KUBEPLEX_SERVER_RESPONSEHEADTIMEOUT, KUBEPLEX_SERVER_MAXHEADERBYTES, KUBEPLEX_SERVER_SHUTDOWNTIMEOUT, KUBEPLEX_SERVER_WORKERS, KUBEPLEX_SERVER_TLS_CERTFILE, KUBEPLEX_SERVER_TLS_KEYFILE, KUBEPLEX_DUPLICATENAMES)"
+    );
+    assert_eq!(
+        got[1],
+        "environment variable KUBEPLEX_SERVER_BASEPATH: kubeplex.server.basePath: must start with / and not end with /, got \"k/\""
+    );
+}
+
+#[test]
+fn environment_override_reaches_the_binary() {
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        "kubeplex:\n  server:\n    listen: 127.0.0.1:7007\n",
+    );
+    let (code, out, _) = run(kubeplex()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&f)
+        .env("KUBEPLEX_SERVER_LISTEN", "127.0.0.1:7100")
+        .env("KUBEPLEX_SERVER_BASEPATH", "/kube"));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("configuration OK: listen 127.0.0.1:7100, base path /kube,"),
+        "{out}"
+    );
+}
+
+/// A Backstage `app-config.yaml` as Backstage's docs show it, with other plugins' blocks.
+const BACKSTAGE_APP_CONFIG: &str = r#"app:
+  title: Example Portal
+  baseUrl: http://localhost:3000
+organization:
+  name: Example
+backend:
+  baseUrl: http://localhost:7007
+  listen:
+    port: 7007
+  database:
+    client: better-sqlite3
+    connection: ':memory:'
+auth:
+  providers:
+    guest: {}
+catalog:
+  rules:
+    - allow: [Component, System, API, Resource, Location]
+kubernetes:
+  serviceLocatorMethod:
+    type: multiTenant
+  clusterLocatorMethods:
+    - type: config
+      clusters:
+        - url: https://prod.k8s.example.com:6443
+          name: prod
+          title: Production
+          authProvider: serviceAccount
+          skipTLSVerify: false
+          skipMetricsLookup: true
+          serviceAccountToken: ${K8S_PROD_TOKEN}
+          dashboardUrl: https://console.example.com
+          dashboardApp: openshift
+          customResources:
+            - group: argoproj.io
+              apiVersion: v1alpha1
+              plural: rollouts
+        - url: https://gke.example.com
+          name: gke
+          authProvider: google
+          caData: ${GKE_CA_DATA}
+        - url: https://oidc.example.com
+          name: corp
+          authProvider: oidc
+          oidcTokenProvider: okta
+          authMetadata:
+            kubernetes.io/aws-assume-role: arn:aws:iam::1:role/x
+    - type: catalog
+  customResources:
+    - group: tekton.dev
+      apiVersion: v1
+      plural: pipelineruns
+"#;
+
+#[test]
+fn backstage_app_config_is_accepted_as_is() {
+    let dir = TempDir::new().unwrap();
+    let f = write(dir.path(), "app-config.yaml", BACKSTAGE_APP_CONFIG);
+    let (cert, _) = cert_pem();
+    let ca = b64(&cert);
+    let s = load(&[&f], &[("K8S_PROD_TOKEN", "tok"), ("GKE_CA_DATA", &ca)]).unwrap();
+    assert_eq!(s.server.listen, "127.0.0.1:7007", "kubeplex defaults");
+    assert_eq!(s.locators.len(), 2);
+    assert_eq!(s.locators[0].id, "config");
+    let LocatorKind::Config { clusters } = &s.locators[0].kind else {
+        panic!("config expected")
+    };
+    let prod = &clusters[0];
+    assert_eq!(prod.name, "prod");
+    assert_eq!(prod.url, "https://prod.k8s.example.com:6443");
+    assert_eq!(prod.title.as_deref(), Some("Production"));
+    assert_eq!(prod.auth_provider.as_deref(), Some("serviceAccount"));
+    assert_eq!(prod.service_account_token.as_deref(), Some("tok"));
+    assert!(prod.skip_metrics_lookup);
+    assert_eq!(
+        prod.dashboard_url.as_deref(),
+        Some("https://console.example.com")
+    );
+    assert_eq!(prod.dashboard_app.as_deref(), Some("openshift"));
+    assert_eq!(clusters[1].ca_data.as_deref(), Some(ca.as_str()));
+    assert_eq!(clusters[2].oidc_token_provider.as_deref(), Some("okta"));
+    assert_eq!(
+        clusters[2].auth_metadata["kubernetes.io/aws-assume-role"],
+        "arn:aws:iam::1:role/x"
+    );
+    // Backstage's catalog locator has no URL: the catalog of `backend.baseUrl` is used.
+    let LocatorKind::Catalog(c) = &s.locators[1].kind else {
+        panic!("catalog expected")
+    };
+    assert_eq!(c.url, "http://localhost:7007/api/catalog");
+}
+
+#[test]
+fn embedded_default_loads() {
+    let s = load_with_env(&[], &Env::new()).unwrap();
+    assert_eq!(s.server.listen, "127.0.0.1:7007");
+    assert_eq!(s.server.base_path, "/api/kubernetes");
+    let ids: Vec<_> = s.locators.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["simulated", "staging"]);
+    let LocatorKind::Simulated { clusters } = &s.locators[0].kind else {
+        panic!("simulated expected")
+    };
+    assert_eq!(
+        clusters[0].seed,
+        Some(SeedSource::Text {
+            name: "config/seed.yaml".into(),
+            text: DEFAULT_SEED.into()
+        })
+    );
+    // The same file given with --config resolves its seed next to it.
+    let repo_default = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.yaml");
+    let s = load(&[&repo_default], &[]).unwrap();
+    let LocatorKind::Simulated { clusters } = &s.locators[0].kind else {
+        panic!("simulated expected")
+    };
+    assert_eq!(
+        clusters[0].seed,
+        Some(SeedSource::File(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("config/seed.yaml")
+        ))
+    );
+}
+
+#[test]
+fn clusters_command_lists_default_keys_in_order() {
+    let tmp = TempDir::new().unwrap();
+    // From an unrelated directory: the embedded default needs nothing on disk.
+    let (code, out, err) = run(kubeplex().arg("clusters").current_dir(tmp.path()));
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let head: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(head, ["KEY", "NAME", "LOCATOR", "URL", "AMBIGUOUS"]);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    let summary: Vec<(&str, &str, &str, &str)> =
+        rows.iter().map(|r| (r[0], r[1], r[2], r[4])).collect();
+    assert_eq!(
+        summary,
+        [
+            ("simulated:dev", "dev", "simulated", "no"),
+            ("simulated:prod", "prod", "simulated", "yes"),
+            ("staging:prod", "prod", "staging", "yes"),
+        ]
+    );
+    for r in &rows {
+        assert!(r[3].starts_with("http://127.0.0.1:"), "{r:?}");
+    }
+}
+
+#[test]
+fn clusters_command_never_prints_credentials() {
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        "kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters: [{name: prod, url: 'https://k.example.com/sub', serviceAccountToken: sekrit-token}]\n    - type: localKubectlProxy\n",
+    );
+    let (code, out, err) = run(kubeplex().arg("clusters").arg("-c").arg(&f));
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("sekrit") && !err.contains("sekrit"));
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[1],
+        [
+            "config:prod",
+            "prod",
+            "config",
+            "https://k.example.com/sub",
+            "no"
+        ]
+    );
+    assert_eq!(
+        rows[2],
+        [
+            "localKubectlProxy:local",
+            "local",
+            "localKubectlProxy",
+            "http://127.0.0.1:8001/",
+            "no"
+        ]
+    );
+}
