@@ -3,8 +3,9 @@
 //! The request is rebuilt with `client.request(method, uri)` and each forwarded header
 //! appended (awc's `request_from` would keep only the first value of a repeated header and
 //! copy `Host` and hop-by-hop headers). The body streams both ways: `SizedStream` when a
-//! length is known (the `Content-Length` is kept), a chunked stream otherwise, `send()` when
-//! there is no body (awc would otherwise write `content-length: 0` on a GET). The response
+//! length is known (the `Content-Length` is kept), a chunked stream otherwise, and a
+//! `body::None` when there is none (awc's `send()` sends a `()` body, `Sized(0)`, and would
+//! write `content-length: 0` on a GET). The response
 //! body is a `SizedStream` or `BodyStream`, never `HttpResponse::streaming`, which would add
 //! a `Content-Type` the cluster did not send.
 //!
@@ -128,7 +129,8 @@ pub async fn forward(
     let (_up, creq) = prepare(req, state, cluster, tail, false)?;
     let last = Rc::new(Cell::new(Instant::now()));
     let send = match kind {
-        BodyKind::None => creq.send(),
+        // Not `send()`: its `()` body is `Sized(0)` and would write `content-length: 0`.
+        BodyKind::None => creq.send_body(actix_web::body::None::new()),
         BodyKind::Sized(n) => creq.send_body(SizedStream::new(
             n,
             Progress {

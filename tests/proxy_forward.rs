@@ -1,0 +1,572 @@
+//! SPEC §3 over loopback against a recording upstream: what goes upstream (path, query,
+//! body byte for byte, headers removed and kept, `Host`, `X-Forwarded-For`, sub-path
+//! prefix, credential rules 1-5, `Impersonate-*`), what comes back (status, repeated
+//! headers, body unchanged, no decompression, no redirects, no added `Content-Type`), and
+//! the errors kubeplex produces itself (502, 504, 400 paths, SPDY).
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+
+const BASE: &str = "/api/kubernetes";
+
+fn proxy_url(app: &kubeplex::app::RunningApp, path: &str) -> String {
+    format!("{}{BASE}/proxy{path}", app.url())
+}
+
+#[actix_web::test]
+async fn unusual_status_and_body_pass_through() {
+    let up = Upstream::start(|_| Reply {
+        status: 299,
+        headers: vec![("content-type".into(), "text/plain".into())],
+        body: Body::Bytes(b"odd but fine".to_vec()),
+    })
+    .await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let r = http().get(proxy_url(&app, "/x")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 299);
+    assert_eq!(r.headers()["content-type"], "text/plain");
+    assert_eq!(r.text().await.unwrap(), "odd but fine");
+}
+
+#[actix_web::test]
+async fn host_is_the_upstreams_and_x_forwarded_for_gets_the_peer() {
+    let up = Upstream::ok().await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    http()
+        .get(proxy_url(&app, "/api"))
+        .header("X-Forwarded-For", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    let rec = up.only();
+    let up_host = up.url.trim_start_matches("http://");
+    assert_eq!(rec.one("host"), Some(up_host));
+    assert_eq!(rec.one("x-forwarded-for"), Some("203.0.113.7, 127.0.0.1"));
+}
+
+#[actix_web::test]
+async fn cluster_url_sub_path_is_prepended() {
+    let up = Upstream::ok().await;
+    let app = spawn_app(settings(vec![cluster(
+        "c",
+        &format!("{}/k8s/clusters/c-1", up.url),
+    )]))
+    .await;
+    let r = http()
+        .get(proxy_url(&app, "/api/v1/namespaces?limit=5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rec = up.only();
+    assert_eq!(rec.path, "/k8s/clusters/c-1/api/v1/namespaces");
+    assert_eq!(rec.query.as_deref(), Some("limit=5"));
+}
+
+#[actix_web::test]
+async fn post_json_and_yaml_bodies_arrive_byte_for_byte() {
+    let up = Upstream::ok().await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let json = "{\"apiVersion\":\"v1\",\"kind\":\"Service\",  \"metadata\":{\"name\":\"a\"}}\n";
+    let yaml =
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: b # comment\n  labels: {a: \"ü\"}\n";
+    let c = http();
+    let r = c
+        .post(proxy_url(
+            &app,
+            "/api/v1/namespaces/default/services?fieldManager=kubectl",
+        ))
+        .header("Content-Type", "application/json")
+        .body(json)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .put(proxy_url(&app, "/api/v1/namespaces/default/services/b"))
+        .header("Content-Type", "application/yaml")
+        .body(yaml)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let recs = up.recorded();
+    assert_eq!(recs[0].method, "POST");
+    assert_eq!(recs[0].body, json.as_bytes());
+    assert_eq!(recs[0].one("content-type"), Some("application/json"));
+    assert_eq!(
+        recs[0].one("content-length"),
+        Some(&*json.len().to_string())
+    );
+    assert_eq!(recs[0].query.as_deref(), Some("fieldManager=kubectl"));
+    assert_eq!(recs[1].method, "PUT");
+    assert_eq!(recs[1].body, yaml.as_bytes());
+    assert_eq!(recs[1].one("content-type"), Some("application/yaml"));
+}
+
+#[actix_web::test]
+async fn get_without_body_sends_no_content_length() {
+    let up = Upstream::ok().await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    http().get(proxy_url(&app, "/api")).send().await.unwrap();
+    let rec = up.only();
+    assert_eq!(rec.one("content-length"), None);
+    assert_eq!(rec.one("transfer-encoding"), None);
+}
+
+#[actix_web::test]
+async fn portal_authorization_header_goes_upstream_verbatim() {
+    let up = Upstream::ok().await;
+    let mut c = cluster("c", &up.url);
+    c.service_account_token = Some("sa-token".into());
+    let app = spawn_app(settings(vec![c])).await;
+    http()
+        .get(proxy_url(&app, "/api"))
+        .header(
+            "Backstage-Kubernetes-Authorization",
+            "Bearer user-k8s-token",
+        )
+        .header("Authorization", "Bearer ignored-when-rule-1")
+        .send()
+        .await
+        .unwrap();
+    let rec = up.only();
+    assert_eq!(rec.one("authorization"), Some("Bearer user-k8s-token"));
+    assert!(rec
+        .headers
+        .iter()
+        .all(|(n, _)| !n.starts_with("backstage-kubernetes-authorization")));
+}
+
+#[actix_web::test]
+async fn provider_header_matching_the_cluster_becomes_bearer() {
+    let up = Upstream::ok().await;
+    let mut okta = cluster("okta", &up.url);
+    okta.auth_provider = Some("oidc".into());
+    okta.oidc_token_provider = Some("okta".into());
+    let mut google = cluster("google", &up.url);
+    google.auth_provider = Some("google".into());
+    google.service_account_token = Some("sa".into());
+    let app = spawn_app(settings(vec![okta, google])).await;
+    let c = http();
+    c.get(proxy_url(&app, "/a"))
+        .header("Backstage-Kubernetes-Cluster", "okta")
+        .header("Backstage-Kubernetes-Authorization-google", "g-token")
+        .header("Backstage-Kubernetes-Authorization-oidc-okta", "okta-token")
+        .send()
+        .await
+        .unwrap();
+    // A header for another provider is not this cluster's: the server credential is used.
+    c.get(proxy_url(&app, "/b"))
+        .header("Backstage-Kubernetes-Cluster", "google")
+        .header("Backstage-Kubernetes-Authorization-oidc-okta", "okta-token")
+        .send()
+        .await
+        .unwrap();
+    let recs = up.recorded();
+    assert_eq!(recs[0].one("authorization"), Some("Bearer okta-token"));
+    assert_eq!(recs[1].one("authorization"), Some("Bearer sa"));
+}
+
+fn backstage_user_token() -> String {
+    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!(
+        "Bearer {}.{}.c2lnbmF0dXJl",
+        b.encode(r#"{"alg":"ES256","typ":"vnd.backstage.user","kid":"k"}"#),
+        b.encode(r#"{"iss":"http://portal","sub":"user:default/ann","ent":["user:default/ann"],"aud":"backstage","exp":4102444800}"#)
+    )
+}
+
+#[actix_web::test]
+async fn backstage_user_token_never_goes_upstream() {
+    let up = Upstream::ok().await;
+    let mut sa = cluster("sa", &up.url);
+    sa.service_account_token = Some("cluster-sa-token".into());
+    let anon = cluster("anon", &up.url);
+    let app = spawn_app(settings(vec![sa, anon])).await;
+    let token = backstage_user_token();
+    let c = http();
+    for name in ["sa", "anon"] {
+        let r = c
+            .get(proxy_url(&app, "/api"))
+            .header("Backstage-Kubernetes-Cluster", name)
+            .header("Authorization", &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let recs = up.recorded();
+    assert_eq!(
+        recs[0].one("authorization"),
+        Some("Bearer cluster-sa-token")
+    );
+    assert_eq!(recs[1].one("authorization"), None);
+    for r in &recs {
+        assert!(r
+            .headers
+            .iter()
+            .all(|(_, v)| !v.contains("vnd") && !v.contains(&token[7..])));
+    }
+}
+
+#[actix_web::test]
+async fn callers_own_authorization_goes_upstream_verbatim() {
+    let up = Upstream::ok().await;
+    let mut c = cluster("c", &up.url);
+    c.service_account_token = Some("sa".into());
+    let app = spawn_app(settings(vec![c])).await;
+    http()
+        .get(proxy_url(&app, "/api"))
+        .header("Authorization", "Bearer callers-kube-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        up.only().one("authorization"),
+        Some("Bearer callers-kube-token")
+    );
+}
+
+#[actix_web::test]
+async fn token_file_is_reread_when_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    std::fs::write(&path, "first-token\n").unwrap();
+    let up = Upstream::ok().await;
+    let mut c = cluster("c", &up.url);
+    c.token_file = Some(path.clone());
+    let app = spawn_app(settings(vec![c])).await;
+    let client = http();
+    client.get(proxy_url(&app, "/1")).send().await.unwrap();
+    let tmp = dir.path().join("token.tmp");
+    std::fs::write(&tmp, "rotated-token-value\n").unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    // Both workers see the new token.
+    for i in 0..6 {
+        client
+            .get(proxy_url(&app, &format!("/{i}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    let recs = up.recorded();
+    assert_eq!(recs[0].one("authorization"), Some("Bearer first-token"));
+    for r in &recs[1..] {
+        assert_eq!(r.one("authorization"), Some("Bearer rotated-token-value"));
+    }
+}
+
+#[actix_web::test]
+async fn cookies_cluster_and_identity_headers_never_arrive() {
+    let up = Upstream::ok().await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    http()
+        .get(proxy_url(&app, "/api"))
+        .header("Cookie", "session=abc")
+        .header("Backstage-Kubernetes-Cluster", "c")
+        .header("X-Kubernetes-Cluster", "c")
+        .header("X-Remote-User", "system:admin")
+        .header("X-Remote-Group", "system:masters")
+        .header("X-Remote-Extra-Scopes", "all")
+        .header("Connection", "keep-alive, X-Hop")
+        .header("X-Hop", "secret-hop")
+        .header("Keep-Alive", "timeout=5")
+        .header("Proxy-Connection", "keep-alive")
+        .header("TE", "trailers")
+        .header("X-Custom", "kept")
+        .send()
+        .await
+        .unwrap();
+    let rec = up.only();
+    for h in [
+        "cookie",
+        "backstage-kubernetes-cluster",
+        "x-kubernetes-cluster",
+        "x-remote-user",
+        "x-remote-group",
+        "x-remote-extra-scopes",
+        "x-hop",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+    ] {
+        assert_eq!(rec.one(h), None, "{h} arrived upstream");
+    }
+    assert_eq!(rec.one("x-custom"), Some("kept"));
+}
+
+#[actix_web::test]
+async fn impersonation_only_with_the_callers_own_token() {
+    let up = Upstream::ok().await;
+    let mut c = cluster("c", &up.url);
+    c.service_account_token = Some("sa".into());
+    let app = spawn_app(settings(vec![c])).await;
+    let client = http();
+    client
+        .get(proxy_url(&app, "/sa"))
+        .header("Impersonate-User", "admin")
+        .header("Impersonate-Group", "system:masters")
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(proxy_url(&app, "/own"))
+        .header("Authorization", "Bearer my-own")
+        .header("Impersonate-User", "admin")
+        .header("Impersonate-Group", "system:masters")
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(proxy_url(&app, "/portal"))
+        .header("Backstage-Kubernetes-Authorization", "Bearer my-own")
+        .header("Impersonate-User", "admin")
+        .send()
+        .await
+        .unwrap();
+    let recs = up.recorded();
+    assert_eq!(recs[0].one("authorization"), Some("Bearer sa"));
+    assert_eq!(recs[0].one("impersonate-user"), None);
+    assert_eq!(recs[0].one("impersonate-group"), None);
+    assert_eq!(recs[1].one("authorization"), Some("Bearer my-own"));
+    assert_eq!(recs[1].one("impersonate-user"), Some("admin"));
+    assert_eq!(recs[1].one("impersonate-group"), Some("system:masters"));
+    assert_eq!(recs[2].one("impersonate-user"), Some("admin"));
+}
+
+#[actix_web::test]
+async fn repeated_headers_are_kept_both_ways() {
+    let up = Upstream::start(|_| Reply {
+        status: 200,
+        headers: vec![
+            ("warning".into(), "299 - \"first\"".into()),
+            ("warning".into(), "299 - \"second\"".into()),
+            ("warning".into(), "299 - \"third\"".into()),
+            ("content-type".into(), "application/json".into()),
+        ],
+        body: Body::Bytes(b"{}".to_vec()),
+    })
+    .await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let r = http()
+        .get(proxy_url(&app, "/api"))
+        .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .header("Accept", "application/json")
+        .header("X-Multi", "a")
+        .header("X-Multi", "b")
+        .send()
+        .await
+        .unwrap();
+    let warnings: Vec<_> = r
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        warnings,
+        ["299 - \"first\"", "299 - \"second\"", "299 - \"third\""]
+    );
+    let rec = up.only();
+    assert_eq!(
+        rec.all("accept"),
+        [
+            "application/json;as=Table;v=v1;g=meta.k8s.io",
+            "application/json"
+        ]
+    );
+    assert_eq!(rec.all("x-multi"), ["a", "b"]);
+}
+
+#[actix_web::test]
+async fn no_decompression_and_no_accept_encoding_added() {
+    // A gzip member holding "hello\n".
+    let gz: Vec<u8> = vec![
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xcb, 0x48, 0xcd, 0xc9, 0xc9,
+        0xe7, 0x02, 0x00, 0x20, 0x30, 0x3a, 0x36, 0x06, 0x00, 0x00, 0x00,
+    ];
+    let body = gz.clone();
+    let up = Upstream::start(move |_| Reply {
+        status: 200,
+        headers: vec![
+            ("content-encoding".into(), "gzip".into()),
+            ("content-type".into(), "application/json".into()),
+        ],
+        body: Body::Bytes(body.clone()),
+    })
+    .await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let c = http();
+    let r = c.get(proxy_url(&app, "/plain")).send().await.unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert_eq!(r.headers()["content-length"], gz.len().to_string().as_str());
+    assert_eq!(r.bytes().await.unwrap().as_ref(), gz.as_slice());
+    let r = c
+        .get(proxy_url(&app, "/gz"))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), gz.as_slice());
+    let recs = up.recorded();
+    assert_eq!(recs[0].one("accept-encoding"), None);
+    assert_eq!(recs[1].one("accept-encoding"), Some("gzip"));
+}
+
+#[actix_web::test]
+async fn redirects_are_not_followed() {
+    let up = Upstream::start(|_| Reply {
+        status: 302,
+        headers: vec![("location".into(), "/elsewhere".into())],
+        body: Body::Bytes(Vec::new()),
+    })
+    .await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let r = http().get(proxy_url(&app, "/here")).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "/elsewhere");
+    assert_eq!(up.only().path, "/here");
+}
+
+#[actix_web::test]
+async fn no_content_type_is_added() {
+    let up = Upstream::start(|r| Reply {
+        status: 200,
+        headers: vec![],
+        body: if r.path == "/chunked" {
+            Body::Zeros {
+                len: 10,
+                sized: false,
+            }
+        } else {
+            Body::Bytes(b"raw".to_vec())
+        },
+    })
+    .await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    for p in ["/sized", "/chunked"] {
+        let r = http().get(proxy_url(&app, p)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers().get("content-type").is_none(),
+            "{p}: {:?}",
+            r.headers()
+        );
+    }
+}
+
+#[actix_web::test]
+async fn connection_refused_is_502_naming_the_key() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let app = spawn_app(settings(vec![cluster(
+        "down",
+        &format!("http://127.0.0.1:{port}"),
+    )]))
+    .await;
+    let r = http()
+        .get(proxy_url(&app, "/api?token=secret-query"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(r.headers()["kubeplex-cluster"], "config:down");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["kind"], "Status");
+    assert_eq!(v["reason"], "BadGateway");
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.contains("config:down"), "{msg}");
+    assert!(msg.contains("refused"), "{msg}");
+    assert!(!msg.contains("secret-query"), "{msg}");
+}
+
+#[actix_web::test]
+async fn no_answer_is_504_after_the_response_head_timeout() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    actix_web::rt::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let mut s = settings(vec![cluster("slow", &format!("http://{addr}"))]);
+    s.server.response_head_timeout = Duration::from_millis(300);
+    let app = spawn_app(s).await;
+    let r = http().get(proxy_url(&app, "/api")).send().await.unwrap();
+    assert_eq!(r.status(), 504);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["reason"], "Timeout");
+    assert!(v["message"].as_str().unwrap().contains("config:slow"));
+}
+
+#[actix_web::test]
+async fn unsafe_paths_are_400_and_nothing_is_sent() {
+    let up = Upstream::ok().await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let host = app.addr.to_string();
+    for target in [
+        format!("{BASE}/proxy/../../etc/passwd"),
+        format!("{BASE}/proxy/api/v1/%2e%2e/%2E%2E/secrets"),
+        format!("{BASE}/proxy/api/.%2e/x"),
+        format!("{BASE}/proxy//evil.example.com/api"),
+        format!("{BASE}/proxy/%2F%2Fevil.example.com/api"),
+        format!("{BASE}/clusters/c/../x"),
+        format!("{BASE}/clusters/c//evil.example.com/x"),
+        format!("http://evil.example.com{BASE}/proxy/api/v1"),
+    ] {
+        let resp = raw(
+            app.addr,
+            &format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 400"), "{target}: {resp}");
+        assert!(resp.contains("\"kind\":\"Status\""), "{target}: {resp}");
+    }
+    assert!(up.recorded().is_empty(), "{:?}", up.recorded());
+}
+
+#[actix_web::test]
+async fn spdy_upgrade_is_refused_with_advice() {
+    let up = Upstream::ok().await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let r = http()
+        .post(proxy_url(
+            &app,
+            "/api/v1/namespaces/default/pods/p/exec?command=sh",
+        ))
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "SPDY/3.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.contains("WebSocket") && msg.contains("KUBECTL_REMOTE_COMMAND_WEBSOCKETS"));
+    assert!(up.recorded().is_empty());
+}
+
+#[actix_web::test]
+async fn oversized_headers_are_refused() {
+    let up = Upstream::ok().await;
+    let mut s = settings(vec![cluster("c", &up.url)]);
+    s.server.max_header_bytes = 1024;
+    let app = spawn_app(s).await;
+    let r = http()
+        .get(proxy_url(&app, "/api"))
+        .header("X-Big", "x".repeat(2000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(up.recorded().is_empty());
+}
