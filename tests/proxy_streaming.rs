@@ -1,0 +1,271 @@
+//! SPEC §3 streaming: 200 MB up and down through the real `kubeplex` binary with its RSS
+//! growth bounded (memory does not grow with body size), a watch whose events each arrive
+//! before the next is sent, and a client that disconnects mid-stream making kubeplex close
+//! the upstream connection.
+
+mod common;
+
+use common::*;
+use futures_util::StreamExt;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const BASE: &str = "/api/kubernetes";
+const SIZE: u64 = 200 * 1024 * 1024;
+/// Allowed RSS growth of kubeplex while 200 MB pass through.
+const MAX_GROWTH: u64 = 48 * 1024 * 1024;
+
+/// The kubeplex binary running with a config file naming one cluster at `upstream`.
+struct Kubeplex {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Kubeplex {
+    fn start(upstream: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("kubeplex.yaml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 2\n\
+                 kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n\
+                 \x20       - name: up\n          url: {upstream}\n"
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kubeplex"))
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--log-format")
+            .arg("json")
+            .env("RUST_LOG", "info,kubeplex::audit=off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start kubeplex");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if let Some(addr) = v["fields"]["addr"].as_str() {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(addr.to_owned());
+                        }
+                    }
+                }
+                // Keep draining so the child never blocks on a full pipe.
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("kubeplex reports its address");
+        Kubeplex {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{BASE}/proxy{path}", self.addr)
+    }
+
+    fn rss(&self) -> u64 {
+        rss_bytes(self.child.id())
+    }
+}
+
+impl Drop for Kubeplex {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Samples `pid`'s RSS until `stop`, returning the peak.
+fn sample_peak(pid: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut peak = 0;
+        while !stop.load(Ordering::SeqCst) {
+            peak = peak.max(rss_bytes(pid));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        peak.max(rss_bytes(pid))
+    })
+}
+
+fn zeros_stream(
+    total: u64,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    let chunk = bytes::Bytes::from(vec![7u8; 64 * 1024]);
+    futures_util::stream::unfold(total, move |left| {
+        let chunk = chunk.clone();
+        async move {
+            if left == 0 {
+                return None;
+            }
+            let n = left.min(chunk.len() as u64);
+            Some((Ok(chunk.slice(..n as usize)), left - n))
+        }
+    })
+}
+
+#[actix_web::test]
+async fn upload_200mb_streams_with_flat_memory() {
+    let up = Upstream::ok().await;
+    let kp = Kubeplex::start(&up.url);
+    let c = http();
+    // Warm up (connections, allocator) before the baseline.
+    let r = c
+        .put(kp.url("/warm"))
+        .body(vec![1u8; 1 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let base = kp.rss();
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = sample_peak(kp.child.id(), stop.clone());
+    let r = c
+        .put(kp.url("/api/v1/namespaces/default/configmaps/big"))
+        .header("content-length", SIZE.to_string())
+        .body(reqwest::Body::wrap_stream(zeros_stream(SIZE)))
+        .send()
+        .await
+        .unwrap();
+    stop.store(true, Ordering::SeqCst);
+    let peak = peak.join().unwrap();
+    eprintln!("upload: kubeplex RSS {base} -> peak {peak}");
+    assert_eq!(r.status(), 200);
+    let recs = up.recorded();
+    let big = recs.last().unwrap();
+    assert_eq!(big.body_len, SIZE);
+    assert_eq!(big.one("content-length"), Some(&*SIZE.to_string()));
+    assert!(
+        peak.saturating_sub(base) < MAX_GROWTH,
+        "RSS grew from {base} to {peak} during a 200 MB upload"
+    );
+}
+
+#[actix_web::test]
+async fn download_200mb_streams_with_flat_memory() {
+    let up = Upstream::start(|r| Reply {
+        status: 200,
+        headers: vec![("content-type".into(), "application/octet-stream".into())],
+        body: Body::Zeros {
+            len: if r.path == "/warm" { 1 << 20 } else { SIZE },
+            sized: r.path != "/chunked",
+        },
+    })
+    .await;
+    let kp = Kubeplex::start(&up.url);
+    let c = http();
+    let r = c.get(kp.url("/warm")).send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().len(), 1 << 20);
+    let base = kp.rss();
+    for path in ["/sized", "/chunked"] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = sample_peak(kp.child.id(), stop.clone());
+        let r = c.get(kp.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        if path == "/sized" {
+            assert_eq!(r.headers()["content-length"], SIZE.to_string().as_str());
+        }
+        let mut got = 0u64;
+        let mut body = r.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            got += chunk.unwrap().len() as u64;
+        }
+        stop.store(true, Ordering::SeqCst);
+        let peak = peak.join().unwrap();
+        eprintln!("{path}: kubeplex RSS {base} -> peak {peak}");
+        assert_eq!(got, SIZE, "{path}");
+        assert!(
+            peak.saturating_sub(base) < MAX_GROWTH,
+            "{path}: RSS grew from {base} to {peak} during a 200 MB download"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn watch_events_arrive_one_by_one() {
+    let sent = Arc::new(AtomicU64::new(0));
+    let s = sent.clone();
+    let up = Upstream::start(move |_| Reply {
+        status: 200,
+        headers: vec![(
+            "content-type".into(),
+            "application/json;stream=watch".into(),
+        )],
+        body: Body::Events {
+            count: 4,
+            interval: Duration::from_secs(1),
+            sent: s.clone(),
+        },
+    })
+    .await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let r = http()
+        .get(format!(
+            "{}{BASE}/clusters/c/api/v1/services?watch=1",
+            app.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json;stream=watch");
+    let mut body = r.bytes_stream();
+    let mut buf = Vec::new();
+    let mut seen = 0u64;
+    while let Some(chunk) = body.next().await {
+        buf.extend_from_slice(&chunk.unwrap());
+        while let Some(i) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=i).collect();
+            let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+            assert_eq!(v["n"], seen);
+            seen += 1;
+            // Event n arrived while the upstream had not yet sent event n+1.
+            assert_eq!(sent.load(Ordering::SeqCst), seen, "event {v} arrived late");
+        }
+    }
+    assert_eq!(seen, 4);
+}
+
+#[actix_web::test]
+async fn client_disconnect_closes_the_upstream_connection() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let d = dropped.clone();
+    let up = Upstream::start(move |_| Reply {
+        status: 200,
+        headers: vec![(
+            "content-type".into(),
+            "application/json;stream=watch".into(),
+        )],
+        body: Body::Endless { dropped: d.clone() },
+    })
+    .await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let r = http()
+        .get(format!("{}{BASE}/proxy/api/v1/pods?watch=1", app.url()))
+        .send()
+        .await
+        .unwrap();
+    let mut body = r.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    assert!(!dropped.load(Ordering::SeqCst));
+    drop(body);
+    assert!(
+        eventually(Duration::from_secs(20), || dropped.load(Ordering::SeqCst)).await,
+        "the upstream never saw its connection closed"
+    );
+}
