@@ -3,6 +3,7 @@
 //! `kubeplex sim`, and as the upstream of the integration tests.
 
 pub mod discovery;
+pub mod pods;
 pub mod strict;
 pub mod table;
 
@@ -42,8 +43,11 @@ impl Drop for SimServer {
 /// Starts a simulated cluster listening on `addr` (`127.0.0.1:0` for an ephemeral port).
 /// Must be called inside an actix (tokio) runtime.
 pub async fn spawn(addr: &str, cluster: &SimClusterConfig) -> std::io::Result<SimServer> {
-    let _ = cluster;
-    let server = actix_web::HttpServer::new(actix_web::App::new)
+    let pods = pods::PodsState::new(cluster);
+    let server = actix_web::HttpServer::new(move || {
+        let pods = pods.clone();
+        actix_web::App::new().configure(move |c| pods::configure(c, pods))
+    })
         .workers(1)
         .disable_signals()
         .bind(addr)?;

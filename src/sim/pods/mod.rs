@@ -1,0 +1,541 @@
+//! Pods of the simulated cluster, enough for kubectl and portal terminals: list and get
+//! (JSON or kubectl's Table), and the streaming subresources speaking the real protocols
+//! over WebSocket: `exec` and `attach` (channel protocols v1-v5), `portforward`
+//! (SPDY/3.1 tunnelled in WebSocket, or the channel protocol), and `log` (plain text,
+//! `follow=true` streams).
+//!
+//! Routes are added to the simulated API server's app with [`configure`].
+
+pub mod channel;
+pub mod exec;
+pub mod logs;
+pub mod portforward;
+pub mod spdy;
+pub mod store;
+pub mod ws;
+
+use crate::config::{SeedSource, SimClusterConfig, SimToken};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use store::{Pod, PodStore};
+
+/// Decides whether a request may do `verb` (get, list, exec) on pods in `namespace`
+/// (`None`: all namespaces); `Err` is the response to send (401 or 403 `Status`).
+pub type Authorize =
+    Arc<dyn Fn(&HttpRequest, &str, Option<&str>) -> Result<(), HttpResponse> + Send + Sync>;
+
+/// What the pod routes share.
+#[derive(Clone)]
+pub struct PodsState {
+    /// The pods.
+    pub store: Arc<PodStore>,
+    /// Access check.
+    pub authorize: Authorize,
+}
+
+impl PodsState {
+    /// Pods for a simulated cluster: seeded from its seed YAML, with access checked against
+    /// its tokens.
+    pub fn new(cluster: &SimClusterConfig) -> Self {
+        let text = match &cluster.seed {
+            Some(SeedSource::Text { text, .. }) => Some(text.clone()),
+            Some(SeedSource::File(path)) => std::fs::read_to_string(path).ok(),
+            None => None,
+        };
+        PodsState {
+            store: Arc::new(PodStore::seeded(text.as_deref())),
+            authorize: token_authorizer(cluster.tokens.clone()),
+        }
+    }
+
+    /// Replaces the access check (the simulated API server's own).
+    pub fn with_authorize(mut self, authorize: Authorize) -> Self {
+        self.authorize = authorize;
+        self
+    }
+}
+
+/// An access check from a cluster's tokens: none configured allows anonymous; otherwise a
+/// known bearer token is required, limited to its namespaces and verbs.
+pub fn token_authorizer(tokens: Vec<SimToken>) -> Authorize {
+    Arc::new(move |req, verb, ns| {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let bearer = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(token) = bearer.and_then(|b| tokens.iter().find(|t| t.token == b)) else {
+            return Err(status(401, "Unauthorized", "Unauthorized".into(), None));
+        };
+        let ns_ok = match (&token.namespaces, ns) {
+            (None, _) => true,
+            (Some(list), Some(ns)) => list.iter().any(|n| n == ns),
+            (Some(_), None) => false,
+        };
+        let verb_ok = token
+            .verbs
+            .as_ref()
+            .is_none_or(|v| v.iter().any(|x| x == verb || x == "*"));
+        if ns_ok && verb_ok {
+            Ok(())
+        } else {
+            let scope = match ns {
+                Some(ns) => format!("in the namespace \"{ns}\""),
+                None => "at the cluster scope".to_string(),
+            };
+            Err(status(
+                403,
+                "Forbidden",
+                format!("pods is forbidden: User \"system:serviceaccount:sim:token\" cannot {verb} resource \"pods\" in API group \"\" {scope}"),
+                Some(json!({"kind": "pods"})),
+            ))
+        }
+    })
+}
+
+/// Registers the pod routes.
+pub fn configure(cfg: &mut web::ServiceConfig, state: PodsState) {
+    cfg.app_data(web::Data::new(state))
+        .route("/api/v1/pods", web::get().to(list_all))
+        .route("/api/v1/namespaces/{ns}/pods", web::get().to(list_ns))
+        .route("/api/v1/namespaces/{ns}/pods/{name}", web::get().to(get_pod))
+        .route("/api/v1/namespaces/{ns}/pods/{name}/log", web::get().to(log))
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/exec",
+            web::route().to(exec_handler),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/attach",
+            web::route().to(attach_handler),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/portforward",
+            web::route().to(portforward_handler),
+        );
+}
+
+/// A Kubernetes `Status` failure response.
+pub fn status(code: u16, reason: &str, message: String, details: Option<Value>) -> HttpResponse {
+    let mut v = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    });
+    if let Some(d) = details {
+        v["details"] = d;
+    }
+    let mut res = HttpResponse::build(StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST));
+    res.content_type("application/json");
+    if code == 401 {
+        res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+    }
+    res.body(v.to_string())
+}
+
+fn bad_request(message: String) -> HttpResponse {
+    status(400, "BadRequest", message, None)
+}
+
+fn not_found(name: &str) -> HttpResponse {
+    status(
+        404,
+        "NotFound",
+        format!("pods \"{name}\" not found"),
+        Some(json!({"name": name, "kind": "pods"})),
+    )
+}
+
+/// The query as name/value pairs (repeated names kept, as for `command=`).
+fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn query_get<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn query_bool(q: &[(String, String)], name: &str) -> bool {
+    matches!(query_get(q, name), Some("true" | "1" | "True" | "TRUE"))
+}
+
+fn wants_table(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("as=Table"))
+}
+
+fn json_response(v: &Value, req: &HttpRequest) -> HttpResponse {
+    let pretty = query_bool(&query_pairs(req), "pretty");
+    let body = if pretty {
+        serde_json::to_string_pretty(v).unwrap_or_default()
+    } else {
+        v.to_string()
+    };
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body)
+}
+
+/// `labelSelector` support for lists: `k=v`, `k==v`, `k!=v`, `k`, `!k`, comma-separated.
+fn matches_selector(pod: &Pod, selector: &str) -> bool {
+    selector
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .all(|term| {
+            if let Some((k, v)) = term.split_once("!=") {
+                pod.labels.get(k.trim()).map(String::as_str) != Some(v.trim())
+            } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+                pod.labels.get(k.trim()).map(String::as_str) == Some(v.trim())
+            } else if let Some(k) = term.strip_prefix('!') {
+                !pod.labels.contains_key(k.trim())
+            } else {
+                pod.labels.contains_key(term)
+            }
+        })
+}
+
+fn age(pod: &Pod) -> String {
+    let secs = (chrono::Utc::now() - pod.created).num_seconds().max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 3 * 3600 => format!("{}m", s / 60),
+        s if s < 2 * 86400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+fn table(pods: &[&Pod], rv: u64) -> Value {
+    let col = |name: &str, fmt: &str, desc: &str, priority: u8| {
+        json!({"name": name, "type": "string", "format": fmt, "description": desc, "priority": priority})
+    };
+    let rows: Vec<Value> = pods
+        .iter()
+        .map(|p| {
+            let n = p.containers.len();
+            let meta = p.to_json(false)["metadata"].clone();
+            json!({
+                "cells": [p.name, format!("{n}/{n}"), "Running", "0", age(p), p.pod_ip, p.node, "<none>", "<none>"],
+                "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta}
+            })
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": rv.to_string()},
+        "columnDefinitions": [
+            col("Name", "name", "Name must be unique within a namespace.", 0),
+            col("Ready", "", "The aggregate readiness state of this pod for accepting traffic.", 0),
+            col("Status", "", "The aggregate status of the containers in this pod.", 0),
+            col("Restarts", "", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.", 0),
+            col("Age", "", "CreationTimestamp is a timestamp representing the server time when this object was created.", 0),
+            col("IP", "", "The IP address of the pod.", 1),
+            col("Node", "", "The node the pod is scheduled to.", 1),
+            col("Nominated Node", "", "The node the pod may be scheduled to.", 1),
+            col("Readiness Gates", "", "The readiness gates of the pod.", 1),
+        ],
+        "rows": rows,
+    })
+}
+
+fn list(req: &HttpRequest, state: &PodsState, ns: Option<&str>) -> HttpResponse {
+    if let Err(res) = (state.authorize)(req, "list", ns) {
+        return res;
+    }
+    let q = query_pairs(req);
+    if query_bool(&q, "watch") {
+        return bad_request("watch is not supported for pods by the simulated cluster".into());
+    }
+    let selector = query_get(&q, "labelSelector").unwrap_or("");
+    let field = query_get(&q, "fieldSelector").unwrap_or("");
+    let pods: Vec<&Pod> = state
+        .store
+        .list(ns)
+        .into_iter()
+        .filter(|p| matches_selector(p, selector))
+        .filter(|p| {
+            field.split(',').filter(|t| !t.is_empty()).all(|t| {
+                match t.split_once('=').map(|(k, v)| (k.trim_end_matches('='), v)) {
+                    Some(("metadata.name", v)) => p.name == v,
+                    Some(("metadata.namespace", v)) => p.namespace == v,
+                    Some(("status.phase", v)) => v == "Running",
+                    _ => true,
+                }
+            })
+        })
+        .collect();
+    let rv = state.store.resource_version();
+    if wants_table(req) {
+        return json_response(&table(&pods, rv), req);
+    }
+    let items: Vec<Value> = pods.iter().map(|p| p.to_json(false)).collect();
+    json_response(
+        &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+        req,
+    )
+}
+
+async fn list_all(req: HttpRequest, state: web::Data<PodsState>) -> HttpResponse {
+    list(&req, &state, None)
+}
+
+async fn list_ns(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<PodsState>,
+) -> HttpResponse {
+    list(&req, &state, Some(&path))
+}
+
+/// Looks the pod up after the access check.
+fn find(
+    req: &HttpRequest,
+    state: &PodsState,
+    verb: &str,
+    ns: &str,
+    name: &str,
+) -> Result<Pod, HttpResponse> {
+    (state.authorize)(req, verb, Some(ns))?;
+    state
+        .store
+        .get(ns, name)
+        .cloned()
+        .ok_or_else(|| not_found(name))
+}
+
+async fn get_pod(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<PodsState>,
+) -> HttpResponse {
+    let (ns, name) = path.into_inner();
+    match find(&req, &state, "get", &ns, &name) {
+        Ok(pod) if wants_table(&req) => json_response(&table(&[&pod], pod.resource_version), &req),
+        Ok(pod) => json_response(&pod.to_json(true), &req),
+        Err(res) => res,
+    }
+}
+
+/// Resolves `container=`: the pod's only container by default, 400 for an unknown one.
+fn container_of(pod: &Pod, q: &[(String, String)]) -> Result<String, HttpResponse> {
+    let asked = query_get(q, "container");
+    match pod.container(asked) {
+        Some(c) => Ok(c.name.clone()),
+        None => Err(bad_request(format!(
+            "container {} is not valid for pod {}",
+            asked.unwrap_or(""),
+            pod.name
+        ))),
+    }
+}
+
+async fn log(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<PodsState>,
+) -> HttpResponse {
+    let (ns, name) = path.into_inner();
+    let pod = match find(&req, &state, "get", &ns, &name) {
+        Ok(p) => p,
+        Err(res) => return res,
+    };
+    let q = query_pairs(&req);
+    let container = match container_of(&pod, &q) {
+        Ok(c) => c,
+        Err(res) => return res,
+    };
+    if query_bool(&q, "previous") {
+        return bad_request(format!(
+            "previous terminated container \"{container}\" in pod \"{name}\" not found"
+        ));
+    }
+    let parse = |k: &str| -> Result<Option<usize>, HttpResponse> {
+        match query_get(&q, k) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0 || k == "tailLines")
+                .map(|n| Some(n.max(0) as usize))
+                .ok_or_else(|| bad_request(format!("invalid {k}: {v:?}"))),
+        }
+    };
+    let tail_lines = match parse("tailLines") {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let limit_bytes = match parse("limitBytes") {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    if ws::is_websocket(&req) {
+        return bad_request("the simulated cluster streams logs as plain text only".into());
+    }
+    let opts = logs::LogOptions {
+        follow: query_bool(&q, "follow"),
+        tail_lines,
+        timestamps: query_bool(&q, "timestamps"),
+        limit_bytes,
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain")
+        .body(actix_web::body::BodyStream::new(logs::stream(pod, container, opts)))
+}
+
+/// Common checks of the streaming subresources: the pod, and that this is a WebSocket
+/// upgrade (a SPDY upgrade is refused: the simulated cluster speaks WebSocket only).
+fn streaming_pod(
+    req: &HttpRequest,
+    state: &PodsState,
+    ns: &str,
+    name: &str,
+) -> Result<Pod, HttpResponse> {
+    let pod = find(req, state, "exec", ns, name)?;
+    if !ws::is_websocket(req) {
+        let upgrade = req
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        return Err(if upgrade.is_empty() {
+            bad_request("Upgrade request required".into())
+        } else {
+            bad_request(format!(
+                "unable to upgrade connection: the simulated cluster supports WebSocket only, not {upgrade:?}"
+            ))
+        });
+    }
+    Ok(pod)
+}
+
+async fn exec_handler(
+    req: HttpRequest,
+    payload: web::Payload,
+    path: web::Path<(String, String)>,
+    state: web::Data<PodsState>,
+) -> HttpResponse {
+    remote_command(req, payload, path.into_inner(), state, false).await
+}
+
+async fn attach_handler(
+    req: HttpRequest,
+    payload: web::Payload,
+    path: web::Path<(String, String)>,
+    state: web::Data<PodsState>,
+) -> HttpResponse {
+    remote_command(req, payload, path.into_inner(), state, true).await
+}
+
+async fn remote_command(
+    req: HttpRequest,
+    payload: web::Payload,
+    (ns, name): (String, String),
+    state: web::Data<PodsState>,
+    attach: bool,
+) -> HttpResponse {
+    let pod = match streaming_pod(&req, &state, &ns, &name) {
+        Ok(p) => p,
+        Err(res) => return res,
+    };
+    let q = query_pairs(&req);
+    let container = match container_of(&pod, &q) {
+        Ok(c) => c,
+        Err(res) => return res,
+    };
+    let command: Vec<String> = q
+        .iter()
+        .filter(|(k, _)| k == "command")
+        .map(|(_, v)| v.clone())
+        .collect();
+    if !attach && command.is_empty() {
+        return bad_request("you must specify at least one command for the container".into());
+    }
+    let opts = exec::Options {
+        command,
+        stdin: query_bool(&q, "stdin"),
+        stdout: query_bool(&q, "stdout"),
+        stderr: query_bool(&q, "stderr"),
+        tty: query_bool(&q, "tty"),
+        container,
+    };
+    if !opts.stdin && !opts.stdout && !opts.stderr {
+        return bad_request("you must specify at least one of stdin, stdout, stderr".into());
+    }
+    let accepted = match ws::accept(&req, payload, channel::REMOTE_COMMAND_PROTOCOLS) {
+        Ok(a) => a,
+        Err(e) => return bad_request(e.message),
+    };
+    let (version, framing) = channel::parse_protocol(accepted.protocol.as_deref());
+    let ch = channel::Channels::new(accepted.tx, framing);
+    actix_web::rt::spawn(exec::session(
+        accepted.rx,
+        ch,
+        version,
+        pod,
+        opts,
+        attach,
+    ));
+    accepted.response
+}
+
+async fn portforward_handler(
+    req: HttpRequest,
+    payload: web::Payload,
+    path: web::Path<(String, String)>,
+    state: web::Data<PodsState>,
+) -> HttpResponse {
+    let (ns, name) = path.into_inner();
+    let pod = match streaming_pod(&req, &state, &ns, &name) {
+        Ok(p) => p,
+        Err(res) => return res,
+    };
+    let q = query_pairs(&req);
+    let mut ports: Vec<u16> = Vec::new();
+    for (_, v) in q.iter().filter(|(k, _)| k == "ports" || k == "port") {
+        for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match p.parse::<u16>() {
+                Ok(n) if n > 0 => ports.push(n),
+                _ => return bad_request(format!("invalid port {p:?}: must be 1-65535")),
+            }
+        }
+    }
+    let tunnel = ws::offered_protocols(&req)
+        .iter()
+        .any(|p| p == portforward::SPDY_TUNNEL_PROTOCOL);
+    if !tunnel && ports.is_empty() {
+        return bad_request("query parameter \"ports\" is required".into());
+    }
+    let accepted = match ws::accept(&req, payload, portforward::PORT_FORWARD_PROTOCOLS) {
+        Ok(a) => a,
+        Err(e) => return bad_request(e.message),
+    };
+    match accepted.protocol.as_deref() {
+        Some(portforward::SPDY_TUNNEL_PROTOCOL) => {
+            actix_web::rt::spawn(portforward::spdy_session(accepted.rx, accepted.tx, pod));
+        }
+        p => {
+            let framing = if p == Some("v4.base64.channel.k8s.io") {
+                channel::Framing::Base64
+            } else {
+                channel::Framing::Binary
+            };
+            let ch = channel::Channels::new(accepted.tx, framing);
+            actix_web::rt::spawn(portforward::channel_session(accepted.rx, ch, pod, ports));
+        }
+    }
+    accepted.response
+}

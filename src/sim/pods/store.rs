@@ -1,0 +1,454 @@
+//! The simulated cluster's pods: seeded at start (one per Service selector and a `toolbox`
+//! pod in every namespace, plus `kind: Pod` objects from the seed YAML) and rendered as
+//! realistic v1 Pod objects (Running, one ready container each) that kubectl accepts.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One container of a simulated pod.
+#[derive(Debug, Clone)]
+pub struct Container {
+    /// Container name.
+    pub name: String,
+    /// Image reference.
+    pub image: String,
+    /// Declared container ports (TCP); port-forward accepts these.
+    pub ports: Vec<u16>,
+}
+
+/// A simulated pod.
+#[derive(Debug, Clone)]
+pub struct Pod {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// `metadata.uid`.
+    pub uid: String,
+    /// `metadata.resourceVersion`.
+    pub resource_version: u64,
+    /// Creation (and start) time.
+    pub created: DateTime<Utc>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Containers (at least one).
+    pub containers: Vec<Container>,
+    /// Node the pod runs on.
+    pub node: String,
+    /// Pod IP.
+    pub pod_ip: String,
+    /// Interval between the lines a followed log emits.
+    pub log_interval: Duration,
+}
+
+/// Annotation that sets the interval of followed log lines (`500ms`, `2s`).
+pub const LOG_INTERVAL_ANNOTATION: &str = "sim.kubeplex.io/log-interval";
+
+impl Pod {
+    /// The container named `name`, or the default (first) container for `None`.
+    pub fn container(&self, name: Option<&str>) -> Option<&Container> {
+        match name {
+            Some(n) if !n.is_empty() => self.containers.iter().find(|c| c.name == n),
+            _ => self.containers.first(),
+        }
+    }
+
+    /// The v1 Pod object (with `kind` and `apiVersion` when `full`, as for a single get).
+    pub fn to_json(&self, full: bool) -> Value {
+        let ts = self.created.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let containers: Vec<Value> = self
+            .containers
+            .iter()
+            .map(|c| {
+                let ports: Vec<Value> = c
+                    .ports
+                    .iter()
+                    .map(|p| json!({"containerPort": p, "protocol": "TCP"}))
+                    .collect();
+                let mut v = json!({
+                    "name": c.name,
+                    "image": c.image,
+                    "resources": {},
+                    "terminationMessagePath": "/dev/termination-log",
+                    "terminationMessagePolicy": "File",
+                    "imagePullPolicy": "IfNotPresent",
+                });
+                if !ports.is_empty() {
+                    v["ports"] = Value::Array(ports);
+                }
+                v
+            })
+            .collect();
+        let statuses: Vec<Value> = self
+            .containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({
+                    "name": c.name,
+                    "state": {"running": {"startedAt": ts}},
+                    "lastState": {},
+                    "ready": true,
+                    "restartCount": 0,
+                    "image": c.image,
+                    "imageID": format!("{}@sha256:{:064x}", c.image.split(':').next().unwrap_or(""), fnv(&c.image) as u128),
+                    "containerID": format!("containerd://{:016x}{:016x}{:032x}", fnv(&self.uid), i, fnv(&c.name)),
+                    "started": true,
+                })
+            })
+            .collect();
+        let condition = |t: &str| {
+            json!({"type": t, "status": "True", "lastProbeTime": null, "lastTransitionTime": ts})
+        };
+        let mut metadata = Map::new();
+        metadata.insert("name".into(), json!(self.name));
+        metadata.insert("namespace".into(), json!(self.namespace));
+        metadata.insert("uid".into(), json!(self.uid));
+        metadata.insert(
+            "resourceVersion".into(),
+            json!(self.resource_version.to_string()),
+        );
+        metadata.insert("creationTimestamp".into(), json!(ts));
+        if !self.labels.is_empty() {
+            metadata.insert("labels".into(), json!(self.labels));
+        }
+        if !self.annotations.is_empty() {
+            metadata.insert("annotations".into(), json!(self.annotations));
+        }
+        let mut pod = Map::new();
+        if full {
+            pod.insert("kind".into(), json!("Pod"));
+            pod.insert("apiVersion".into(), json!("v1"));
+        }
+        pod.insert("metadata".into(), Value::Object(metadata));
+        pod.insert(
+            "spec".into(),
+            json!({
+                "containers": containers,
+                "restartPolicy": "Always",
+                "terminationGracePeriodSeconds": 30,
+                "dnsPolicy": "ClusterFirst",
+                "serviceAccountName": "default",
+                "serviceAccount": "default",
+                "nodeName": self.node,
+                "securityContext": {},
+                "schedulerName": "default-scheduler",
+                "tolerations": [
+                    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+                ],
+                "priority": 0,
+                "enableServiceLinks": true,
+                "preemptionPolicy": "PreemptLowerPriority"
+            }),
+        );
+        pod.insert(
+            "status".into(),
+            json!({
+                "phase": "Running",
+                "conditions": [
+                    condition("PodReadyToStartContainers"),
+                    condition("Initialized"),
+                    condition("Ready"),
+                    condition("ContainersReady"),
+                    condition("PodScheduled"),
+                ],
+                "hostIP": "10.0.0.10",
+                "hostIPs": [{"ip": "10.0.0.10"}],
+                "podIP": self.pod_ip,
+                "podIPs": [{"ip": self.pod_ip}],
+                "startTime": ts,
+                "containerStatuses": statuses,
+                "qosClass": "BestEffort",
+            }),
+        );
+        Value::Object(pod)
+    }
+}
+
+/// 64-bit FNV-1a, for stable made-up identifiers.
+pub fn fnv(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// A deterministic pod-name suffix like a ReplicaSet's (`7d9f8c6b5-x2k4p`).
+fn suffix(seed: &str) -> String {
+    const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut h = fnv(seed);
+    let mut out = String::new();
+    for i in 0..15 {
+        if i == 9 {
+            out.push('-');
+        }
+        out.push(ALPHA[(h % ALPHA.len() as u64) as usize] as char);
+        h = h.rotate_right(5).wrapping_mul(0x9e3779b97f4a7c15) ^ (i as u64);
+    }
+    out
+}
+
+/// The pods of one simulated cluster. Pods are fixed after start.
+#[derive(Debug, Default)]
+pub struct PodStore {
+    pods: BTreeMap<(String, String), Pod>,
+    resource_version: u64,
+}
+
+impl PodStore {
+    /// Builds the pods from the seed YAML text (`None`: only the `default` namespace).
+    /// Unparseable documents are skipped: the seed is validated by the sim's own loader.
+    pub fn seeded(seed: Option<&str>) -> Self {
+        let mut docs: Vec<Value> = Vec::new();
+        if let Some(text) = seed {
+            for doc in serde_yaml::Deserializer::from_str(text) {
+                let Ok(v) = <Value as serde::Deserialize>::deserialize(doc) else {
+                    continue;
+                };
+                if v.get("kind").and_then(Value::as_str) == Some("List") {
+                    if let Some(items) = v.get("items").and_then(Value::as_array) {
+                        docs.extend(items.iter().cloned());
+                    }
+                } else if v.is_object() {
+                    docs.push(v);
+                }
+            }
+        }
+        let mut namespaces: Vec<String> = vec!["default".to_string()];
+        let add_ns = |ns: &str, list: &mut Vec<String>| {
+            if !list.iter().any(|n| n == ns) {
+                list.push(ns.to_string());
+            }
+        };
+        let start = Utc::now() - chrono::Duration::minutes(42);
+        let mut store = PodStore {
+            pods: BTreeMap::new(),
+            resource_version: 100,
+        };
+        for d in &docs {
+            let kind = d.get("kind").and_then(Value::as_str).unwrap_or("");
+            let name = d.pointer("/metadata/name").and_then(Value::as_str);
+            let ns = d
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("default");
+            match (kind, name) {
+                ("Namespace", Some(n)) => add_ns(n, &mut namespaces),
+                ("Service", Some(n)) => {
+                    add_ns(ns, &mut namespaces);
+                    let selector: BTreeMap<String, String> = d
+                        .pointer("/spec/selector")
+                        .and_then(|s| serde_json::from_value(s.clone()).ok())
+                        .unwrap_or_default();
+                    if selector.is_empty() {
+                        continue;
+                    }
+                    let ports: Vec<u16> = d
+                        .pointer("/spec/ports")
+                        .and_then(Value::as_array)
+                        .map(|ps| {
+                            ps.iter()
+                                .filter_map(|p| {
+                                    p.get("targetPort")
+                                        .and_then(Value::as_u64)
+                                        .or_else(|| p.get("port").and_then(Value::as_u64))
+                                        .and_then(|v| u16::try_from(v).ok())
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let app = selector
+                        .get("app")
+                        .or_else(|| selector.get("app.kubernetes.io/name"))
+                        .cloned()
+                        .unwrap_or_else(|| n.to_string());
+                    let pod_name = format!("{app}-{}", suffix(&format!("{ns}/{n}")));
+                    let image = format!("registry.example.com/{ns}/{app}:1.4.2");
+                    store.insert(Pod {
+                        namespace: ns.to_string(),
+                        name: pod_name,
+                        uid: String::new(),
+                        resource_version: 0,
+                        created: start,
+                        labels: selector,
+                        annotations: BTreeMap::new(),
+                        containers: vec![Container {
+                            name: app,
+                            image,
+                            ports,
+                        }],
+                        node: "sim-node-1".into(),
+                        pod_ip: String::new(),
+                        log_interval: Duration::from_secs(1),
+                    });
+                }
+                ("Pod", Some(n)) => {
+                    add_ns(ns, &mut namespaces);
+                    if let Some(pod) = pod_from_seed(d, ns, n, start) {
+                        store.insert(pod);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for ns in &namespaces {
+            if store.get(ns, "toolbox").is_none() {
+                store.insert(Pod {
+                    namespace: ns.clone(),
+                    name: "toolbox".into(),
+                    uid: String::new(),
+                    resource_version: 0,
+                    created: start,
+                    labels: BTreeMap::from([("app".to_string(), "toolbox".to_string())]),
+                    annotations: BTreeMap::new(),
+                    containers: vec![Container {
+                        name: "shell".into(),
+                        image: "docker.io/library/busybox:1.36".into(),
+                        ports: vec![8080],
+                    }],
+                    node: "sim-node-1".into(),
+                    pod_ip: String::new(),
+                    log_interval: Duration::from_secs(1),
+                });
+            }
+        }
+        store
+    }
+
+    fn insert(&mut self, mut pod: Pod) {
+        self.resource_version += 1;
+        pod.resource_version = self.resource_version;
+        let h = fnv(&format!("{}/{}", pod.namespace, pod.name));
+        if pod.uid.is_empty() {
+            pod.uid = format!(
+                "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+                h >> 32,
+                (h >> 16) & 0xffff,
+                h & 0xfff,
+                (h >> 20) & 0xfff,
+                h.rotate_left(17) & 0xffff_ffff_ffff
+            );
+        }
+        if pod.pod_ip.is_empty() {
+            pod.pod_ip = format!("10.244.{}.{}", 1 + (h >> 8) % 250, 2 + h % 250);
+        }
+        if let Some(v) = pod.annotations.get(LOG_INTERVAL_ANNOTATION) {
+            if let Ok(d) = humantime::parse_duration(v) {
+                if d > Duration::ZERO {
+                    pod.log_interval = d;
+                }
+            }
+        }
+        self.pods
+            .insert((pod.namespace.clone(), pod.name.clone()), pod);
+    }
+
+    /// The pod `ns/name`.
+    pub fn get(&self, ns: &str, name: &str) -> Option<&Pod> {
+        self.pods.get(&(ns.to_string(), name.to_string()))
+    }
+
+    /// Pods of one namespace, or of all (`None`), ordered by namespace and name.
+    pub fn list(&self, ns: Option<&str>) -> Vec<&Pod> {
+        self.pods
+            .values()
+            .filter(|p| ns.is_none_or(|n| p.namespace == n))
+            .collect()
+    }
+
+    /// The list's `metadata.resourceVersion`.
+    pub fn resource_version(&self) -> u64 {
+        self.resource_version
+    }
+}
+
+/// A pod from a seed `kind: Pod` document (containers' names, images and ports, labels,
+/// annotations).
+fn pod_from_seed(d: &Value, ns: &str, name: &str, start: DateTime<Utc>) -> Option<Pod> {
+    let containers: Vec<Container> = d
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)?
+        .iter()
+        .filter_map(|c| {
+            Some(Container {
+                name: c.get("name")?.as_str()?.to_string(),
+                image: c
+                    .get("image")
+                    .and_then(Value::as_str)
+                    .unwrap_or("docker.io/library/busybox:1.36")
+                    .to_string(),
+                ports: c
+                    .get("ports")
+                    .and_then(Value::as_array)
+                    .map(|ps| {
+                        ps.iter()
+                            .filter_map(|p| p.get("containerPort")?.as_u64())
+                            .filter_map(|p| u16::try_from(p).ok())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+        })
+        .collect();
+    if containers.is_empty() {
+        return None;
+    }
+    let map = |ptr: &str| -> BTreeMap<String, String> {
+        d.pointer(ptr)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    };
+    Some(Pod {
+        namespace: ns.to_string(),
+        name: name.to_string(),
+        uid: String::new(),
+        resource_version: 0,
+        created: start,
+        labels: map("/metadata/labels"),
+        annotations: map("/metadata/annotations"),
+        containers,
+        node: "sim-node-1".into(),
+        pod_ip: String::new(),
+        log_interval: Duration::from_secs(1),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_pods_from_services_and_toolboxes() {
+        let seed = "kind: List\napiVersion: v1\nitems:\n- kind: Namespace\n  apiVersion: v1\n  metadata: {name: shop}\n- kind: Service\n  apiVersion: v1\n  metadata: {name: web, namespace: shop}\n  spec:\n    selector: {app: web}\n    ports: [{port: 80, targetPort: 8080}]\n---\nkind: Pod\napiVersion: v1\nmetadata: {name: db-0, namespace: shop, annotations: {sim.kubeplex.io/log-interval: 200ms}}\nspec:\n  containers: [{name: db, image: postgres:16, ports: [{containerPort: 5432}]}]\n";
+        let s = PodStore::seeded(Some(seed));
+        assert!(s.get("default", "toolbox").is_some());
+        assert!(s.get("shop", "toolbox").is_some());
+        let db = s.get("shop", "db-0").unwrap();
+        assert_eq!(db.containers[0].ports, vec![5432]);
+        assert_eq!(db.log_interval, Duration::from_millis(200));
+        let web: Vec<_> = s
+            .list(Some("shop"))
+            .into_iter()
+            .filter(|p| p.name.starts_with("web-"))
+            .collect();
+        assert_eq!(web.len(), 1);
+        assert_eq!(web[0].containers[0].ports, vec![8080]);
+        assert_eq!(web[0].labels["app"], "web");
+        let v = web[0].to_json(true);
+        assert_eq!(v["kind"], "Pod");
+        assert_eq!(v["status"]["phase"], "Running");
+        assert_eq!(v["status"]["containerStatuses"][0]["ready"], true);
+        // stable across builds
+        assert_eq!(
+            PodStore::seeded(Some(seed)).get("shop", &web[0].name).unwrap().uid,
+            web[0].uid
+        );
+    }
+}
