@@ -46,11 +46,13 @@ pub async fn spawn(addr: &str, cluster: &SimClusterConfig) -> std::io::Result<Si
     let pods = pods::PodsState::new(cluster);
     let server = actix_web::HttpServer::new(move || {
         let pods = pods.clone();
-        actix_web::App::new().configure(move |c| pods::configure(c, pods))
+        actix_web::App::new()
+            .configure(move |c| pods::configure(c, pods))
+            .configure(discovery::configure)
     })
-        .workers(1)
-        .disable_signals()
-        .bind(addr)?;
+    .workers(1)
+    .disable_signals()
+    .bind(addr)?;
     let local = server.addrs()[0];
     let server = server.run();
     let handle = server.handle();

@@ -98,9 +98,7 @@ impl Channels {
     /// Splits a received message into channel and data; `None` for a malformed message.
     pub fn decode(&self, msg: Incoming) -> Option<(u8, Bytes)> {
         match (self.framing, msg) {
-            (Framing::Binary, Incoming::Binary(b)) if !b.is_empty() => {
-                Some((b[0], b.slice(1..)))
-            }
+            (Framing::Binary, Incoming::Binary(b)) if !b.is_empty() => Some((b[0], b.slice(1..))),
             (Framing::Base64, Incoming::Text(b)) if !b.is_empty() => {
                 let ch = b[0].checked_sub(b'0')?;
                 let data = base64::engine::general_purpose::STANDARD

@@ -73,10 +73,8 @@ pub async fn session(
                         }
                     }
                 }
-                CLOSE_SIGNAL if version == Version::V5 => {
-                    if data.first() == Some(&STDIN) {
-                        stdin_tx = None;
-                    }
+                CLOSE_SIGNAL if version == Version::V5 && data.first() == Some(&STDIN) => {
+                    stdin_tx = None;
                 }
                 RESIZE => {}
                 _ => {}
@@ -207,8 +205,10 @@ fn run_argv<'a, 'b: 'a>(argv: &'a [String], io: &'a mut Io<'b>) -> BoxFut<'a> {
             }
             "cat" => {
                 if let Some(f) = args.iter().find(|a| a.as_str() != "-") {
-                    io.err(format!("cat: can't open '{f}': No such file or directory\n").as_bytes())
-                        .await;
+                    io.err(
+                        format!("cat: can't open '{f}': No such file or directory\n").as_bytes(),
+                    )
+                    .await;
                     return done(1);
                 }
                 while let Some(data) = io.read_stdin().await {

@@ -17,7 +17,10 @@ pub fn startup_lines(pod: &Pod, container: &str) -> Vec<(DateTime<Utc>, String)>
         .map(|p| format!("listening on :{p}"))
         .unwrap_or_else(|| "no ports to listen on".to_string());
     let lines = [
-        format!("starting {container} ({image}) in pod {}/{}", pod.namespace, pod.name),
+        format!(
+            "starting {container} ({image}) in pod {}/{}",
+            pod.namespace, pod.name
+        ),
         "loaded configuration from /etc/config (3 keys)".to_string(),
         port,
         "readiness probe succeeded".to_string(),
@@ -26,7 +29,12 @@ pub fn startup_lines(pod: &Pod, container: &str) -> Vec<(DateTime<Utc>, String)>
     lines
         .into_iter()
         .enumerate()
-        .map(|(i, l)| (pod.created + chrono::Duration::milliseconds(150 * i as i64), l))
+        .map(|(i, l)| {
+            (
+                pod.created + chrono::Duration::milliseconds(150 * i as i64),
+                l,
+            )
+        })
         .collect()
 }
 
@@ -80,33 +88,30 @@ pub fn stream(
     let interval: Duration = pod.log_interval;
     let limit = opts.limit_bytes.unwrap_or(usize::MAX);
     // State: (next tick number, bytes sent, initial chunk pending)
-    futures_util::stream::unfold(
-        (0u64, 0usize, Some(initial)),
-        move |(n, sent, initial)| {
-            let pod = pod.clone();
-            let container = container.clone();
-            let follow = opts.follow;
-            let timestamps = opts.timestamps;
-            async move {
-                if sent >= limit {
-                    return None;
-                }
-                let chunk = match initial {
-                    Some(s) if !s.is_empty() => s,
-                    _ => {
-                        if !follow {
-                            return None;
-                        }
-                        tokio::time::sleep(interval).await;
-                        render(Utc::now(), &tick_line(&pod, &container, n), timestamps)
-                    }
-                };
-                let mut bytes = chunk.into_bytes();
-                bytes.truncate(limit - sent);
-                let len = bytes.len();
-                let next = if n == 0 { 1 } else { n + 1 };
-                Some((Ok(Bytes::from(bytes)), (next, sent + len, None)))
+    futures_util::stream::unfold((0u64, 0usize, Some(initial)), move |(n, sent, initial)| {
+        let pod = pod.clone();
+        let container = container.clone();
+        let follow = opts.follow;
+        let timestamps = opts.timestamps;
+        async move {
+            if sent >= limit {
+                return None;
             }
-        },
-    )
+            let chunk = match initial {
+                Some(s) if !s.is_empty() => s,
+                _ => {
+                    if !follow {
+                        return None;
+                    }
+                    tokio::time::sleep(interval).await;
+                    render(Utc::now(), &tick_line(&pod, &container, n), timestamps)
+                }
+            };
+            let mut bytes = chunk.into_bytes();
+            bytes.truncate(limit - sent);
+            let len = bytes.len();
+            let next = if n == 0 { 1 } else { n + 1 };
+            Some((Ok(Bytes::from(bytes)), (next, sent + len, None)))
+        }
+    })
 }

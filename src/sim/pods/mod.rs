@@ -24,7 +24,10 @@ use store::{Pod, PodStore};
 /// Decides whether a request may do `verb` (get, list, exec) on pods in `namespace`
 /// (`None`: all namespaces); `Err` is the response to send (401 or 403 `Status`).
 pub type Authorize =
-    Arc<dyn Fn(&HttpRequest, &str, Option<&str>) -> Result<(), HttpResponse> + Send + Sync>;
+    Arc<dyn Fn(&HttpRequest, &str, Option<&str>) -> Result<(), Refused> + Send + Sync>;
+
+/// A refusal: the error response to send, boxed.
+pub type Refused = Box<HttpResponse>;
 
 /// What the pod routes share.
 #[derive(Clone)]
@@ -71,7 +74,12 @@ pub fn token_authorizer(tokens: Vec<SimToken>) -> Authorize {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         let Some(token) = bearer.and_then(|b| tokens.iter().find(|t| t.token == b)) else {
-            return Err(status(401, "Unauthorized", "Unauthorized".into(), None));
+            return Err(Box::new(status(
+                401,
+                "Unauthorized",
+                "Unauthorized".into(),
+                None,
+            )));
         };
         let ns_ok = match (&token.namespaces, ns) {
             (None, _) => true,
@@ -89,12 +97,12 @@ pub fn token_authorizer(tokens: Vec<SimToken>) -> Authorize {
                 Some(ns) => format!("in the namespace \"{ns}\""),
                 None => "at the cluster scope".to_string(),
             };
-            Err(status(
+            Err(Box::new(status(
                 403,
                 "Forbidden",
                 format!("pods is forbidden: User \"system:serviceaccount:sim:token\" cannot {verb} resource \"pods\" in API group \"\" {scope}"),
                 Some(json!({"kind": "pods"})),
-            ))
+            )))
         }
     })
 }
@@ -104,8 +112,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: PodsState) {
     cfg.app_data(web::Data::new(state))
         .route("/api/v1/pods", web::get().to(list_all))
         .route("/api/v1/namespaces/{ns}/pods", web::get().to(list_ns))
-        .route("/api/v1/namespaces/{ns}/pods/{name}", web::get().to(get_pod))
-        .route("/api/v1/namespaces/{ns}/pods/{name}/log", web::get().to(log))
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}",
+            web::get().to(get_pod),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/log",
+            web::get().to(log),
+        )
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}/exec",
             web::route().to(exec_handler),
@@ -134,7 +148,8 @@ pub fn status(code: u16, reason: &str, message: String, details: Option<Value>) 
     if let Some(d) = details {
         v["details"] = d;
     }
-    let mut res = HttpResponse::build(StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST));
+    let mut res =
+        HttpResponse::build(StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST));
     res.content_type("application/json");
     if code == 401 {
         res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
@@ -219,9 +234,7 @@ fn age(pod: &Pod) -> String {
 }
 
 fn table(pods: &[&Pod], rv: u64) -> Value {
-    let col = |name: &str, fmt: &str, desc: &str, priority: u8| {
-        json!({"name": name, "type": "string", "format": fmt, "description": desc, "priority": priority})
-    };
+    let col = |name: &str, fmt: &str, desc: &str, priority: u8| json!({"name": name, "type": "string", "format": fmt, "description": desc, "priority": priority});
     let rows: Vec<Value> = pods
         .iter()
         .map(|p| {
@@ -254,7 +267,7 @@ fn table(pods: &[&Pod], rv: u64) -> Value {
 
 fn list(req: &HttpRequest, state: &PodsState, ns: Option<&str>) -> HttpResponse {
     if let Err(res) = (state.authorize)(req, "list", ns) {
-        return res;
+        return *res;
     }
     let q = query_pairs(req);
     if query_bool(&q, "watch") {
@@ -308,13 +321,13 @@ fn find(
     verb: &str,
     ns: &str,
     name: &str,
-) -> Result<Pod, HttpResponse> {
+) -> Result<Pod, Refused> {
     (state.authorize)(req, verb, Some(ns))?;
     state
         .store
         .get(ns, name)
         .cloned()
-        .ok_or_else(|| not_found(name))
+        .ok_or_else(|| Box::new(not_found(name)))
 }
 
 async fn get_pod(
@@ -326,20 +339,20 @@ async fn get_pod(
     match find(&req, &state, "get", &ns, &name) {
         Ok(pod) if wants_table(&req) => json_response(&table(&[&pod], pod.resource_version), &req),
         Ok(pod) => json_response(&pod.to_json(true), &req),
-        Err(res) => res,
+        Err(res) => *res,
     }
 }
 
 /// Resolves `container=`: the pod's only container by default, 400 for an unknown one.
-fn container_of(pod: &Pod, q: &[(String, String)]) -> Result<String, HttpResponse> {
+fn container_of(pod: &Pod, q: &[(String, String)]) -> Result<String, Refused> {
     let asked = query_get(q, "container");
     match pod.container(asked) {
         Some(c) => Ok(c.name.clone()),
-        None => Err(bad_request(format!(
+        None => Err(Box::new(bad_request(format!(
             "container {} is not valid for pod {}",
             asked.unwrap_or(""),
             pod.name
-        ))),
+        )))),
     }
 }
 
@@ -351,19 +364,19 @@ async fn log(
     let (ns, name) = path.into_inner();
     let pod = match find(&req, &state, "get", &ns, &name) {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let q = query_pairs(&req);
     let container = match container_of(&pod, &q) {
         Ok(c) => c,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     if query_bool(&q, "previous") {
         return bad_request(format!(
             "previous terminated container \"{container}\" in pod \"{name}\" not found"
         ));
     }
-    let parse = |k: &str| -> Result<Option<usize>, HttpResponse> {
+    let parse = |k: &str| -> Result<Option<usize>, Refused> {
         match query_get(&q, k) {
             None => Ok(None),
             Some(v) => v
@@ -371,16 +384,16 @@ async fn log(
                 .ok()
                 .filter(|n| *n >= 0 || k == "tailLines")
                 .map(|n| Some(n.max(0) as usize))
-                .ok_or_else(|| bad_request(format!("invalid {k}: {v:?}"))),
+                .ok_or_else(|| Box::new(bad_request(format!("invalid {k}: {v:?}")))),
         }
     };
     let tail_lines = match parse("tailLines") {
         Ok(v) => v,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let limit_bytes = match parse("limitBytes") {
         Ok(v) => v,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     if ws::is_websocket(&req) {
         return bad_request("the simulated cluster streams logs as plain text only".into());
@@ -393,7 +406,9 @@ async fn log(
     };
     HttpResponse::Ok()
         .content_type("text/plain")
-        .body(actix_web::body::BodyStream::new(logs::stream(pod, container, opts)))
+        .body(actix_web::body::BodyStream::new(logs::stream(
+            pod, container, opts,
+        )))
 }
 
 /// Common checks of the streaming subresources: the pod, and that this is a WebSocket
@@ -403,7 +418,7 @@ fn streaming_pod(
     state: &PodsState,
     ns: &str,
     name: &str,
-) -> Result<Pod, HttpResponse> {
+) -> Result<Pod, Refused> {
     let pod = find(req, state, "exec", ns, name)?;
     if !ws::is_websocket(req) {
         let upgrade = req
@@ -411,13 +426,13 @@ fn streaming_pod(
             .get(header::UPGRADE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        return Err(if upgrade.is_empty() {
+        return Err(Box::new(if upgrade.is_empty() {
             bad_request("Upgrade request required".into())
         } else {
             bad_request(format!(
                 "unable to upgrade connection: the simulated cluster supports WebSocket only, not {upgrade:?}"
             ))
-        });
+        }));
     }
     Ok(pod)
 }
@@ -449,12 +464,12 @@ async fn remote_command(
 ) -> HttpResponse {
     let pod = match streaming_pod(&req, &state, &ns, &name) {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let q = query_pairs(&req);
     let container = match container_of(&pod, &q) {
         Ok(c) => c,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let command: Vec<String> = q
         .iter()
@@ -481,14 +496,7 @@ async fn remote_command(
     };
     let (version, framing) = channel::parse_protocol(accepted.protocol.as_deref());
     let ch = channel::Channels::new(accepted.tx, framing);
-    actix_web::rt::spawn(exec::session(
-        accepted.rx,
-        ch,
-        version,
-        pod,
-        opts,
-        attach,
-    ));
+    actix_web::rt::spawn(exec::session(accepted.rx, ch, version, pod, opts, attach));
     accepted.response
 }
 
@@ -501,7 +509,7 @@ async fn portforward_handler(
     let (ns, name) = path.into_inner();
     let pod = match streaming_pod(&req, &state, &ns, &name) {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let q = query_pairs(&req);
     let mut ports: Vec<u16> = Vec::new();

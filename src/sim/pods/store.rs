@@ -101,9 +101,7 @@ impl Pod {
                 })
             })
             .collect();
-        let condition = |t: &str| {
-            json!({"type": t, "status": "True", "lastProbeTime": null, "lastTransitionTime": ts})
-        };
+        let condition = |t: &str| json!({"type": t, "status": "True", "lastProbeTime": null, "lastTransitionTime": ts});
         let mut metadata = Map::new();
         metadata.insert("name".into(), json!(self.name));
         metadata.insert("namespace".into(), json!(self.namespace));
@@ -447,7 +445,10 @@ mod tests {
         assert_eq!(v["status"]["containerStatuses"][0]["ready"], true);
         // stable across builds
         assert_eq!(
-            PodStore::seeded(Some(seed)).get("shop", &web[0].name).unwrap().uid,
+            PodStore::seeded(Some(seed))
+                .get("shop", &web[0].name)
+                .unwrap()
+                .uid,
             web[0].uid
         );
     }

@@ -112,12 +112,10 @@ pub fn accept(
         },
     );
     let mut builder = HttpResponse::SwitchingProtocols();
-    builder
-        .upgrade("websocket")
-        .insert_header((
-            header::SEC_WEBSOCKET_ACCEPT,
-            header::HeaderValue::from_bytes(&key).unwrap_or(header::HeaderValue::from_static("")),
-        ));
+    builder.upgrade("websocket").insert_header((
+        header::SEC_WEBSOCKET_ACCEPT,
+        header::HeaderValue::from_bytes(&key).unwrap_or(header::HeaderValue::from_static("")),
+    ));
     if let Some(p) = &protocol {
         if let Ok(v) = header::HeaderValue::from_str(p) {
             builder.insert_header((header::SEC_WEBSOCKET_PROTOCOL, v));
