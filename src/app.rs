@@ -15,6 +15,8 @@ pub struct AppState {
     pub settings: Settings,
     /// The current registry; swapped on reload or catalog refresh.
     pub registry: ArcSwap<Registry>,
+    /// Why the last configuration reload failed, for `/readyz`; `None` when it worked.
+    pub reload_error: arc_swap::ArcSwapOption<String>,
 }
 
 /// A started kubeplex: its address and a handle to stop it.
@@ -52,6 +54,7 @@ pub async fn build(settings: Settings) -> Result<RunningApp, crate::status::Erro
     let state = Arc::new(AppState {
         settings: settings.clone(),
         registry: ArcSwap::from_pointee(registry),
+        reload_error: Default::default(),
     });
     let data = web::Data::from(state.clone());
     let base_path = settings.server.base_path.clone();
@@ -63,10 +66,7 @@ pub async fn build(settings: Settings) -> Result<RunningApp, crate::status::Erro
                 "/healthz",
                 web::get().to(|| async { HttpResponse::Ok().body("ok") }),
             )
-            .route(
-                "/readyz",
-                web::get().to(|| async { HttpResponse::Ok().body("ok") }),
-            )
+            .route("/readyz", web::get().to(crate::reload::readyz))
     })
     .disable_signals();
     if let Some(w) = settings.server.workers {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod locate;
 pub mod proxy;
 pub mod registry;
+pub mod reload;
 pub mod server_tls;
 pub mod sim;
 pub mod status;

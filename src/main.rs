@@ -83,6 +83,7 @@ fn serve(common: &Common) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let sources = sources(common);
     actix_web::rt::System::new().block_on(async move {
         let mut app = match kubeplex::app::build(settings).await {
             Ok(app) => app,
@@ -92,6 +93,7 @@ fn serve(common: &Common) -> ExitCode {
             }
         };
         tracing::info!(addr = %app.addr, "kubeplex listening");
+        let _reload = kubeplex::reload::start(&mut app, sources);
         let server = app.server.take().expect("server built");
         let handle = app.handle.clone();
         actix_web::rt::spawn(async move {

@@ -1,0 +1,254 @@
+//! Configuration reload (SPEC §4): a changed file swaps the registry of a running
+//! kubeplex; a bad one keeps the running configuration and says why in `/readyz`;
+//! unchanged simulated clusters keep running; SIGHUP reloads the real binary.
+
+use kubeplex::config::{load_with_env, tree::Env, Source};
+use kubeplex::reload::{self, Reloader};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tempfile::TempDir;
+
+fn write(path: &Path, text: &str) {
+    // Write then rename, as editors and ConfigMap volumes do: never a half-written file.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn config_with(clusters: &[&str]) -> String {
+    let mut s = String::from(
+        "kubeplex:\n  server:\n    listen: 127.0.0.1:0\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n",
+    );
+    for c in clusters {
+        s.push_str(&format!(
+            "        - {{name: {c}, url: 'http://127.0.0.1:1'}}\n"
+        ));
+    }
+    s
+}
+
+async fn cluster_keys(client: &reqwest::Client, base: &str) -> Vec<String> {
+    let v: serde_json::Value = client
+        .get(format!("{base}/api/kubernetes/clusters"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Polls `check` until it holds (the reload happens in the background), up to 20s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..400 {
+        if check().await {
+            return;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+async fn start(file: &Path, watch: bool) -> (kubeplex::app::RunningApp, reload::ReloadHandle) {
+    let sources = vec![Source::File(file.to_path_buf())];
+    let settings = load_with_env(&sources, &std::env::vars().collect::<Env>()).unwrap();
+    let mut app = kubeplex::app::spawn(settings).await.unwrap();
+    let located = std::mem::take(&mut app.located);
+    let handle = reload::spawn(Reloader::new(app.state.clone(), sources, located), watch);
+    (app, handle)
+}
+
+#[actix_web::test]
+async fn changed_file_swaps_registry_and_bad_file_keeps_it() {
+    let dir = TempDir::new().unwrap();
+    let f = dir.path().join("kubeplex.yaml");
+    write(&f, &config_with(&["a"]));
+    let (app, _handle) = start(&f, true).await;
+    let client = reqwest::Client::new();
+    let base = app.url();
+    assert_eq!(cluster_keys(&client, &base).await, ["config:a"]);
+
+    write(&f, &config_with(&["a", "b"]));
+    eventually("the new cluster b", || async {
+        cluster_keys(&client, &base).await == ["config:a", "config:b"]
+    })
+    .await;
+
+    // A bad edit: the running registry stays, /readyz says why.
+    write(
+        &f,
+        &config_with(&["a", "b"]).replace(
+            "'http://127.0.0.1:1'}\n        - {name: b",
+            "'htp:/x'}\n        - {name: b",
+        ),
+    );
+    let readyz = || async {
+        let res = client.get(format!("{base}/readyz")).send().await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    };
+    eventually("/readyz reporting the failed reload", || async {
+        readyz().await.1.contains("not a URL")
+    })
+    .await;
+    let (status, body) = readyz().await;
+    assert_eq!(status, 200, "still serving the previous configuration");
+    assert_eq!(
+        body,
+        format!(
+            "ok\nthe last configuration reload failed; serving the previous configuration:\n{}: kubernetes.clusterLocatorMethods[0].clusters[0].url: not a URL: \"htp:/x\"\n",
+            f.display()
+        )
+    );
+    assert_eq!(cluster_keys(&client, &base).await, ["config:a", "config:b"]);
+
+    // Fixed again: the error clears.
+    write(&f, &config_with(&["c"]));
+    eventually("the fixed configuration", || async {
+        cluster_keys(&client, &base).await == ["config:c"]
+    })
+    .await;
+    assert_eq!(readyz().await.1, "ok");
+}
+
+#[actix_web::test]
+async fn forced_reload_and_simulated_clusters_kept() {
+    let dir = TempDir::new().unwrap();
+    let f = dir.path().join("sim.yaml");
+    let one = "kubernetes:\n  clusterLocatorMethods:\n    - type: simulated\n      clusters:\n        - name: keep\n        - name: drop\n";
+    write(&f, one);
+    // No file watching: only the explicit reload (what SIGHUP does) reloads.
+    let (app, handle) = start(&f, false).await;
+    let url_of = |key: &str| {
+        app.state
+            .registry
+            .load()
+            .get(key)
+            .map(|c| c.spec.url.clone())
+    };
+    let keep_url = url_of("simulated:keep").unwrap();
+    let drop_url = url_of("simulated:drop").unwrap();
+    let client = reqwest::Client::new();
+    assert!(client.get(drop_url.clone()).send().await.is_ok());
+
+    write(
+        &f,
+        "kubernetes:\n  clusterLocatorMethods:\n    - type: simulated\n      clusters:\n        - name: keep\n        - name: new\n",
+    );
+    handle.reload();
+    eventually("the reloaded registry", || async {
+        url_of("simulated:new").is_some()
+    })
+    .await;
+    assert_eq!(
+        url_of("simulated:keep").unwrap(),
+        keep_url,
+        "an unchanged simulated cluster keeps its server"
+    );
+    assert!(url_of("simulated:drop").is_none());
+    let new_url = url_of("simulated:new").unwrap();
+    assert!(client.get(new_url).send().await.is_ok());
+    assert!(client.get(keep_url).send().await.is_ok());
+    // The removed cluster's server stops.
+    eventually("the removed simulated server to stop", || async {
+        client.get(drop_url.clone()).send().await.is_err()
+    })
+    .await;
+}
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[cfg(unix)]
+#[actix_web::test]
+async fn sighup_reloads_the_binary() {
+    let dir = TempDir::new().unwrap();
+    let secrets = TempDir::new().unwrap();
+    let token: PathBuf = secrets.path().join("token");
+    std::fs::write(&token, "t").unwrap();
+    let f = dir.path().join("kubeplex.yaml");
+    write(
+        &f,
+        &format!(
+            "kubeplex:\n  server:\n    listen: 127.0.0.1:0\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - {{name: a, url: 'http://127.0.0.1:1', tokenFile: '{}'}}\n",
+            token.display()
+        ),
+    );
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kubeplex"))
+            .args(["--log-format", "json", "serve", "--config"])
+            .arg(&f)
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("kubeplex logs its address").unwrap();
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let Some(a) = v["fields"]["addr"].as_str() {
+            break a.to_string();
+        }
+    };
+    // Keep draining the log so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let body = client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "ok");
+
+    // The token file lives outside the watched folder: only SIGHUP notices it is gone.
+    std::fs::remove_file(&token).unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    eventually("/readyz reporting the SIGHUP reload", || async {
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+            && client
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+                .contains("tokenFile: cannot read")
+    })
+    .await;
+    assert_eq!(cluster_keys(&client, &base).await, ["config:a"]);
+}
