@@ -6,6 +6,11 @@
 //! rest of kubeplex reads. The stages: [`tree`] (parse, substitute, merge with provenance),
 //! [`env`] (`KUBEPLEX_` overrides), then the readers in [`read`] used by [`server`]
 //! (`kubeplex:`), [`locators`] (`kubernetes:`) and [`tls_material`].
+//!
+//! Adding a `kubeplex.*` block (auth, aggregate, pluginProxy): its key is already accepted
+//! and kept as a tree in [`Settings::sections`]; give it a typed field in [`model`], read it
+//! with [`read::Obj`] in `validate` below, and its problems are reported with file and key
+//! path like every other.
 
 pub mod env;
 pub mod locators;
