@@ -216,6 +216,15 @@ impl Ctx {
             }
             cluster = Some(choice.cluster.key.clone());
         }
+        let tunnel = res
+            .extensions()
+            .get::<upgrade::TunnelAuditHandle>()
+            .cloned();
+        if let Some(t) = tunnel {
+            // A tunnel logs its own audit line when it closes.
+            t.set_request_id(self.request_id.to_str().unwrap_or(""));
+            return res;
+        }
         let audit = Audit {
             request_id: self.request_id,
             cluster,

@@ -1,17 +1,56 @@
 //! Upgraded connections (SPEC §3): WebSocket tunnels for exec, attach, port-forward and log
 //! streams. Every request carrying `Upgrade:` comes here after the cluster is chosen and the
-//! path checked. SPDY cannot be tunnelled through actix-web's server and is refused with a
-//! `Status` saying what to use instead. The WebSocket tunnel itself is not built yet (501).
+//! path checked.
+//!
+//! A WebSocket upgrade is tunnelled byte for byte. The client's own handshake goes upstream:
+//! its `Sec-WebSocket-Key`, `Sec-WebSocket-Version`, `Sec-WebSocket-Protocol` list (as sent)
+//! and extensions, with the same header filtering and credential as any request
+//! ([`crate::proxy::forward::prepare`]), on a fresh HTTP/1.1 connection of its own (awc's
+//! `Connection::open_tunnel`, outside the pool: a tunnel never counts against a pool limit
+//! and its socket is never reused). The upstream's `101` comes back unchanged (its chosen
+//! subprotocol, `Sec-WebSocket-Accept`), then bytes flow both ways, with no deadline, until
+//! either side closes: the client's end of stream half-closes the upstream socket, and the
+//! upstream's end of stream ends the response, after which the server closes the client's
+//! connection. An upstream that refuses the upgrade (401, 403, 404, 400 with a `Status`)
+//! has its status, headers and body passed back unchanged. One audit line is logged when a
+//! tunnel closes, with the bytes each way and the duration.
+//!
+//! SPDY cannot be tunnelled through actix-web's server and is refused with a `Status`
+//! saying what to use instead.
 
 use crate::app::AppState;
+use crate::proxy::forward;
+use crate::proxy::headers;
 use crate::registry::Cluster;
-use crate::status::{Error, Reason};
+use crate::status::Error;
+use actix_codec::Framed;
+use actix_http::h1::ClientCodec;
+use actix_http::{ConnectionType, RequestHead, ResponseHead};
+use actix_service::Service;
+use actix_web::body::{BodyStream, MessageBody, SizedStream};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{StatusCode, Version};
 use actix_web::{web, HttpRequest, HttpResponse};
+use awc::error::SendRequestError;
+use awc::BoxedSocket;
+use bytes::BytesMut;
+use futures_util::future::LocalBoxFuture;
+use futures_util::StreamExt;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Handles a request with an `Upgrade` header for `tail` on `cluster`. The upstream request
-/// can be built with [`crate::proxy::forward::prepare`] (`keep_upgrade: true`), which applies
-/// the header filtering and credential rules of SPEC §3.
+/// The message of the 400 for a SPDY upgrade.
+pub const SPDY_REFUSED: &str =
+    "kubeplex tunnels WebSocket upgrades only, not SPDY: kubectl 1.31 and later use \
+     WebSocket by default for exec, attach, cp and port-forward; with kubectl 1.29 or 1.30 set \
+     KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true and KUBECTL_PORT_FORWARD_WEBSOCKETS=true, or \
+     upgrade kubectl";
+
+/// Handles a request with an `Upgrade` header for `tail` on `cluster`.
 pub async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
@@ -19,35 +58,279 @@ pub async fn handle(
     cluster: &Arc<Cluster>,
     tail: &str,
 ) -> Result<HttpResponse, Error> {
-    let _ = (payload, state, tail);
     let upgrade = req
         .headers()
-        .get("upgrade")
+        .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if upgrade
         .split(',')
         .any(|p| p.trim().to_ascii_uppercase().starts_with("SPDY/"))
     {
-        return Err(Error::bad_request(
-            "kubeplex tunnels WebSocket upgrades only, not SPDY: kubectl 1.31 and later use \
-             WebSocket by default (KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true, \
-             KUBECTL_PORT_FORWARD_WEBSOCKETS=true); upgrade kubectl or set those variables",
-        ));
+        return Err(Error::bad_request(SPDY_REFUSED));
     }
-    if upgrade
+    if !upgrade
         .split(',')
         .any(|p| p.trim().eq_ignore_ascii_case("websocket"))
     {
-        return Err(Error::new(
-            Reason::NotImplemented,
-            format!(
-                "WebSocket tunnelling to cluster {} is not implemented yet",
-                cluster.key
-            ),
+        return Err(Error::bad_request(
+            "unsupported Upgrade: kubeplex tunnels WebSocket only",
         ));
     }
-    Err(Error::bad_request(
-        "unsupported Upgrade: kubeplex tunnels WebSocket only",
-    ))
+    let key = cluster.key.as_str();
+    let (_up, creq) = forward::prepare(req, state, cluster, tail, true)?;
+    let mut head = RequestHead::default();
+    head.method = req.method().clone();
+    head.uri = creq.get_uri().clone();
+    head.version = Version::HTTP_11;
+    head.headers = creq.headers().clone();
+    // `Connection: Upgrade` names `Upgrade`, so the filter dropped it: put the client's back.
+    if let Some(v) = req.headers().get(header::UPGRADE) {
+        head.headers.insert(header::UPGRADE, v.clone());
+    }
+    head.headers.insert(header::HOST, host_header(&head.uri)?);
+    head.set_connection_type(ConnectionType::Upgrade);
+
+    let opener = tunnel_opener(cluster, state)?;
+    let timeout = state.settings.server.response_head_timeout;
+    let (rhead, framed) = match tokio::time::timeout(timeout, opener(head)).await {
+        Err(_) => {
+            return Err(Error::timeout(format!(
+                "cluster {key} did not answer the upgrade within {}",
+                humantime::format_duration(timeout)
+            )))
+        }
+        Ok(Err(e)) => return Err(open_error(key, e)),
+        Ok(Ok(r)) => r,
+    };
+    if rhead.status != StatusCode::SWITCHING_PROTOCOLS {
+        return Ok(refused(rhead, framed));
+    }
+
+    let mut res = HttpResponse::new(StatusCode::SWITCHING_PROTOCOLS);
+    headers::copy_response_headers(&rhead.headers, res.headers_mut());
+    if let Some(v) = rhead.headers.get(header::UPGRADE) {
+        res.headers_mut().insert(header::UPGRADE, v.clone());
+    }
+    res.head_mut().set_connection_type(ConnectionType::Upgrade);
+
+    let parts = framed.into_parts();
+    let leftover = parts.read_buf.freeze();
+    let (rd, mut wr) = tokio::io::split(parts.io);
+    let audit = Rc::new(TunnelAudit {
+        request_id: RefCell::new(
+            req.headers()
+                .get(crate::proxy::REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        ),
+        cluster: key.to_owned(),
+        method: req.method().to_string(),
+        path: req.uri().path().to_owned(),
+        start: Instant::now(),
+        up: Cell::new(0),
+        down: Cell::new(0),
+    });
+
+    // Client -> cluster.
+    let up_audit = audit.clone();
+    actix_web::rt::spawn(async move {
+        let mut payload = payload;
+        while let Some(Ok(chunk)) = payload.next().await {
+            if wr.write_all(&chunk).await.is_err() {
+                break;
+            }
+            up_audit.up.set(up_audit.up.get() + chunk.len() as u64);
+        }
+        let _ = wr.shutdown().await;
+        drop(up_audit);
+    });
+
+    // Cluster -> client: what arrived with the 101, then the socket until it ends.
+    let stream = futures_util::stream::unfold(
+        (Some(leftover), Some(rd), audit.clone()),
+        |(first, rd, audit)| async move {
+            let mut rd = rd?;
+            if let Some(b) = first.filter(|b| !b.is_empty()) {
+                audit.down.set(audit.down.get() + b.len() as u64);
+                return Some((Ok::<_, std::io::Error>(b), (None, Some(rd), audit)));
+            }
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            match rd.read_buf(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    audit.down.set(audit.down.get() + n as u64);
+                    Some((Ok(buf.freeze()), (None, Some(rd), audit)))
+                }
+                // End the response with an error: the server drops the client connection.
+                Err(e) => Some((Err(e), (None, None, audit))),
+            }
+        },
+    );
+    res.extensions_mut().insert(TunnelAuditHandle(audit));
+    Ok(res.set_body(BodyStream::new(stream).boxed()))
+}
+
+/// `Host` for the upstream request: the URI's authority, without a default port.
+fn host_header(uri: &awc::http::Uri) -> Result<HeaderValue, Error> {
+    let host = uri
+        .host()
+        .ok_or_else(|| Error::bad_gateway("the cluster URL has no host"))?;
+    let default = match uri.scheme_str() {
+        Some("https") | Some("wss") => 443,
+        _ => 80,
+    };
+    let value = match uri.port_u16() {
+        Some(p) if p != default => format!("{host}:{p}"),
+        _ => host.to_owned(),
+    };
+    HeaderValue::from_str(&value)
+        .map_err(|_| Error::bad_gateway("the cluster host is not a valid Host header"))
+}
+
+type TunnelFuture = LocalBoxFuture<
+    'static,
+    Result<(ResponseHead, Framed<BoxedSocket, ClientCodec>), SendRequestError>,
+>;
+
+/// Opens a tunnel: connects (TCP, TLS with the cluster's configuration) and sends the head.
+type Opener = Rc<dyn Fn(RequestHead) -> TunnelFuture>;
+
+thread_local! {
+    static OPENERS: RefCell<HashMap<String, (Arc<Cluster>, Opener)>> = RefCell::new(HashMap::new());
+}
+
+/// This worker's tunnel opener for `cluster`: the cluster's connector (same TLS
+/// configuration as its ordinary client, HTTP/1.1 only) without a pool limit.
+fn tunnel_opener(cluster: &Arc<Cluster>, state: &AppState) -> Result<Opener, Error> {
+    let key = cluster.key.as_str();
+    let found = OPENERS.with(|m| {
+        m.borrow()
+            .get(key)
+            .filter(|(c, _)| Arc::ptr_eq(c, cluster) || c.spec == cluster.spec)
+            .map(|(_, o)| o.clone())
+    });
+    if let Some(o) = found {
+        return Ok(o);
+    }
+    let connector = crate::upstream::connector::cluster_connector(
+        &cluster.spec.url,
+        &cluster.spec.tls,
+        state.settings.server.connect_timeout,
+    )
+    .map_err(|e| Error::bad_gateway(format!("cluster {key}: TLS configuration: {e}")))?
+    .limit(0)
+    .finish();
+    let connector = Rc::new(connector);
+    let opener: Opener = Rc::new(move |head: RequestHead| {
+        let connector = connector.clone();
+        Box::pin(async move {
+            let conn = connector
+                .call(awc::Connect {
+                    uri: head.uri.clone(),
+                    addr: None,
+                })
+                .await?;
+            let (res, framed) = conn.open_tunnel(head).await?;
+            Ok((res, framed.into_map_io(|io| Box::new(io) as BoxedSocket)))
+        })
+    });
+    OPENERS.with(|m| {
+        m.borrow_mut()
+            .insert(key.to_owned(), (cluster.clone(), opener.clone()))
+    });
+    Ok(opener)
+}
+
+fn open_error(key: &str, e: SendRequestError) -> Error {
+    match e {
+        SendRequestError::Connect(c) => Error::bad_gateway(format!(
+            "cannot connect to cluster {key}: {}",
+            crate::upstream::tls::describe_connect_error(&c)
+        )),
+        SendRequestError::TunnelNotSupported => Error::bad_gateway(format!(
+            "cluster {key} answered the upgrade over HTTP/2, which cannot carry a WebSocket tunnel"
+        )),
+        other => Error::bad_gateway(format!(
+            "cluster {key}: {}",
+            crate::upstream::tls::describe_send_error(&other)
+        )),
+    }
+}
+
+/// The upstream refused the upgrade: its status, headers and body, unchanged.
+fn refused(rhead: ResponseHead, framed: Framed<BoxedSocket, ClientCodec>) -> HttpResponse {
+    let mut res = HttpResponse::new(rhead.status);
+    headers::copy_response_headers(&rhead.headers, res.headers_mut());
+    let has_body = !matches!(
+        framed.codec_ref().message_type(),
+        actix_http::h1::MessageType::None
+    );
+    if !has_body {
+        return res;
+    }
+    let len = if rhead.headers.contains_key(header::TRANSFER_ENCODING) {
+        None
+    } else {
+        rhead
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
+    let payload = framed.into_map_codec(|c| c.into_payload_codec());
+    let stream = futures_util::stream::unfold(Some(payload), |p| async move {
+        let mut p = p?;
+        match p.next().await {
+            Some(Ok(Some(chunk))) => Some((Ok::<_, std::io::Error>(chunk), Some(p))),
+            Some(Ok(None)) | None => None,
+            Some(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), None)),
+        }
+    });
+    let stream = Box::pin(stream);
+    match len {
+        Some(n) => res.set_body(SizedStream::new(n, stream).boxed()),
+        None => res.set_body(BodyStream::new(stream).boxed()),
+    }
+}
+
+/// Byte counts of one tunnel; the audit line is logged when the last owner (the response
+/// body or the client-to-cluster pump) lets go, which is when the tunnel has closed.
+struct TunnelAudit {
+    request_id: RefCell<Option<String>>,
+    cluster: String,
+    method: String,
+    path: String,
+    start: Instant,
+    up: Cell<u64>,
+    down: Cell<u64>,
+}
+
+impl Drop for TunnelAudit {
+    fn drop(&mut self) {
+        tracing::info!(
+            target: "kubeplex::audit",
+            request_id = self.request_id.borrow().as_deref().unwrap_or(""),
+            cluster = %self.cluster,
+            method = %self.method,
+            path = %self.path,
+            status = 101,
+            bytes_to_cluster = self.up.get(),
+            bytes_from_cluster = self.down.get(),
+            duration_ms = self.start.elapsed().as_secs_f64() * 1000.0,
+            "tunnel closed"
+        );
+    }
+}
+
+/// Found in the extensions of a tunnel's `101` response: the tunnel logs its own audit line
+/// when it closes, so the proxy's per-request audit skips it, and hands it the request id.
+#[derive(Clone)]
+pub(crate) struct TunnelAuditHandle(Rc<TunnelAudit>);
+
+impl TunnelAuditHandle {
+    /// Sets the request id the audit line carries.
+    pub(crate) fn set_request_id(&self, id: &str) {
+        *self.0.request_id.borrow_mut() = Some(id.to_owned());
+    }
 }
