@@ -2,21 +2,50 @@
 //! `logs -f` and `port-forward` (SPDY tunnelled in WebSocket), against the simulated
 //! cluster directly and through kubeplex's path route.
 
-use kubeplex::config::{SeedSource, SimClusterConfig};
+use kubeplex::config::{LocatorConfig, LocatorKind, SeedSource, Settings, SimClusterConfig};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
-async fn sim() -> kubeplex::sim::SimServer {
-    let cluster = SimClusterConfig {
-        name: "k".into(),
+fn sim_cluster(name: &str) -> SimClusterConfig {
+    SimClusterConfig {
+        name: name.into(),
         seed: Some(SeedSource::Text {
             name: "seed".into(),
             text: kubeplex::config::DEFAULT_SEED.into(),
         }),
         ..Default::default()
+    }
+}
+
+async fn sim() -> kubeplex::sim::SimServer {
+    kubeplex::sim::spawn("127.0.0.1:0", &sim_cluster("k"))
+        .await
+        .unwrap()
+}
+
+/// kubeplex with two simulated clusters (`sim:one`, `sim:two`); the path route's base URL
+/// for `two`, as kubectl's `--server`.
+async fn kubeplex_server() -> (kubeplex::app::RunningApp, String) {
+    let settings = Settings {
+        locators: vec![LocatorConfig {
+            id: "sim".into(),
+            kind: LocatorKind::Simulated {
+                clusters: vec![sim_cluster("one"), sim_cluster("two")],
+            },
+        }],
+        server: kubeplex::config::ServerSettings {
+            listen: "127.0.0.1:0".into(),
+            workers: Some(2),
+            ..Default::default()
+        },
+        ..Default::default()
     };
-    kubeplex::sim::spawn("127.0.0.1:0", &cluster).await.unwrap()
+    let app = kubeplex::app::spawn(settings)
+        .await
+        .expect("kubeplex starts");
+    let url = format!("{}/api/kubernetes/clusters/two", app.url());
+    (app, url)
 }
 
 /// kubectl with an isolated kubeconfig and cache, talking to `server`.
@@ -171,4 +200,38 @@ async fn kubectl_logs_follow_against_sim() {
 async fn kubectl_port_forward_against_sim() {
     let sim = sim().await;
     port_forward_checks(sim.url().as_str().trim_end_matches('/')).await;
+}
+
+#[actix_web::test]
+async fn kubectl_exec_through_kubeplex() {
+    let (_app, server) = kubeplex_server().await;
+    exec_checks(&server).await;
+}
+
+#[actix_web::test]
+async fn kubectl_logs_follow_through_kubeplex() {
+    let (_app, server) = kubeplex_server().await;
+    logs_follow_checks(&server).await;
+}
+
+#[actix_web::test]
+async fn kubectl_port_forward_through_kubeplex() {
+    let (_app, server) = kubeplex_server().await;
+    port_forward_checks(&server).await;
+}
+
+/// An old kubectl's SPDY upgrade through kubeplex gets the 400 saying to use WebSocket.
+#[actix_web::test]
+async fn kubectl_spdy_refused_through_kubeplex() {
+    let (_app, server) = kubeplex_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = kubectl(&server, &dir)
+        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+        .args(["exec", "toolbox", "--", "echo", "hi"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("WebSocket"), "{err}");
 }
