@@ -7,10 +7,10 @@ use super::{ClusterSpec, ServerCredential, TlsSettings};
 use crate::config::tls_material::decode_base64;
 use crate::config::ClusterConfig;
 use crate::status::Error;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Where a pod's service-account token and CA are mounted.
-pub const IN_CLUSTER_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+pub use super::in_cluster::SERVICE_ACCOUNT_DIR as IN_CLUSTER_DIR;
 
 /// Turns the configured clusters into specs, in order.
 pub fn locate(locator: &str, clusters: &[ClusterConfig]) -> Result<Vec<ClusterSpec>, Error> {
@@ -40,7 +40,7 @@ pub fn spec(locator: &str, c: &ClusterConfig) -> Result<ClusterSpec, Error> {
     let name = c.name.as_str();
     let in_cluster = c.auth_provider.as_deref() == Some("serviceAccount");
     let url_text = if c.url.is_empty() && in_cluster {
-        in_cluster_url().ok_or_else(|| {
+        super::in_cluster::url().ok_or_else(|| {
             fail(
                 locator,
                 name,
@@ -54,28 +54,16 @@ pub fn spec(locator: &str, c: &ClusterConfig) -> Result<ClusterSpec, Error> {
     };
     let url = crate::config::locators::check_url(&url_text)
         .map_err(|e| fail(locator, name, format!("url: {e}")))?;
-    let mut credential = match (&c.service_account_token, &c.token_file) {
+    let credential = match (&c.service_account_token, &c.token_file) {
         (Some(t), _) => ServerCredential::Token(t.clone()),
         (None, Some(f)) => ServerCredential::TokenFile(f.clone()),
         (None, None) => ServerCredential::None,
     };
-    let mut ca_pem = match (&c.ca_data, &c.ca_file) {
+    let ca_pem = match (&c.ca_data, &c.ca_file) {
         (Some(d), _) => Some(decode(locator, name, "caData", d)?),
         (None, Some(f)) => Some(read(locator, name, "caFile", f)?),
         (None, None) => None,
     };
-    if in_cluster && credential == ServerCredential::None {
-        // Backstage's in-cluster rule: a serviceAccount cluster without a token uses the
-        // pod's own service account (its CA too, unless one is configured).
-        let dir = PathBuf::from(IN_CLUSTER_DIR);
-        let token = dir.join("token");
-        if token.is_file() {
-            credential = ServerCredential::TokenFile(token);
-            if ca_pem.is_none() {
-                ca_pem = std::fs::read(dir.join("ca.crt")).ok();
-            }
-        }
-    }
     let client_cert_pem = match (&c.client_cert_data, &c.client_cert_file) {
         (Some(d), _) => Some(decode(locator, name, "clientCertData", d)?),
         (None, Some(f)) => Some(read(locator, name, "clientCertFile", f)?),
@@ -86,7 +74,7 @@ pub fn spec(locator: &str, c: &ClusterConfig) -> Result<ClusterSpec, Error> {
         (None, Some(f)) => Some(read(locator, name, "clientKeyFile", f)?),
         (None, None) => None,
     };
-    Ok(ClusterSpec {
+    let mut spec = ClusterSpec {
         name: c.name.clone(),
         url,
         title: c.title.clone(),
@@ -102,17 +90,8 @@ pub fn spec(locator: &str, c: &ClusterConfig) -> Result<ClusterSpec, Error> {
             client_cert_pem,
             client_key_pem,
         },
-    })
-}
-
-/// `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT` when running in a pod.
-fn in_cluster_url() -> Option<String> {
-    let host = std::env::var("KUBERNETES_SERVICE_HOST").ok()?;
-    let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_else(|_| "443".into());
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host
     };
-    Some(format!("https://{host}:{port}"))
+    // A serviceAccount cluster without a token uses the pod's own service account.
+    super::in_cluster::apply(&mut spec);
+    Ok(spec)
 }

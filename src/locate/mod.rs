@@ -3,6 +3,8 @@
 //! the registry gives each cluster its key.
 
 pub mod config;
+pub mod in_cluster;
+pub mod kubeconfig;
 pub mod local_kubectl_proxy;
 pub mod simulated;
 
@@ -96,13 +98,16 @@ pub async fn locate_all(settings: &Settings) -> Result<Vec<Located>, crate::stat
     Ok(out)
 }
 
-/// Runs one locator. `kubeconfig` and `catalog` yield nothing until their modules land.
+/// Runs one locator. `catalog` yields nothing until its module lands.
 pub async fn locate_one(l: &LocatorConfig) -> Result<Located, crate::status::Error> {
     let clusters = match &l.kind {
         LocatorKind::Config { clusters } => config::locate(&l.id, clusters)?,
         LocatorKind::LocalKubectlProxy => local_kubectl_proxy::locate(),
         LocatorKind::Simulated { clusters } => return simulated::locate(&l.id, clusters).await,
-        LocatorKind::Kubeconfig { .. } | LocatorKind::Catalog(_) => Vec::new(),
+        LocatorKind::Kubeconfig { paths, contexts } => {
+            kubeconfig::locate(&l.id, paths, contexts.as_deref())?
+        }
+        LocatorKind::Catalog(_) => Vec::new(),
     };
     Ok(Located {
         locator: l.id.clone(),
