@@ -1,0 +1,217 @@
+//! Namespace endpoints: list (with `watch=1`), create, get, replace/patch of metadata,
+//! delete (cascading to the namespace's Services), the `/watch/` paths, and kubectl's
+//! Namespace Table (NAME, STATUS, AGE).
+
+use super::list::list as serve_list;
+use super::watch::watch;
+use super::{
+    authorize, body_value, check_preconditions, decode, delete_preconditions, object_response,
+    with_warnings, FieldValidation, Params,
+};
+use crate::sim::errors::SimError;
+use crate::sim::model::Namespace;
+use crate::sim::namespace;
+use crate::sim::patch::{self, PatchType};
+use crate::sim::state::SimState;
+use crate::sim::store::Kind;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+type Result<T> = std::result::Result<T, SimError>;
+const K: Kind = Kind::Namespace;
+
+/// `GET /api/v1/namespaces`
+pub async fn list(state: web::Data<SimState>, req: HttpRequest) -> Result<HttpResponse> {
+    let params = Params::of(&req);
+    if params.flag("watch")? {
+        authorize(&state, &req, "watch", K, None, None, None)?;
+        return watch(state, &req, &params, K, None, None);
+    }
+    authorize(&state, &req, "list", K, None, None, None)?;
+    serve_list(&state, &req, &params, K, None)
+}
+
+/// `GET /api/v1/watch/namespaces`
+pub async fn watch_list(state: web::Data<SimState>, req: HttpRequest) -> Result<HttpResponse> {
+    let params = Params::of(&req);
+    authorize(&state, &req, "watch", K, None, None, None)?;
+    watch(state, &req, &params, K, None, None)
+}
+
+/// `GET /api/v1/watch/namespaces/{ns}`
+pub async fn watch_one(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let params = Params::of(&req);
+    authorize(&state, &req, "watch", K, None, None, Some(&path))?;
+    watch(state, &req, &params, K, None, Some(&path))
+}
+
+/// `GET /api/v1/namespaces/{ns}`
+pub async fn get(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let params = Params::of(&req);
+    authorize(&state, &req, "get", K, None, None, Some(&path))?;
+    let (snap, _) = state.store.snapshot();
+    let obj = snap
+        .get(K, "", &path)
+        .ok_or_else(|| SimError::not_found("namespaces", &path))?;
+    Ok(object_response(&req, &params, StatusCode::OK, obj))
+}
+
+/// `POST /api/v1/namespaces`
+pub async fn create(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let params = Params::of(&req);
+    authorize(&state, &req, "create", K, None, None, None)?;
+    let dry_run = params.dry_run()?;
+    let value = body_value(&req, &body)?;
+    let (ns, warnings): (Namespace, _) = decode(K, value, FieldValidation::of(&params)?)?;
+    let created = state
+        .store
+        .write(|txn| namespace::create(txn, ns, dry_run))?;
+    Ok(with_warnings(
+        object_response(&req, &params, StatusCode::CREATED, &created),
+        &warnings,
+    ))
+}
+
+/// `PUT /api/v1/namespaces/{ns}` (labels, annotations and finalizers).
+pub async fn replace(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let params = Params::of(&req);
+    authorize(&state, &req, "update", K, None, None, Some(&path))?;
+    let dry_run = params.dry_run()?;
+    let value = body_value(&req, &body)?;
+    let (ns, _): (Namespace, _) = decode(K, value, FieldValidation::of(&params)?)?;
+    if ns
+        .metadata
+        .name
+        .as_deref()
+        .is_some_and(|n| n != path.as_str())
+    {
+        return Err(SimError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({})",
+            ns.metadata.name(),
+            path
+        )));
+    }
+    let updated = state
+        .store
+        .write(|txn| namespace::update(txn, &path, ns, dry_run))?;
+    Ok(object_response(&req, &params, StatusCode::OK, &updated))
+}
+
+/// `PATCH /api/v1/namespaces/{ns}`
+pub async fn patch(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let params = Params::of(&req);
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let patch_type = PatchType::from_content_type(ct)?;
+    authorize(&state, &req, "patch", K, None, None, Some(&path))?;
+    let dry_run = params.dry_run()?;
+    let validation = FieldValidation::of(&params)?;
+    let updated = state.store.write(|txn| {
+        let current = txn
+            .get(K, "", &path)
+            .ok_or_else(|| SimError::not_found("namespaces", &path))?;
+        let patched = patch::apply(patch_type, &current.value(), &body)?;
+        let (ns, _): (Namespace, _) = decode(K, patched, validation)?;
+        namespace::update(txn, &path, ns, dry_run)
+    })?;
+    Ok(object_response(&req, &params, StatusCode::OK, &updated))
+}
+
+/// `DELETE /api/v1/namespaces/{ns}`
+pub async fn delete(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let params = Params::of(&req);
+    authorize(&state, &req, "delete", K, None, None, Some(&path))?;
+    let dry_run = params.dry_run()?;
+    let (uid, rv) = delete_preconditions(&body)?;
+    let deleted = state.store.write(|txn| {
+        if let Some(current) = txn.get(K, "", &path) {
+            check_preconditions(&current, &uid, &rv)?;
+        }
+        namespace::delete(txn, &path, dry_run)
+    })?;
+    Ok(object_response(&req, &params, StatusCode::OK, &deleted))
+}
+
+fn age(ts: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts) else {
+        return "<unknown>".into();
+    };
+    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+        .num_seconds()
+        .max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 3600 * 3 => format!("{}m", s / 60),
+        s if s < 86400 * 2 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+/// kubectl's Namespace Table.
+pub fn namespace_table(items: &[Value], include_object: &str, list_metadata: Value) -> Value {
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|ns| {
+            let meta = &ns["metadata"];
+            let object = match include_object {
+                "None" => Value::Null,
+                "Object" => ns.clone(),
+                _ => json!({
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": meta,
+                }),
+            };
+            json!({
+                "cells": [
+                    meta["name"],
+                    ns["status"]["phase"],
+                    age(meta["creationTimestamp"].as_str().unwrap_or("")),
+                ],
+                "object": object,
+            })
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_metadata,
+        "columnDefinitions": [
+            {"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names", "priority": 0},
+            {"name": "Status", "type": "string", "format": "", "description": "The status of the namespace", "priority": 0},
+            {"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata", "priority": 0}
+        ],
+        "rows": rows,
+    })
+}

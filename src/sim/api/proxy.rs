@@ -1,0 +1,191 @@
+//! The Service `proxy` subresource: `{name}`, `{name}:{port}` and
+//! `{scheme}:{name}:{port}` forms, every method, with or without `/{path}`, forwarded to
+//! the backend URL in the Service's `sim.kubeplex.io/backend` annotation and streamed both
+//! ways. No backend (or an unknown port) is a 503 Status, as a real server answers when a
+//! Service has no endpoints.
+
+use super::authorize;
+use crate::sim::errors::SimError;
+use crate::sim::model::IntOrString;
+use crate::sim::state::SimState;
+use crate::sim::store::{Kind, Object};
+use actix_web::body::{BodyStream, SizedStream};
+use actix_web::http::header::{self, HeaderName};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+/// The annotation naming a Service's backend URL.
+pub const BACKEND_ANNOTATION: &str = "sim.kubeplex.io/backend";
+
+/// The per-worker HTTP client used to reach backends.
+pub struct ProxyClient(pub awc::Client);
+
+impl ProxyClient {
+    /// A client without timeouts, redirects or decompression and with no pool limit.
+    pub fn new() -> ProxyClient {
+        let connector = awc::Connector::new().limit(0);
+        ProxyClient(
+            awc::Client::builder()
+                .connector(connector)
+                .disable_timeout()
+                .disable_redirects()
+                .no_default_headers()
+                .finish(),
+        )
+    }
+}
+
+impl Default for ProxyClient {
+    fn default() -> Self {
+        ProxyClient::new()
+    }
+}
+
+const HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
+
+fn hop(name: &HeaderName) -> bool {
+    HOP.contains(&name.as_str())
+}
+
+/// Splits `scheme:name:port`, `name:port` or `name`.
+fn parse_target(s: &str) -> (Option<&str>, &str, Option<&str>) {
+    let parts: Vec<&str> = s.split(':').collect();
+    match parts.as_slice() {
+        [name] => (None, name, None),
+        [name, port] => (None, name, Some(*port).filter(|p| !p.is_empty())),
+        [scheme, name, port] => (
+            Some(*scheme).filter(|s| !s.is_empty()),
+            name,
+            Some(*port).filter(|p| !p.is_empty()),
+        ),
+        _ => (None, s, None),
+    }
+}
+
+/// Forwards a proxy request.
+pub async fn forward(
+    state: web::Data<SimState>,
+    client: web::Data<ProxyClient>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, SimError> {
+    let ns = req.match_info().get("ns").unwrap_or("").to_string();
+    let target = req.match_info().get("name").unwrap_or("").to_string();
+    let (_scheme, name, port) = parse_target(&target);
+    authorize(
+        &state,
+        &req,
+        "proxy",
+        Kind::Service,
+        Some("proxy"),
+        Some(&ns),
+        Some(name),
+    )?;
+    let (snap, _) = state.store.snapshot();
+    let stored = snap
+        .get(Kind::Service, &ns, name)
+        .ok_or_else(|| SimError::not_found("services", name))?;
+    let Object::Service(svc) = &stored.object else {
+        return Err(SimError::internal("stored object is not a Service"));
+    };
+    if let Some(port) = port {
+        let known = svc.spec.ports().iter().any(|p| {
+            p.name.as_deref() == Some(port)
+                || p.port.map(|n| n.to_string()).as_deref() == Some(port)
+                || matches!(&p.target_port, Some(IntOrString::Str(s)) if s == port)
+        });
+        if !known {
+            return Err(SimError::unavailable(format!(
+                "no service port {port:?} found for service {name:?}"
+            )));
+        }
+    }
+    let backend = svc
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(BACKEND_ANNOTATION))
+        .cloned()
+        .ok_or_else(|| {
+            SimError::unavailable(format!("no endpoints available for service {target:?}"))
+        })?;
+    // The raw remainder of the path after `/proxy`, as sent.
+    let raw = req.uri().path();
+    let segments: Vec<&str> = raw.splitn(9, '/').collect();
+    let tail = if segments.len() == 9 { segments[8] } else { "" };
+    let mut url = backend.trim_end_matches('/').to_string();
+    url.push('/');
+    url.push_str(tail);
+    if let Some(q) = req.uri().query().filter(|q| !q.is_empty()) {
+        url.push('?');
+        url.push_str(q);
+    }
+    let mut out = client.0.request(req.method().clone(), &url).no_decompress();
+    for (k, v) in req.headers().iter() {
+        if hop(k) || k == header::AUTHORIZATION {
+            continue;
+        }
+        out.headers_mut().append(k.clone(), v.clone());
+    }
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    let sent = match (length, chunked) {
+        (Some(n), _) if n > 0 => out.send_body(SizedStream::new(n, payload)).await,
+        (_, true) => out.send_stream(payload).await,
+        _ => out.send().await,
+    };
+    let resp =
+        sent.map_err(|e| SimError::unavailable(format!("error trying to reach service: {e}")))?;
+    let mut builder = HttpResponse::build(resp.status());
+    for (k, v) in resp.headers().iter() {
+        if hop(k) || k == header::CONTENT_LENGTH {
+            continue;
+        }
+        builder.append_header((k.clone(), v.clone()));
+    }
+    let resp_len = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if req.method() == actix_web::http::Method::HEAD {
+        if let Some(n) = resp_len {
+            builder.insert_header((header::CONTENT_LENGTH, n));
+        }
+        return Ok(builder.finish());
+    }
+    Ok(match resp_len {
+        Some(n) => builder.body(SizedStream::new(n, resp)),
+        None => builder.body(BodyStream::new(resp)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert_eq!(parse_target("web"), (None, "web", None));
+        assert_eq!(parse_target("web:http"), (None, "web", Some("http")));
+        assert_eq!(
+            parse_target("https:web:443"),
+            (Some("https"), "web", Some("443"))
+        );
+        assert_eq!(parse_target("web:"), (None, "web", None));
+    }
+}

@@ -1,0 +1,166 @@
+//! The shared state of one simulated cluster and its request gate: bearer-token
+//! authentication (401), per-token namespace and verb limits (403), and fault injection
+//! (every Nth request failing, added latency, watches closed after N events).
+//!
+//! Other parts of the simulator (pods, exec, port-forward) reuse [`SimState::authorize`] and
+//! the fault settings so that every simulated endpoint behaves alike.
+
+use super::errors::SimError;
+use super::store::Store;
+use crate::config::{SimClusterConfig, SimFaults, SimToken};
+use actix_web::dev::ServiceRequest;
+use actix_web::{HttpMessage, HttpRequest};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Who is calling, as established by the gate and kept in the request's extensions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    /// The user name used in 403 messages.
+    pub user: String,
+    /// Namespaces this caller may touch; `None` means all.
+    pub namespaces: Option<Vec<String>>,
+    /// Verbs this caller may use; `None` means all.
+    pub verbs: Option<Vec<String>>,
+}
+
+impl Caller {
+    fn anonymous() -> Caller {
+        Caller {
+            user: "system:anonymous".into(),
+            namespaces: None,
+            verbs: None,
+        }
+    }
+}
+
+/// What a request does, for authorization.
+#[derive(Debug, Clone, Copy)]
+pub struct Attributes<'a> {
+    /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`,
+    /// `proxy`, `exec`, ...
+    pub verb: &'a str,
+    /// `services`, `namespaces`, `pods`.
+    pub resource: &'a str,
+    /// `status`, `proxy`, `exec`, ...
+    pub subresource: Option<&'a str>,
+    /// The namespace, `None` for cluster scope.
+    pub namespace: Option<&'a str>,
+    /// The object's name, if one.
+    pub name: Option<&'a str>,
+}
+
+/// One simulated cluster's state.
+#[derive(Debug)]
+pub struct SimState {
+    /// The cluster's name.
+    pub name: String,
+    /// The objects.
+    pub store: Store,
+    tokens: Vec<SimToken>,
+    /// Faults to inject.
+    pub faults: SimFaults,
+    requests: AtomicU64,
+    /// How often a watch with `allowWatchBookmarks` gets a BOOKMARK.
+    pub bookmark_interval: Duration,
+}
+
+impl SimState {
+    /// State for `config` with an empty store.
+    pub fn new(config: &SimClusterConfig) -> SimState {
+        SimState {
+            name: config.name.clone(),
+            store: Store::new(),
+            tokens: config.tokens.clone(),
+            faults: config.faults.clone(),
+            requests: AtomicU64::new(0),
+            bookmark_interval: Duration::from_secs(10),
+        }
+    }
+
+    /// The caller for a bearer token (`None`: unauthenticated).
+    pub fn authenticate(&self, authorization: Option<&str>) -> Option<Caller> {
+        if self.tokens.is_empty() {
+            return Some(Caller::anonymous());
+        }
+        let token = authorization?.strip_prefix("Bearer ")?.trim();
+        self.tokens
+            .iter()
+            .position(|t| t.token == token)
+            .map(|i| Caller {
+                user: format!("sim-user-{}", i + 1),
+                namespaces: self.tokens[i].namespaces.clone(),
+                verbs: self.tokens[i].verbs.clone(),
+            })
+    }
+
+    /// Runs before every request: counts it, fails it when a fault says so, and
+    /// authenticates it (401), storing the [`Caller`] in the request's extensions.
+    pub fn gate(&self, req: &ServiceRequest) -> Option<SimError> {
+        let n = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(every) = self.faults.fail_every.filter(|e| *e > 0) {
+            if n % every == 0 {
+                return Some(SimError::fault(self.faults.fail_code.unwrap_or(500)));
+            }
+        }
+        let auth = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        match self.authenticate(auth) {
+            Some(caller) => {
+                req.extensions_mut().insert(caller);
+                None
+            }
+            None => Some(SimError::unauthorized()),
+        }
+    }
+
+    /// Checks the caller of `req` (from [`gate`](Self::gate)) against its limits: 403 when
+    /// the verb or namespace is not allowed.
+    pub fn authorize(&self, req: &HttpRequest, attrs: Attributes<'_>) -> Result<(), SimError> {
+        let caller = req
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or_else(Caller::anonymous);
+        let forbidden = || {
+            SimError::forbidden(
+                &caller.user,
+                attrs.verb,
+                attrs.resource,
+                attrs.subresource,
+                attrs.namespace,
+                attrs.name,
+            )
+        };
+        if let Some(verbs) = &caller.verbs {
+            if !verbs.iter().any(|v| v == attrs.verb || v == "*") {
+                return Err(forbidden());
+            }
+        }
+        if let Some(allowed) = &caller.namespaces {
+            let ns = match (attrs.namespace, attrs.resource, attrs.name) {
+                (Some(ns), _, _) => Some(ns),
+                // A namespace object is in its own namespace, as RBAC sees it.
+                (None, "namespaces", Some(name)) => Some(name),
+                _ => None,
+            };
+            match ns {
+                Some(ns) if allowed.iter().any(|a| a == ns || a == "*") => {}
+                _ => return Err(forbidden()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The latency to add before each response head.
+    pub fn latency(&self) -> Option<Duration> {
+        self.faults.latency
+    }
+
+    /// After how many events a watch is closed.
+    pub fn close_watch_after(&self) -> Option<u64> {
+        self.faults.close_watch_after.filter(|n| *n > 0)
+    }
+}

@@ -1,0 +1,648 @@
+//! The object store of the simulated cluster: persistent (structurally shared) maps of
+//! stored objects, one cluster-wide resourceVersion counter, a bounded history of events
+//! and the broadcast of every committed change to the watchers.
+//!
+//! Every write runs under one mutex, which assigns the resourceVersion, commits and
+//! broadcasts the event before it is released: watchers see every change exactly once and
+//! in resourceVersion order. Lists take an O(1) snapshot under the lock and serialize
+//! outside it. A snapshot at an older resourceVersion (continue tokens,
+//! `resourceVersionMatch=Exact`) is rebuilt by undoing the history newer than it; history
+//! older than the last compaction is gone (410 Expired), as in etcd.
+
+use super::alloc::{IpAllocator, PortAllocator};
+use super::errors::SimError;
+use super::model::{Namespace, ObjectMeta, Service};
+use bytes::Bytes;
+use imbl::OrdMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// Events kept for watch resumption and older snapshots.
+pub const HISTORY_LIMIT: usize = 10_000;
+/// Events a watcher may fall behind before it is ended with 410.
+pub const BROADCAST_CAPACITY: usize = 16_384;
+/// etcd-like compaction period: history older than the previous tick is dropped.
+pub const COMPACTION_INTERVAL: Duration = Duration::from_secs(300);
+
+/// The kinds of object the simulated cluster stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// v1 Namespace (cluster-scoped).
+    Namespace = 0,
+    /// v1 Service.
+    Service = 1,
+}
+
+const KINDS: usize = 2;
+
+impl Kind {
+    /// The resource name (`services`).
+    pub fn resource(self) -> &'static str {
+        match self {
+            Kind::Namespace => "namespaces",
+            Kind::Service => "services",
+        }
+    }
+
+    /// The kind (`Service`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Namespace => "Namespace",
+            Kind::Service => "Service",
+        }
+    }
+
+    /// The list kind (`ServiceList`).
+    pub fn list_kind(self) -> &'static str {
+        match self {
+            Kind::Namespace => "NamespaceList",
+            Kind::Service => "ServiceList",
+        }
+    }
+}
+
+/// A stored object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Object {
+    /// A Namespace.
+    Namespace(Namespace),
+    /// A Service.
+    Service(Service),
+}
+
+impl Object {
+    /// The object's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Namespace(_) => Kind::Namespace,
+            Object::Service(_) => Kind::Service,
+        }
+    }
+
+    /// Its metadata.
+    pub fn meta(&self) -> &ObjectMeta {
+        match self {
+            Object::Namespace(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+        }
+    }
+
+    /// Its metadata, mutable.
+    pub fn meta_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Object::Namespace(o) => &mut o.metadata,
+            Object::Service(o) => &mut o.metadata,
+        }
+    }
+
+    fn to_json(&self) -> Vec<u8> {
+        let r = match self {
+            Object::Namespace(o) => serde_json::to_vec(o),
+            Object::Service(o) => serde_json::to_vec(o),
+        };
+        r.unwrap_or_else(|_| b"{}".to_vec())
+    }
+}
+
+/// An object as stored: the typed object, its keys and its JSON (list-item form, without
+/// `kind`/`apiVersion`) serialized once at commit.
+#[derive(Debug)]
+pub struct Stored {
+    /// Namespace ("" for cluster-scoped objects).
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// resourceVersion of this state.
+    pub rv: u64,
+    /// The object.
+    pub object: Object,
+    /// JSON without `kind`/`apiVersion`.
+    pub json: Bytes,
+}
+
+impl Stored {
+    fn new(mut object: Object, rv: u64) -> Arc<Stored> {
+        let meta = object.meta_mut();
+        meta.resource_version = Some(rv.to_string());
+        let namespace = meta.namespace.clone().unwrap_or_default();
+        let name = meta.name.clone().unwrap_or_default();
+        match &mut object {
+            Object::Namespace(o) => {
+                o.kind = None;
+                o.api_version = None;
+            }
+            Object::Service(o) => {
+                o.kind = None;
+                o.api_version = None;
+            }
+        }
+        let json = Bytes::from(object.to_json());
+        Arc::new(Stored {
+            namespace,
+            name,
+            rv,
+            object,
+            json,
+        })
+    }
+
+    /// The object's kind.
+    pub fn kind(&self) -> Kind {
+        self.object.kind()
+    }
+
+    /// The object's labels.
+    pub fn labels(&self) -> Option<&BTreeMap<String, String>> {
+        self.object.meta().labels.as_ref()
+    }
+
+    /// The full JSON (with `kind` and `apiVersion`), as a single GET returns it.
+    pub fn full_json(&self) -> Vec<u8> {
+        let prefix = format!(
+            "{{\"kind\":\"{}\",\"apiVersion\":\"v1\"",
+            self.kind().name()
+        );
+        let mut out = Vec::with_capacity(self.json.len() + prefix.len() + 1);
+        out.extend_from_slice(prefix.as_bytes());
+        if self.json.len() > 2 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&self.json[1..]);
+        out
+    }
+
+    /// The full object as a JSON value.
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.full_json()).unwrap_or_default()
+    }
+
+    /// A field value for field selectors (`metadata.name`, `spec.type`, ...).
+    pub fn field(&self, path: &str) -> Option<String> {
+        match (path, &self.object) {
+            ("metadata.name", _) => Some(self.name.clone()),
+            ("metadata.namespace", _) => Some(self.namespace.clone()),
+            ("spec.clusterIP", Object::Service(s)) => {
+                Some(s.spec.cluster_ip.clone().unwrap_or_default())
+            }
+            ("spec.type", Object::Service(s)) => Some(s.spec.type_name().to_string()),
+            ("status.phase", Object::Namespace(n)) => {
+                Some(n.status.phase.clone().unwrap_or_default())
+            }
+            _ => None,
+        }
+    }
+}
+
+type Key = (String, String);
+
+/// A consistent view of every object at one resourceVersion.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    maps: [OrdMap<Key, Arc<Stored>>; KINDS],
+}
+
+impl Snapshot {
+    /// One object.
+    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<&Arc<Stored>> {
+        self.maps[kind as usize].get(&(namespace.to_string(), name.to_string()))
+    }
+
+    /// How many objects of `kind` (all namespaces).
+    pub fn len(&self, kind: Kind) -> usize {
+        self.maps[kind as usize].len()
+    }
+
+    /// Whether there is no object of `kind`.
+    pub fn is_empty(&self, kind: Kind) -> bool {
+        self.maps[kind as usize].is_empty()
+    }
+
+    /// Objects of `kind` in key order, optionally in one namespace, strictly after the key
+    /// `after` (`(namespace, name)`).
+    pub fn iter<'a>(
+        &'a self,
+        kind: Kind,
+        namespace: Option<&str>,
+        after: Option<Key>,
+    ) -> impl Iterator<Item = &'a Arc<Stored>> + 'a {
+        let lower = match (after, namespace) {
+            (Some(k), Some(ns)) if k.0.as_str() < ns => {
+                Bound::Included((ns.to_string(), String::new()))
+            }
+            (Some(k), _) => Bound::Excluded(k),
+            (None, Some(ns)) => Bound::Included((ns.to_string(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        let upper = match namespace {
+            Some(ns) => Bound::Excluded((format!("{ns}\0"), String::new())),
+            None => Bound::Unbounded,
+        };
+        let empty = matches!((&lower, &upper), (Bound::Excluded(l), Bound::Excluded(u)) if l >= u);
+        let range = if empty {
+            None
+        } else {
+            Some(
+                self.maps[kind as usize]
+                    .range((lower, upper))
+                    .map(|(_, v)| v),
+            )
+        };
+        range.into_iter().flatten()
+    }
+
+    fn insert(&mut self, s: Arc<Stored>) {
+        let kind = s.kind() as usize;
+        self.maps[kind].insert((s.namespace.clone(), s.name.clone()), s);
+    }
+
+    fn remove(&mut self, kind: Kind, namespace: &str, name: &str) -> Option<Arc<Stored>> {
+        self.maps[kind as usize].remove(&(namespace.to_string(), name.to_string()))
+    }
+}
+
+/// The type of a watch event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// Created.
+    Added,
+    /// Changed.
+    Modified,
+    /// Deleted.
+    Deleted,
+}
+
+impl EventType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// A committed change.
+#[derive(Debug)]
+pub struct Event {
+    /// The change's resourceVersion.
+    pub rv: u64,
+    /// What happened.
+    pub typ: EventType,
+    /// The object after the change (for a deletion: its last state, at the deletion's rv).
+    pub object: Arc<Stored>,
+    /// The object before the change (none for ADDED).
+    pub old: Option<Arc<Stored>>,
+}
+
+impl Event {
+    /// The object's kind.
+    pub fn kind(&self) -> Kind {
+        self.object.kind()
+    }
+}
+
+struct Inner {
+    rv: u64,
+    snap: Snapshot,
+    history: VecDeque<Arc<Event>>,
+    compacted: u64,
+    tick: Instant,
+    rv_at_tick: u64,
+    ips: IpAllocator,
+    ports: PortAllocator,
+}
+
+/// Where a watch starts.
+pub enum WatchStart {
+    /// Synthetic ADDED events for every object of this snapshot, then live events.
+    Initial(Snapshot),
+    /// These missed events, then live events.
+    Since(Vec<Arc<Event>>),
+}
+
+/// The store. Cheap to share (`Arc<Store>`).
+pub struct Store {
+    inner: Mutex<Inner>,
+    events: broadcast::Sender<Arc<Event>>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new()
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+/// A write in progress, under the store's lock. Do every check before the first change.
+pub struct Txn<'a> {
+    inner: &'a mut Inner,
+    events: Vec<Arc<Event>>,
+}
+
+impl Txn<'_> {
+    /// The current state of one object.
+    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<Arc<Stored>> {
+        self.inner.snap.get(kind, namespace, name).cloned()
+    }
+
+    /// The current snapshot (O(1) clone).
+    pub fn snapshot(&self) -> Snapshot {
+        self.inner.snap.clone()
+    }
+
+    /// Cluster IP allocations.
+    pub fn ips(&mut self) -> &mut IpAllocator {
+        &mut self.inner.ips
+    }
+
+    /// Node port allocations.
+    pub fn ports(&mut self) -> &mut PortAllocator {
+        &mut self.inner.ports
+    }
+
+    /// Stores `object` (create or replace), assigning the next resourceVersion.
+    pub fn put(&mut self, object: Object) -> Arc<Stored> {
+        self.inner.rv += 1;
+        let rv = self.inner.rv;
+        let stored = Stored::new(object, rv);
+        let old = self
+            .inner
+            .snap
+            .get(stored.kind(), &stored.namespace, &stored.name)
+            .cloned();
+        self.inner.snap.insert(stored.clone());
+        let typ = if old.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.events.push(Arc::new(Event {
+            rv,
+            typ,
+            object: stored.clone(),
+            old,
+        }));
+        stored
+    }
+
+    /// Deletes an object; returns its last state stamped with the deletion's
+    /// resourceVersion.
+    pub fn delete(&mut self, kind: Kind, namespace: &str, name: &str) -> Option<Arc<Stored>> {
+        let old = self.inner.snap.remove(kind, namespace, name)?;
+        self.inner.rv += 1;
+        let rv = self.inner.rv;
+        let gone = Stored::new(old.object.clone(), rv);
+        self.events.push(Arc::new(Event {
+            rv,
+            typ: EventType::Deleted,
+            object: gone.clone(),
+            old: Some(old),
+        }));
+        Some(gone)
+    }
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Store {
+        let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
+        Store {
+            inner: Mutex::new(Inner {
+                rv: 0,
+                snap: Snapshot::default(),
+                history: VecDeque::new(),
+                compacted: 0,
+                tick: Instant::now(),
+                rv_at_tick: 0,
+                ips: IpAllocator::default(),
+                ports: PortAllocator::default(),
+            }),
+            events,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a write. `f` must do every check before its first change: an error returned
+    /// after a change would still commit that change.
+    pub fn write<R>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, SimError>,
+    ) -> Result<R, SimError> {
+        let mut inner = self.lock();
+        let mut txn = Txn {
+            inner: &mut inner,
+            events: Vec::new(),
+        };
+        let result = f(&mut txn);
+        let events = std::mem::take(&mut txn.events);
+        for ev in events {
+            // No receiver is fine: the event is still in the history.
+            let _ = self.events.send(ev.clone());
+            inner.history.push_back(ev);
+        }
+        while inner.history.len() > HISTORY_LIMIT {
+            if let Some(ev) = inner.history.pop_front() {
+                inner.compacted = ev.rv;
+            }
+        }
+        if inner.tick.elapsed() >= COMPACTION_INTERVAL {
+            let upto = inner.rv_at_tick;
+            Self::compact_to(&mut inner, upto);
+            inner.rv_at_tick = inner.rv;
+            inner.tick = Instant::now();
+        }
+        result
+    }
+
+    fn compact_to(inner: &mut Inner, rv: u64) {
+        while inner.history.front().is_some_and(|ev| ev.rv <= rv) {
+            inner.history.pop_front();
+        }
+        inner.compacted = inner.compacted.max(rv);
+    }
+
+    /// Compacts the whole history now (as `etcdctl compact` would): older resourceVersions
+    /// and continue tokens become 410 Expired.
+    pub fn compact(&self) {
+        let mut inner = self.lock();
+        let rv = inner.rv;
+        Self::compact_to(&mut inner, rv);
+    }
+
+    /// The current resourceVersion.
+    pub fn rv(&self) -> u64 {
+        self.lock().rv
+    }
+
+    /// The oldest resourceVersion still resumable from.
+    pub fn compacted(&self) -> u64 {
+        self.lock().compacted
+    }
+
+    /// The current snapshot and its resourceVersion.
+    pub fn snapshot(&self) -> (Snapshot, u64) {
+        let inner = self.lock();
+        (inner.snap.clone(), inner.rv)
+    }
+
+    /// The snapshot at resourceVersion `rv`: rebuilt from the current one by undoing the
+    /// newer history. `Err(Some(oldest))` when `rv` is compacted, `Err(None)` when it is
+    /// in the future.
+    pub fn snapshot_at(&self, rv: u64) -> Result<Snapshot, Option<u64>> {
+        let (mut snap, newer) = {
+            let inner = self.lock();
+            if rv > inner.rv {
+                return Err(None);
+            }
+            if rv < inner.compacted {
+                return Err(Some(inner.compacted + 1));
+            }
+            let newer: Vec<Arc<Event>> = inner
+                .history
+                .iter()
+                .rev()
+                .take_while(|ev| ev.rv > rv)
+                .cloned()
+                .collect();
+            (inner.snap.clone(), newer)
+        };
+        for ev in newer {
+            match (&ev.typ, &ev.old) {
+                (EventType::Added, _) | (_, None) => {
+                    snap.remove(ev.kind(), &ev.object.namespace, &ev.object.name);
+                }
+                (_, Some(old)) => snap.insert(old.clone()),
+            }
+        }
+        Ok(snap)
+    }
+
+    /// Subscribes a watcher: with `since`, the missed events newer than it (410 when it is
+    /// compacted); without, the current snapshot for synthetic ADDED events. Live events
+    /// follow on the receiver with no gap and no duplicate.
+    #[allow(clippy::type_complexity)]
+    pub fn subscribe(
+        &self,
+        kind: Kind,
+        since: Option<u64>,
+    ) -> Result<(WatchStart, broadcast::Receiver<Arc<Event>>, u64), SimError> {
+        let inner = self.lock();
+        let start = match since {
+            None => WatchStart::Initial(inner.snap.clone()),
+            Some(rv) => {
+                if rv < inner.compacted {
+                    return Err(SimError::too_old(rv, inner.compacted + 1));
+                }
+                let missed: Vec<Arc<Event>> = inner
+                    .history
+                    .iter()
+                    .filter(|ev| ev.rv > rv && ev.kind() == kind)
+                    .cloned()
+                    .collect();
+                WatchStart::Since(missed)
+            }
+        };
+        Ok((start, self.events.subscribe(), inner.rv))
+    }
+
+    /// How many watchers are subscribed.
+    pub fn watchers(&self) -> usize {
+        self.events.receiver_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(ns: &str, name: &str) -> Object {
+        let mut s = Service::default();
+        s.metadata.name = Some(name.into());
+        s.metadata.namespace = Some(ns.into());
+        Object::Service(s)
+    }
+
+    #[test]
+    fn rv_counts_and_snapshots_rewind() {
+        let store = Store::new();
+        store
+            .write(|t| {
+                t.put(svc("a", "x"));
+                t.put(svc("a", "y"));
+                t.put(svc("b", "x"));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.rv(), 3);
+        store
+            .write(|t| {
+                t.delete(Kind::Service, "a", "x");
+                Ok(())
+            })
+            .unwrap();
+        let (now, rv) = store.snapshot();
+        assert_eq!(rv, 4);
+        assert_eq!(now.len(Kind::Service), 2);
+        let then = store.snapshot_at(2).unwrap();
+        let names: Vec<_> = then
+            .iter(Kind::Service, None, None)
+            .map(|s| (s.namespace.clone(), s.name.clone()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![("a".into(), "x".into()), ("a".into(), "y".into())]
+        );
+        assert_eq!(store.snapshot_at(9).unwrap_err(), None);
+        store.compact();
+        assert_eq!(store.snapshot_at(2).unwrap_err(), Some(5));
+    }
+
+    #[test]
+    fn namespace_ranges() {
+        let store = Store::new();
+        store
+            .write(|t| {
+                for ns in ["a", "ab", "b"] {
+                    t.put(svc(ns, "s1"));
+                    t.put(svc(ns, "s2"));
+                }
+                Ok(())
+            })
+            .unwrap();
+        let (snap, _) = store.snapshot();
+        let in_a: Vec<_> = snap
+            .iter(Kind::Service, Some("a"), None)
+            .map(|s| s.name.clone())
+            .collect();
+        assert_eq!(in_a, vec!["s1", "s2"]);
+        let after: Vec<_> = snap
+            .iter(Kind::Service, Some("a"), Some(("a".into(), "s1".into())))
+            .map(|s| s.name.clone())
+            .collect();
+        assert_eq!(after, vec!["s2"]);
+        assert_eq!(snap.iter(Kind::Service, None, None).count(), 6);
+    }
+
+    #[test]
+    fn full_json_has_type_meta() {
+        let store = Store::new();
+        let s = store.write(|t| Ok(t.put(svc("a", "x")))).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&s.full_json()).unwrap();
+        assert_eq!(v["kind"], "Service");
+        assert_eq!(v["metadata"]["resourceVersion"], "1");
+        let item: serde_json::Value = serde_json::from_slice(&s.json).unwrap();
+        assert!(item.get("kind").is_none());
+    }
+}
