@@ -120,7 +120,7 @@ pub struct SimError {
     /// The Status `message`.
     pub message: String,
     /// The Status `details`, if any.
-    pub details: Option<Details>,
+    pub details: Option<Box<Details>>,
 }
 
 impl fmt::Display for SimError {
@@ -131,12 +131,12 @@ impl fmt::Display for SimError {
 
 impl std::error::Error for SimError {}
 
-fn details(name: &str, kind: &str) -> Option<Details> {
-    Some(Details {
+fn details(name: &str, kind: &str) -> Option<Box<Details>> {
+    Some(Box::new(Details {
         name: (!name.is_empty()).then(|| name.to_string()),
         kind: Some(kind.to_string()),
         ..Default::default()
-    })
+    }))
 }
 
 impl SimError {
@@ -161,7 +161,7 @@ impl SimError {
     /// 404 for a path the server does not serve.
     pub fn no_route() -> SimError {
         SimError {
-            details: Some(Details::default()),
+            details: Some(Box::default()),
             ..SimError::new(
                 404,
                 "NotFound",
@@ -215,12 +215,12 @@ impl SimError {
             code: 422,
             reason: "Invalid",
             message: format!("{kind} {name:?} is invalid: {joined}"),
-            details: Some(Details {
+            details: Some(Box::new(Details {
                 name: Some(name.to_string()),
                 kind: Some(kind.to_string()),
                 causes,
                 ..Default::default()
-            }),
+            })),
         }
     }
 
@@ -232,7 +232,7 @@ impl SimError {
     /// 405 MethodNotAllowed.
     pub fn method_not_allowed() -> SimError {
         SimError {
-            details: Some(Details::default()),
+            details: Some(Box::default()),
             ..SimError::new(
                 405,
                 "MethodNotAllowed",
@@ -301,11 +301,11 @@ impl SimError {
             None => "at the cluster scope".to_string(),
         };
         SimError {
-            details: Some(Details {
+            details: Some(Box::new(Details {
                 name: name.map(str::to_string),
                 kind: Some(resource.to_string()),
                 ..Default::default()
-            }),
+            })),
             ..SimError::new(
                 403,
                 "Forbidden",
@@ -319,7 +319,7 @@ impl SimError {
     /// 500 InternalError.
     pub fn internal(message: impl Into<String>) -> SimError {
         SimError {
-            details: Some(Details::default()),
+            details: Some(Box::default()),
             ..SimError::new(500, "InternalError", message)
         }
     }

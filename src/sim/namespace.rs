@@ -139,11 +139,11 @@ pub fn delete(txn: &mut Txn<'_>, name: &str, dry_run: bool) -> Result<Arc<Stored
         .ok_or_else(|| SimError::not_found("namespaces", name))?;
     if IMMORTAL.contains(&name) {
         return Err(SimError {
-            details: Some(super::errors::Details {
+            details: Some(Box::new(super::errors::Details {
                 name: Some(name.into()),
                 kind: Some("namespaces".into()),
                 ..Default::default()
-            }),
+            })),
             ..SimError::new(
                 403,
                 "Forbidden",

@@ -219,9 +219,10 @@ impl LabelSelector {
                             i += 1;
                             let n = match toks.get(i) {
                                 Some(Tok::Ident(v)) => v.parse::<i64>().map_err(|_| {
-                                    parse_err(format!(
+                                    parse_err(
                                         "for 'Gt', 'Lt' operators, the value must be an integer"
-                                    ))
+                                            .to_string(),
+                                    )
                                 })?,
                                 _ => {
                                     return Err(parse_err(

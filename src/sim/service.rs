@@ -53,12 +53,13 @@ fn node_ports(s: &Service) -> BTreeSet<i64> {
 
 /// Keeps values allocated to `old` that an update leaves unset (as kubectl edits do).
 fn patch_allocated(new: &mut Service, old: &Service) {
-    if needs_cluster_ip(old) && needs_cluster_ip(new) {
-        if new.spec.cluster_ip.as_deref().unwrap_or("").is_empty() {
-            new.spec.cluster_ip = old.spec.cluster_ip.clone();
-            if new.spec.cluster_ips.as_ref().is_none_or(|v| v.is_empty()) {
-                new.spec.cluster_ips = old.spec.cluster_ips.clone();
-            }
+    if needs_cluster_ip(old)
+        && needs_cluster_ip(new)
+        && new.spec.cluster_ip.as_deref().unwrap_or("").is_empty()
+    {
+        new.spec.cluster_ip = old.spec.cluster_ip.clone();
+        if new.spec.cluster_ips.as_ref().is_none_or(|v| v.is_empty()) {
+            new.spec.cluster_ips = old.spec.cluster_ips.clone();
         }
     }
     if needs_node_ports(old) && needs_node_ports(new) {

@@ -99,7 +99,7 @@ impl SimState {
     pub fn gate(&self, req: &ServiceRequest) -> Option<SimError> {
         let n = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(every) = self.faults.fail_every.filter(|e| *e > 0) {
-            if n % every == 0 {
+            if n.is_multiple_of(every) {
                 return Some(SimError::fault(self.faults.fail_code.unwrap_or(500)));
             }
         }

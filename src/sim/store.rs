@@ -66,6 +66,7 @@ impl Kind {
 
 /// A stored object.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Object {
     /// A Namespace.
     Namespace(Namespace),

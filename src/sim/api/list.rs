@@ -14,6 +14,8 @@ use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine;
 use serde_json::{json, Value};
 
+type Key = (String, String);
+
 /// The fields a field selector may name, per kind.
 pub fn known_fields(kind: Kind) -> &'static [&'static str] {
     match kind {
@@ -97,7 +99,7 @@ pub fn parse_rv(s: &str) -> Result<u64, SimError> {
 /// 504 for a resourceVersion the store has not reached.
 pub fn too_large(asked: u64, current: u64) -> SimError {
     SimError {
-        details: Some(crate::sim::errors::Details {
+        details: Some(Box::new(crate::sim::errors::Details {
             causes: vec![Cause {
                 reason: "ResourceVersionTooLarge".into(),
                 message: "Too large resource version".into(),
@@ -105,7 +107,7 @@ pub fn too_large(asked: u64, current: u64) -> SimError {
             }],
             retry_after_seconds: Some(1),
             ..Default::default()
-        }),
+        })),
         ..SimError::new(
             504,
             "Timeout",
@@ -119,7 +121,7 @@ fn choose_snapshot(
     state: &SimState,
     kind: Kind,
     params: &Params,
-) -> Result<(Snapshot, u64, Option<(String, String)>), SimError> {
+) -> Result<(Snapshot, u64, Option<Key>), SimError> {
     let rv_param = params.get("resourceVersion").filter(|s| !s.is_empty());
     let matching = params.get("resourceVersionMatch").filter(|s| !s.is_empty());
     if let Some(token) = params.get("continue").filter(|s| !s.is_empty()) {

@@ -122,7 +122,7 @@ impl Sender {
             return false;
         }
         self.sent += 1;
-        !self.limit.is_some_and(|l| self.sent >= l)
+        self.limit.is_none_or(|l| self.sent < l)
     }
 
     async fn raw(&mut self, line: Bytes) -> bool {
