@@ -864,8 +864,14 @@ async fn proxy_subresource() {
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert_status(&v, 404, "NotFound");
     backend.stop(false).await;
-    // a backend that is down
-    let (st, v) = send(&c, Method::GET, &format!("{root}/web/proxy/"), None).await;
+    // a backend that is down: a port nothing listens on
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut body = svc("down");
+    body["metadata"]["annotations"] = json!({ "sim.kubeplex.io/backend": dead });
+    create_svc(&c, &base, "default", body).await;
+    let (st, v) = send(&c, Method::GET, &format!("{root}/down/proxy/"), None).await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
     assert!(v["message"]
         .as_str()
