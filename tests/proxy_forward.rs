@@ -570,3 +570,95 @@ async fn oversized_headers_are_refused() {
     assert_eq!(r.status(), 400);
     assert!(up.recorded().is_empty());
 }
+
+#[actix_web::test]
+async fn head_keeps_the_upstream_content_length() {
+    let up = Upstream::start(|_| Reply {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: Body::Bytes(b"{\"a\":1}".to_vec()),
+    })
+    .await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let c = http();
+    let r = c.head(proxy_url(&app, "/api")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], "7");
+    assert_eq!(r.bytes().await.unwrap().len(), 0);
+    // The connection stays usable.
+    let r = c.get(proxy_url(&app, "/api")).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "{\"a\":1}");
+    assert_eq!(up.recorded()[0].method, "HEAD");
+}
+
+#[actix_web::test]
+async fn chunked_upload_arrives_byte_for_byte() {
+    let up = Upstream::ok().await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let parts: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(bytes::Bytes::from_static(b"{\"kind\":")),
+        Ok(bytes::Bytes::from_static(b"\"ConfigMap\"}")),
+    ];
+    let r = http()
+        .post(proxy_url(&app, "/api/v1/namespaces/default/configmaps"))
+        .header("Content-Type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            parts,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rec = up.only();
+    assert_eq!(rec.body, b"{\"kind\":\"ConfigMap\"}");
+    assert_eq!(rec.one("transfer-encoding"), Some("chunked"));
+    assert_eq!(rec.one("content-length"), None);
+}
+
+#[actix_web::test]
+async fn a_slow_but_moving_upload_is_not_cut_off_by_the_head_timeout() {
+    let up = Upstream::ok().await;
+    let mut s = settings(vec![cluster("c", &up.url)]);
+    s.server.response_head_timeout = Duration::from_secs(1);
+    let app = spawn_app(s).await;
+    // 25 chunks 100 ms apart: 2.5 s in all, far beyond the 1 s head timeout.
+    let chunks = futures_util::stream::unfold(0u32, |i| async move {
+        if i == 25 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Some((
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"0123456789")),
+            i + 1,
+        ))
+    });
+    let r = http()
+        .put(proxy_url(&app, "/slow"))
+        .header("content-length", "250")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(up.only().body_len, 250);
+}
+
+#[actix_web::test]
+async fn websocket_upgrade_goes_to_the_upgrade_handler() {
+    let up = Upstream::ok().await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let host = app.addr.to_string();
+    let resp = raw(
+        app.addr,
+        &format!(
+            "GET /api/kubernetes/proxy/api/v1/namespaces/d/pods/p/exec?command=sh HTTP/1.1\r\n\
+             Host: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 501"), "{resp}");
+    assert!(resp.contains("kubeplex-cluster: config:c"), "{resp}");
+    assert!(up.recorded().is_empty());
+}

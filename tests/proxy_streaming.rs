@@ -7,8 +7,6 @@ mod common;
 
 use common::*;
 use futures_util::StreamExt;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,78 +15,6 @@ const BASE: &str = "/api/kubernetes";
 const SIZE: u64 = 200 * 1024 * 1024;
 /// Allowed RSS growth of kubeplex while 200 MB pass through.
 const MAX_GROWTH: u64 = 48 * 1024 * 1024;
-
-/// The kubeplex binary running with a config file naming one cluster at `upstream`.
-struct Kubeplex {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Kubeplex {
-    fn start(upstream: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("kubeplex.yaml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 2\n\
-                 kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n\
-                 \x20       - name: up\n          url: {upstream}\n"
-            ),
-        )
-        .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kubeplex"))
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--log-format")
-            .arg("json")
-            .env("RUST_LOG", "info,kubeplex::audit=off")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start kubeplex");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if let Some(addr) = v["fields"]["addr"].as_str() {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(addr.to_owned());
-                        }
-                    }
-                }
-                // Keep draining so the child never blocks on a full pipe.
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("kubeplex reports its address");
-        Kubeplex {
-            child,
-            addr,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{BASE}/proxy{path}", self.addr)
-    }
-
-    fn rss(&self) -> u64 {
-        rss_bytes(self.child.id())
-    }
-}
-
-impl Drop for Kubeplex {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Samples `pid`'s RSS until `stop`, returning the peak.
 fn sample_peak(pid: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
@@ -121,11 +47,11 @@ fn zeros_stream(
 #[actix_web::test]
 async fn upload_200mb_streams_with_flat_memory() {
     let up = Upstream::ok().await;
-    let kp = Kubeplex::start(&up.url);
+    let kp = KubeplexProcess::start(&up.url, "info,kubeplex::audit=off");
     let c = http();
     // Warm up (connections, allocator) before the baseline.
     let r = c
-        .put(kp.url("/warm"))
+        .put(kp.proxy_url("/warm"))
         .body(vec![1u8; 1 << 20])
         .send()
         .await
@@ -133,9 +59,9 @@ async fn upload_200mb_streams_with_flat_memory() {
     assert_eq!(r.status(), 200);
     let base = kp.rss();
     let stop = Arc::new(AtomicBool::new(false));
-    let peak = sample_peak(kp.child.id(), stop.clone());
+    let peak = sample_peak(kp.pid(), stop.clone());
     let r = c
-        .put(kp.url("/api/v1/namespaces/default/configmaps/big"))
+        .put(kp.proxy_url("/api/v1/namespaces/default/configmaps/big"))
         .header("content-length", SIZE.to_string())
         .body(reqwest::Body::wrap_stream(zeros_stream(SIZE)))
         .send()
@@ -166,15 +92,15 @@ async fn download_200mb_streams_with_flat_memory() {
         },
     })
     .await;
-    let kp = Kubeplex::start(&up.url);
+    let kp = KubeplexProcess::start(&up.url, "info,kubeplex::audit=off");
     let c = http();
-    let r = c.get(kp.url("/warm")).send().await.unwrap();
+    let r = c.get(kp.proxy_url("/warm")).send().await.unwrap();
     assert_eq!(r.bytes().await.unwrap().len(), 1 << 20);
     let base = kp.rss();
     for path in ["/sized", "/chunked"] {
         let stop = Arc::new(AtomicBool::new(false));
-        let peak = sample_peak(kp.child.id(), stop.clone());
-        let r = c.get(kp.url(path)).send().await.unwrap();
+        let peak = sample_peak(kp.pid(), stop.clone());
+        let r = c.get(kp.proxy_url(path)).send().await.unwrap();
         assert_eq!(r.status(), 200);
         if path == "/sized" {
             assert_eq!(r.headers()["content-length"], SIZE.to_string().as_str());

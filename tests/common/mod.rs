@@ -318,3 +318,93 @@ pub fn rss_bytes(pid: u32) -> u64 {
         .and_then(|kb| kb.parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }
+
+/// The `kubeplex` binary running as a child process with a config file naming one `config`
+/// cluster `up` at `upstream`, JSON logs captured.
+pub struct KubeplexProcess {
+    child: std::process::Child,
+    /// The address it listens on.
+    pub addr: String,
+    /// Every log line it wrote so far.
+    pub logs: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl KubeplexProcess {
+    /// Starts it with `RUST_LOG=rust_log` and waits until it reports its address.
+    pub fn start(upstream: &str, rust_log: &str) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("kubeplex.yaml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 2\n\
+                 kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n\
+                 \x20       - name: up\n          url: {upstream}\n"
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kubeplex"))
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--log-format")
+            .arg("json")
+            .env("RUST_LOG", rust_log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start kubeplex");
+        let stderr = child.stderr.take().unwrap();
+        let logs: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            // Keep draining so the child never blocks on a full pipe.
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if let Some(addr) = v["fields"]["addr"].as_str() {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(addr.to_owned());
+                        }
+                    }
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("kubeplex reports its address");
+        KubeplexProcess {
+            child,
+            addr,
+            logs,
+            _dir: dir,
+        }
+    }
+
+    /// `http://addr/api/kubernetes/proxy{path}`.
+    pub fn proxy_url(&self, path: &str) -> String {
+        format!("http://{}/api/kubernetes/proxy{path}", self.addr)
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its resident set size now.
+    pub fn rss(&self) -> u64 {
+        rss_bytes(self.child.id())
+    }
+}
+
+impl Drop for KubeplexProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,82 @@
+//! The audit line (SPEC §3, §5, §9): one JSON log line per proxied request from the real
+//! binary, with request id, cluster key, method, path without query, status, bytes and
+//! duration; never the query string or a token.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+fn audit_lines(kp: &KubeplexProcess) -> Vec<serde_json::Value> {
+    kp.logs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "kubeplex::audit")
+        .collect()
+}
+
+#[actix_web::test]
+async fn one_audit_line_per_request_without_query_or_token() {
+    let up = Upstream::start(|_| Reply {
+        status: 201,
+        headers: vec![],
+        body: Body::Bytes(b"0123456789".to_vec()),
+    })
+    .await;
+    let kp = KubeplexProcess::start(&up.url, "warn,kubeplex=info");
+    let r = http()
+        .post(kp.proxy_url("/api/v1/namespaces/ns/services?dryRun=All&token=query-secret"))
+        .header("Authorization", "Bearer header-secret")
+        .header("X-Request-Id", "audit-1")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.bytes().await.unwrap().len(), 10);
+    assert!(
+        eventually(Duration::from_secs(10), || !audit_lines(&kp).is_empty()).await,
+        "no audit line"
+    );
+    let lines = audit_lines(&kp);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let f = &lines[0]["fields"];
+    assert_eq!(f["request_id"], "audit-1");
+    assert_eq!(f["cluster"], "config:up");
+    assert_eq!(f["method"], "POST");
+    assert_eq!(
+        f["path"],
+        "/api/kubernetes/proxy/api/v1/namespaces/ns/services"
+    );
+    assert_eq!(f["status"], 201);
+    assert_eq!(f["bytes"], 10);
+    assert_eq!(f["complete"], true);
+    assert!(f["duration_ms"].as_f64().unwrap() >= 0.0);
+    let all = kp.logs.lock().unwrap().join("\n");
+    assert!(
+        !all.contains("query-secret") && !all.contains("header-secret"),
+        "{all}"
+    );
+}
+
+#[actix_web::test]
+async fn errors_are_audited_too() {
+    let up = Upstream::ok().await;
+    let kp = KubeplexProcess::start(&up.url, "warn,kubeplex=info");
+    let r = http()
+        .get(format!(
+            "http://{}/api/kubernetes/clusters/missing/api?x=1",
+            kp.addr
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(eventually(Duration::from_secs(10), || !audit_lines(&kp).is_empty()).await);
+    let f = &audit_lines(&kp)[0]["fields"];
+    assert_eq!(f["status"], 404);
+    assert_eq!(f["cluster"], "-");
+    assert_eq!(f["path"], "/api/kubernetes/clusters/missing/api");
+}
