@@ -642,23 +642,3 @@ async fn a_slow_but_moving_upload_is_not_cut_off_by_the_head_timeout() {
     assert_eq!(r.status(), 200);
     assert_eq!(up.only().body_len, 250);
 }
-
-#[actix_web::test]
-async fn websocket_upgrade_goes_to_the_upgrade_handler() {
-    let up = Upstream::ok().await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
-    let host = app.addr.to_string();
-    let resp = raw(
-        app.addr,
-        &format!(
-            "GET /api/kubernetes/proxy/api/v1/namespaces/d/pods/p/exec?command=sh HTTP/1.1\r\n\
-             Host: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-             Sec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n"
-        ),
-    )
-    .await;
-    assert!(resp.starts_with("HTTP/1.1 501"), "{resp}");
-    assert!(resp.contains("kubeplex-cluster: config:c"), "{resp}");
-    assert!(up.recorded().is_empty());
-}
