@@ -619,11 +619,11 @@ async fn chunked_upload_arrives_byte_for_byte() {
 async fn a_slow_but_moving_upload_is_not_cut_off_by_the_head_timeout() {
     let up = Upstream::ok().await;
     let mut s = settings(vec![cluster("c", &up.url)]);
-    s.server.response_head_timeout = Duration::from_secs(1);
+    s.server.response_head_timeout = Duration::from_secs(2);
     let app = spawn_app(s).await;
-    // 25 chunks 100 ms apart: 2.5 s in all, far beyond the 1 s head timeout.
+    // 30 chunks 100 ms apart: 3 s in all, beyond the 2 s head timeout.
     let chunks = futures_util::stream::unfold(0u32, |i| async move {
-        if i == 25 {
+        if i == 30 {
             return None;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -634,11 +634,11 @@ async fn a_slow_but_moving_upload_is_not_cut_off_by_the_head_timeout() {
     });
     let r = http()
         .put(proxy_url(&app, "/slow"))
-        .header("content-length", "250")
+        .header("content-length", "300")
         .body(reqwest::Body::wrap_stream(chunks))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(up.only().body_len, 250);
+    assert_eq!(up.only().body_len, 300);
 }

@@ -124,7 +124,9 @@ async fn download_200mb_streams_with_flat_memory() {
 #[actix_web::test]
 async fn watch_events_arrive_one_by_one() {
     let sent = Arc::new(AtomicU64::new(0));
+    let ack = Arc::new(tokio::sync::Notify::new());
     let s = sent.clone();
+    let a = ack.clone();
     let up = Upstream::start(move |_| Reply {
         status: 200,
         headers: vec![(
@@ -135,6 +137,7 @@ async fn watch_events_arrive_one_by_one() {
             count: 4,
             interval: Duration::from_secs(1),
             sent: s.clone(),
+            ack: Some(a.clone()),
         },
     })
     .await;
@@ -152,7 +155,12 @@ async fn watch_events_arrive_one_by_one() {
     let mut body = r.bytes_stream();
     let mut buf = Vec::new();
     let mut seen = 0u64;
-    while let Some(chunk) = body.next().await {
+    // The upstream sends event n+1 only after this test has seen event n: a proxy that held
+    // events back would stall here, and the read timeout turns that into a failure.
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(30), body.next())
+        .await
+        .expect("an event was held back")
+    {
         buf.extend_from_slice(&chunk.unwrap());
         while let Some(i) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=i).collect();
@@ -161,6 +169,7 @@ async fn watch_events_arrive_one_by_one() {
             seen += 1;
             // Event n arrived while the upstream had not yet sent event n+1.
             assert_eq!(sent.load(Ordering::SeqCst), seen, "event {v} arrived late");
+            ack.notify_one();
         }
     }
     assert_eq!(seen, 4);

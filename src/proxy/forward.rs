@@ -56,8 +56,7 @@ pub(crate) fn prepare(
         false,
         cluster.key.as_str(),
     )?;
-    let pq = crate::proxy::path::join(&up.prefix, tail, req.uri().query());
-    let uri = up.uri(&pq)?;
+    let uri = up.target(tail, req.uri().query())?;
     let mut creq = up.client.request(req.method().clone(), uri).no_decompress();
     headers::copy_request_headers(
         req.headers(),

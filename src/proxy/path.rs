@@ -52,7 +52,14 @@ fn leading_slashes() -> Error {
 /// Joins the cluster URL's own path prefix (no trailing slash, may be empty) and the tail:
 /// `/sub` + `/api/v1` = `/sub/api/v1`; an empty tail becomes `/` (or the prefix itself).
 pub fn join(prefix: &str, tail: &str, query: Option<&str>) -> String {
-    let mut out = String::with_capacity(prefix.len() + tail.len() + 2 + query.map_or(0, str::len));
+    let mut out = String::new();
+    join_into(&mut out, prefix, tail, query);
+    out
+}
+
+/// [`join`], appending to `out` (which may already hold the origin).
+pub fn join_into(out: &mut String, prefix: &str, tail: &str, query: Option<&str>) {
+    out.reserve(prefix.len() + tail.len() + 2 + query.map_or(0, str::len));
     out.push_str(prefix);
     if tail.is_empty() {
         if prefix.is_empty() {
@@ -65,7 +72,6 @@ pub fn join(prefix: &str, tail: &str, query: Option<&str>) -> String {
         out.push('?');
         out.push_str(q);
     }
-    out
 }
 
 #[cfg(test)]

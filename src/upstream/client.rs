@@ -44,6 +44,18 @@ impl Upstream {
         s.push_str(path_and_query);
         Uri::try_from(s).map_err(|_| Error::bad_request("the request path is not a valid URI path"))
     }
+
+    /// The absolute upstream URI for a request tail (already checked by
+    /// [`crate::proxy::path::check_tail`]) and query: origin + prefix + tail + query, built
+    /// in one allocation.
+    pub fn target(&self, tail: &str, query: Option<&str>) -> Result<Uri, Error> {
+        let mut s = String::with_capacity(
+            self.origin.len() + self.prefix.len() + tail.len() + 2 + query.map_or(0, str::len),
+        );
+        s.push_str(&self.origin);
+        crate::proxy::path::join_into(&mut s, &self.prefix, tail, query);
+        Uri::try_from(s).map_err(|_| Error::bad_request("the request path is not a valid URI path"))
+    }
 }
 
 thread_local! {

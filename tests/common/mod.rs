@@ -91,10 +91,14 @@ pub enum Body {
     /// `len` zero bytes in 64 KiB chunks; `sized` sends a Content-Length, else chunked.
     Zeros { len: u64, sized: bool },
     /// `count` lines `{"n":i}\n`, one every `interval`; `sent` counts the lines written.
+    /// With `ack`, each line after the first also waits until the test acknowledges the
+    /// previous one (`ack.notify_one()`), so a test can check that each event arrived
+    /// before the next was sent without depending on timing.
     Events {
         count: u64,
         interval: Duration,
         sent: Arc<AtomicU64>,
+        ack: Option<Arc<tokio::sync::Notify>>,
     },
     /// An endless stream of small chunks; `dropped` is set when the server drops it
     /// (the connection to kubeplex is gone).
@@ -239,15 +243,20 @@ async fn record(
             count,
             interval,
             sent,
+            ack,
         } => {
             let stream = futures_util::stream::unfold(0u64, move |i| {
                 let sent = sent.clone();
+                let ack = ack.clone();
                 async move {
                     if i == count {
                         return None;
                     }
                     if i > 0 {
                         actix_web::rt::time::sleep(interval).await;
+                        if let Some(ack) = &ack {
+                            ack.notified().await;
+                        }
                     }
                     sent.store(i + 1, Ordering::SeqCst);
                     Some((
