@@ -642,3 +642,40 @@ async fn a_slow_but_moving_upload_is_not_cut_off_by_the_head_timeout() {
     assert_eq!(r.status(), 200);
     assert_eq!(up.only().body_len, 300);
 }
+
+#[actix_web::test]
+async fn x_forwarded_for_is_created_with_the_peer() {
+    let up = Upstream::ok().await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    http().get(proxy_url(&app, "/api")).send().await.unwrap();
+    assert_eq!(up.only().one("x-forwarded-for"), Some("127.0.0.1"));
+}
+
+#[actix_web::test]
+async fn expect_100_continue_is_answered_by_kubeplex_not_forwarded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = Upstream::ok().await;
+    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    s.write_all(
+        format!(
+            "PUT {BASE}/proxy/api/v1/x HTTP/1.1\r\nHost: {}\r\nContent-Length: 5\r\n\
+             Expect: 100-continue\r\nConnection: close\r\n\r\n",
+            app.addr
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = [0u8; 25];
+    s.read_exact(&mut buf).await.unwrap();
+    assert!(buf.starts_with(b"HTTP/1.1 100 Continue"), "{buf:?}");
+    s.write_all(b"hello").await.unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(rest.contains("HTTP/1.1 200"), "{rest}");
+    let rec = up.only();
+    assert_eq!(rec.body, b"hello");
+    assert_eq!(rec.one("expect"), None);
+}
