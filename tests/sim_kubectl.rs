@@ -452,3 +452,26 @@ async fn bearer_tokens_are_checked() {
         assert!(err.contains("Unauthorized"), "{err}");
     }
 }
+
+#[actix_web::test]
+async fn version_discovery_and_explain() {
+    let (_sim, k) = start().await;
+    let version = json(&k.ok(&["version", "-o", "json"]).await);
+    assert_eq!(version["serverVersion"]["gitVersion"], "v1.32.0");
+    assert_eq!(version["serverVersion"]["minor"], "32");
+
+    let resources = k.ok(&["api-resources"]).await;
+    let svc = row(&resources, 0, "services");
+    assert_eq!(svc, ["services", "svc", "v1", "true", "Service"]);
+    let ns = row(&resources, 0, "namespaces");
+    assert_eq!(ns, ["namespaces", "ns", "v1", "false", "Namespace"]);
+
+    // Short names resolve through discovery.
+    let out = k.ok(&["get", "svc,ns", "-A", "-o", "name"]).await;
+    assert!(out.contains("service/web") && out.contains("namespace/shop"), "{out}");
+
+    // explain reads the OpenAPI v3 document.
+    let explain = k.ok(&["explain", "service.spec.ports"]).await;
+    assert!(explain.contains("FIELD: ports <[]ServicePort>"), "{explain}");
+    assert!(explain.contains("targetPort"), "{explain}");
+}
