@@ -104,7 +104,15 @@ async fn get_through_the_path_route_by_name_and_key() {
     let out = prod.ok(&["get", "services", "-A"]).await;
     assert_eq!(
         cells(out.lines().next().expect("header")),
-        ["NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
+        [
+            "NAMESPACE",
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ],
         "{out}"
     );
     let web: Vec<&str> = out
@@ -115,7 +123,9 @@ async fn get_through_the_path_route_by_name_and_key() {
     assert_eq!(web[0], "shop");
     assert_eq!(web[5], "80/TCP");
 
-    let yaml = prod.ok(&["get", "svc", "web", "-n", "shop", "-o", "yaml"]).await;
+    let yaml = prod
+        .ok(&["get", "svc", "web", "-n", "shop", "-o", "yaml"])
+        .await;
     let svc: serde_yaml::Value = serde_yaml::from_str(&yaml).expect("YAML");
     assert_eq!(svc["kind"].as_str(), Some("Service"));
     assert_eq!(svc["metadata"]["name"].as_str(), Some("web"));
@@ -146,7 +156,10 @@ async fn get_through_the_path_route_by_name_and_key() {
     assert!(stderr.contains("Warning:"), "{stderr}");
 
     let err = kubectl_for(&app, "nope").fails(&["get", "svc"]).await;
-    assert!(err.contains("NotFound") || err.contains("not found"), "{err}");
+    assert!(
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}"
+    );
 }
 
 const API: &str = r#"apiVersion: v1
@@ -172,7 +185,10 @@ async fn create_apply_patch_delete_through_kubeplex() {
     let out = k.ok(&["create", "-f", created.to_str().unwrap()]).await;
     assert_eq!(out.trim(), "service/created created");
 
-    let bogus = k.write_file("bogus.yaml", &API.replace("  selector:", "  bogus: 1\n  selector:"));
+    let bogus = k.write_file(
+        "bogus.yaml",
+        &API.replace("  selector:", "  bogus: 1\n  selector:"),
+    );
     let err = k.fails(&["create", "-f", bogus.to_str().unwrap()]).await;
     assert!(
         err.contains(r#"strict decoding error: unknown field "spec.bogus""#),
@@ -209,11 +225,16 @@ async fn create_apply_patch_delete_through_kubeplex() {
         ),
     ] {
         let out = k
-            .ok(&["patch", "svc", "api", "-n", "shop", "--type", kind, "-p", patch])
+            .ok(&[
+                "patch", "svc", "api", "-n", "shop", "--type", kind, "-p", patch,
+            ])
             .await;
         assert_eq!(out.trim(), "service/api patched", "{kind}");
     }
-    let svc = json(&k.ok(&["get", "svc", "api", "-n", "shop", "-o", "json"]).await);
+    let svc = json(
+        &k.ok(&["get", "svc", "api", "-n", "shop", "-o", "json"])
+            .await,
+    );
     assert_eq!(svc["metadata"]["labels"]["via"], "kubeplex");
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], 9090);
     let ports: Vec<i64> = svc["spec"]["ports"]
@@ -229,7 +250,9 @@ async fn create_apply_patch_delete_through_kubeplex() {
         r#"service "api" deleted"#
     );
     assert_eq!(
-        k.ok(&["delete", "-f", created.to_str().unwrap()]).await.trim(),
+        k.ok(&["delete", "-f", created.to_str().unwrap()])
+            .await
+            .trim(),
         r#"service "created" deleted"#
     );
     let err = k.fails(&["get", "svc", "api", "-n", "shop"]).await;
@@ -250,7 +273,10 @@ async fn server_side_token_is_supplied_by_kubeplex() {
     assert!(err.contains("Unauthorized"), "{err}");
     // ...through kubeplex its serviceAccountToken is used, for reads and writes.
     let k = kubectl_for(&app, "config:dev");
-    let file = k.write_file("api.yaml", &API.replace("namespace: shop", "namespace: team-b"));
+    let file = k.write_file(
+        "api.yaml",
+        &API.replace("namespace: shop", "namespace: team-b"),
+    );
     k.ok(&["apply", "-f", file.to_str().unwrap()]).await;
     let out = k.ok(&["get", "svc", "-n", "team-b", "-o", "name"]).await;
     let mut names: Vec<&str> = out.lines().collect();
@@ -264,7 +290,10 @@ async fn watch_through_kubeplex() {
     let k = kubectl_for(&app, "prod");
     let (_child, mut lines) = k.spawn_lines(&["get", "svc", "-n", "shop", "--watch"]);
     read_until(&mut lines, "the header", |l| l.starts_with("NAME")).await;
-    read_until(&mut lines, "the existing Service", |l| l.starts_with("web ")).await;
+    read_until(&mut lines, "the existing Service", |l| {
+        l.starts_with("web ")
+    })
+    .await;
 
     let file = k.write_file("api.yaml", API);
     k.ok(&["create", "-f", file.to_str().unwrap()]).await;

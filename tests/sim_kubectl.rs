@@ -124,7 +124,10 @@ async fn get_prints_server_side_tables() {
     assert_eq!(edge[5], "8080:30080/TCP");
 
     let wide = k.ok(&["get", "svc", "-n", "shop", "-o", "wide"]).await;
-    assert_eq!(cells(wide.lines().next().unwrap()).last(), Some(&"SELECTOR"));
+    assert_eq!(
+        cells(wide.lines().next().unwrap()).last(),
+        Some(&"SELECTOR")
+    );
     assert_eq!(row(&wide, 0, "web")[6], "app=web,tier=frontend");
 
     // The kubeconfig's namespace is `default`.
@@ -141,14 +144,18 @@ async fn get_prints_server_side_tables() {
     names.sort();
     assert_eq!(names, ["service/edge", "service/web"]);
 
-    let selected = k.ok(&["get", "svc", "-A", "-l", "app=web", "-o", "name"]).await;
+    let selected = k
+        .ok(&["get", "svc", "-A", "-l", "app=web", "-o", "name"])
+        .await;
     assert_eq!(selected.trim(), "service/web");
 }
 
 #[actix_web::test]
 async fn get_yaml_and_json_decode_as_services() {
     let (_sim, k) = start().await;
-    let yaml = k.ok(&["get", "svc", "web", "-n", "shop", "-o", "yaml"]).await;
+    let yaml = k
+        .ok(&["get", "svc", "web", "-n", "shop", "-o", "yaml"])
+        .await;
     let svc: serde_yaml::Value = serde_yaml::from_str(&yaml).expect("kubectl printed YAML");
     assert_eq!(svc["apiVersion"].as_str(), Some("v1"));
     assert_eq!(svc["kind"].as_str(), Some("Service"));
@@ -222,15 +229,17 @@ async fn create_apply_patch_delete() {
     let v1 = k.write_file("api-v1.yaml", API_V1);
     let out = k.ok(&["apply", "-f", v1.to_str().unwrap()]).await;
     assert_eq!(out.trim(), "service/api created");
-    let v2_text = API_V1
-        .replace("    app: api\nspec", "    app: api\n    stage: two\nspec")
+    let v2_text = API_V1.replace("    app: api\nspec", "    app: api\n    stage: two\nspec")
         + "    - name: https\n      port: 443\n      targetPort: 8443\n";
     let v2 = k.write_file("api-v2.yaml", &v2_text);
     let out = k.ok(&["apply", "-f", v2.to_str().unwrap()]).await;
     assert_eq!(out.trim(), "service/api configured");
     let out = k.ok(&["apply", "-f", v2.to_str().unwrap()]).await;
     assert_eq!(out.trim(), "service/api unchanged");
-    let svc = json(&k.ok(&["get", "svc", "api", "-n", "shop", "-o", "json"]).await);
+    let svc = json(
+        &k.ok(&["get", "svc", "api", "-n", "shop", "-o", "json"])
+            .await,
+    );
     assert_eq!(svc["metadata"]["labels"]["stage"], "two");
     let ports: Vec<i64> = svc["spec"]["ports"]
         .as_array()
@@ -247,7 +256,10 @@ async fn create_apply_patch_delete() {
     // apply removing the https port again: the strategic merge patch deletes it by port.
     let out = k.ok(&["apply", "-f", v1.to_str().unwrap()]).await;
     assert_eq!(out.trim(), "service/api configured");
-    let svc = json(&k.ok(&["get", "svc", "api", "-n", "shop", "-o", "json"]).await);
+    let svc = json(
+        &k.ok(&["get", "svc", "api", "-n", "shop", "-o", "json"])
+            .await,
+    );
     assert_eq!(svc["spec"]["ports"].as_array().map(Vec::len), Some(1));
     assert!(svc["metadata"]["labels"].get("stage").is_none(), "{svc}");
 
@@ -292,7 +304,10 @@ async fn create_apply_patch_delete() {
         ])
         .await;
     assert_eq!(out.trim(), "service/api patched");
-    let svc = json(&k.ok(&["get", "svc", "api", "-n", "shop", "-o", "json"]).await);
+    let svc = json(
+        &k.ok(&["get", "svc", "api", "-n", "shop", "-o", "json"])
+            .await,
+    );
     assert_eq!(svc["metadata"]["labels"]["patched"], "merge");
     assert_eq!(svc["spec"]["ports"][0]["port"], 80);
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], 9090);
@@ -329,10 +344,7 @@ async fn unknown_fields_are_refused_server_side() {
     k.fails(&["get", "svc", "api", "-n", "shop"]).await;
 
     // Invalid values are 422 Invalid with the field named.
-    let bad = k.write_file(
-        "bad.yaml",
-        &API_V1.replace("port: 80", "port: 70000"),
-    );
+    let bad = k.write_file("bad.yaml", &API_V1.replace("port: 80", "port: 70000"));
     let err = k.fails(&["create", "-f", bad.to_str().unwrap()]).await;
     assert!(
         err.contains(r#"Service "api" is invalid"#) && err.contains("spec.ports[0].port"),
@@ -344,7 +356,10 @@ async fn unknown_fields_are_refused_server_side() {
         .ok(&["create", "--validate=false", "-f", file.to_str().unwrap()])
         .await;
     assert_eq!(out.trim(), "service/api created");
-    let svc = json(&k.ok(&["get", "svc", "api", "-n", "shop", "-o", "json"]).await);
+    let svc = json(
+        &k.ok(&["get", "svc", "api", "-n", "shop", "-o", "json"])
+            .await,
+    );
     assert!(svc["spec"].get("bogus").is_none(), "{svc}");
 }
 
@@ -355,16 +370,23 @@ async fn get_watch_streams_changes() {
     let header = read_until(&mut lines, "the header", |l| l.starts_with("NAME")).await;
     assert_eq!(
         cells(&header),
-        ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ]
     );
-    read_until(&mut lines, "the existing Service", |l| l.starts_with("web ")).await;
+    read_until(&mut lines, "the existing Service", |l| {
+        l.starts_with("web ")
+    })
+    .await;
 
     let file = k.write_file("api.yaml", API_V1);
     k.ok(&["create", "-f", file.to_str().unwrap()]).await;
-    let added = read_until(&mut lines, "the created Service", |l| {
-        l.starts_with("api ")
-    })
-    .await;
+    let added = read_until(&mut lines, "the created Service", |l| l.starts_with("api ")).await;
     assert_eq!(cells(&added)[4], "80/TCP");
 
     k.ok(&[
@@ -431,26 +453,31 @@ async fn get_raw_through_the_service_proxy() {
 
     // A Service without a backend answers 503.
     let err = k
-        .fails(&["get", "--raw", "/api/v1/namespaces/shop/services/web:http/proxy/"])
+        .fails(&[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/shop/services/web:http/proxy/",
+        ])
         .await;
-    assert!(err.contains("ServiceUnavailable") || err.contains("503"), "{err}");
+    assert!(
+        err.contains("ServiceUnavailable") || err.contains("503"),
+        "{err}"
+    );
     backend_handle.stop(false).await;
 }
 
+/// kubectl applies a kubeconfig's credentials only over TLS (client-go's `clientcmd`), so
+/// against this plain-HTTP simulator it is always anonymous: a cluster with tokens must
+/// refuse it the way a real server does. (Accepted tokens are covered by the simulator's API
+/// tests and, through kubeplex's server-side credential, by `proxy_kubectl`.)
 #[actix_web::test]
-async fn bearer_tokens_are_checked() {
+async fn anonymous_kubectl_is_refused_by_a_cluster_with_tokens() {
     let sim = kubeplex::sim::spawn("127.0.0.1:0", &cluster(&["e2e-token"]))
         .await
         .expect("start simulated cluster");
     let url = sim.url().as_str().trim_end_matches('/').to_owned();
-    let with_token = Kubectl::new(&url, Some("e2e-token"));
-    let out = with_token.ok(&["get", "svc", "-A", "-o", "name"]).await;
-    assert!(out.contains("service/web"), "{out}");
-
-    for kubectl in [Kubectl::new(&url, Some("wrong")), Kubectl::new(&url, None)] {
-        let err = kubectl.fails(&["get", "svc", "-A"]).await;
-        assert!(err.contains("Unauthorized"), "{err}");
-    }
+    let err = Kubectl::new(&url, None).fails(&["get", "svc", "-A"]).await;
+    assert!(err.contains("You must be logged in to the server"), "{err}");
 }
 
 #[actix_web::test]
@@ -468,10 +495,16 @@ async fn version_discovery_and_explain() {
 
     // Short names resolve through discovery.
     let out = k.ok(&["get", "svc,ns", "-A", "-o", "name"]).await;
-    assert!(out.contains("service/web") && out.contains("namespace/shop"), "{out}");
+    assert!(
+        out.contains("service/web") && out.contains("namespace/shop"),
+        "{out}"
+    );
 
     // explain reads the OpenAPI v3 document.
     let explain = k.ok(&["explain", "service.spec.ports"]).await;
-    assert!(explain.contains("FIELD: ports <[]ServicePort>"), "{explain}");
+    assert!(
+        explain.contains("FIELD: ports <[]ServicePort>"),
+        "{explain}"
+    );
     assert!(explain.contains("targetPort"), "{explain}");
 }

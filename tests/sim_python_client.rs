@@ -120,10 +120,13 @@ async fn python_kubernetes_client_decodes_everything() {
         .kill_on_drop(true)
         .spawn()
         .expect("start python3");
-    let out = tokio::time::timeout(std::time::Duration::from_secs(120), child.wait_with_output())
-        .await
-        .expect("the Python client finished")
-        .expect("python output");
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        child.wait_with_output(),
+    )
+    .await
+    .expect("the Python client finished")
+    .expect("python output");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -144,7 +147,9 @@ async fn python_kubernetes_client_decodes_everything() {
         .parse::<std::net::Ipv4Addr>()
         .is_ok());
     assert!(!got["web_uid"].as_str().unwrap_or("").is_empty());
-    let node_port = got["created_node_port"].as_i64().expect("nodePort allocated");
+    let node_port = got["created_node_port"]
+        .as_i64()
+        .expect("nodePort allocated");
     assert!((30000..=32767).contains(&node_port), "{node_port}");
     assert_eq!(
         got["patched_labels"],

@@ -39,7 +39,7 @@ pub struct Kubectl {
 
 impl Kubectl {
     /// A kubeconfig for `server` (a URL, possibly with a path), anonymous or with a bearer
-    /// token.
+    /// token. kubectl sends a kubeconfig's token only to `https` servers.
     pub fn new(server: &str, token: Option<&str>) -> Self {
         let binary = kubectl_path();
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -79,7 +79,6 @@ impl Kubectl {
             .arg(&self.kubeconfig)
             .arg("--cache-dir")
             .arg(self.dir.path().join("cache"))
-            .arg("--request-timeout=60s")
             .args(args)
             .env("HOME", self.dir.path())
             .env_remove("KUBECONFIG")
