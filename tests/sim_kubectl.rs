@@ -318,6 +318,31 @@ async fn create_apply_patch_delete() {
     );
     assert_eq!(svc["spec"]["ports"][1]["name"], "metrics");
 
+    // replace (PUT), label, annotate.
+    let replaced = k.write_file(
+        "replace.yaml",
+        &API_V1
+            .replace("name: api", "name: created")
+            .replace("targetPort: 8080", "targetPort: 8181"),
+    );
+    let out = k.ok(&["replace", "-f", replaced.to_str().unwrap()]).await;
+    assert_eq!(out.trim(), "service/created replaced");
+    let out = k
+        .ok(&["label", "svc", "created", "-n", "shop", "team=blue"])
+        .await;
+    assert_eq!(out.trim(), "service/created labeled");
+    let out = k
+        .ok(&["annotate", "svc", "created", "-n", "shop", "note=hello"])
+        .await;
+    assert_eq!(out.trim(), "service/created annotated");
+    let svc = json(
+        &k.ok(&["get", "svc", "created", "-n", "shop", "-o", "json"])
+            .await,
+    );
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], 8181);
+    assert_eq!(svc["metadata"]["labels"]["team"], "blue");
+    assert_eq!(svc["metadata"]["annotations"]["note"], "hello");
+
     // delete, by name and by file.
     let out = k.ok(&["delete", "svc", "api", "-n", "shop"]).await;
     assert_eq!(out.trim(), r#"service "api" deleted"#);
@@ -327,6 +352,34 @@ async fn create_apply_patch_delete() {
     assert_eq!(out.trim(), r#"service "created" deleted"#);
     let out = k.ok(&["get", "svc", "-n", "shop", "-o", "name"]).await;
     assert_eq!(out.trim(), "service/web");
+
+    // kubectl's own generators, namespaces, and delete by label selector.
+    let out = k.ok(&["create", "namespace", "scratch"]).await;
+    assert_eq!(out.trim(), "namespace/scratch created");
+    let out = k
+        .ok(&[
+            "create",
+            "service",
+            "nodeport",
+            "gen",
+            "-n",
+            "scratch",
+            "--tcp=80:8080",
+        ])
+        .await;
+    assert_eq!(out.trim(), "service/gen created");
+    let gen = json(
+        &k.ok(&["get", "svc", "gen", "-n", "scratch", "-o", "json"])
+            .await,
+    );
+    assert_eq!(gen["spec"]["type"], "NodePort");
+    assert_eq!(gen["spec"]["selector"]["app"], "gen");
+    let out = k
+        .ok(&["delete", "svc", "-n", "scratch", "-l", "app=gen"])
+        .await;
+    assert_eq!(out.trim(), r#"service "gen" deleted"#);
+    let out = k.ok(&["delete", "namespace", "scratch"]).await;
+    assert_eq!(out.trim(), r#"namespace "scratch" deleted"#);
 }
 
 #[actix_web::test]
