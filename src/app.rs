@@ -17,6 +17,8 @@ pub struct AppState {
     pub registry: ArcSwap<Registry>,
     /// Why the last configuration reload failed, for `/readyz`; `None` when it worked.
     pub reload_error: arc_swap::ArcSwapOption<String>,
+    /// The catalog locators' refresh tasks (restarted on reload).
+    pub catalogs: crate::locate::catalog::Refreshers,
 }
 
 /// A started kubeplex: its address and a handle to stop it.
@@ -55,7 +57,9 @@ pub async fn build(settings: Settings) -> Result<RunningApp, crate::status::Erro
         settings: settings.clone(),
         registry: ArcSwap::from_pointee(registry),
         reload_error: Default::default(),
+        catalogs: Default::default(),
     });
+    crate::locate::catalog::start_refreshers(&state, &settings);
     let data = web::Data::from(state.clone());
     let base_path = settings.server.base_path.clone();
     let mut server = HttpServer::new(move || {

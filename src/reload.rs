@@ -142,6 +142,7 @@ impl Reloader {
         crate::upstream::tls::warn_skip_verify(registry.clusters().iter().map(|c| &**c));
         let n = registry.clusters().len();
         self.state.registry.store(Arc::new(registry));
+        crate::locate::catalog::start_refreshers(&self.state, &new);
         let mut kept = HashMap::new();
         for l in &new.locators {
             if let LocatorKind::Simulated { clusters } = &l.kind {
