@@ -17,7 +17,10 @@ fn client_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/backstage-client");
-        if !dir.join("node_modules/@backstage/plugin-kubernetes-react").exists() {
+        if !dir
+            .join("node_modules/@backstage/plugin-kubernetes-react")
+            .exists()
+        {
             let status = Command::new("npm")
                 .args(["ci", "--silent", "--no-audit", "--no-fund"])
                 .current_dir(&dir)
