@@ -13,8 +13,16 @@ use std::time::Duration;
 
 /// GET `url` through the cluster connector; Ok(status, body) or the described error.
 async fn get(url: &str, tls: &TlsSettings) -> Result<(u16, String), String> {
+    get_within(url, tls, Duration::from_secs(5)).await
+}
+
+async fn get_within(
+    url: &str,
+    tls: &TlsSettings,
+    connect_timeout: Duration,
+) -> Result<(u16, String), String> {
     let parsed = url::Url::parse(url).unwrap();
-    let connector = cluster_connector(&parsed, tls, Duration::from_secs(5))?.limit(0);
+    let connector = cluster_connector(&parsed, tls, connect_timeout)?.limit(0);
     let client = awc::Client::builder()
         .connector(connector)
         .disable_timeout()
@@ -389,4 +397,68 @@ async fn listener_tls_with_bad_files_is_a_clear_error() {
         "{}",
         err.message
     );
+}
+
+#[actix_web::test]
+async fn a_server_that_never_answers_the_handshake_is_a_timeout() {
+    // Accepts TCP connections and keeps them open without a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            match s {
+                Ok(s) => held.push(s),
+                Err(_) => return,
+            }
+        }
+    });
+    let err = get_within(
+        &format!("https://127.0.0.1:{port}"),
+        &TlsSettings::default(),
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("timed out"), "{err}");
+}
+
+#[actix_web::test]
+async fn listener_tls_accepts_pkcs1_and_sec1_keys() {
+    let ca = Ca::new("kubeplex test CA listener keys");
+    for (cert, key) in [
+        (
+            ca.server_with_key(&["127.0.0.1"], common_tls::RSA_PKCS8),
+            common_tls::RSA_PKCS1,
+        ),
+        (
+            ca.server_with_key(&["127.0.0.1"], common_tls::EC_PKCS8),
+            common_tls::EC_SEC1,
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tls.crt"), &cert.cert_pem).unwrap();
+        std::fs::write(dir.path().join("tls.key"), key).unwrap();
+        let mut settings = kubeplex::config::Settings::default();
+        settings.server.listen = "127.0.0.1:0".into();
+        settings.server.workers = Some(1);
+        settings.server.tls = Some(kubeplex::config::ListenerTls {
+            cert_file: dir.path().join("tls.crt"),
+            key_file: dir.path().join("tls.key"),
+        });
+        let app = kubeplex::app::spawn(settings).await.unwrap();
+        let url = url::Url::parse(&app.url()).unwrap();
+        let connector = cluster_connector(&url, &with_ca(&ca), Duration::from_secs(5))
+            .unwrap()
+            .limit(0);
+        let client = awc::Client::builder().connector(connector).finish();
+        let mut res = client
+            .get(format!("{}/healthz", app.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.body().await.unwrap(), "ok");
+        app.handle.stop(false).await;
+    }
 }

@@ -89,6 +89,16 @@ impl Ca {
         )
     }
 
+    /// A server certificate for these names with a given key (PKCS#8 PEM).
+    pub fn server_with_key(&self, sans: &[&str], key_pkcs8: &str) -> Issued {
+        self.issue_with(
+            sans,
+            KeyPair::from_pem(key_pkcs8).unwrap(),
+            ExtendedKeyUsagePurpose::ServerAuth,
+            false,
+        )
+    }
+
     /// An expired server certificate for these names.
     pub fn expired_server(&self, sans: &[&str]) -> Issued {
         self.issue_with(
