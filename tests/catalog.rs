@@ -446,3 +446,79 @@ async fn catalog_down_at_start_starts_empty_and_fills_in() {
     );
     app.handle.stop(false).await;
 }
+
+fn catalog_yaml(catalog_url: &str) -> String {
+    format!(
+        "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 1\n\
+         kubernetes:\n  clusterLocatorMethods:\n\
+         \x20   - type: catalog\n      url: {catalog_url}\n      refreshInterval: 1s\n\
+         \x20     dangerouslyAllowClusterUrls: ['127.0.0.1']\n\
+         \x20   - type: config\n      clusters:\n        - {{name: static, url: 'http://127.0.0.1:1'}}\n"
+    )
+}
+
+#[actix_web::test]
+async fn a_reload_that_moves_the_catalog_stops_the_old_refresher() {
+    use kubeplex::config::{load_with_env, tree::Env, Source};
+    use kubeplex::reload::{self, Reloader};
+    let ca = Ca::new("kubeplex catalog reload CA");
+    let one = |name: &str| {
+        entity(
+            name,
+            json!({
+                "kubernetes.io/api-server": "https://127.0.0.1:6443",
+                "kubernetes.io/api-server-certificate-authority": b64(&ca.pem),
+                "kubernetes.io/auth-provider": "google",
+            }),
+        )
+    };
+    let a = catalog_server().await;
+    let b = catalog_server().await;
+    a.set(|s| s.entities = vec![one("a1")]);
+    b.set(|s| s.entities = vec![one("b1")]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kubeplex.yaml");
+    std::fs::write(&file, catalog_yaml(&a.url)).unwrap();
+    let sources = vec![Source::File(file.clone())];
+    let settings = load_with_env(&sources, &std::env::vars().collect::<Env>()).unwrap();
+    let mut app = kubeplex::app::spawn(settings).await.unwrap();
+    let located = std::mem::take(&mut app.located);
+    let handle = reload::spawn(Reloader::new(app.state.clone(), sources, located), false);
+    let base = app.url();
+    assert_eq!(clusters(&base).await, ["catalog:a1", "config:static"]);
+
+    std::fs::write(&file, catalog_yaml(&b.url)).unwrap();
+    handle.reload();
+    assert!(
+        eventually(|| {
+            let base = base.clone();
+            async move { clusters(&base).await == ["catalog:b1", "config:static"] }
+        })
+        .await
+    );
+    // The new catalog is refreshed: a new entity shows up...
+    b.set(|s| s.entities.push(one("b2")));
+    assert!(
+        eventually(|| {
+            let base = base.clone();
+            async move { clusters(&base).await == ["catalog:b1", "catalog:b2", "config:static"] }
+        })
+        .await
+    );
+    // ...and the old catalog is no longer asked (at most one refresh was in flight).
+    let a_hits = a.hits();
+    let b_hits = b.hits();
+    assert!(
+        eventually(|| {
+            let n = b.hits();
+            async move { n >= b_hits + 2 }
+        })
+        .await
+    );
+    assert!(a.hits() <= a_hits + 1, "old catalog still refreshed");
+    assert_eq!(
+        clusters(&base).await,
+        ["catalog:b1", "catalog:b2", "config:static"]
+    );
+    app.handle.stop(false).await;
+}

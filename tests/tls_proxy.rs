@@ -247,3 +247,52 @@ async fn kubeconfig_locator_through_kubeplex() {
     assert_eq!(status, 200);
     app.handle.stop(false).await;
 }
+
+#[test]
+fn skip_tls_verify_logs_one_warning_per_cluster_at_start() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("kubeplex.yaml");
+    std::fs::write(
+        &cfg,
+        "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 1\n\
+         kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n\
+         \x20       - name: lax-a\n          url: https://127.0.0.1:1\n          skipTLSVerify: true\n\
+         \x20       - name: strict\n          url: https://127.0.0.1:2\n\
+         \x20       - name: lax-b\n          url: https://[::1]:3\n          skipTLSVerify: true\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubeplex"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--log-format")
+        .arg("json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kubeplex");
+    let stderr = child.stderr.take().unwrap();
+    let mut warnings = Vec::new();
+    let mut started = false;
+    // Read until kubeplex reports its address: the start-up warnings come before it.
+    for line in BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if v["fields"]["addr"].is_string() {
+            started = true;
+            break;
+        }
+        let msg = v["fields"]["message"].as_str().unwrap_or("");
+        if v["level"] == "WARN" && msg.contains("skipTLSVerify") {
+            warnings.push(v["fields"]["cluster"].as_str().unwrap_or("").to_string());
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(started, "kubeplex did not start");
+    assert_eq!(warnings, ["config:lax-a", "config:lax-b"]);
+}
