@@ -33,7 +33,7 @@ use actix_web::http::{StatusCode, Version};
 use actix_web::{web, HttpRequest, HttpResponse};
 use awc::error::SendRequestError;
 use awc::BoxedSocket;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use std::cell::{Cell, RefCell};
@@ -147,26 +147,7 @@ pub async fn handle(
     });
 
     // Cluster -> client: what arrived with the 101, then the socket until it ends.
-    let stream = futures_util::stream::unfold(
-        (Some(leftover), Some(rd), audit.clone()),
-        |(first, rd, audit)| async move {
-            let mut rd = rd?;
-            if let Some(b) = first.filter(|b| !b.is_empty()) {
-                audit.down.set(audit.down.get() + b.len() as u64);
-                return Some((Ok::<_, std::io::Error>(b), (None, Some(rd), audit)));
-            }
-            let mut buf = BytesMut::with_capacity(64 * 1024);
-            match rd.read_buf(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    audit.down.set(audit.down.get() + n as u64);
-                    Some((Ok(buf.freeze()), (None, Some(rd), audit)))
-                }
-                // End the response with an error: the server drops the client connection.
-                Err(e) => Some((Err(e), (None, None, audit))),
-            }
-        },
-    );
+    let stream = read_until_end(leftover, rd, Some(audit.clone()));
     res.extensions_mut().insert(TunnelAuditHandle(audit));
     Ok(res.set_body(BodyStream::new(stream).boxed()))
 }
@@ -258,18 +239,20 @@ fn open_error(key: &str, e: SendRequestError) -> Error {
     }
 }
 
-/// The upstream refused the upgrade: its status, headers and body, unchanged.
+/// The upstream refused the upgrade: its status, headers and body, unchanged. A body
+/// without `Content-Length` or `Transfer-Encoding` runs until the upstream closes.
 fn refused(rhead: ResponseHead, framed: Framed<BoxedSocket, ClientCodec>) -> HttpResponse {
     let mut res = HttpResponse::new(rhead.status);
     headers::copy_response_headers(&rhead.headers, res.headers_mut());
-    let has_body = !matches!(
-        framed.codec_ref().message_type(),
-        actix_http::h1::MessageType::None
-    );
-    if !has_body {
+    let status = rhead.status;
+    if status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
         return res;
     }
-    let len = if rhead.headers.contains_key(header::TRANSFER_ENCODING) {
+    let chunked = rhead.headers.contains_key(header::TRANSFER_ENCODING);
+    let len = if chunked {
         None
     } else {
         rhead
@@ -278,6 +261,18 @@ fn refused(rhead: ResponseHead, framed: Framed<BoxedSocket, ClientCodec>) -> Htt
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok())
     };
+    if !chunked && len.is_none() {
+        // Delimited by the end of the connection.
+        let parts = framed.into_parts();
+        let stream = read_until_end(parts.read_buf.freeze(), parts.io, None);
+        return res.set_body(BodyStream::new(stream).boxed());
+    }
+    if matches!(
+        framed.codec_ref().message_type(),
+        actix_http::h1::MessageType::None
+    ) {
+        return res;
+    }
     let payload = framed.into_map_codec(|c| c.into_payload_codec());
     let stream = futures_util::stream::unfold(Some(payload), |p| async move {
         let mut p = p?;
@@ -292,6 +287,43 @@ fn refused(rhead: ResponseHead, framed: Framed<BoxedSocket, ClientCodec>) -> Htt
         Some(n) => res.set_body(SizedStream::new(n, stream).boxed()),
         None => res.set_body(BodyStream::new(stream).boxed()),
     }
+}
+
+/// `first` (bytes read past a response head), then whatever `rd` yields until it ends,
+/// counting the bytes in `audit`.
+fn read_until_end<R>(
+    first: Bytes,
+    rd: R,
+    audit: Option<Rc<TunnelAudit>>,
+) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>>
+where
+    R: tokio::io::AsyncRead + Unpin + 'static,
+{
+    futures_util::stream::unfold(
+        (Some(first), Some(rd), audit),
+        |(first, rd, audit)| async move {
+            let mut rd = rd?;
+            let count = |n: usize| {
+                if let Some(a) = &audit {
+                    a.down.set(a.down.get() + n as u64);
+                }
+            };
+            if let Some(b) = first.filter(|b| !b.is_empty()) {
+                count(b.len());
+                return Some((Ok(b), (None, Some(rd), audit)));
+            }
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            match rd.read_buf(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    count(n);
+                    Some((Ok(buf.freeze()), (None, Some(rd), audit)))
+                }
+                // End the response with an error: the server drops the client connection.
+                Err(e) => Some((Err(e), (None, None, audit))),
+            }
+        },
+    )
 }
 
 /// Byte counts of one tunnel; the audit line is logged when the last owner (the response
