@@ -78,6 +78,8 @@ impl EchoUpstream {
     }
 }
 
+// tungstenite's handshake callback type fixes the `Err` type.
+#[allow(clippy::result_large_err)]
 async fn serve(stream: tokio::net::TcpStream, all: Arc<Mutex<Vec<Seen>>>) {
     let index = Arc::new(Mutex::new(None::<usize>));
     let idx = index.clone();
@@ -202,21 +204,23 @@ async fn setup() -> (EchoUpstream, kubeplex::app::RunningApp) {
         url: format!("{}/prefix", echo.url),
         ..Default::default()
     };
-    let mut settings = Settings::default();
-    settings.locators = vec![
-        LocatorConfig {
-            id: "config".into(),
-            kind: LocatorKind::Config {
-                clusters: vec![c, sub],
+    let settings = Settings {
+        locators: vec![
+            LocatorConfig {
+                id: "config".into(),
+                kind: LocatorKind::Config {
+                    clusters: vec![c, sub],
+                },
             },
-        },
-        LocatorConfig {
-            id: "sim".into(),
-            kind: LocatorKind::Simulated {
-                clusters: vec![sim_cluster("pods")],
+            LocatorConfig {
+                id: "sim".into(),
+                kind: LocatorKind::Simulated {
+                    clusters: vec![sim_cluster("pods")],
+                },
             },
-        },
-    ];
+        ],
+        ..Default::default()
+    };
     let app = spawn_app(settings).await;
     (echo, app)
 }
