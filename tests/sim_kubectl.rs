@@ -353,8 +353,7 @@ async fn create_apply_patch_delete() {
     let out = k.ok(&["get", "svc", "-n", "shop", "-o", "name"]).await;
     assert_eq!(out.trim(), "service/web");
 
-    // Namespaces, and delete by label selector. (kubectl's generator subcommands, such as
-    // `create namespace`, send protobuf bodies, which the simulator refuses with 415.)
+    // Namespaces from a manifest, and delete by label selector.
     let ns = k.write_file(
         "ns.yaml",
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: scratch\n",
@@ -556,4 +555,44 @@ async fn version_discovery_and_explain() {
         "{explain}"
     );
     assert!(explain.contains("targetPort"), "{explain}");
+}
+
+/// kubectl's generator subcommands use typed clients, which send protobuf bodies.
+#[actix_web::test]
+async fn generator_commands_send_protobuf() {
+    let (_sim, k) = start().await;
+    let out = k.ok(&["create", "namespace", "gen"]).await;
+    assert_eq!(out.trim(), "namespace/gen created");
+    for args in [
+        &["clusterip", "web", "--tcp=80:8080", "--tcp=443:8443"][..],
+        &["nodeport", "np", "--tcp=80:8080", "--node-port=30123"],
+        &["loadbalancer", "lb", "--tcp=80"],
+        &["externalname", "ext", "--external-name", "db.example.com"],
+        &["clusterip", "headless", "--clusterip=None"],
+    ] {
+        let mut cmd = vec!["create", "service"];
+        cmd.extend_from_slice(args);
+        cmd.extend_from_slice(&["-n", "gen"]);
+        let out = k.ok(&cmd).await;
+        assert_eq!(out.trim(), format!("service/{} created", args[1]));
+    }
+    let out = k.ok(&["get", "svc", "-n", "gen", "-o", "wide"]).await;
+    let web = row(&out, 0, "web");
+    assert_eq!(web[1], "ClusterIP");
+    assert_eq!(web[4], "80/TCP,443/TCP");
+    assert_eq!(web[6], "app=web");
+    assert_eq!(row(&out, 0, "np")[4], "80:30123/TCP");
+    assert_eq!(row(&out, 0, "lb")[3], "<pending>");
+    assert_eq!(row(&out, 0, "ext")[3], "db.example.com");
+    assert_eq!(row(&out, 0, "headless")[2], "None");
+
+    let web = json(
+        &k.ok(&["get", "svc", "web", "-n", "gen", "-o", "json"])
+            .await,
+    );
+    assert_eq!(web["spec"]["ports"][1]["name"], "443-8443");
+    assert_eq!(web["spec"]["ports"][1]["targetPort"], 8443);
+    assert_eq!(web["metadata"]["labels"]["app"], "web");
+    let ns = json(&k.ok(&["get", "ns", "gen", "-o", "json"]).await);
+    assert_eq!(ns["status"]["phase"], "Active");
 }

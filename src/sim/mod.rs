@@ -10,6 +10,7 @@ pub mod model;
 pub mod namespace;
 pub mod patch;
 pub mod pods;
+pub mod protobuf;
 pub mod seed;
 pub mod selectors;
 pub mod service;

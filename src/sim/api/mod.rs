@@ -261,6 +261,17 @@ pub fn body_value(req: &HttpRequest, body: &[u8]) -> Result<Value, SimError> {
             })?;
             serde_json::to_value(y).map_err(|e| SimError::bad_request(e.to_string()))
         }
+        // kubectl's typed-client commands (`create namespace`, `create service ...`).
+        "application/vnd.kubernetes.protobuf" => {
+            crate::sim::protobuf::decode(body).map_err(|e| match e {
+                crate::sim::protobuf::ProtoError::UnsupportedKind(_) => {
+                    SimError::new(415, "UnsupportedMediaType", e.to_string())
+                }
+                crate::sim::protobuf::ProtoError::Malformed(_) => {
+                    SimError::bad_request(e.to_string())
+                }
+            })
+        }
         _ => Err(SimError::new(
             415,
             "UnsupportedMediaType",
