@@ -2,10 +2,11 @@
 //! `authProvider: serviceAccount` and no token of its own, when kubeplex runs in a pod,
 //! uses the pod's service-account token (re-read on change: projected tokens rotate) and
 //! the pod's CA, and `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT` when the
-//! cluster has no URL. The folder is injectable so tests need no pod.
+//! cluster has no URL. The folder is injectable ([`apply_from`], or the
+//! `KUBEPLEX_SERVICE_ACCOUNT_DIR` environment variable) so tests need no pod.
 
 use super::{ClusterSpec, ServerCredential};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Where a pod's service-account token, CA and namespace are mounted.
 pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -17,9 +18,20 @@ pub fn wants_pod_account(spec: &ClusterSpec) -> bool {
         && spec.credential == ServerCredential::None
 }
 
-/// Applies the pod's service account from [`SERVICE_ACCOUNT_DIR`]; see [`apply_from`].
+/// Overrides [`SERVICE_ACCOUNT_DIR`] (a token mounted elsewhere, tests).
+pub const DIR_ENV: &str = "KUBEPLEX_SERVICE_ACCOUNT_DIR";
+
+/// The service-account folder: `$KUBEPLEX_SERVICE_ACCOUNT_DIR`, else [`SERVICE_ACCOUNT_DIR`].
+pub fn dir() -> PathBuf {
+    std::env::var_os(DIR_ENV)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(SERVICE_ACCOUNT_DIR))
+}
+
+/// Applies the pod's service account from [`dir`]; see [`apply_from`].
 pub fn apply(spec: &mut ClusterSpec) -> bool {
-    apply_from(spec, Path::new(SERVICE_ACCOUNT_DIR))
+    apply_from(spec, &dir())
 }
 
 /// When the cluster wants the pod's account and `dir/token` exists: the credential becomes
