@@ -1561,3 +1561,160 @@ async fn routing_errors_pretty_and_collections() {
     assert_eq!(st, StatusCode::CONFLICT);
     assert_status(&v, 409, "Conflict");
 }
+
+#[actix_web::test]
+async fn field_validation_directives() {
+    let (_s, base) = start(cluster()).await;
+    let c = client();
+    let coll = format!("{base}/api/v1/namespaces/default/services");
+    let mut body = svc("strict");
+    body["spec"]["bogus"] = json!(1);
+    body["spec"]["ports"][0]["x"] = json!("y");
+    // Strict: refused with every unknown field named
+    let (st, v) = send(
+        &c,
+        Method::POST,
+        &format!("{coll}?fieldValidation=Strict"),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_status(&v, 400, "BadRequest");
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.contains("strict decoding error: "), "{msg}");
+    assert!(msg.contains("unknown field \"spec.bogus\""), "{msg}");
+    assert!(msg.contains("unknown field \"spec.ports[0].x\""), "{msg}");
+    // Warn (the default): created, unknown fields dropped, one Warning each
+    let resp = c.post(&coll).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let warnings: Vec<String> = resp
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w == "299 - \"unknown field \\\"spec.bogus\\\"\""),
+        "{warnings:?}"
+    );
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["spec"].get("bogus").is_none());
+    // Ignore: no warning
+    body["metadata"]["name"] = json!("ignored");
+    let resp = c
+        .post(format!("{coll}?fieldValidation=Ignore"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert!(resp.headers().get("warning").is_none());
+    // Strict on patch and update
+    let (st, v) = patch(
+        &c,
+        &format!("{coll}/strict?fieldValidation=Strict"),
+        "application/merge-patch+json",
+        r#"{"spec":{"nope":true}}"#,
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown field \"spec.nope\""));
+    let (_, cur) = send(&c, Method::GET, &format!("{coll}/strict"), None).await;
+    let mut upd = cur.clone();
+    upd["metadata"]["wat"] = json!(1);
+    let (st, _) = send(
+        &c,
+        Method::PUT,
+        &format!("{coll}/strict?fieldValidation=Strict"),
+        Some(upd),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = send(
+        &c,
+        Method::POST,
+        &format!("{coll}?fieldValidation=Sometimes"),
+        Some(svc("x")),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+}
+
+#[actix_web::test]
+async fn tables_for_kubectl() {
+    let (_s, base) = start(cluster()).await;
+    let c = client();
+    let coll = format!("{base}/api/v1/namespaces/default/services");
+    create_svc(&c, &base, "default", svc("web")).await;
+    let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+    let resp = c.get(&coll).header("accept", accept).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("as=Table"));
+    let t: Value = resp.json().await.unwrap();
+    assert_eq!(t["kind"], "Table");
+    let cols: Vec<&str> = t["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &cols[..6],
+        &[
+            "Name",
+            "Type",
+            "Cluster-IP",
+            "External-IP",
+            "Port(s)",
+            "Age"
+        ]
+    );
+    assert_eq!(t["rows"][0]["cells"][0], "web");
+    assert_eq!(t["rows"][0]["cells"][4], "80/TCP");
+    assert!(t["metadata"]["resourceVersion"].is_string());
+    let t: Value = c
+        .get(format!("{coll}/web"))
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(t["rows"].as_array().unwrap().len(), 1);
+    let t: Value = c
+        .get(format!("{base}/api/v1/namespaces"))
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(t["rows"][0]["cells"][0], "default");
+    assert_eq!(t["rows"][0]["cells"][1], "Active");
+    // watch events carry one-row Tables
+    let resp = c
+        .get(format!("{coll}?watch=1"))
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap();
+    let mut w = Watch {
+        resp,
+        buf: Vec::new(),
+    };
+    let ev = w.next().await.unwrap();
+    assert_eq!(ev["type"], "ADDED");
+    assert_eq!(ev["object"]["kind"], "Table");
+    assert_eq!(ev["object"]["rows"][0]["cells"][0], "web");
+}

@@ -199,7 +199,7 @@ pub fn accept(req: &HttpRequest) -> &str {
 pub fn table_of(kind: Kind, items: &[Value], include_object: &str, list_meta: Value) -> Value {
     match kind {
         Kind::Service => table::service_table(items, include_object, list_meta),
-        Kind::Namespace => namespaces::namespace_table(items, include_object, list_meta),
+        Kind::Namespace => table::namespace_table(items, include_object, list_meta),
     }
 }
 
@@ -342,20 +342,15 @@ pub fn decode<T: DeserializeOwned>(
             )));
         }
     }
-    let unknown = if validation == FieldValidation::Ignore || kind != Kind::Service {
+    let unknown = if validation == FieldValidation::Ignore {
         Vec::new()
     } else {
-        strict::unknown_fields(&value)
+        strict::unknown_fields_of(kind.name(), &value)
     };
-    if validation == FieldValidation::Strict && !unknown.is_empty() {
-        let list: Vec<String> = unknown
-            .iter()
-            .map(|f| format!("unknown field {f:?}"))
-            .collect();
-        return Err(SimError::bad_request(format!(
-            "strict decoding error: {}",
-            list.join(", ")
-        )));
+    if validation == FieldValidation::Strict {
+        if let Some(message) = strict::strict_error_message(kind.name(), &unknown) {
+            return Err(SimError::bad_request(message));
+        }
     }
     let obj: T = serde_json::from_value(value).map_err(|e| {
         SimError::bad_request(format!(

@@ -1,6 +1,5 @@
 //! Namespace endpoints: list (with `watch=1`), create, get, replace/patch of metadata,
-//! delete (cascading to the namespace's Services), the `/watch/` paths, and kubectl's
-//! Namespace Table (NAME, STATUS, AGE).
+//! delete (cascading to the namespace's Services) and the `/watch/` paths.
 
 use super::list::list as serve_list;
 use super::watch::watch;
@@ -16,7 +15,6 @@ use crate::sim::state::SimState;
 use crate::sim::store::Kind;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
 
 type Result<T> = std::result::Result<T, SimError>;
 const K: Kind = Kind::Namespace;
@@ -161,57 +159,4 @@ pub async fn delete(
         namespace::delete(txn, &path, dry_run)
     })?;
     Ok(object_response(&req, &params, StatusCode::OK, &deleted))
-}
-
-fn age(ts: &str) -> String {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts) else {
-        return "<unknown>".into();
-    };
-    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
-        .num_seconds()
-        .max(0);
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 3600 * 3 => format!("{}m", s / 60),
-        s if s < 86400 * 2 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
-}
-
-/// kubectl's Namespace Table.
-pub fn namespace_table(items: &[Value], include_object: &str, list_metadata: Value) -> Value {
-    let rows: Vec<Value> = items
-        .iter()
-        .map(|ns| {
-            let meta = &ns["metadata"];
-            let object = match include_object {
-                "None" => Value::Null,
-                "Object" => ns.clone(),
-                _ => json!({
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": meta,
-                }),
-            };
-            json!({
-                "cells": [
-                    meta["name"],
-                    ns["status"]["phase"],
-                    age(meta["creationTimestamp"].as_str().unwrap_or("")),
-                ],
-                "object": object,
-            })
-        })
-        .collect();
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": list_metadata,
-        "columnDefinitions": [
-            {"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names", "priority": 0},
-            {"name": "Status", "type": "string", "format": "", "description": "The status of the namespace", "priority": 0},
-            {"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata", "priority": 0}
-        ],
-        "rows": rows,
-    })
 }
