@@ -1718,3 +1718,65 @@ async fn tables_for_kubectl() {
     assert_eq!(ev["object"]["kind"], "Table");
     assert_eq!(ev["object"]["rows"][0]["cells"][0], "web");
 }
+
+/// kubectl's generator subcommands send protobuf bodies; the simulator decodes them.
+#[actix_web::test]
+async fn kubectl_generators_send_protobuf() {
+    let (_s, base) = start(cluster()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubectl = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new("kubectl");
+        cmd.env("KUBECONFIG", dir.path().join("none"))
+            .arg(format!("--server={base}"))
+            .arg(format!(
+                "--cache-dir={}",
+                dir.path().join("cache").display()
+            ))
+            .args(args);
+        cmd
+    };
+    let out = kubectl(&["create", "namespace", "pbtest"])
+        .output()
+        .await
+        .expect("kubectl 1.32 is installed (see .ci/run)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "namespace/pbtest created"
+    );
+    let out = kubectl(&[
+        "create",
+        "service",
+        "nodeport",
+        "pbsvc",
+        "-n",
+        "pbtest",
+        "--tcp=80:8080",
+        "--node-port=30123",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = client();
+    let (st, v) = send(
+        &c,
+        Method::GET,
+        &format!("{base}/api/v1/namespaces/pbtest/services/pbsvc"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["spec"]["type"], "NodePort");
+    assert_eq!(v["spec"]["ports"][0]["nodePort"], 30123);
+    assert_eq!(v["spec"]["ports"][0]["targetPort"], 8080);
+    assert_eq!(v["spec"]["selector"]["app"], "pbsvc");
+}
