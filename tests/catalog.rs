@@ -174,6 +174,15 @@ async fn reads_clusters_with_filter_token_pages_and_annotations() {
                     "kubernetes.io/skip-tls-verify": "true",
                 }),
             ),
+            // A second entity with a name already seen (another namespace): skipped.
+            entity(
+                "insecure",
+                json!({
+                    "kubernetes.io/api-server": "https://127.0.0.1:8443",
+                    "kubernetes.io/api-server-certificate-authority": "",
+                    "kubernetes.io/auth-provider": "aks",
+                }),
+            ),
         ];
     });
     let specs = catalog::locate("catalog", &cfg(&cat.url, &["127.0.0.1"]))
@@ -195,10 +204,11 @@ async fn reads_clusters_with_filter_token_pages_and_annotations() {
     assert!(!p.tls.skip_verify);
     assert_eq!(p.credential, kubeplex::locate::ServerCredential::None);
     assert!(specs[1].tls.skip_verify);
+    assert_eq!(specs[1].url.port(), Some(7443));
     assert!(specs[1].tls.ca_pem.is_none());
 
     let s = cat.state.lock().unwrap();
-    assert_eq!(s.hits, 5, "one request per cursor page");
+    assert_eq!(s.hits, 6, "one request per cursor page");
     assert!(s
         .auth
         .iter()

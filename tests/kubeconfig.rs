@@ -395,14 +395,30 @@ fn broken_kubeconfigs_are_refused_with_the_file_and_context() {
         &["set", "clusters.c.certificate-authority", "missing.crt"],
     );
     kubectl(&kc, &["set-context", "ctx", "--cluster=c"]);
-    let err = locate("kubeconfig", std::slice::from_ref(&kc), None).unwrap_err();
+    kubectl(
+        &kc,
+        &["set-cluster", "fine", "--server=https://fine.example"],
+    );
+    kubectl(&kc, &["set-context", "good", "--cluster=fine"]);
+    // Among all contexts, a broken one is skipped and the others load.
+    let specs = locate("kubeconfig", std::slice::from_ref(&kc), None).unwrap();
+    let names: Vec<_> = specs.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["good"]);
+    // Named in the contexts filter, it is refused with the file, context and cause.
+    let ctx = Some(&["ctx".to_string(), "dangling".to_string()][..]);
+    let err = locate(
+        "kubeconfig",
+        std::slice::from_ref(&kc),
+        Some(&["ctx".to_string()]),
+    )
+    .unwrap_err();
     assert!(err.message.contains("broken.yaml"), "{}", err.message);
     assert!(err.message.contains("context \"ctx\""), "{}", err.message);
     assert!(err.message.contains("missing.crt"), "{}", err.message);
 
     kubectl(&kc, &["unset", "clusters.c.certificate-authority"]);
     kubectl(&kc, &["set-context", "dangling", "--cluster=nowhere"]);
-    let err = locate("kubeconfig", std::slice::from_ref(&kc), None).unwrap_err();
+    let err = locate("kubeconfig", std::slice::from_ref(&kc), ctx).unwrap_err();
     assert!(
         err.message.contains("cluster \"nowhere\" is not defined"),
         "{}",

@@ -152,6 +152,10 @@ pub async fn fetch(id: &str, cfg: &CatalogConfig) -> Result<Vec<ClusterSpec>, St
             }
         };
         let name = entity.metadata.name.clone();
+        if out.iter().any(|s: &ClusterSpec| s.name == name) {
+            tracing::warn!(locator = id, cluster = %name, "skipping a second catalog cluster with the same name");
+            continue;
+        }
         match entity_spec(entity, &cfg.dangerously_allow_cluster_urls).await {
             Ok(spec) => out.push(spec),
             Err(why) => {

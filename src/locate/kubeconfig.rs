@@ -3,6 +3,9 @@
 //! path, CA, `insecure-skip-tls-verify`, `tls-server-name`) and user (client certificate
 //! and key, `token`, `tokenFile`).
 //!
+//! A context that cannot be used (undefined cluster or user, unreadable file, bad URL) is
+//! skipped with a warning, or refused when the `contexts` filter names it.
+//!
 //! Several files merge as kubectl merges `KUBECONFIG`: the first definition of a cluster,
 //! user or context name wins, and a context may use a cluster or user of another file.
 //! Relative file paths resolve against the folder of the file that holds them, as kubectl
@@ -177,7 +180,14 @@ pub fn locate(
                 continue;
             }
         }
-        out.push(context_spec(locator, name, ctx, &clusters, &users)?);
+        match context_spec(locator, name, ctx, &clusters, &users) {
+            Ok(spec) => out.push(spec),
+            // A context named in `contexts` must work; among all contexts, stale ones
+            // (a deleted cluster, a moved certificate) are common and kubectl tolerates
+            // them until used, so they are skipped with a warning.
+            Err(e) if contexts.is_some() => return Err(e),
+            Err(e) => tracing::warn!("skipping a kubeconfig context: {}", e.message),
+        }
     }
     Ok(out)
 }
