@@ -7,6 +7,7 @@
 //! hundred tunnels open at once while ordinary requests still succeed.
 
 mod common;
+mod common_tls;
 mod support_ws;
 
 use common::{cluster, eventually, http, spawn_app};
@@ -688,4 +689,124 @@ async fn upgrade_failures_are_status_objects_naming_the_cluster() {
     let msg = st["message"].as_str().unwrap();
     assert!(msg.contains("config:silent"), "{msg}");
     assert!(!msg.contains("secret"), "{msg}");
+}
+
+/// An HTTPS cluster (its own CA, given as `caData`): the tunnel uses the same rustls
+/// configuration as the cluster's ordinary requests.
+#[actix_web::test]
+async fn tunnels_to_an_https_cluster_use_its_tls_configuration() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let ca = common_tls::Ca::new("ws test CA");
+    let cert = ca.server(&["localhost"]);
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap();
+    let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // The simulated cluster's pods behind HTTPS.
+    let pods = kubeplex::sim::pods::PodsState::new(&sim_cluster("tls"));
+    let server = actix_web::HttpServer::new(move || {
+        let pods = pods.clone();
+        actix_web::App::new().configure(move |c| kubeplex::sim::pods::configure(c, pods))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind_rustls_0_23("127.0.0.1:0", tls)
+    .unwrap();
+    let port = server.addrs()[0].port();
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let mut c = cluster("secure", &format!("https://localhost:{port}"));
+    c.ca_data = Some(common_tls::b64(&ca.pem));
+    let app = spawn_app(common::settings(vec![
+        c,
+        cluster("other", "http://127.0.0.1:9"),
+    ]))
+    .await;
+    let url = format!(
+        "{}/clusters/secure/api/v1/namespaces/default/pods/toolbox/exec?command=echo&command=over%20tls&stdout=true",
+        ws_base(&app)
+    );
+    let (mut ws, _) = connect(&url, &["v5.channel.k8s.io"], &[]).await.unwrap();
+    let (out, _, status) = collect_exec(&mut ws).await;
+    assert_eq!(out, "over tls\n");
+    assert!(status.contains("Success"));
+    drop(handle.stop(false));
+}
+
+/// One audit line per tunnel, when it closes: cluster key, path without query, bytes each
+/// way, duration (from the real binary's JSON log).
+#[actix_web::test]
+async fn a_closed_tunnel_is_audited_once_with_bytes_each_way() {
+    let sim = kubeplex::sim::spawn("127.0.0.1:0", &sim_cluster("audited"))
+        .await
+        .unwrap();
+    let kp = common::KubeplexProcess::start(
+        sim.url().as_str().trim_end_matches('/'),
+        "warn,kubeplex=info",
+    );
+    let url = format!(
+        "ws://{}/api/kubernetes/clusters/up/api/v1/namespaces/default/pods/toolbox/exec?command=cat&stdin=true&stdout=true&token=querysecret",
+        kp.addr
+    );
+    let (mut ws, _) = connect(
+        &url,
+        &["v5.channel.k8s.io"],
+        &[("x-request-id", "tunnel-1")],
+    )
+    .await
+    .unwrap();
+    send_channel(&mut ws, 0, b"0123456789").await;
+    assert_eq!(
+        next_channel(&mut ws).await,
+        Some((1, b"0123456789".to_vec()))
+    );
+    ws.send(Message::Binary(vec![255u8, 0].into()))
+        .await
+        .unwrap();
+    let (_, _, status) = collect_exec(&mut ws).await;
+    assert!(status.contains("Success"));
+    let audit = |kp: &common::KubeplexProcess| -> Vec<serde_json::Value> {
+        kp.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"] == "kubeplex::audit")
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || !audit(&kp).is_empty()).await,
+        "no audit line"
+    );
+    // A per-request line for the same request would have been written before the
+    // tunnel's own (the response body is dropped before the tunnel's last owner).
+    let lines = audit(&kp);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let f = &lines[0]["fields"];
+    assert_eq!(f["request_id"], "tunnel-1");
+    assert_eq!(f["cluster"], "config:up");
+    assert_eq!(f["status"], 101);
+    assert_eq!(
+        f["path"],
+        "/api/kubernetes/clusters/up/api/v1/namespaces/default/pods/toolbox/exec"
+    );
+    // Client frames are masked: 11 payload bytes + 6 header bytes, then the 2-byte close
+    // signal + 6, then the close frame.
+    assert!(f["bytes_to_cluster"].as_u64().unwrap() >= 17 + 8, "{f}");
+    assert!(f["bytes_from_cluster"].as_u64().unwrap() >= 13, "{f}");
+    assert!(f["duration_ms"].as_f64().is_some());
+    assert!(!lines[0].to_string().contains("querysecret"));
 }
