@@ -342,3 +342,71 @@ async fn follow_logs_stream_lines() {
     .unwrap();
     assert_eq!(plain, "readiness probe succeeded\nserving requests\n");
 }
+
+#[actix_web::test]
+async fn logs_over_websocket_one_message_per_chunk() {
+    let sim = sim(vec![]).await;
+    let url = ws_url(
+        &sim,
+        "/api/v1/namespaces/default/pods/toolbox/log?tailLines=2",
+    );
+    let (mut ws, res) = connect(&url, &["binary.k8s.io"], &[]).await.unwrap();
+    assert_eq!(res.headers()["sec-websocket-protocol"], "binary.k8s.io");
+    let mut text = Vec::new();
+    while let Some(Ok(m)) = ws.next().await {
+        match m {
+            Message::Binary(b) => text.extend_from_slice(&b),
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        String::from_utf8(text).unwrap(),
+        "readiness probe succeeded\nserving requests\n"
+    );
+    // base64 form, following.
+    let url = ws_url(
+        &sim,
+        "/api/v1/namespaces/default/pods/toolbox/log?follow=true&tailLines=0",
+    );
+    let (mut ws, _) = connect(&url, &["base64.binary.k8s.io"], &[]).await.unwrap();
+    match ws.next().await.unwrap().unwrap() {
+        Message::Text(t) => {
+            use base64::Engine;
+            let line = base64::engine::general_purpose::STANDARD
+                .decode(t.as_str())
+                .unwrap();
+            assert!(String::from_utf8(line)
+                .unwrap()
+                .contains("handled request 1 "));
+        }
+        other => panic!("{other:?}"),
+    }
+    ws.close(None).await.unwrap();
+}
+
+#[actix_web::test]
+async fn watch_pods_sends_added_then_ends_at_timeout() {
+    let sim = sim(vec![]).await;
+    let res = reqwest::get(format!(
+        "{}api/v1/namespaces/payments/pods?watch=1&timeoutSeconds=1",
+        sim.url()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/json;stream=watch"
+    );
+    let body = res.text().await.unwrap();
+    let events: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(events.len() >= 2, "{body}");
+    for e in &events {
+        assert_eq!(e["type"], "ADDED");
+        assert_eq!(e["object"]["kind"], "Pod");
+        assert_eq!(e["object"]["metadata"]["namespace"], "payments");
+    }
+}

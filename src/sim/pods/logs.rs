@@ -2,10 +2,17 @@
 //! `follow=true` streaming a new line every log interval (default 1 s, pod annotation
 //! `sim.kubeplex.io/log-interval`) for as long as the client stays, each line flushed as it
 //! is produced; `tailLines`, `timestamps` and `limitBytes` as the real server has them.
+//! Over WebSocket (`binary.k8s.io`, `base64.binary.k8s.io`) each chunk is one message.
+
+/// Subprotocols of the WebSocket form of the log (the API server's stream reader).
+pub const LOG_PROTOCOLS: &[&str] = &["binary.k8s.io", "base64.binary.k8s.io"];
 
 use super::store::Pod;
+use super::ws::{WsReceiver, WsSender};
+use base64::Engine;
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::StreamExt;
 use std::time::Duration;
 
 /// The lines a container logged at start.
@@ -88,7 +95,7 @@ pub fn stream(
     let interval: Duration = pod.log_interval;
     let limit = opts.limit_bytes.unwrap_or(usize::MAX);
     // State: (next tick number, bytes sent, initial chunk pending)
-    futures_util::stream::unfold((0u64, 0usize, Some(initial)), move |(n, sent, initial)| {
+    futures_util::stream::unfold((1u64, 0usize, Some(initial)), move |(n, sent, initial)| {
         let pod = pod.clone();
         let container = container.clone();
         let follow = opts.follow;
@@ -97,21 +104,52 @@ pub fn stream(
             if sent >= limit {
                 return None;
             }
-            let chunk = match initial {
-                Some(s) if !s.is_empty() => s,
+            let (chunk, next) = match initial {
+                Some(s) if !s.is_empty() => (s, n),
                 _ => {
                     if !follow {
                         return None;
                     }
                     tokio::time::sleep(interval).await;
-                    render(Utc::now(), &tick_line(&pod, &container, n), timestamps)
+                    let line = render(Utc::now(), &tick_line(&pod, &container, n), timestamps);
+                    (line, n + 1)
                 }
             };
             let mut bytes = chunk.into_bytes();
             bytes.truncate(limit - sent);
             let len = bytes.len();
-            let next = if n == 0 { 1 } else { n + 1 };
             Some((Ok(Bytes::from(bytes)), (next, sent + len, None)))
         }
     })
+}
+
+/// Sends the log over WebSocket, one message per chunk, until it ends (then a normal
+/// close) or the client goes away.
+pub async fn websocket_session(
+    mut rx: WsReceiver,
+    tx: WsSender,
+    log: impl futures_core::Stream<Item = Result<Bytes, std::io::Error>>,
+    base64: bool,
+) {
+    let send = async {
+        let mut log = std::pin::pin!(log);
+        while let Some(Ok(chunk)) = log.next().await {
+            let sent = if base64 {
+                tx.text(base64::engine::general_purpose::STANDARD.encode(&chunk))
+                    .await
+            } else {
+                tx.binary(chunk).await
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+        tx.close_normal().await;
+    };
+    // The receiver answers pings and notices the client leaving.
+    let receive = async { while rx.next().await.is_some() {} };
+    tokio::select! {
+        _ = send => {}
+        _ = receive => {}
+    }
 }

@@ -2,7 +2,7 @@
 //! (JSON or kubectl's Table), and the streaming subresources speaking the real protocols
 //! over WebSocket: `exec` and `attach` (channel protocols v1-v5), `portforward`
 //! (SPDY/3.1 tunnelled in WebSocket, or the channel protocol), and `log` (plain text,
-//! `follow=true` streams).
+//! `follow=true` streams, as plain text or over WebSocket).
 //!
 //! Routes are added to the simulated API server's app with [`configure`].
 
@@ -270,8 +270,11 @@ fn list(req: &HttpRequest, state: &PodsState, ns: Option<&str>) -> HttpResponse 
         return *res;
     }
     let q = query_pairs(req);
-    if query_bool(&q, "watch") {
-        return bad_request("watch is not supported for pods by the simulated cluster".into());
+    let watch = query_bool(&q, "watch");
+    if watch {
+        if let Err(res) = (state.authorize)(req, "watch", ns) {
+            return *res;
+        }
     }
     let selector = query_get(&q, "labelSelector").unwrap_or("");
     let field = query_get(&q, "fieldSelector").unwrap_or("");
@@ -292,6 +295,9 @@ fn list(req: &HttpRequest, state: &PodsState, ns: Option<&str>) -> HttpResponse 
         })
         .collect();
     let rv = state.store.resource_version();
+    if watch {
+        return watch_response(req, &q, &pods);
+    }
     if wants_table(req) {
         return json_response(&table(&pods, rv), req);
     }
@@ -300,6 +306,47 @@ fn list(req: &HttpRequest, state: &PodsState, ns: Option<&str>) -> HttpResponse 
         &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
         req,
     )
+}
+
+/// A watch of pods, which never change after start: `ADDED` for each pod when no (or a
+/// zero) `resourceVersion` is given, then nothing until `timeoutSeconds` (default 30 min)
+/// ends the stream. Events carry Tables when kubectl asks for them.
+fn watch_response(req: &HttpRequest, q: &[(String, String)], pods: &[&Pod]) -> HttpResponse {
+    let from_start = matches!(query_get(q, "resourceVersion"), None | Some("") | Some("0"));
+    let timeout = match query_get(q, "timeoutSeconds") {
+        None => std::time::Duration::from_secs(1800),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) => std::time::Duration::from_secs(n),
+            Err(_) => return bad_request(format!("invalid timeoutSeconds: {v:?}")),
+        },
+    };
+    let table = wants_table(req);
+    let mut initial = String::new();
+    if from_start {
+        for p in pods {
+            let object = if table {
+                self::table(&[p], p.resource_version)
+            } else {
+                p.to_json(true)
+            };
+            initial.push_str(&json!({"type": "ADDED", "object": object}).to_string());
+            initial.push('\n');
+        }
+    }
+    let body = futures_util::stream::unfold(Some(initial), move |first| async move {
+        match first {
+            Some(s) if !s.is_empty() => {
+                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(s)), None))
+            }
+            _ => {
+                tokio::time::sleep(timeout).await;
+                None
+            }
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("application/json;stream=watch")
+        .body(actix_web::body::BodyStream::new(body))
 }
 
 async fn list_all(req: HttpRequest, state: web::Data<PodsState>) -> HttpResponse {
@@ -358,6 +405,7 @@ fn container_of(pod: &Pod, q: &[(String, String)]) -> Result<String, Refused> {
 
 async fn log(
     req: HttpRequest,
+    payload: web::Payload,
     path: web::Path<(String, String)>,
     state: web::Data<PodsState>,
 ) -> HttpResponse {
@@ -395,15 +443,28 @@ async fn log(
         Ok(v) => v,
         Err(res) => return *res,
     };
-    if ws::is_websocket(&req) {
-        return bad_request("the simulated cluster streams logs as plain text only".into());
-    }
     let opts = logs::LogOptions {
         follow: query_bool(&q, "follow"),
         tail_lines,
         timestamps: query_bool(&q, "timestamps"),
         limit_bytes,
     };
+    if ws::is_websocket(&req) {
+        // As the API server's stream reader: each chunk one message, raw bytes
+        // (`binary.k8s.io`, or no subprotocol) or base64 text (`base64.binary.k8s.io`).
+        let accepted = match ws::accept(&req, payload, logs::LOG_PROTOCOLS) {
+            Ok(a) => a,
+            Err(e) => return bad_request(e.message),
+        };
+        let base64 = accepted.protocol.as_deref() == Some("base64.binary.k8s.io");
+        actix_web::rt::spawn(logs::websocket_session(
+            accepted.rx,
+            accepted.tx,
+            logs::stream(pod, container, opts),
+            base64,
+        ));
+        return accepted.response;
+    }
     HttpResponse::Ok()
         .content_type("text/plain")
         .body(actix_web::body::BodyStream::new(logs::stream(
