@@ -596,3 +596,44 @@ async fn generator_commands_send_protobuf() {
     let ns = json(&k.ok(&["get", "ns", "gen", "-o", "json"]).await);
     assert_eq!(ns["status"]["phase"], "Active");
 }
+
+/// `--dry-run=server` and `kubectl diff` ask the server to change nothing.
+#[actix_web::test]
+async fn server_dry_run_and_diff_change_nothing() {
+    let (_sim, k) = start().await;
+    let file = k.write_file("api.yaml", API_V1);
+    let out = k
+        .ok(&["create", "-f", file.to_str().unwrap(), "--dry-run=server"])
+        .await;
+    assert_eq!(out.trim(), "service/api created (server dry run)");
+    k.fails(&["get", "svc", "api", "-n", "shop"]).await;
+
+    let out = k
+        .ok(&["delete", "svc", "web", "-n", "shop", "--dry-run=server"])
+        .await;
+    assert_eq!(out.trim(), r#"service "web" deleted (server dry run)"#);
+    k.ok(&["get", "svc", "web", "-n", "shop"]).await;
+
+    k.ok(&["apply", "-f", file.to_str().unwrap()]).await;
+    let changed = k.write_file("changed.yaml", &API_V1.replace("8080", "9090"));
+    // kubectl diff exits 1 when there are differences.
+    let out = k.run(&["diff", "-f", changed.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        diff.contains("-    targetPort: 8080") && diff.contains("+    targetPort: 9090"),
+        "{diff}"
+    );
+    let port = k
+        .ok(&[
+            "get",
+            "svc",
+            "api",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.spec.ports[0].targetPort}",
+        ])
+        .await;
+    assert_eq!(port, "8080");
+}

@@ -399,21 +399,34 @@ pub fn authorize(
     )
 }
 
-/// Reads `DeleteOptions` preconditions from a DELETE body, if any.
-pub fn delete_preconditions(body: &[u8]) -> Result<(Option<String>, Option<String>), SimError> {
+/// What a DELETE body's `DeleteOptions` (JSON, YAML or, from typed clients, protobuf) asks:
+/// preconditions (uid, resourceVersion) and `dryRun: ["All"]` (kubectl's
+/// `delete --dry-run=server` sends it there, not in the query).
+pub fn delete_preconditions(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(Option<String>, Option<String>, bool), SimError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok((None, None));
+        return Ok((None, None, false));
     }
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        SimError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-    })?;
+    let v = body_value(req, body)?;
     let pre = v.get("preconditions");
     let get = |k: &str| {
         pre.and_then(|p| p.get(k))
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    Ok((get("uid"), get("resourceVersion")))
+    let dry_run = match v.get("dryRun") {
+        None | Some(Value::Null) => false,
+        Some(Value::Array(items)) if items.is_empty() => false,
+        Some(Value::Array(items)) if items.iter().all(|i| i == "All") => true,
+        Some(other) => {
+            return Err(SimError::bad_request(format!(
+                "dryRun: Unsupported value: {other}: supported values: \"All\""
+            )))
+        }
+    };
+    Ok((get("uid"), get("resourceVersion"), dry_run))
 }
 
 /// Checks DELETE preconditions against the stored object (409 on mismatch).

@@ -150,8 +150,8 @@ pub async fn delete(
 ) -> Result<HttpResponse> {
     let params = Params::of(&req);
     authorize(&state, &req, "delete", K, None, None, Some(&path))?;
-    let dry_run = params.dry_run()?;
-    let (uid, rv) = delete_preconditions(&body)?;
+    let (uid, rv, body_dry_run) = delete_preconditions(&req, &body)?;
+    let dry_run = params.dry_run()? || body_dry_run;
     let deleted = state.store.write(|txn| {
         if let Some(current) = txn.get(K, "", &path) {
             check_preconditions(&current, &uid, &rv)?;
