@@ -316,3 +316,70 @@ async fn watch_through_kubeplex() {
     .await;
     assert!(cells(&modified)[4].starts_with("80:3"), "{modified}");
 }
+
+/// A backend answering every request with what it received.
+async fn echo(req: actix_web::HttpRequest, body: actix_web::web::Bytes) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(serde_json::json!({
+        "method": req.method().as_str(),
+        "path": req.path(),
+        "query": req.query_string(),
+        "body": String::from_utf8_lossy(&body),
+    }))
+}
+
+/// Generator commands (protobuf bodies) and the Service proxy subresource, through kubeplex.
+#[actix_web::test]
+async fn generators_and_service_proxy_through_kubeplex() {
+    let backend = actix_web::HttpServer::new(|| {
+        actix_web::App::new().default_service(actix_web::web::to(echo))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind("127.0.0.1:0")
+    .expect("bind backend");
+    let backend_addr = backend.addrs()[0];
+    let backend = backend.run();
+    let backend_handle = backend.handle();
+    actix_web::rt::spawn(backend);
+
+    let (app, _external) = start().await;
+    let k = kubectl_for(&app, "prod");
+    assert_eq!(
+        k.ok(&["create", "namespace", "gen"]).await.trim(),
+        "namespace/gen created"
+    );
+    assert_eq!(
+        k.ok(&[
+            "create",
+            "service",
+            "clusterip",
+            "made",
+            "-n",
+            "gen",
+            "--tcp=80:8080"
+        ])
+        .await
+        .trim(),
+        "service/made created"
+    );
+    let made = json(
+        &k.ok(&["get", "svc", "made", "-n", "gen", "-o", "json"])
+            .await,
+    );
+    assert_eq!(made["spec"]["ports"][0]["targetPort"], 8080);
+
+    let manifest = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: echo\n  namespace: gen\n  annotations:\n    \
+         sim.kubeplex.io/backend: http://{backend_addr}\nspec:\n  ports:\n    - name: http\n      port: 80\n"
+    );
+    let file = k.write_file("echo.yaml", &manifest);
+    k.ok(&["create", "-f", file.to_str().unwrap()]).await;
+    // `get --raw` takes a path from the server's root (client-go's RequestURI drops the
+    // server URL's path), so the kubeplex prefix is spelled out.
+    let raw = "/api/kubernetes/clusters/prod/api/v1/namespaces/gen/services/echo:http/proxy/deep/path?q=1";
+    let got = json(&k.ok(&["get", "--raw", raw]).await);
+    assert_eq!(got["method"], "GET");
+    assert_eq!(got["path"], "/deep/path");
+    assert_eq!(got["query"], "q=1");
+    backend_handle.stop(false).await;
+}
