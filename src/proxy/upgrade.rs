@@ -312,7 +312,8 @@ where
                 count(b.len());
                 return Some((Ok(b), (None, Some(rd), audit)));
             }
-            let mut buf = BytesMut::with_capacity(64 * 1024);
+            // Small enough that thousands of idle tunnels cost little; big frames take a few reads.
+            let mut buf = BytesMut::with_capacity(16 * 1024);
             match rd.read_buf(&mut buf).await {
                 Ok(0) => None,
                 Ok(n) => {
