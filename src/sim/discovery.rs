@@ -71,8 +71,9 @@ pub fn api_groups_doc() -> Value {
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
 }
 
-/// The `APIResourceList` served on `/api/v1`: namespaces, services (with `status` and
-/// `proxy`) and pods (with `exec`, `attach`, `portforward`, `log`, `status`).
+/// The `APIResourceList` served on `/api/v1`, listing exactly what the simulator serves:
+/// namespaces; services (with `status` and `proxy`, and `deletecollection`); pods for
+/// reading and watching, with `exec`, `attach`, `portforward` and `log`.
 pub fn api_v1_resource_list() -> Value {
     let rw = [
         "create", "delete", "get", "list", "patch", "update", "watch",
@@ -84,10 +85,8 @@ pub fn api_v1_resource_list() -> Value {
             {"name": "namespaces", "singularName": "namespace", "namespaced": false,
              "kind": "Namespace", "verbs": rw, "shortNames": ["ns"],
              "storageVersionHash": "Q3oi5N2YM8M="},
-            {"name": "namespaces/status", "singularName": "", "namespaced": false,
-             "kind": "Namespace", "verbs": ["get", "patch", "update"]},
             {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod",
-             "verbs": rw, "shortNames": ["po"], "categories": ["all"],
+             "verbs": ["get", "list", "watch"], "shortNames": ["po"], "categories": ["all"],
              "storageVersionHash": "xPOwRZ+Yhw8="},
             {"name": "pods/attach", "singularName": "", "namespaced": true,
              "kind": "PodAttachOptions", "verbs": ["create", "get"]},
@@ -97,10 +96,10 @@ pub fn api_v1_resource_list() -> Value {
              "verbs": ["get"]},
             {"name": "pods/portforward", "singularName": "", "namespaced": true,
              "kind": "PodPortForwardOptions", "verbs": ["create", "get"]},
-            {"name": "pods/status", "singularName": "", "namespaced": true, "kind": "Pod",
-             "verbs": ["get", "patch", "update"]},
             {"name": "services", "singularName": "service", "namespaced": true,
-             "kind": "Service", "verbs": rw, "shortNames": ["svc"], "categories": ["all"],
+             "kind": "Service",
+             "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+             "shortNames": ["svc"], "categories": ["all"],
              "storageVersionHash": "0/CO1lhkEBI="},
             {"name": "services/proxy", "singularName": "", "namespaced": true,
              "kind": "ServiceProxyOptions",
@@ -305,6 +304,10 @@ mod tests {
             json!(["get", "patch", "update"])
         );
         assert_eq!(find("pods")["shortNames"], json!(["po"]));
+        assert!(svc["verbs"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("deletecollection")));
         for sub in ["pods/exec", "pods/attach", "pods/portforward", "pods/log"] {
             find(sub);
         }
