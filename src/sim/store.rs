@@ -268,11 +268,11 @@ impl Snapshot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
     /// Created.
-    Added,
+    Added = 0,
     /// Changed.
-    Modified,
+    Modified = 1,
     /// Deleted.
-    Deleted,
+    Deleted = 2,
 }
 
 impl EventType {
@@ -297,13 +297,44 @@ pub struct Event {
     pub object: Arc<Stored>,
     /// The object before the change (none for ADDED).
     pub old: Option<Arc<Stored>>,
+    /// The JSON watch lines of this event, built once and shared by every watcher.
+    lines: [std::sync::OnceLock<Bytes>; 3],
 }
 
 impl Event {
+    fn new(rv: u64, typ: EventType, object: Arc<Stored>, old: Option<Arc<Stored>>) -> Event {
+        Event {
+            rv,
+            typ,
+            object,
+            old,
+            lines: Default::default(),
+        }
+    }
+
     /// The object's kind.
     pub fn kind(&self) -> Kind {
         self.object.kind()
     }
+
+    /// The watch line `{"type":..,"object":..}\n` for this event seen as `typ` (a selector
+    /// transition turns a MODIFIED into an ADDED or DELETED for some watchers).
+    pub fn line(&self, typ: EventType) -> Bytes {
+        self.lines[typ as usize]
+            .get_or_init(|| watch_line(typ.as_str(), &self.object.full_json()))
+            .clone()
+    }
+}
+
+/// One watch event line around an object's JSON.
+pub fn watch_line(typ: &str, object: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(object.len() + 32);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(typ.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(object);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
 }
 
 struct Inner {
@@ -386,12 +417,8 @@ impl Txn<'_> {
         } else {
             EventType::Added
         };
-        self.events.push(Arc::new(Event {
-            rv,
-            typ,
-            object: stored.clone(),
-            old,
-        }));
+        self.events
+            .push(Arc::new(Event::new(rv, typ, stored.clone(), old)));
         stored
     }
 
@@ -402,12 +429,12 @@ impl Txn<'_> {
         self.inner.rv += 1;
         let rv = self.inner.rv;
         let gone = Stored::new(old.object.clone(), rv);
-        self.events.push(Arc::new(Event {
+        self.events.push(Arc::new(Event::new(
             rv,
-            typ: EventType::Deleted,
-            object: gone.clone(),
-            old: Some(old),
-        }));
+            EventType::Deleted,
+            gone.clone(),
+            Some(old),
+        )));
         Some(gone)
     }
 }

@@ -11,7 +11,7 @@ use super::{accept, table_of, Params};
 use crate::sim::errors::SimError;
 use crate::sim::selectors::Selectors;
 use crate::sim::state::SimState;
-use crate::sim::store::{Event, EventType, Kind, Stored, WatchStart};
+use crate::sim::store::{watch_line, Event, EventType, Kind, Stored, WatchStart};
 use crate::sim::table;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
@@ -64,13 +64,15 @@ impl Filter {
             }
             None => s.full_json(),
         };
-        let mut out = Vec::with_capacity(object.len() + 32);
-        out.extend_from_slice(b"{\"type\":\"");
-        out.extend_from_slice(typ.as_bytes());
-        out.extend_from_slice(b"\",\"object\":");
-        out.extend_from_slice(&object);
-        out.extend_from_slice(b"}\n");
-        Bytes::from(out)
+        watch_line(typ, &object)
+    }
+
+    /// The line for a live event: shared by every plain-JSON watcher.
+    fn event_line(&self, typ: EventType, ev: &Event) -> Bytes {
+        match self.table {
+            Some(_) => self.line(typ.as_str(), &ev.object),
+            None => ev.line(typ),
+        }
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
@@ -275,7 +277,7 @@ async fn run(
         WatchStart::Since(missed) => {
             for ev in missed {
                 if let Some(t) = filter.event_type(&ev) {
-                    if !out.event(filter.line(t.as_str(), &ev.object)).await {
+                    if !out.event(filter.event_line(t, &ev)).await {
                         return;
                     }
                 }
@@ -302,7 +304,7 @@ async fn run(
                     }
                     last_rv = ev.rv;
                     if let Some(t) = filter.event_type(&ev) {
-                        if !out.event(filter.line(t.as_str(), &ev.object)).await {
+                        if !out.event(filter.event_line(t, &ev)).await {
                             return;
                         }
                     }
