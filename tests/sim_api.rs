@@ -1780,3 +1780,51 @@ async fn kubectl_generators_send_protobuf() {
     assert_eq!(v["spec"]["ports"][0]["targetPort"], 8080);
     assert_eq!(v["spec"]["selector"]["app"], "pbsvc");
 }
+
+/// A watcher that stops reading while the cluster changes faster than the broadcast keeps
+/// history is ended with a 410 ERROR event, after a gap-free prefix: never skipped silently.
+#[actix_web::test]
+async fn a_watcher_too_far_behind_gets_410_not_a_gap() {
+    use kubeplex::sim::model::Service;
+    use kubeplex::sim::store::Object;
+    let (server, base) = start(cluster()).await;
+    let c = client();
+    let rv = server.resource_version();
+    let mut w = Watch::open(
+        &c,
+        &format!("{base}/api/v1/namespaces/default/services?watch=1&resourceVersion={rv}"),
+    )
+    .await;
+    // More events at once than the broadcast, the event channel and the socket buffers hold.
+    const N: u64 = 60_000;
+    server
+        .state()
+        .store
+        .write(|t| {
+            for i in 0..N {
+                let mut s = Service::default();
+                s.metadata.name = Some(format!("bulk-{i}"));
+                s.metadata.namespace = Some("default".into());
+                t.put(Object::Service(s));
+            }
+            Ok(())
+        })
+        .unwrap();
+    let mut last = rv;
+    loop {
+        let ev = w
+            .next()
+            .await
+            .expect("the stream ends with an ERROR event, not silently");
+        if ev["type"] == "ERROR" {
+            assert_status(&ev["object"], 410, "Expired");
+            break;
+        }
+        assert_eq!(ev["type"], "ADDED");
+        let r = rv_of(&ev["object"]);
+        assert_eq!(r, last + 1, "no gap before the error");
+        last = r;
+    }
+    assert!(last < rv + N, "the watcher fell behind");
+    assert!(w.next().await.is_none(), "the stream ends after the ERROR");
+}
