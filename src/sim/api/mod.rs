@@ -139,8 +139,9 @@ impl Params {
     pub fn flag(&self, k: &str) -> Result<bool, SimError> {
         match self.get(k) {
             None | Some("") => Ok(false),
-            Some("true") | Some("1") | Some("True") => Ok(true),
-            Some("false") | Some("0") | Some("False") => Ok(false),
+            // Go's strconv.ParseBool.
+            Some("1" | "t" | "T" | "TRUE" | "true" | "True") => Ok(true),
+            Some("0" | "f" | "F" | "FALSE" | "false" | "False") => Ok(false),
             Some(v) => Err(SimError::bad_request(format!(
                 "invalid boolean value for {k}: {v:?}"
             ))),
