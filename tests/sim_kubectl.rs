@@ -399,6 +399,18 @@ async fn unknown_fields_are_refused_server_side() {
         "{err}"
     );
 
+    // With --validate=warn the server accepts the object, drops the field and warns.
+    let warned = k.write_file("warned.yaml", &bogus.replace("name: api", "name: warned"));
+    let out = k
+        .run(&["create", "--validate=warn", "-f", warned.to_str().unwrap()])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(r#"Warning: unknown field "spec.bogus""#),
+        "{stderr}"
+    );
+
     // Without validation kubectl asks the server to ignore unknown fields, and it does.
     let out = k
         .ok(&["create", "--validate=false", "-f", file.to_str().unwrap()])
@@ -636,4 +648,27 @@ async fn server_dry_run_and_diff_change_nothing() {
         ])
         .await;
     assert_eq!(port, "8080");
+}
+
+/// `kubectl edit` (GET, the user's editor, then a patch).
+#[actix_web::test]
+async fn edit_with_an_editor() {
+    let (_sim, k) = start().await;
+    let out = k
+        .run_with_env(
+            &["edit", "svc", "web", "-n", "shop"],
+            &[("EDITOR", "sed -i s/tier:\\ frontend/tier:\\ edited/")],
+        )
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "service/web edited"
+    );
+    let svc = json(
+        &k.ok(&["get", "svc", "web", "-n", "shop", "-o", "json"])
+            .await,
+    );
+    assert_eq!(svc["spec"]["selector"]["tier"], "edited");
+    assert_eq!(svc["spec"]["selector"]["app"], "web");
 }

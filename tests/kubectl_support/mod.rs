@@ -89,7 +89,13 @@ impl Kubectl {
 
     /// Runs kubectl to completion.
     pub async fn run(&self, args: &[&str]) -> Output {
+        self.run_with_env(args, &[]).await
+    }
+
+    /// Runs kubectl to completion with extra environment variables (`EDITOR`, ...).
+    pub async fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied());
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let child = cmd.spawn().expect("start kubectl");
         tokio::time::timeout(COMMAND_DEADLINE, child.wait_with_output())
