@@ -3,21 +3,12 @@
 //! and `KUBERNETES_SERVICE_HOST`/`_PORT`), reaches the API server over TLS verified with the
 //! pod's `ca.crt`, with the pod's token, and picks up a rotated token without a restart.
 
+mod common;
 mod common_tls;
 
+use common::KubeplexProcess;
 use common_tls::{upstream, Ca, UpstreamOpts};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-struct Kubeplex(Child);
-
-impl Drop for Kubeplex {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn write_atomically(path: &std::path::Path, text: &str) {
     // Kubernetes swaps projected volumes with a rename; so does this.
@@ -35,46 +26,19 @@ async fn pod_service_account_token_and_ca_rotated_without_restart() {
     std::fs::create_dir_all(&sa).unwrap();
     std::fs::write(sa.join("ca.crt"), &ca.pem).unwrap();
     write_atomically(&sa.join("token"), "pod-token-1");
-    let cfg = dir.path().join("kubeplex.yaml");
-    std::fs::write(
-        &cfg,
+    let port = api.addr.port().to_string();
+    let kubeplex = KubeplexProcess::spawn(
         "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 1\n\
          kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n\
          \x20       - name: in\n          authProvider: serviceAccount\n",
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubeplex"))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--log-format")
-        .arg("json")
-        .env("RUST_LOG", "info")
-        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
-        .env("KUBERNETES_SERVICE_PORT", api.addr.port().to_string())
-        .env("KUBEPLEX_SERVICE_ACCOUNT_DIR", &sa)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start kubeplex");
-    let stderr = child.stderr.take().unwrap();
-    let kubeplex = Kubeplex(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if let Some(addr) = v["fields"]["addr"].as_str() {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr.to_owned());
-                    }
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("kubeplex reports its address");
+        "info",
+        &[
+            ("KUBERNETES_SERVICE_HOST", "127.0.0.1".as_ref()),
+            ("KUBERNETES_SERVICE_PORT", port.as_ref()),
+            ("KUBEPLEX_SERVICE_ACCOUNT_DIR", sa.as_os_str()),
+        ],
+    );
+    let addr = &kubeplex.addr;
     let url = format!("http://{addr}/api/kubernetes/clusters/in/api/v1/namespaces");
     let client = awc::Client::default();
     let res = client.get(&url).send().await.unwrap();

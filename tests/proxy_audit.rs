@@ -7,16 +7,6 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-fn audit_lines(kp: &KubeplexProcess) -> Vec<serde_json::Value> {
-    kp.logs
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["target"] == "kubeplex::audit")
-        .collect()
-}
-
 #[actix_web::test]
 async fn one_audit_line_per_request_without_query_or_token() {
     let up = Upstream::start(|_| Reply {
@@ -37,10 +27,13 @@ async fn one_audit_line_per_request_without_query_or_token() {
     assert_eq!(r.status(), 201);
     assert_eq!(r.bytes().await.unwrap().len(), 10);
     assert!(
-        eventually(Duration::from_secs(10), || !audit_lines(&kp).is_empty()).await,
+        eventually(Duration::from_secs(10), || !kp
+            .json_logs("kubeplex::audit")
+            .is_empty())
+        .await,
         "no audit line"
     );
-    let lines = audit_lines(&kp);
+    let lines = kp.json_logs("kubeplex::audit");
     assert_eq!(lines.len(), 1, "{lines:?}");
     let f = &lines[0]["fields"];
     assert_eq!(f["request_id"], "audit-1");
@@ -74,8 +67,13 @@ async fn errors_are_audited_too() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    assert!(eventually(Duration::from_secs(10), || !audit_lines(&kp).is_empty()).await);
-    let f = &audit_lines(&kp)[0]["fields"];
+    assert!(
+        eventually(Duration::from_secs(10), || !kp
+            .json_logs("kubeplex::audit")
+            .is_empty())
+        .await
+    );
+    let f = &kp.json_logs("kubeplex::audit")[0]["fields"];
     assert_eq!(f["status"], 404);
     assert_eq!(f["cluster"], "-");
     assert_eq!(f["path"], "/api/kubernetes/clusters/missing/api");

@@ -331,14 +331,15 @@ fn bad_tls_material_is_refused_with_a_reason() {
     assert!(e.contains("not a valid TLS server name"), "{e}");
 }
 
-#[actix_web::test]
-async fn listener_tls_serves_https() {
-    let ca = Ca::new("kubeplex test CA listener");
-    let cert = ca.server(&["127.0.0.1"]);
+/// Starts kubeplex (one worker) serving HTTPS with `cert_pem` and `key_pem`, written to
+/// files in the returned folder.
+async fn spawn_https(
+    cert_pem: impl AsRef<[u8]>,
+    key_pem: impl AsRef<[u8]>,
+) -> (kubeplex::app::RunningApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("tls.crt"), &cert.cert_pem).unwrap();
-    // The listener key as SEC1 / PKCS#8 both work; use what rcgen wrote (PKCS#8).
-    std::fs::write(dir.path().join("tls.key"), &cert.key_pem).unwrap();
+    std::fs::write(dir.path().join("tls.crt"), cert_pem).unwrap();
+    std::fs::write(dir.path().join("tls.key"), key_pem).unwrap();
     let mut settings = kubeplex::config::Settings::default();
     settings.server.listen = "127.0.0.1:0".into();
     settings.server.workers = Some(1);
@@ -347,9 +348,13 @@ async fn listener_tls_serves_https() {
         key_file: dir.path().join("tls.key"),
     });
     let app = kubeplex::app::spawn(settings).await.unwrap();
-    assert!(app.url().starts_with("https://"));
+    (app, dir)
+}
+
+/// `GET /healthz` over TLS, trusting `ca`, answers 200 `ok`.
+async fn assert_healthz_over_tls(app: &kubeplex::app::RunningApp, ca: &Ca) {
     let url = url::Url::parse(&app.url()).unwrap();
-    let connector = cluster_connector(&url, &with_ca(&ca), Duration::from_secs(5))
+    let connector = cluster_connector(&url, &with_ca(ca), Duration::from_secs(5))
         .unwrap()
         .limit(0);
     let client = awc::Client::builder().connector(connector).finish();
@@ -360,6 +365,16 @@ async fn listener_tls_serves_https() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.body().await.unwrap(), "ok");
+}
+
+#[actix_web::test]
+async fn listener_tls_serves_https() {
+    let ca = Ca::new("kubeplex test CA listener");
+    let cert = ca.server(&["127.0.0.1"]);
+    // The listener key as SEC1 / PKCS#8 both work; use what rcgen wrote (PKCS#8).
+    let (app, _dir) = spawn_https(&cert.cert_pem, &cert.key_pem).await;
+    assert!(app.url().starts_with("https://"));
+    assert_healthz_over_tls(&app, &ca).await;
     // Plain HTTP to the TLS port does not get an answer in clear text.
     let plain = awc::Client::default()
         .get(format!("http://{}/healthz", app.addr))
@@ -436,29 +451,8 @@ async fn listener_tls_accepts_pkcs1_and_sec1_keys() {
             common_tls::EC_SEC1,
         ),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("tls.crt"), &cert.cert_pem).unwrap();
-        std::fs::write(dir.path().join("tls.key"), key).unwrap();
-        let mut settings = kubeplex::config::Settings::default();
-        settings.server.listen = "127.0.0.1:0".into();
-        settings.server.workers = Some(1);
-        settings.server.tls = Some(kubeplex::config::ListenerTls {
-            cert_file: dir.path().join("tls.crt"),
-            key_file: dir.path().join("tls.key"),
-        });
-        let app = kubeplex::app::spawn(settings).await.unwrap();
-        let url = url::Url::parse(&app.url()).unwrap();
-        let connector = cluster_connector(&url, &with_ca(&ca), Duration::from_secs(5))
-            .unwrap()
-            .limit(0);
-        let client = awc::Client::builder().connector(connector).finish();
-        let mut res = client
-            .get(format!("{}/healthz", app.url()))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        assert_eq!(res.body().await.unwrap(), "ok");
+        let (app, _dir) = spawn_https(&cert.cert_pem, key).await;
+        assert_healthz_over_tls(&app, &ca).await;
         app.handle.stop(false).await;
     }
 }

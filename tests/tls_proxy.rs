@@ -3,8 +3,10 @@
 //! IPv4 and IPv6 hosts, and a `kubeconfig` locator, all against real rustls upstreams on
 //! loopback; every TLS failure is a 502 `Status` naming the cluster key and the cause.
 
+mod common;
 mod common_tls;
 
+use common::KubeplexProcess;
 use common_tls::{b64, upstream, Ca, UpstreamOpts};
 use kubeplex::config::{ClusterConfig, LocatorConfig, LocatorKind, Settings};
 use serde_json::Value;
@@ -250,49 +252,30 @@ async fn kubeconfig_locator_through_kubeplex() {
 
 #[test]
 fn skip_tls_verify_logs_one_warning_per_cluster_at_start() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("kubeplex.yaml");
-    std::fs::write(
-        &cfg,
+    // Start-up warnings come before the address is reported, so they are all captured once
+    // `spawn` returns.
+    let kp = KubeplexProcess::spawn(
         "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 1\n\
          kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n\
          \x20       - name: lax-a\n          url: https://127.0.0.1:1\n          skipTLSVerify: true\n\
          \x20       - name: strict\n          url: https://127.0.0.1:2\n\
          \x20       - name: lax-b\n          url: https://[::1]:3\n          skipTLSVerify: true\n",
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubeplex"))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--log-format")
-        .arg("json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start kubeplex");
-    let stderr = child.stderr.take().unwrap();
-    let mut warnings = Vec::new();
-    let mut started = false;
-    // Read until kubeplex reports its address: the start-up warnings come before it.
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if v["fields"]["addr"].is_string() {
-            started = true;
-            break;
-        }
-        let msg = v["fields"]["message"].as_str().unwrap_or("");
-        if v["level"] == "WARN" && msg.contains("skipTLSVerify") {
-            warnings.push(v["fields"]["cluster"].as_str().unwrap_or("").to_string());
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(started, "kubeplex did not start");
+        "info",
+        &[],
+    );
+    let logs = kp.logs.lock().unwrap().clone();
+    let warnings: Vec<String> = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .take_while(|v| !v["fields"]["addr"].is_string())
+        .filter(|v| {
+            v["level"] == "WARN"
+                && v["fields"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("skipTLSVerify")
+        })
+        .map(|v| v["fields"]["cluster"].as_str().unwrap_or("").to_owned())
+        .collect();
     assert_eq!(warnings, ["config:lax-a", "config:lax-b"]);
 }

@@ -778,15 +778,7 @@ async fn a_closed_tunnel_is_audited_once_with_bytes_each_way() {
         .unwrap();
     let (_, _, status) = collect_exec(&mut ws).await;
     assert!(status.contains("Success"));
-    let audit = |kp: &common::KubeplexProcess| -> Vec<serde_json::Value> {
-        kp.logs
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["target"] == "kubeplex::audit")
-            .collect()
-    };
+    let audit = |kp: &common::KubeplexProcess| kp.json_logs("kubeplex::audit");
     assert!(
         eventually(Duration::from_secs(10), || !audit(&kp).is_empty()).await,
         "no audit line"

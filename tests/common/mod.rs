@@ -328,39 +328,48 @@ pub fn rss_bytes(pid: u32) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// The `kubeplex` binary running as a child process with a config file naming one `config`
-/// cluster `up` at `upstream`, JSON logs captured.
+/// The `kubeplex` binary running as a child process with a config file of the test's
+/// choosing, JSON logs captured.
 pub struct KubeplexProcess {
     child: std::process::Child,
     /// The address it listens on.
     pub addr: String,
-    /// Every log line it wrote so far.
+    /// Every log line it wrote so far (every line written before it reported its address is
+    /// here once [`KubeplexProcess::spawn`] returns).
     pub logs: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
 
 impl KubeplexProcess {
-    /// Starts it with `RUST_LOG=rust_log` and waits until it reports its address.
+    /// Starts it with one `config` cluster `up` at `upstream`, two workers and
+    /// `RUST_LOG=rust_log`, and waits until it reports its address.
     pub fn start(upstream: &str, rust_log: &str) -> Self {
-        use std::io::{BufRead, BufReader};
-        use std::process::{Command, Stdio};
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("kubeplex.yaml");
-        std::fs::write(
-            &cfg,
-            format!(
+        Self::spawn(
+            &format!(
                 "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 2\n\
                  kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n\
                  \x20       - name: up\n          url: {upstream}\n"
             ),
+            rust_log,
+            &[],
         )
-        .unwrap();
+    }
+
+    /// Starts it with the config file `yaml`, `RUST_LOG=rust_log` and the extra environment
+    /// `env`, and waits until it reports its address.
+    pub fn spawn(yaml: &str, rust_log: &str, env: &[(&str, &std::ffi::OsStr)]) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("kubeplex.yaml");
+        std::fs::write(&cfg, yaml).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_kubeplex"))
             .arg("--config")
             .arg(&cfg)
             .arg("--log-format")
             .arg("json")
             .env("RUST_LOG", rust_log)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -374,10 +383,10 @@ impl KubeplexProcess {
             // Keep draining so the child never blocks on a full pipe.
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if let Some(addr) = v["fields"]["addr"].as_str() {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(addr.to_owned());
+                if tx.is_some() {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                        if let Some(addr) = v["fields"]["addr"].as_str() {
+                            let _ = tx.take().unwrap().send(addr.to_owned());
                         }
                     }
                 }
@@ -393,6 +402,17 @@ impl KubeplexProcess {
             logs,
             _dir: dir,
         }
+    }
+
+    /// The JSON log lines written so far whose `target` is `target`.
+    pub fn json_logs(&self, target: &str) -> Vec<serde_json::Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"] == target)
+            .collect()
     }
 
     /// `http://addr/api/kubernetes/proxy{path}`.
