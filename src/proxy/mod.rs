@@ -19,7 +19,6 @@ use crate::registry::{Choice, ClusterKey};
 use crate::status::Error;
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use bytes::Bytes;
 use serde::Serialize;
@@ -96,10 +95,17 @@ async fn list_clusters(state: web::Data<AppState>) -> HttpResponse {
         .body(body)
 }
 
-/// Splits the raw request path (still percent-encoded) after `prefix`; `None` when the raw
-/// path does not literally start with it (an encoded prefix), which is refused.
-fn raw_after<'a>(raw: &'a str, prefix: &str) -> Option<&'a str> {
-    raw.strip_prefix(prefix)
+/// What follows `{base}{route}` in the raw request path (still percent-encoded); a 400 when
+/// the raw path does not literally start with it (an encoded prefix).
+fn after_route<'a>(req: &'a HttpRequest, state: &AppState, route: &str) -> Result<&'a str, Error> {
+    let base = state.settings.server.base_path.trim_end_matches('/');
+    req.uri()
+        .path()
+        .strip_prefix(base)
+        .and_then(|r| r.strip_prefix(route))
+        .ok_or_else(|| {
+            Error::bad_request("the route prefix of the path is percent-encoded; send it plainly")
+        })
 }
 
 async fn by_header(
@@ -107,15 +113,13 @@ async fn by_header(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let base = state.settings.server.base_path.trim_end_matches('/');
     let mut ctx = Ctx::new(&req);
     let result = async {
-        let choice = choose::by_header(&state.registry.load(), &req)?;
-        ctx.choice = Some(choice.clone());
-        let tail = raw_after(req.uri().path(), base)
-            .and_then(|r| r.strip_prefix("/proxy"))
-            .ok_or_else(encoded_prefix)?;
-        proxy(&req, payload, &state, &choice, tail).await
+        let choice = &*ctx
+            .choice
+            .insert(choose::by_header(&state.registry.load(), &req)?);
+        let tail = after_route(&req, &state, "/proxy")?;
+        proxy(&req, payload, &state, choice, tail).await
     }
     .await;
     ctx.finish(&req, result)
@@ -126,26 +130,20 @@ async fn by_path(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let base = state.settings.server.base_path.trim_end_matches('/');
     let mut ctx = Ctx::new(&req);
     let result = async {
-        let rest = raw_after(req.uri().path(), base)
-            .and_then(|r| r.strip_prefix("/clusters/"))
-            .ok_or_else(encoded_prefix)?;
+        let rest = after_route(&req, &state, "/clusters/")?;
         let (segment, tail) = match rest.find('/') {
             Some(i) => rest.split_at(i),
             None => (rest, ""),
         };
-        let choice = choose::by_segment(&state.registry.load(), segment)?;
-        ctx.choice = Some(choice.clone());
-        proxy(&req, payload, &state, &choice, tail).await
+        let choice = &*ctx
+            .choice
+            .insert(choose::by_segment(&state.registry.load(), segment)?);
+        proxy(&req, payload, &state, choice, tail).await
     }
     .await;
     ctx.finish(&req, result)
-}
-
-fn encoded_prefix() -> Error {
-    Error::bad_request("the route prefix of the path is percent-encoded; send it plainly")
 }
 
 async fn proxy(
@@ -228,8 +226,7 @@ impl Ctx {
         let audit = Audit {
             request_id: self.request_id,
             cluster,
-            method: req.method().clone(),
-            path: req.uri().path().to_owned(),
+            req: req.clone(),
             status: res.status().as_u16(),
             start: self.start,
             bytes: 0,
@@ -245,8 +242,9 @@ impl Ctx {
 
 fn generate_request_id() -> HeaderValue {
     let n: u128 = rand::random();
-    let s = format!("{n:032x}");
-    HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    // One allocation: the `String`'s buffer becomes the header value's.
+    HeaderValue::from_maybe_shared(Bytes::from(format!("{n:032x}")))
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// The audit record of one proxied request, logged when the response body ends or is
@@ -254,8 +252,9 @@ fn generate_request_id() -> HeaderValue {
 struct Audit {
     request_id: HeaderValue,
     cluster: Option<ClusterKey>,
-    method: Method,
-    path: String,
+    /// The request (an `Rc`): its method and path are logged, without copying them per
+    /// request.
+    req: HttpRequest,
     status: u16,
     start: Instant,
     bytes: u64,
@@ -268,8 +267,8 @@ impl Drop for Audit {
             target: "kubeplex::audit",
             request_id = self.request_id.to_str().unwrap_or(""),
             cluster = self.cluster.as_ref().map_or("-", |c| c.as_str()),
-            method = %self.method,
-            path = %self.path,
+            method = %self.req.method(),
+            path = %self.req.uri().path(),
             status = self.status,
             bytes = self.bytes,
             complete = self.done,

@@ -26,7 +26,8 @@ pub fn check_tail(tail: &str) -> Result<(), Error> {
     if !needs_look {
         return Ok(());
     }
-    let decoded = percent_encoding::percent_decode(bytes).collect::<Vec<u8>>();
+    // Borrowed, not copied, when nothing is percent-encoded (`/apis/apps.k8s.io/v1`).
+    let decoded: std::borrow::Cow<[u8]> = percent_encoding::percent_decode(bytes).into();
     if decoded.contains(&b'\\') {
         return Err(Error::bad_request(
             "the proxied path contains a backslash; refused",
@@ -49,15 +50,9 @@ fn leading_slashes() -> Error {
     Error::bad_request("the proxied path starts with '//'; refused")
 }
 
-/// Joins the cluster URL's own path prefix (no trailing slash, may be empty) and the tail:
-/// `/sub` + `/api/v1` = `/sub/api/v1`; an empty tail becomes `/` (or the prefix itself).
-pub fn join(prefix: &str, tail: &str, query: Option<&str>) -> String {
-    let mut out = String::new();
-    join_into(&mut out, prefix, tail, query);
-    out
-}
-
-/// [`join`], appending to `out` (which may already hold the origin).
+/// Appends to `out` (which may already hold the origin) the cluster URL's own path prefix
+/// (no trailing slash, may be empty), the tail and the query: `/sub` + `/api/v1` =
+/// `/sub/api/v1`; an empty tail becomes `/` (or the prefix itself).
 pub fn join_into(out: &mut String, prefix: &str, tail: &str, query: Option<&str>) {
     out.reserve(prefix.len() + tail.len() + 2 + query.map_or(0, str::len));
     out.push_str(prefix);
@@ -77,6 +72,12 @@ pub fn join_into(out: &mut String, prefix: &str, tail: &str, query: Option<&str>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn join(prefix: &str, tail: &str, query: Option<&str>) -> String {
+        let mut out = String::new();
+        join_into(&mut out, prefix, tail, query);
+        out
+    }
 
     #[test]
     fn safe_paths() {

@@ -2,7 +2,9 @@
 //!
 //! Each worker thread keeps, per cluster key, an [`Upstream`]: the client (its own
 //! connection pool), the URL origin and path prefix, and the prepared server-side token.
-//! Entries are rebuilt when the registry is swapped and the cluster's definition changes.
+//! Entries are rebuilt when the registry is swapped and the cluster's definition changes;
+//! when it is unchanged the entry is kept (its pool too) and only the registry entry it is
+//! checked against is replaced, so the next request compares pointers, not definitions.
 //!
 //! The client is built for proxying (see ENGINEERING.md): no overall timeout (a watch body
 //! has no deadline; connect time is bounded by the connector, response-head time by the
@@ -12,7 +14,7 @@
 //! block everything), and the cluster's connector from [`crate::upstream::connector`]
 //! (`TCP_NODELAY`, the cluster's rustls configuration, connect and handshake timeouts).
 
-use crate::registry::Cluster;
+use crate::registry::{Cluster, ClusterKey};
 use crate::status::Error;
 use crate::upstream::credential::ServerToken;
 use awc::http::Uri;
@@ -24,8 +26,6 @@ use std::time::Duration;
 
 /// A cluster as one worker talks to it.
 pub struct Upstream {
-    /// The registry entry this was built for (rebuilt when it changes).
-    pub cluster: Arc<Cluster>,
     /// The awc client with this cluster's connector and pool.
     pub client: awc::Client,
     /// `scheme://authority` of the cluster URL.
@@ -37,14 +37,6 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// The absolute upstream URI for an already joined path and query.
-    pub fn uri(&self, path_and_query: &str) -> Result<Uri, Error> {
-        let mut s = String::with_capacity(self.origin.len() + path_and_query.len());
-        s.push_str(&self.origin);
-        s.push_str(path_and_query);
-        Uri::try_from(s).map_err(|_| Error::bad_request("the request path is not a valid URI path"))
-    }
-
     /// The absolute upstream URI for a request tail (already checked by
     /// [`crate::proxy::path::check_tail`]) and query: origin + prefix + tail + query, built
     /// in one allocation.
@@ -58,8 +50,11 @@ impl Upstream {
     }
 }
 
+/// The registry entry last seen for a cluster key and the upstream built for it.
+type Entry = (Arc<Cluster>, Rc<Upstream>);
+
 thread_local! {
-    static UPSTREAMS: RefCell<HashMap<Arc<str>, Rc<Upstream>>> = RefCell::new(HashMap::new());
+    static UPSTREAMS: RefCell<HashMap<ClusterKey, Entry>> = RefCell::new(HashMap::new());
 }
 
 /// Connect settings shared by every cluster's client.
@@ -71,19 +66,25 @@ pub struct ConnectSettings {
 
 /// This worker's [`Upstream`] for `cluster`, built on first use.
 pub fn for_cluster(cluster: &Arc<Cluster>, cs: ConnectSettings) -> Result<Rc<Upstream>, Error> {
-    let key = cluster.key.as_str();
     let found = UPSTREAMS.with(|m| {
-        m.borrow()
-            .get(key)
-            .filter(|u| Arc::ptr_eq(&u.cluster, cluster) || u.cluster.spec == cluster.spec)
-            .cloned()
+        let mut m = m.borrow_mut();
+        let (seen, up) = m.get_mut(&cluster.key)?;
+        if Arc::ptr_eq(seen, cluster) {
+            return Some(up.clone());
+        }
+        // A new registry: keep the upstream (and its pool) if the definition is the same.
+        (seen.spec == cluster.spec).then(|| {
+            *seen = cluster.clone();
+            up.clone()
+        })
     });
     if let Some(u) = found {
         return Ok(u);
     }
     let u = Rc::new(build(cluster, cs)?);
     UPSTREAMS.with(|m| {
-        m.borrow_mut().insert(Arc::from(key), u.clone());
+        m.borrow_mut()
+            .insert(cluster.key.clone(), (cluster.clone(), u.clone()));
     });
     Ok(u)
 }
@@ -115,7 +116,6 @@ fn build(cluster: &Arc<Cluster>, cs: ConnectSettings) -> Result<Upstream, Error>
         .no_default_headers()
         .finish();
     Ok(Upstream {
-        cluster: cluster.clone(),
         client,
         origin,
         prefix,
