@@ -20,12 +20,7 @@ pub enum PatchType {
 impl PatchType {
     /// The patch type of a `Content-Type`, or 415.
     pub fn from_content_type(ct: &str) -> Result<PatchType, SimError> {
-        let base = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let base = super::api::media_type(ct);
         match base.as_str() {
             "application/merge-patch+json" => Ok(PatchType::Merge),
             "application/json-patch+json" => Ok(PatchType::Json),

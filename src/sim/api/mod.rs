@@ -10,14 +10,16 @@ mod services;
 mod watch;
 
 use super::errors::SimError;
+use super::patch::PatchType;
 use super::state::{Attributes, SimState};
-use super::store::{Kind, Stored};
+use super::store::{Kind, Stored, Txn};
 use super::{strict, table};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub use proxy::ProxyClient;
 
@@ -160,14 +162,25 @@ impl Params {
     }
 }
 
+/// A request header as text (`None` when absent or not visible ASCII).
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The lower-cased media type of a `Content-Type` value, without its parameters.
+pub fn media_type(ct: &str) -> String {
+    ct.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// Whether to indent JSON (`pretty=true`, or a curl/wget user agent as a real server does).
 pub fn pretty(req: &HttpRequest, params: &Params) -> bool {
     match params.get("pretty") {
         Some(v) => matches!(v, "true" | "1" | "True"),
-        None => req
-            .headers()
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
+        None => header(req, "user-agent")
             .is_some_and(|ua| ua.starts_with("curl") || ua.starts_with("Wget")),
     }
 }
@@ -190,10 +203,7 @@ pub fn json_response(status: StatusCode, body: Vec<u8>, pretty: bool) -> HttpRes
 
 /// The `Accept` header.
 pub fn accept(req: &HttpRequest) -> &str {
-    req.headers()
-        .get("accept")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
+    header(req, "accept").unwrap_or("")
 }
 
 /// A Table of objects of `kind` (Services through `table::service_table`).
@@ -236,20 +246,15 @@ pub fn object_response(
     json_response(status, obj.full_json(), pretty)
 }
 
+/// The patch type of a PATCH request's `Content-Type` (415 for any other).
+pub fn patch_type(req: &HttpRequest) -> Result<PatchType, SimError> {
+    PatchType::from_content_type(header(req, "content-type").unwrap_or(""))
+}
+
 /// Decodes a request body (JSON or YAML) to a JSON value; 400 when malformed, 415 for
 /// other media types.
 pub fn body_value(req: &HttpRequest, body: &[u8]) -> Result<Value, SimError> {
-    let ct = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
-    let base = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let base = media_type(header(req, "content-type").unwrap_or("application/json"));
     match base.as_str() {
         "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| {
             SimError::bad_request(format!(
@@ -378,6 +383,45 @@ pub fn with_warnings(mut resp: HttpResponse, warnings: &[String]) -> HttpRespons
     resp
 }
 
+/// A collection GET: a list, or a watch with `watch=1`.
+pub fn list_or_watch(
+    state: web::Data<SimState>,
+    req: &HttpRequest,
+    kind: Kind,
+    namespace: Option<&str>,
+) -> Result<HttpResponse, SimError> {
+    let params = Params::of(req);
+    if params.flag("watch")? {
+        authorize(&state, req, "watch", kind, None, namespace, None)?;
+        return watch::watch(state, req, &params, kind, namespace, None);
+    }
+    authorize(&state, req, "list", kind, None, namespace, None)?;
+    list::list(&state, req, &params, kind, namespace)
+}
+
+/// A GET on a `/watch/` path: a watch of a collection, or of one object when `name` is set.
+pub fn watch_path(
+    state: web::Data<SimState>,
+    req: &HttpRequest,
+    kind: Kind,
+    namespace: Option<&str>,
+    name: Option<&str>,
+) -> Result<HttpResponse, SimError> {
+    let params = Params::of(req);
+    authorize(&state, req, "watch", kind, None, namespace, name)?;
+    watch::watch(state, req, &params, kind, namespace, name)
+}
+
+/// 400 when the body names an object other than the URL's.
+pub fn check_name(body_name: Option<&str>, url_name: &str) -> Result<(), SimError> {
+    match body_name {
+        Some(n) if n != url_name => Err(SimError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({url_name})"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Shorthand for [`SimState::authorize`].
 pub fn authorize(
     state: &SimState,
@@ -428,6 +472,32 @@ pub fn delete_preconditions(
         }
     };
     Ok((get("uid"), get("resourceVersion"), dry_run))
+}
+
+/// A DELETE of one object (`namespace` `""` for a cluster-scoped one): reads the
+/// `DeleteOptions`, checks its preconditions against the stored object, then runs
+/// `delete(txn, dry_run)` and returns the deleted object.
+pub fn delete_one(
+    state: &SimState,
+    req: &HttpRequest,
+    body: &[u8],
+    kind: Kind,
+    namespace: &str,
+    name: &str,
+    delete: impl FnOnce(&mut Txn<'_>, bool) -> Result<Arc<Stored>, SimError>,
+) -> Result<HttpResponse, SimError> {
+    let params = Params::of(req);
+    let scope = Some(namespace).filter(|ns| !ns.is_empty());
+    authorize(state, req, "delete", kind, None, scope, Some(name))?;
+    let (uid, rv, body_dry_run) = delete_preconditions(req, body)?;
+    let dry_run = params.dry_run()? || body_dry_run;
+    let deleted = state.store.write(|txn| {
+        if let Some(current) = txn.get(kind, namespace, name) {
+            check_preconditions(&current, &uid, &rv)?;
+        }
+        delete(txn, dry_run)
+    })?;
+    Ok(object_response(req, &params, StatusCode::OK, &deleted))
 }
 
 /// Checks DELETE preconditions against the stored object (409 on mismatch).

@@ -1,16 +1,14 @@
 //! Namespace endpoints: list (with `watch=1`), create, get, replace/patch of metadata,
 //! delete (cascading to the namespace's Services) and the `/watch/` paths.
 
-use super::list::list as serve_list;
-use super::watch::watch;
 use super::{
-    authorize, body_value, check_preconditions, decode, delete_preconditions, object_response,
-    with_warnings, FieldValidation, Params,
+    authorize, body_value, check_name, decode, delete_one, list_or_watch, object_response,
+    patch_type, watch_path, with_warnings, FieldValidation, Params,
 };
 use crate::sim::errors::SimError;
 use crate::sim::model::Namespace;
 use crate::sim::namespace;
-use crate::sim::patch::{self, PatchType};
+use crate::sim::patch;
 use crate::sim::state::SimState;
 use crate::sim::store::Kind;
 use actix_web::http::StatusCode;
@@ -21,20 +19,12 @@ const K: Kind = Kind::Namespace;
 
 /// `GET /api/v1/namespaces`
 pub async fn list(state: web::Data<SimState>, req: HttpRequest) -> Result<HttpResponse> {
-    let params = Params::of(&req);
-    if params.flag("watch")? {
-        authorize(&state, &req, "watch", K, None, None, None)?;
-        return watch(state, &req, &params, K, None, None);
-    }
-    authorize(&state, &req, "list", K, None, None, None)?;
-    serve_list(&state, &req, &params, K, None)
+    list_or_watch(state, &req, K, None)
 }
 
 /// `GET /api/v1/watch/namespaces`
 pub async fn watch_list(state: web::Data<SimState>, req: HttpRequest) -> Result<HttpResponse> {
-    let params = Params::of(&req);
-    authorize(&state, &req, "watch", K, None, None, None)?;
-    watch(state, &req, &params, K, None, None)
+    watch_path(state, &req, K, None, None)
 }
 
 /// `GET /api/v1/watch/namespaces/{ns}`
@@ -43,9 +33,7 @@ pub async fn watch_one(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let params = Params::of(&req);
-    authorize(&state, &req, "watch", K, None, None, Some(&path))?;
-    watch(state, &req, &params, K, None, Some(&path))
+    watch_path(state, &req, K, None, Some(&path))
 }
 
 /// `GET /api/v1/namespaces/{ns}`
@@ -95,18 +83,7 @@ pub async fn replace(
     let dry_run = params.dry_run()?;
     let value = body_value(&req, &body)?;
     let (ns, _): (Namespace, _) = decode(K, value, FieldValidation::of(&params)?)?;
-    if ns
-        .metadata
-        .name
-        .as_deref()
-        .is_some_and(|n| n != path.as_str())
-    {
-        return Err(SimError::bad_request(format!(
-            "the name of the object ({}) does not match the name on the URL ({})",
-            ns.metadata.name(),
-            path
-        )));
-    }
+    check_name(ns.metadata.name.as_deref(), &path)?;
     let updated = state
         .store
         .write(|txn| namespace::update(txn, &path, ns, dry_run))?;
@@ -121,12 +98,7 @@ pub async fn patch(
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     let params = Params::of(&req);
-    let ct = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let patch_type = PatchType::from_content_type(ct)?;
+    let patch_type = patch_type(&req)?;
     authorize(&state, &req, "patch", K, None, None, Some(&path))?;
     let dry_run = params.dry_run()?;
     let validation = FieldValidation::of(&params)?;
@@ -148,15 +120,7 @@ pub async fn delete(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let params = Params::of(&req);
-    authorize(&state, &req, "delete", K, None, None, Some(&path))?;
-    let (uid, rv, body_dry_run) = delete_preconditions(&req, &body)?;
-    let dry_run = params.dry_run()? || body_dry_run;
-    let deleted = state.store.write(|txn| {
-        if let Some(current) = txn.get(K, "", &path) {
-            check_preconditions(&current, &uid, &rv)?;
-        }
+    delete_one(&state, &req, &body, K, "", &path, |txn, dry_run| {
         namespace::delete(txn, &path, dry_run)
-    })?;
-    Ok(object_response(&req, &params, StatusCode::OK, &deleted))
+    })
 }

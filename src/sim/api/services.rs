@@ -2,15 +2,14 @@
 //! patch (merge, JSON, strategic), delete, deletecollection, and the `status`
 //! subresource.
 
-use super::list::{list as serve_list, selectors};
-use super::watch::watch;
+use super::list::selectors;
 use super::{
-    authorize, body_value, check_preconditions, decode, delete_preconditions, json_response,
-    object_response, pretty, with_warnings, FieldValidation, Params,
+    authorize, body_value, check_name, decode, delete_one, json_response, list_or_watch,
+    object_response, patch_type, pretty, watch_path, with_warnings, FieldValidation, Params,
 };
 use crate::sim::errors::SimError;
 use crate::sim::model::Service;
-use crate::sim::patch::{self, PatchType};
+use crate::sim::patch;
 use crate::sim::service::{self, Part};
 use crate::sim::state::SimState;
 use crate::sim::store::Kind;
@@ -20,23 +19,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 type Result<T> = std::result::Result<T, SimError>;
 const K: Kind = Kind::Service;
 
-fn list_or_watch(
-    state: web::Data<SimState>,
-    req: &HttpRequest,
-    namespace: Option<&str>,
-) -> Result<HttpResponse> {
-    let params = Params::of(req);
-    if params.flag("watch")? {
-        authorize(&state, req, "watch", K, None, namespace, None)?;
-        return watch(state, req, &params, K, namespace, None);
-    }
-    authorize(&state, req, "list", K, None, namespace, None)?;
-    serve_list(&state, req, &params, K, namespace)
-}
-
 /// `GET /api/v1/services`
 pub async fn list_all(state: web::Data<SimState>, req: HttpRequest) -> Result<HttpResponse> {
-    list_or_watch(state, &req, None)
+    list_or_watch(state, &req, K, None)
 }
 
 /// `GET /api/v1/namespaces/{ns}/services`
@@ -45,14 +30,12 @@ pub async fn list(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    list_or_watch(state, &req, Some(&path))
+    list_or_watch(state, &req, K, Some(&path))
 }
 
 /// `GET /api/v1/watch/services`
 pub async fn watch_all(state: web::Data<SimState>, req: HttpRequest) -> Result<HttpResponse> {
-    let params = Params::of(&req);
-    authorize(&state, &req, "watch", K, None, None, None)?;
-    watch(state, &req, &params, K, None, None)
+    watch_path(state, &req, K, None, None)
 }
 
 /// `GET /api/v1/watch/namespaces/{ns}/services`
@@ -61,9 +44,7 @@ pub async fn watch_ns(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let params = Params::of(&req);
-    authorize(&state, &req, "watch", K, None, Some(&path), None)?;
-    watch(state, &req, &params, K, Some(&path), None)
+    watch_path(state, &req, K, Some(&path), None)
 }
 
 /// `GET /api/v1/watch/namespaces/{ns}/services/{name}`
@@ -73,9 +54,7 @@ pub async fn watch_one(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     let (ns, name) = path.into_inner();
-    let params = Params::of(&req);
-    authorize(&state, &req, "watch", K, None, Some(&ns), Some(&name))?;
-    watch(state, &req, &params, K, Some(&ns), Some(&name))
+    watch_path(state, &req, K, Some(&ns), Some(&name))
 }
 
 /// `POST /api/v1/namespaces/{ns}/services`
@@ -92,13 +71,7 @@ pub async fn create(
     let validation = FieldValidation::of(&params)?;
     let value = body_value(&req, &body)?;
     let (svc, warnings): (Service, _) = decode(K, value, validation)?;
-    if let Some(body_ns) = svc.metadata.namespace.as_deref().filter(|n| !n.is_empty()) {
-        if body_ns != ns {
-            return Err(SimError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-    }
+    check_namespace(&svc, &ns)?;
     let created = state
         .store
         .write(|txn| service::create(txn, &ns, svc, dry_run))?;
@@ -144,22 +117,28 @@ fn get_one(
     Ok(object_response(req, &params, StatusCode::OK, obj))
 }
 
-fn check_names(svc: &Service, ns: &str, name: &str) -> Result<()> {
-    if let Some(n) = svc.metadata.name.as_deref() {
-        if n != name {
-            return Err(SimError::bad_request(format!(
-                "the name of the object ({n}) does not match the name on the URL ({name})"
-            )));
-        }
+/// 400 when the body names a namespace other than the URL's (an empty one is the URL's).
+fn check_namespace(svc: &Service, ns: &str) -> Result<()> {
+    match svc.metadata.namespace.as_deref() {
+        Some(body_ns) if !body_ns.is_empty() && body_ns != ns => Err(SimError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )),
+        _ => Ok(()),
     }
-    if let Some(body_ns) = svc.metadata.namespace.as_deref().filter(|n| !n.is_empty()) {
-        if body_ns != ns {
-            return Err(SimError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-    }
-    Ok(())
+}
+
+/// Decodes the body of an update (PUT, or the result of a PATCH) and checks that it names
+/// the object of the URL.
+fn decode_update(
+    value: serde_json::Value,
+    validation: FieldValidation,
+    ns: &str,
+    name: &str,
+) -> Result<(Service, Vec<String>)> {
+    let (svc, warnings): (Service, _) = decode(K, value, validation)?;
+    check_name(svc.metadata.name.as_deref(), name)?;
+    check_namespace(&svc, ns)?;
+    Ok((svc, warnings))
 }
 
 async fn replace_part(
@@ -175,9 +154,7 @@ async fn replace_part(
     authorize(&state, &req, "update", K, sub, Some(&ns), Some(&name))?;
     let dry_run = params.dry_run()?;
     let validation = FieldValidation::of(&params)?;
-    let value = body_value(&req, &body)?;
-    let (svc, warnings): (Service, _) = decode(K, value, validation)?;
-    check_names(&svc, &ns, &name)?;
+    let (svc, warnings) = decode_update(body_value(&req, &body)?, validation, &ns, &name)?;
     let updated = state
         .store
         .write(|txn| service::update(txn, &ns, &name, svc, part, dry_run))?;
@@ -217,12 +194,7 @@ async fn patch_part(
     let (ns, name) = path.into_inner();
     let params = Params::of(&req);
     let sub = (part == Part::Status).then_some("status");
-    let ct = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let patch_type = PatchType::from_content_type(ct)?;
+    let patch_type = patch_type(&req)?;
     authorize(&state, &req, "patch", K, sub, Some(&ns), Some(&name))?;
     let dry_run = params.dry_run()?;
     let validation = FieldValidation::of(&params)?;
@@ -231,8 +203,7 @@ async fn patch_part(
             .get(K, &ns, &name)
             .ok_or_else(|| SimError::not_found("services", &name))?;
         let patched = patch::apply(patch_type, &current.value(), &body)?;
-        let (svc, warnings): (Service, _) = decode(K, patched, validation)?;
-        check_names(&svc, &ns, &name)?;
+        let (svc, warnings) = decode_update(patched, validation, &ns, &name)?;
         let updated = service::update(txn, &ns, &name, svc, part, dry_run)?;
         Ok((updated, warnings))
     })?;
@@ -270,17 +241,9 @@ pub async fn delete(
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     let (ns, name) = path.into_inner();
-    let params = Params::of(&req);
-    authorize(&state, &req, "delete", K, None, Some(&ns), Some(&name))?;
-    let (uid, rv, body_dry_run) = delete_preconditions(&req, &body)?;
-    let dry_run = params.dry_run()? || body_dry_run;
-    let deleted = state.store.write(|txn| {
-        if let Some(current) = txn.get(K, &ns, &name) {
-            check_preconditions(&current, &uid, &rv)?;
-        }
+    delete_one(&state, &req, &body, K, &ns, &name, |txn, dry_run| {
         service::delete(txn, &ns, &name, dry_run)
-    })?;
-    Ok(object_response(&req, &params, StatusCode::OK, &deleted))
+    })
 }
 
 /// `DELETE /api/v1/namespaces/{ns}/services`: deletes every selected Service and returns
@@ -295,7 +258,7 @@ pub async fn delete_collection(
     authorize(&state, &req, "deletecollection", K, None, Some(&ns), None)?;
     let dry_run = params.dry_run()?;
     let sel = selectors(K, &params)?;
-    let (deleted, rv) = state.store.write(|txn| {
+    let deleted = state.store.write(|txn| {
         let names: Vec<String> = txn
             .snapshot()
             .iter(K, Some(&ns), None)
@@ -306,9 +269,8 @@ pub async fn delete_collection(
         for name in names {
             out.push(service::delete(txn, &ns, &name, dry_run)?);
         }
-        Ok((out, txn.snapshot()))
+        Ok(out)
     })?;
-    let _ = rv;
     let mut body = format!(
         "{{\"kind\":\"ServiceList\",\"apiVersion\":\"v1\",\"metadata\":{{\"resourceVersion\":\"{}\"}},\"items\":[",
         state.store.rv()
