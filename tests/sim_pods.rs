@@ -26,18 +26,32 @@ fn ws_url(sim: &kubeplex::sim::SimServer, path: &str) -> String {
     format!("ws://{}{path}", sim.url().authority())
 }
 
+/// Opens a WebSocket to `path` on `sim`, offering `protocols`.
+async fn open(sim: &kubeplex::sim::SimServer, path: &str, protocols: &[&str]) -> Ws {
+    connect(&ws_url(sim, path), protocols, &[]).await.unwrap().0
+}
+
+/// GETs `url` and decodes its JSON body.
+async fn get_json(url: String) -> serde_json::Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+/// Opens a WebSocket to `path` on `sim` offering `protocols`, expecting a refusal: its
+/// HTTP status and Status body.
+async fn refused_at(
+    sim: &kubeplex::sim::SimServer,
+    path: &str,
+    protocols: &[&str],
+) -> (u16, serde_json::Value) {
+    refused(&ws_url(sim, path), protocols, &[]).await
+}
+
 #[actix_web::test]
 async fn list_and_get_pods() {
     let sim = sim(vec![]).await;
     let client = reqwest::Client::new();
-    let list: serde_json::Value = client
-        .get(format!("{}api/v1/namespaces/payments/pods", sim.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value =
+        get_json(format!("{}api/v1/namespaces/payments/pods", sim.url())).await;
     assert_eq!(list["kind"], "PodList");
     let names: Vec<&str> = list["items"]
         .as_array()
@@ -50,26 +64,13 @@ async fn list_and_get_pods() {
         names.iter().any(|n| n.starts_with("checkout-")),
         "{names:?}"
     );
-    let all: serde_json::Value = client
-        .get(format!("{}api/v1/pods", sim.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: serde_json::Value = get_json(format!("{}api/v1/pods", sim.url())).await;
     assert!(all["items"].as_array().unwrap().len() > names.len());
-    let pod: serde_json::Value = client
-        .get(format!(
-            "{}api/v1/namespaces/default/pods/toolbox",
-            sim.url()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pod: serde_json::Value = get_json(format!(
+        "{}api/v1/namespaces/default/pods/toolbox",
+        sim.url()
+    ))
+    .await;
     assert_eq!(pod["kind"], "Pod");
     assert_eq!(pod["status"]["phase"], "Running");
     assert_eq!(pod["spec"]["containers"][0]["name"], "shell");
@@ -87,11 +88,7 @@ async fn list_and_get_pods() {
 #[actix_web::test]
 async fn exec_v5_echo_and_success_status() {
     let sim = sim(vec![]).await;
-    let url = ws_url(
-        &sim,
-        "/api/v1/namespaces/default/pods/toolbox/exec?command=echo&command=hello&command=world&stdout=true&stderr=true",
-    );
-    let (mut ws, res) = connect(&url, &["v5.channel.k8s.io", "v4.channel.k8s.io"], &[])
+    let (mut ws, res) = connect(&ws_url(&sim, "/api/v1/namespaces/default/pods/toolbox/exec?command=echo&command=hello&command=world&stdout=true&stderr=true"), &["v5.channel.k8s.io", "v4.channel.k8s.io"], &[])
         .await
         .unwrap();
     assert_eq!(
@@ -108,11 +105,7 @@ async fn exec_v5_echo_and_success_status() {
 #[actix_web::test]
 async fn exec_v4_nonzero_exit_code_status() {
     let sim = sim(vec![]).await;
-    let url = ws_url(
-        &sim,
-        "/api/v1/namespaces/default/pods/toolbox/exec?command=sh&command=-c&command=echo%20oops%201%3E%262%3B%20exit%207&stdout=true&stderr=true",
-    );
-    let (mut ws, _) = connect(&url, &["v4.channel.k8s.io"], &[]).await.unwrap();
+    let mut ws = open(&sim, "/api/v1/namespaces/default/pods/toolbox/exec?command=sh&command=-c&command=echo%20oops%201%3E%262%3B%20exit%207&stdout=true&stderr=true", &["v4.channel.k8s.io"]).await;
     let (_, _, status) = collect_exec(&mut ws).await;
     let st: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(st["status"], "Failure");
@@ -124,11 +117,7 @@ async fn exec_v4_nonzero_exit_code_status() {
 #[actix_web::test]
 async fn exec_cat_reads_stdin_until_close_signal() {
     let sim = sim(vec![]).await;
-    let url = ws_url(
-        &sim,
-        "/api/v1/namespaces/storefront/pods/toolbox/exec?command=cat&stdin=true&stdout=true&stderr=true",
-    );
-    let (mut ws, _) = connect(&url, &["v5.channel.k8s.io"], &[]).await.unwrap();
+    let mut ws = open(&sim, "/api/v1/namespaces/storefront/pods/toolbox/exec?command=cat&stdin=true&stdout=true&stderr=true", &["v5.channel.k8s.io"]).await;
     send_channel(&mut ws, 0, b"first ").await;
     assert_eq!(next_channel(&mut ws).await, Some((1, b"first ".to_vec())));
     let big = vec![b'z'; 300_000];
@@ -151,13 +140,12 @@ async fn exec_cat_reads_stdin_until_close_signal() {
 #[actix_web::test]
 async fn exec_base64_protocol() {
     let sim = sim(vec![]).await;
-    let url = ws_url(
+    let mut ws = open(
         &sim,
         "/api/v1/namespaces/default/pods/toolbox/exec?command=hostname&stdout=true",
-    );
-    let (mut ws, _) = connect(&url, &["v4.base64.channel.k8s.io"], &[])
-        .await
-        .unwrap();
+        &["v4.base64.channel.k8s.io"],
+    )
+    .await;
     let mut texts = Vec::new();
     while let Some(Ok(m)) = ws.next().await {
         match m {
@@ -167,52 +155,53 @@ async fn exec_base64_protocol() {
         }
     }
     assert_eq!(texts[0], "1dG9vbGJveAo="); // "1" + base64("toolbox\n")
-    assert!(texts[1].starts_with('3'));
+    use base64::Engine;
+    let status = texts[1].strip_prefix('3').expect("status on channel 3");
+    let status = base64::engine::general_purpose::STANDARD
+        .decode(status)
+        .unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&status).unwrap();
+    assert_eq!(st["status"], "Success");
 }
 
 #[actix_web::test]
 async fn exec_refusals() {
     let sim = sim(vec![]).await;
     let base = "/api/v1/namespaces/default/pods";
-    let (code, st) = refused(
-        &ws_url(
-            &sim,
-            &format!("{base}/toolbox/exec?command=true&stdout=true"),
-        ),
+    let (code, st) = refused_at(
+        &sim,
+        &format!("{base}/toolbox/exec?command=true&stdout=true"),
         &["v9.channel.k8s.io"],
-        &[],
     )
     .await;
     assert_eq!(code, 400);
     assert_eq!(st["kind"], "Status");
-    let (code, st) = refused(
-        &ws_url(
-            &sim,
-            &format!("{base}/missing/exec?command=true&stdout=true"),
-        ),
+    let (code, st) = refused_at(
+        &sim,
+        &format!("{base}/missing/exec?command=true&stdout=true"),
         &["v5.channel.k8s.io"],
-        &[],
     )
     .await;
     assert_eq!((code, st["reason"].as_str()), (404, Some("NotFound")));
-    let (code, st) = refused(
-        &ws_url(&sim, &format!("{base}/toolbox/exec?stdout=true")),
+    let (code, st) = refused_at(
+        &sim,
+        &format!("{base}/toolbox/exec?stdout=true"),
         &["v5.channel.k8s.io"],
-        &[],
     )
     .await;
     assert_eq!(code, 400);
     assert!(st["message"].as_str().unwrap().contains("command"));
-    let (code, _) = refused(
-        &ws_url(
-            &sim,
-            &format!("{base}/toolbox/exec?command=true&stdout=true&container=nope"),
-        ),
+    let (code, st) = refused_at(
+        &sim,
+        &format!("{base}/toolbox/exec?command=true&stdout=true&container=nope"),
         &["v5.channel.k8s.io"],
-        &[],
     )
     .await;
     assert_eq!(code, 400);
+    assert_eq!(
+        st["message"], "container nope is not valid for pod toolbox",
+        "{st}"
+    );
     // Not an upgrade at all.
     let res = reqwest::Client::new()
         .post(format!(
@@ -268,11 +257,12 @@ async fn exec_requires_token_when_configured() {
 #[actix_web::test]
 async fn attach_with_stdin_is_a_shell() {
     let sim = sim(vec![]).await;
-    let url = ws_url(
+    let mut ws = open(
         &sim,
         "/api/v1/namespaces/default/pods/toolbox/attach?stdin=true&stdout=true&stderr=true",
-    );
-    let (mut ws, _) = connect(&url, &["v5.channel.k8s.io"], &[]).await.unwrap();
+        &["v5.channel.k8s.io"],
+    )
+    .await;
     send_channel(&mut ws, 0, b"echo attached && exit 4\n").await;
     let (out, _, status) = collect_exec(&mut ws).await;
     assert_eq!(out, "attached\n");
@@ -282,11 +272,12 @@ async fn attach_with_stdin_is_a_shell() {
 #[actix_web::test]
 async fn portforward_channel_protocol_echoes_and_reports_refused_ports() {
     let sim = sim(vec![]).await;
-    let url = ws_url(
+    let mut ws = open(
         &sim,
         "/api/v1/namespaces/default/pods/toolbox/portforward?ports=8080,9999",
-    );
-    let (mut ws, _) = connect(&url, &["v4.channel.k8s.io"], &[]).await.unwrap();
+        &["v4.channel.k8s.io"],
+    )
+    .await;
     let mut prefixes = Vec::new();
     for _ in 0..4 {
         prefixes.push(next_channel(&mut ws).await.unwrap());
@@ -346,11 +337,16 @@ async fn follow_logs_stream_lines() {
 #[actix_web::test]
 async fn logs_over_websocket_one_message_per_chunk() {
     let sim = sim(vec![]).await;
-    let url = ws_url(
-        &sim,
-        "/api/v1/namespaces/default/pods/toolbox/log?tailLines=2",
-    );
-    let (mut ws, res) = connect(&url, &["binary.k8s.io"], &[]).await.unwrap();
+    let (mut ws, res) = connect(
+        &ws_url(
+            &sim,
+            "/api/v1/namespaces/default/pods/toolbox/log?tailLines=2",
+        ),
+        &["binary.k8s.io"],
+        &[],
+    )
+    .await
+    .unwrap();
     assert_eq!(res.headers()["sec-websocket-protocol"], "binary.k8s.io");
     let mut text = Vec::new();
     while let Some(Ok(m)) = ws.next().await {
@@ -365,11 +361,12 @@ async fn logs_over_websocket_one_message_per_chunk() {
         "readiness probe succeeded\nserving requests\n"
     );
     // base64 form, following.
-    let url = ws_url(
+    let mut ws = open(
         &sim,
         "/api/v1/namespaces/default/pods/toolbox/log?follow=true&tailLines=0",
-    );
-    let (mut ws, _) = connect(&url, &["base64.binary.k8s.io"], &[]).await.unwrap();
+        &["base64.binary.k8s.io"],
+    )
+    .await;
     match ws.next().await.unwrap().unwrap() {
         Message::Text(t) => {
             use base64::Engine;
