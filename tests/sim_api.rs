@@ -38,9 +38,16 @@ async fn send(c: &Client, method: Method, url: &str, body: Option<Value>) -> (St
     (status, v)
 }
 
-async fn patch(c: &Client, url: &str, ct: &str, body: &str) -> (StatusCode, Value) {
+/// Sends `body` as it is, with the `Content-Type` `ct`; the status and the JSON answer.
+async fn send_raw(
+    c: &Client,
+    method: Method,
+    url: &str,
+    ct: &str,
+    body: &str,
+) -> (StatusCode, Value) {
     let resp = c
-        .patch(url)
+        .request(method, url)
         .header("content-type", ct)
         .body(body.to_string())
         .send()
@@ -48,6 +55,10 @@ async fn patch(c: &Client, url: &str, ct: &str, body: &str) -> (StatusCode, Valu
         .unwrap();
     let status = resp.status();
     (status, resp.json().await.unwrap())
+}
+
+async fn patch(c: &Client, url: &str, ct: &str, body: &str) -> (StatusCode, Value) {
+    send_raw(c, Method::PATCH, url, ct, body).await
 }
 
 fn svc(name: &str) -> Value {
@@ -84,6 +95,12 @@ fn assert_status(v: &Value, code: u16, reason: &str) {
     assert_eq!(v["status"], "Failure");
     assert_eq!(v["code"], code, "{v}");
     assert_eq!(v["reason"], reason, "{v}");
+}
+
+/// Asserts a refusal: the HTTP status and its Status body agree on `code`.
+fn assert_refused(st: StatusCode, v: &Value, code: u16, reason: &str) {
+    assert_eq!(st.as_u16(), code, "{v}");
+    assert_status(v, code, reason);
 }
 
 fn names(list: &Value) -> Vec<String> {
@@ -180,8 +197,7 @@ async fn service_crud_and_conflicts() {
 
     // AlreadyExists
     let (st, v) = send(&c, Method::POST, &coll, Some(svc("web"))).await;
-    assert_eq!(st, StatusCode::CONFLICT);
-    assert_status(&v, 409, "AlreadyExists");
+    assert_refused(st, &v, 409, "AlreadyExists");
     assert_eq!(v["message"], "services \"web\" already exists");
     assert_eq!(v["details"], json!({"name":"web","kind":"services"}));
 
@@ -196,8 +212,7 @@ async fn service_crud_and_conflicts() {
         Some(edited.clone()),
     )
     .await;
-    assert_eq!(st, StatusCode::CONFLICT);
-    assert_status(&v, 409, "Conflict");
+    assert_refused(st, &v, 409, "Conflict");
     assert_eq!(
         v["message"],
         "Operation cannot be fulfilled on services \"web\": the object has been modified; please apply your changes to the latest version and try again"
@@ -243,22 +258,19 @@ async fn service_crud_and_conflicts() {
         Some(kept.clone()),
     )
     .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert_status(&v, 400, "BadRequest");
+    assert_refused(st, &v, 400, "BadRequest");
     // replace of a missing object
     let mut ghost = svc("ghost");
     ghost["metadata"]["namespace"] = json!("default");
     let (st, v) = send(&c, Method::PUT, &format!("{coll}/ghost"), Some(ghost)).await;
-    assert_eq!(st, StatusCode::NOT_FOUND);
-    assert_status(&v, 404, "NotFound");
+    assert_refused(st, &v, 404, "NotFound");
 
     // delete returns the object; then 404 with details
     let (st, v) = send(&c, Method::DELETE, &format!("{coll}/web"), None).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["metadata"]["name"], "web");
     let (st, v) = send(&c, Method::GET, &format!("{coll}/web"), None).await;
-    assert_eq!(st, StatusCode::NOT_FOUND);
-    assert_status(&v, 404, "NotFound");
+    assert_refused(st, &v, 404, "NotFound");
     assert_eq!(v["message"], "services \"web\" not found");
     assert_eq!(v["details"], json!({"name":"web","kind":"services"}));
     let (st, _) = send(&c, Method::DELETE, &format!("{coll}/web"), None).await;
@@ -275,8 +287,7 @@ async fn create_errors() {
         "ports":[{"port":70000,"protocol":"HTTP"},{"name":"a","port":80},{"name":"a","port":81,"targetPort":"no_such--port"}],
         "externalIPs":["not-an-ip"]}});
     let (st, v) = send(&c, Method::POST, &coll, Some(bad)).await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_status(&v, 422, "Invalid");
+    assert_refused(st, &v, 422, "Invalid");
     assert_eq!(v["details"]["kind"], "Service");
     assert_eq!(v["details"]["name"], "Bad_Name");
     let causes: Vec<(String, String)> = v["details"]["causes"]
@@ -324,15 +335,8 @@ async fn create_errors() {
     let v = create_svc(&c, &base, "default", json!({"metadata":{"name":"ext"},"spec":{"type":"ExternalName","externalName":"db.example.com"}})).await;
     assert!(v["spec"].get("clusterIP").is_none());
     // malformed JSON
-    let resp = c
-        .post(&coll)
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert_status(&resp.json().await.unwrap(), 400, "BadRequest");
+    let (st, v) = send_raw(&c, Method::POST, &coll, "application/json", "{not json").await;
+    assert_refused(st, &v, 400, "BadRequest");
     // wrong type of value
     let (st, v) = send(
         &c,
@@ -341,18 +345,10 @@ async fn create_errors() {
         Some(json!({"metadata":{"name":"x"},"spec":{"ports":[{"port":"eighty"}]}})),
     )
     .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert_status(&v, 400, "BadRequest");
+    assert_refused(st, &v, 400, "BadRequest");
     // unknown body media type
-    let resp = c
-        .post(&coll)
-        .header("content-type", "text/plain")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_status(&resp.json().await.unwrap(), 415, "UnsupportedMediaType");
+    let (st, v) = send_raw(&c, Method::POST, &coll, "text/plain", "x").await;
+    assert_refused(st, &v, 415, "UnsupportedMediaType");
     // YAML body
     let resp = c
         .post(&coll)
@@ -511,8 +507,7 @@ async fn namespaces_endpoints() {
         Some(json!({"metadata":{"name":"team-a"}})),
     )
     .await;
-    assert_eq!(st, StatusCode::CONFLICT);
-    assert_status(&v, 409, "AlreadyExists");
+    assert_refused(st, &v, 409, "AlreadyExists");
     let (st, v) = send(
         &c,
         Method::POST,
@@ -550,8 +545,7 @@ async fn namespaces_endpoints() {
         None,
     )
     .await;
-    assert_eq!(st, StatusCode::FORBIDDEN);
-    assert_status(&v, 403, "Forbidden");
+    assert_refused(st, &v, 403, "Forbidden");
     let (st, v) = send(
         &c,
         Method::DELETE,
@@ -649,8 +643,7 @@ async fn patches_of_three_types() {
         r#"{"spec":{"type":"Bogus"}}"#,
     )
     .await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_status(&v, 422, "Invalid");
+    assert_refused(st, &v, 422, "Invalid");
     let (st, v) = patch(
         &c,
         &item,
@@ -658,8 +651,7 @@ async fn patches_of_three_types() {
         r#"{"metadata":{"resourceVersion":"1"},"spec":{"type":"NodePort"}}"#,
     )
     .await;
-    assert_eq!(st, StatusCode::CONFLICT);
-    assert_status(&v, 409, "Conflict");
+    assert_refused(st, &v, 409, "Conflict");
     // other types: 415; malformed patch: 400; missing object: 404
     for ct in [
         "application/json",
@@ -671,8 +663,7 @@ async fn patches_of_three_types() {
         assert_status(&v, 415, "UnsupportedMediaType");
     }
     let (st, v) = patch(&c, &item, "application/merge-patch+json", "{oops").await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert_status(&v, 400, "BadRequest");
+    assert_refused(st, &v, 400, "BadRequest");
     let (st, v) = patch(
         &c,
         &format!("{item}-nope"),
@@ -680,8 +671,7 @@ async fn patches_of_three_types() {
         "{}",
     )
     .await;
-    assert_eq!(st, StatusCode::NOT_FOUND);
-    assert_status(&v, 404, "NotFound");
+    assert_refused(st, &v, 404, "NotFound");
 }
 
 #[actix_web::test]
@@ -851,18 +841,15 @@ async fn proxy_subresource() {
     assert_eq!(v["path"], "/base/");
     // 503s and 404
     let (st, v) = send(&c, Method::GET, &format!("{root}/nobackend/proxy/"), None).await;
-    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
-    assert_status(&v, 503, "ServiceUnavailable");
+    assert_refused(st, &v, 503, "ServiceUnavailable");
     assert_eq!(
         v["message"],
         "no endpoints available for service \"nobackend\""
     );
     let (st, v) = send(&c, Method::GET, &format!("{root}/web:nope/proxy/"), None).await;
-    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
-    assert_status(&v, 503, "ServiceUnavailable");
+    assert_refused(st, &v, 503, "ServiceUnavailable");
     let (st, v) = send(&c, Method::GET, &format!("{root}/missing/proxy/"), None).await;
-    assert_eq!(st, StatusCode::NOT_FOUND);
-    assert_status(&v, 404, "NotFound");
+    assert_refused(st, &v, 404, "NotFound");
     backend.stop(false).await;
     // a backend that is down: a port nothing listens on
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1016,8 +1003,7 @@ async fn pagination_and_resource_versions() {
         None,
     )
     .await;
-    assert_eq!(st, StatusCode::GATEWAY_TIMEOUT);
-    assert_status(&v, 504, "Timeout");
+    assert_refused(st, &v, 504, "Timeout");
     // resourceVersion=0 serves the current state
     let (st, v) = send(&c, Method::GET, &format!("{coll}?resourceVersion=0"), None).await;
     assert_eq!(st, StatusCode::OK);
@@ -1050,8 +1036,7 @@ async fn pagination_and_resource_versions() {
         reqwest::Url::parse_with_params(&coll, &[("limit", "3"), ("continue", token.as_str())])
             .unwrap();
     let (st, v) = send(&c, Method::GET, url.as_str(), None).await;
-    assert_eq!(st, StatusCode::GONE);
-    assert_status(&v, 410, "Expired");
+    assert_refused(st, &v, 410, "Expired");
     assert!(v["message"]
         .as_str()
         .unwrap()
@@ -1063,8 +1048,7 @@ async fn pagination_and_resource_versions() {
         None,
     )
     .await;
-    assert_eq!(st, StatusCode::GONE);
-    assert_status(&v, 410, "Expired");
+    assert_refused(st, &v, 410, "Expired");
     // all-namespace pagination covers every namespace
     create_ns(&c, &base, "zz").await;
     create_svc(&c, &base, "zz", svc("last")).await;
@@ -1500,11 +1484,9 @@ async fn routing_errors_pretty_and_collections() {
         Some(json!({})),
     )
     .await;
-    assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
-    assert_status(&v, 405, "MethodNotAllowed");
+    assert_refused(st, &v, 405, "MethodNotAllowed");
     let (st, v) = send(&c, Method::GET, &format!("{base}/api/v1/foos"), None).await;
-    assert_eq!(st, StatusCode::NOT_FOUND);
-    assert_status(&v, 404, "NotFound");
+    assert_refused(st, &v, 404, "NotFound");
     let text = c
         .get(format!("{base}/api/v1/namespaces/default?pretty=true"))
         .send()
@@ -1558,8 +1540,7 @@ async fn routing_errors_pretty_and_collections() {
         Some(json!({"preconditions":{"resourceVersion":"1"}})),
     )
     .await;
-    assert_eq!(st, StatusCode::CONFLICT);
-    assert_status(&v, 409, "Conflict");
+    assert_refused(st, &v, 409, "Conflict");
 }
 
 #[actix_web::test]
@@ -1578,8 +1559,7 @@ async fn field_validation_directives() {
         Some(body.clone()),
     )
     .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert_status(&v, 400, "BadRequest");
+    assert_refused(st, &v, 400, "BadRequest");
     let msg = v["message"].as_str().unwrap();
     assert!(msg.contains("strict decoding error: "), "{msg}");
     assert!(msg.contains("unknown field \"spec.bogus\""), "{msg}");
