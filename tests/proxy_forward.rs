@@ -13,10 +13,6 @@ use std::time::Duration;
 
 const BASE: &str = "/api/kubernetes";
 
-fn proxy_url(app: &kubeplex::app::RunningApp, path: &str) -> String {
-    format!("{}{BASE}/proxy{path}", app.url())
-}
-
 #[actix_web::test]
 async fn unusual_status_and_body_pass_through() {
     let up = Upstream::start(|_| Reply {
@@ -25,7 +21,7 @@ async fn unusual_status_and_body_pass_through() {
         body: Body::Bytes(b"odd but fine".to_vec()),
     })
     .await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     let r = http().get(proxy_url(&app, "/x")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 299);
     assert_eq!(r.headers()["content-type"], "text/plain");
@@ -35,7 +31,7 @@ async fn unusual_status_and_body_pass_through() {
 #[actix_web::test]
 async fn host_is_the_upstreams_and_x_forwarded_for_gets_the_peer() {
     let up = Upstream::ok().await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     http()
         .get(proxy_url(&app, "/api"))
         .header("X-Forwarded-For", "203.0.113.7")
@@ -70,7 +66,7 @@ async fn cluster_url_sub_path_is_prepended() {
 #[actix_web::test]
 async fn post_json_and_yaml_bodies_arrive_byte_for_byte() {
     let up = Upstream::ok().await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     let json = "{\"apiVersion\":\"v1\",\"kind\":\"Service\",  \"metadata\":{\"name\":\"a\"}}\n";
     let yaml =
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: b # comment\n  labels: {a: \"ü\"}\n";
@@ -111,7 +107,7 @@ async fn post_json_and_yaml_bodies_arrive_byte_for_byte() {
 #[actix_web::test]
 async fn get_without_body_sends_no_content_length() {
     let up = Upstream::ok().await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     http().get(proxy_url(&app, "/api")).send().await.unwrap();
     let rec = up.only();
     assert_eq!(rec.one("content-length"), None);
@@ -264,7 +260,7 @@ async fn token_file_is_reread_when_it_changes() {
 #[actix_web::test]
 async fn cookies_cluster_and_identity_headers_never_arrive() {
     let up = Upstream::ok().await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     http()
         .get(proxy_url(&app, "/api"))
         .header("Cookie", "session=abc")
@@ -352,7 +348,7 @@ async fn repeated_headers_are_kept_both_ways() {
         body: Body::Bytes(b"{}".to_vec()),
     })
     .await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     let r = http()
         .get(proxy_url(&app, "/api"))
         .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
@@ -400,7 +396,7 @@ async fn no_decompression_and_no_accept_encoding_added() {
         body: Body::Bytes(body.clone()),
     })
     .await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     let c = http();
     let r = c.get(proxy_url(&app, "/plain")).send().await.unwrap();
     assert_eq!(r.headers()["content-encoding"], "gzip");
@@ -426,7 +422,7 @@ async fn redirects_are_not_followed() {
         body: Body::Bytes(Vec::new()),
     })
     .await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     let r = http().get(proxy_url(&app, "/here")).send().await.unwrap();
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()["location"], "/elsewhere");
@@ -448,7 +444,7 @@ async fn no_content_type_is_added() {
         },
     })
     .await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     for p in ["/sized", "/chunked"] {
         let r = http().get(proxy_url(&app, p)).send().await.unwrap();
         assert_eq!(r.status(), 200);
@@ -511,7 +507,7 @@ async fn no_answer_is_504_after_the_response_head_timeout() {
 #[actix_web::test]
 async fn unsafe_paths_are_400_and_nothing_is_sent() {
     let up = Upstream::ok().await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     let host = app.addr.to_string();
     for target in [
         format!("{BASE}/proxy/../../etc/passwd"),
@@ -537,7 +533,7 @@ async fn unsafe_paths_are_400_and_nothing_is_sent() {
 #[actix_web::test]
 async fn spdy_upgrade_is_refused_with_advice() {
     let up = Upstream::ok().await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     let r = http()
         .post(proxy_url(
             &app,
@@ -579,7 +575,7 @@ async fn head_keeps_the_upstream_content_length() {
         body: Body::Bytes(b"{\"a\":1}".to_vec()),
     })
     .await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     let c = http();
     let r = c.head(proxy_url(&app, "/api")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -594,7 +590,7 @@ async fn head_keeps_the_upstream_content_length() {
 #[actix_web::test]
 async fn chunked_upload_arrives_byte_for_byte() {
     let up = Upstream::ok().await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     let parts: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
         Ok(bytes::Bytes::from_static(b"{\"kind\":")),
         Ok(bytes::Bytes::from_static(b"\"ConfigMap\"}")),
@@ -646,7 +642,7 @@ async fn a_slow_but_moving_upload_is_not_cut_off_by_the_head_timeout() {
 #[actix_web::test]
 async fn x_forwarded_for_is_created_with_the_peer() {
     let up = Upstream::ok().await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     http().get(proxy_url(&app, "/api")).send().await.unwrap();
     assert_eq!(up.only().one("x-forwarded-for"), Some("127.0.0.1"));
 }
@@ -655,7 +651,7 @@ async fn x_forwarded_for_is_created_with_the_peer() {
 async fn expect_100_continue_is_answered_by_kubeplex_not_forwarded() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let up = Upstream::ok().await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     s.write_all(
         format!(

@@ -21,7 +21,7 @@ async fn header_route_both_header_names_and_kubeplex_cluster() {
     .await;
     let c = http();
     let r = c
-        .get(format!("{}{BASE}/proxy/api/v1/namespaces", app.url()))
+        .get(proxy_url(&app, "/api/v1/namespaces"))
         .header("Backstage-Kubernetes-Cluster", "prod")
         .send()
         .await
@@ -31,7 +31,7 @@ async fn header_route_both_header_names_and_kubeplex_cluster() {
     assert!(r.headers().get("warning").is_none());
     assert_eq!(b.only().path, "/api/v1/namespaces");
     let r = c
-        .get(format!("{}{BASE}/proxy/version", app.url()))
+        .get(proxy_url(&app, "/version"))
         .header("X-Kubernetes-Cluster", "dev")
         .send()
         .await
@@ -52,7 +52,7 @@ async fn key_selects_and_ambiguous_name_routes_first_with_warning() {
     .await;
     let c = http();
     let r = c
-        .get(format!("{}{BASE}/proxy/api", app.url()))
+        .get(proxy_url(&app, "/api"))
         .header("Backstage-Kubernetes-Cluster", "prod")
         .send()
         .await
@@ -65,7 +65,7 @@ async fn key_selects_and_ambiguous_name_routes_first_with_warning() {
     );
     assert_eq!(first.recorded().len(), 1);
     let r = c
-        .get(format!("{}{BASE}/proxy/api", app.url()))
+        .get(proxy_url(&app, "/api"))
         .header("Backstage-Kubernetes-Cluster", "staging:prod")
         .send()
         .await
@@ -99,7 +99,7 @@ async fn reject_mode_answers_409_and_sends_nothing() {
     s.duplicate_names = DuplicateNames::Reject;
     let app = spawn_app(s).await;
     let r = http()
-        .get(format!("{}{BASE}/proxy/api", app.url()))
+        .get(proxy_url(&app, "/api"))
         .header("Backstage-Kubernetes-Cluster", "prod")
         .send()
         .await
@@ -117,7 +117,7 @@ async fn no_header_single_cluster_is_used() {
     let up = Upstream::ok().await;
     let app = spawn_app(settings(vec![cluster("only", &up.url)])).await;
     let r = http()
-        .get(format!("{}{BASE}/proxy/api/v1/pods", app.url()))
+        .get(proxy_url(&app, "/api/v1/pods"))
         .send()
         .await
         .unwrap();
@@ -131,18 +131,14 @@ async fn no_header_several_clusters_is_400_and_unknown_is_404() {
     let a = Upstream::ok().await;
     let app = spawn_app(settings(vec![cluster("a", &a.url), cluster("b", &a.url)])).await;
     let c = http();
-    let r = c
-        .get(format!("{}{BASE}/proxy/api", app.url()))
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(proxy_url(&app, "/api")).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.headers()["content-type"], "application/json");
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["reason"], "BadRequest");
     assert_eq!(v["code"], 400);
     let r = c
-        .get(format!("{}{BASE}/proxy/api", app.url()))
+        .get(proxy_url(&app, "/api"))
         .header("Backstage-Kubernetes-Cluster", "nope")
         .send()
         .await
@@ -234,25 +230,17 @@ async fn clusters_endpoint_lists_keys_in_order_without_urls_or_credentials() {
 #[actix_web::test]
 async fn request_id_echoed_or_generated() {
     let up = Upstream::ok().await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     let c = http();
     let r = c
-        .get(format!("{}{BASE}/proxy/api", app.url()))
+        .get(proxy_url(&app, "/api"))
         .header("X-Request-Id", "abc-123")
         .send()
         .await
         .unwrap();
     assert_eq!(r.headers()["x-request-id"], "abc-123");
-    let r1 = c
-        .get(format!("{}{BASE}/proxy/api", app.url()))
-        .send()
-        .await
-        .unwrap();
-    let r2 = c
-        .get(format!("{}{BASE}/proxy/api", app.url()))
-        .send()
-        .await
-        .unwrap();
+    let r1 = c.get(proxy_url(&app, "/api")).send().await.unwrap();
+    let r2 = c.get(proxy_url(&app, "/api")).send().await.unwrap();
     let id1 = r1.headers()["x-request-id"].to_str().unwrap().to_owned();
     let id2 = r2.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(id1.len() >= 16);

@@ -141,7 +141,7 @@ async fn watch_events_arrive_one_by_one() {
         },
     })
     .await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     let r = http()
         .get(format!(
             "{}{BASE}/clusters/c/api/v1/services?watch=1",
@@ -188,9 +188,9 @@ async fn client_disconnect_closes_the_upstream_connection() {
         body: Body::Endless { dropped: d.clone() },
     })
     .await;
-    let app = spawn_app(settings(vec![cluster("c", &up.url)])).await;
+    let app = spawn_app_for(&up).await;
     let r = http()
-        .get(format!("{}{BASE}/proxy/api/v1/pods?watch=1", app.url()))
+        .get(proxy_url(&app, "/api/v1/pods?watch=1"))
         .send()
         .await
         .unwrap();

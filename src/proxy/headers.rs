@@ -120,20 +120,18 @@ pub(crate) fn copy_request_headers(
             f.max_header_bytes
         )));
     }
-    if let Some(peer) = f.peer {
-        let v = match xff {
-            Some(mut s) => {
-                use std::fmt::Write;
-                let _ = write!(s, ", {peer}");
-                s
-            }
-            None => peer.to_string(),
-        };
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            dst.insert(HeaderName::from_static("x-forwarded-for"), v);
+    let xff = match (xff, f.peer) {
+        (Some(mut s), Some(peer)) => {
+            use std::fmt::Write;
+            let _ = write!(s, ", {peer}");
+            Some(s)
         }
-    } else if let Some(s) = xff {
-        if let Ok(v) = HeaderValue::from_str(&s) {
+        (None, Some(peer)) => Some(peer.to_string()),
+        (s, None) => s,
+    };
+    if let Some(s) = xff {
+        // The `String`'s buffer becomes the header value's: no copy.
+        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(s)) {
             dst.insert(HeaderName::from_static("x-forwarded-for"), v);
         }
     }

@@ -299,6 +299,16 @@ pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Starts kubeplex in-process with one `config` cluster `c` at `up`.
+pub async fn spawn_app_for(up: &Upstream) -> RunningApp {
+    spawn_app(settings(vec![cluster("c", &up.url)])).await
+}
+
+/// `{app}/api/kubernetes/proxy{path}` (the default base path).
+pub fn proxy_url(app: &RunningApp, path: &str) -> String {
+    format!("{}/api/kubernetes/proxy{path}", app.url())
+}
+
 /// A reqwest client that follows no redirects.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
