@@ -2,9 +2,11 @@
 //! kubeplex; a bad one keeps the running configuration and says why in `/readyz`;
 //! unchanged simulated clusters keep running; SIGHUP reloads the real binary.
 
+mod common;
+
+use common::KubeplexProcess;
 use kubeplex::config::{load_with_env, tree::Env, Source};
 use kubeplex::reload::{self, Reloader};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tempfile::TempDir;
@@ -166,53 +168,21 @@ async fn forced_reload_and_simulated_clusters_kept() {
     .await;
 }
 
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[cfg(unix)]
 #[actix_web::test]
 async fn sighup_reloads_the_binary() {
-    let dir = TempDir::new().unwrap();
     let secrets = TempDir::new().unwrap();
     let token: PathBuf = secrets.path().join("token");
     std::fs::write(&token, "t").unwrap();
-    let f = dir.path().join("kubeplex.yaml");
-    write(
-        &f,
+    let kp = KubeplexProcess::spawn(
         &format!(
             "kubeplex:\n  server:\n    listen: 127.0.0.1:0\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - {{name: a, url: 'http://127.0.0.1:1', tokenFile: '{}'}}\n",
             token.display()
         ),
+        "info",
+        &[],
     );
-    let mut child = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_kubeplex"))
-            .args(["--log-format", "json", "serve", "--config"])
-            .arg(&f)
-            .env("RUST_LOG", "info")
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = child.0.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("kubeplex logs its address").unwrap();
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if let Some(a) = v["fields"]["addr"].as_str() {
-            break a.to_string();
-        }
-    };
-    // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let addr = &kp.addr;
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
     let body = client
@@ -228,7 +198,7 @@ async fn sighup_reloads_the_binary() {
     // The token file lives outside the watched folder: only SIGHUP notices it is gone.
     std::fs::remove_file(&token).unwrap();
     let status = std::process::Command::new("kill")
-        .args(["-HUP", &child.0.id().to_string()])
+        .args(["-HUP", &kp.pid().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
