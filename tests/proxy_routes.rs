@@ -255,3 +255,44 @@ async fn request_id_echoed_or_generated() {
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["x-request-id"], "err-1");
 }
+
+#[actix_web::test]
+async fn unknown_routes_under_base_are_status_objects() {
+    let up = Upstream::ok().await;
+    let app = spawn_app(settings(vec![cluster("dev", &up.url)])).await;
+    let c = http();
+    for (method, path, code, reason) in [
+        ("GET", "/nope", 404, "NotFound"),
+        ("GET", "/proxyfoo/api", 404, "NotFound"),
+        ("POST", "/clusters", 405, "MethodNotAllowed"),
+    ] {
+        let r = c
+            .request(
+                method.parse().unwrap(),
+                format!("{}{BASE}{path}", app.url()),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), code, "{method} {path}");
+        let s: Value = r.json().await.unwrap();
+        assert_eq!(s["kind"], "Status", "{method} {path}");
+        assert_eq!(s["reason"], reason, "{method} {path}");
+    }
+    // The proxy routes are still told apart: bare `/proxy` and `/clusters/{name}`.
+    let r = c
+        .get(format!("{}{BASE}/proxy", app.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(format!("{}{BASE}/clusters/dev", app.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["kubeplex-cluster"], "config:dev");
+    let paths: Vec<String> = up.recorded().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/", "/"], "only the two proxy requests reached the upstream");
+}
