@@ -222,3 +222,52 @@ async fn sighup_reloads_the_binary() {
     .await;
     assert_eq!(cluster_keys(&client, &base).await, ["config:a"]);
 }
+
+/// Each worker keeps its own client per cluster key (and its pool): a swapped registry
+/// that changes a cluster's URL must reach the new URL on every worker, and one that keeps
+/// the definition (new entries, same spec) must keep working.
+#[actix_web::test]
+async fn a_swapped_registry_rebuilds_changed_clusters_on_every_worker() {
+    use common::{cluster, http, proxy_url, settings, spawn_app, Upstream};
+    use kubeplex::registry::Registry;
+    use std::sync::Arc;
+    let a = Upstream::ok().await;
+    let b = Upstream::ok().await;
+    let app = spawn_app(settings(vec![cluster("c", &a.url)])).await;
+    // The registry a reload to `c` at `b` would build.
+    let changed = settings(vec![cluster("c", &b.url)]);
+    let located = kubeplex::locate::locate_all(&changed).await.unwrap();
+    let registry = || Arc::new(Registry::new(&located, changed.duplicate_names));
+    let c = http();
+    // More requests than workers, each on its own connection, so every worker builds one.
+    let send = |n: usize| {
+        let c = c.clone();
+        let url = proxy_url(&app, "/api");
+        async move {
+            for _ in 0..n {
+                let r = c
+                    .get(&url)
+                    .header("connection", "close")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+            }
+        }
+    };
+    send(6).await;
+    assert_eq!(a.recorded().len(), 6);
+    app.state.registry.store(registry());
+    send(6).await;
+    assert_eq!(
+        a.recorded().len(),
+        6,
+        "a changed URL still reached the old one"
+    );
+    assert_eq!(b.recorded().len(), 6);
+    // Same definitions, new registry entries.
+    app.state.registry.store(registry());
+    send(6).await;
+    assert_eq!(b.recorded().len(), 12);
+    assert_eq!(a.recorded().len(), 6);
+}
