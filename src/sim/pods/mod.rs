@@ -161,6 +161,16 @@ fn bad_request(message: String) -> HttpResponse {
     status(400, "BadRequest", message, None)
 }
 
+/// A 400 refusal.
+fn refuse(message: String) -> Refused {
+    Box::new(bad_request(message))
+}
+
+/// The response of a handler written with `?`: the refusal when there is one.
+fn respond(result: Result<HttpResponse, Refused>) -> HttpResponse {
+    result.unwrap_or_else(|res| *res)
+}
+
 fn not_found(name: &str) -> HttpResponse {
     status(
         404,
@@ -395,11 +405,11 @@ fn container_of(pod: &Pod, q: &[(String, String)]) -> Result<String, Refused> {
     let asked = query_get(q, "container");
     match pod.container(asked) {
         Some(c) => Ok(c.name.clone()),
-        None => Err(Box::new(bad_request(format!(
+        None => Err(refuse(format!(
             "container {} is not valid for pod {}",
             asked.unwrap_or(""),
             pod.name
-        )))),
+        ))),
     }
 }
 
@@ -409,20 +419,22 @@ async fn log(
     path: web::Path<(String, String)>,
     state: web::Data<PodsState>,
 ) -> HttpResponse {
-    let (ns, name) = path.into_inner();
-    let pod = match find(&req, &state, "get", &ns, &name) {
-        Ok(p) => p,
-        Err(res) => return *res,
-    };
-    let q = query_pairs(&req);
-    let container = match container_of(&pod, &q) {
-        Ok(c) => c,
-        Err(res) => return *res,
-    };
+    respond(serve_log(&req, payload, path.into_inner(), &state))
+}
+
+fn serve_log(
+    req: &HttpRequest,
+    payload: web::Payload,
+    (ns, name): (String, String),
+    state: &PodsState,
+) -> Result<HttpResponse, Refused> {
+    let pod = find(req, state, "get", &ns, &name)?;
+    let q = query_pairs(req);
+    let container = container_of(&pod, &q)?;
     if query_bool(&q, "previous") {
-        return bad_request(format!(
+        return Err(refuse(format!(
             "previous terminated container \"{container}\" in pod \"{name}\" not found"
-        ));
+        )));
     }
     let parse = |k: &str| -> Result<Option<usize>, Refused> {
         match query_get(&q, k) {
@@ -432,30 +444,19 @@ async fn log(
                 .ok()
                 .filter(|n| *n >= 0 || k == "tailLines")
                 .map(|n| Some(n.max(0) as usize))
-                .ok_or_else(|| Box::new(bad_request(format!("invalid {k}: {v:?}")))),
+                .ok_or_else(|| refuse(format!("invalid {k}: {v:?}"))),
         }
-    };
-    let tail_lines = match parse("tailLines") {
-        Ok(v) => v,
-        Err(res) => return *res,
-    };
-    let limit_bytes = match parse("limitBytes") {
-        Ok(v) => v,
-        Err(res) => return *res,
     };
     let opts = logs::LogOptions {
         follow: query_bool(&q, "follow"),
-        tail_lines,
+        tail_lines: parse("tailLines")?,
         timestamps: query_bool(&q, "timestamps"),
-        limit_bytes,
+        limit_bytes: parse("limitBytes")?,
     };
-    if ws::is_websocket(&req) {
+    if ws::is_websocket(req) {
         // As the API server's stream reader: each chunk one message, raw bytes
         // (`binary.k8s.io`, or no subprotocol) or base64 text (`base64.binary.k8s.io`).
-        let accepted = match ws::accept(&req, payload, logs::LOG_PROTOCOLS) {
-            Ok(a) => a,
-            Err(e) => return bad_request(e.message),
-        };
+        let accepted = accept(req, payload, logs::LOG_PROTOCOLS)?;
         let base64 = accepted.protocol.as_deref() == Some("base64.binary.k8s.io");
         actix_web::rt::spawn(logs::websocket_session(
             accepted.rx,
@@ -463,13 +464,22 @@ async fn log(
             logs::stream(pod, container, opts),
             base64,
         ));
-        return accepted.response;
+        return Ok(accepted.response);
     }
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain")
         .body(actix_web::body::BodyStream::new(logs::stream(
             pod, container, opts,
-        )))
+        ))))
+}
+
+/// Accepts the WebSocket upgrade with one of `protocols`; a refused handshake is a 400.
+fn accept(
+    req: &HttpRequest,
+    payload: web::Payload,
+    protocols: &[&str],
+) -> Result<ws::Accepted, Refused> {
+    ws::accept(req, payload, protocols).map_err(|e| refuse(e.message))
 }
 
 /// Common checks of the streaming subresources: the pod, and that this is a WebSocket
@@ -487,12 +497,12 @@ fn streaming_pod(
             .get(header::UPGRADE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        return Err(Box::new(if upgrade.is_empty() {
-            bad_request("Upgrade request required".into())
+        return Err(refuse(if upgrade.is_empty() {
+            "Upgrade request required".into()
         } else {
-            bad_request(format!(
+            format!(
                 "unable to upgrade connection: the simulated cluster supports WebSocket only, not {upgrade:?}"
-            ))
+            )
         }));
     }
     Ok(pod)
@@ -504,7 +514,13 @@ async fn exec_handler(
     path: web::Path<(String, String)>,
     state: web::Data<PodsState>,
 ) -> HttpResponse {
-    remote_command(req, payload, path.into_inner(), state, false).await
+    respond(remote_command(
+        &req,
+        payload,
+        path.into_inner(),
+        &state,
+        false,
+    ))
 }
 
 async fn attach_handler(
@@ -513,32 +529,34 @@ async fn attach_handler(
     path: web::Path<(String, String)>,
     state: web::Data<PodsState>,
 ) -> HttpResponse {
-    remote_command(req, payload, path.into_inner(), state, true).await
+    respond(remote_command(
+        &req,
+        payload,
+        path.into_inner(),
+        &state,
+        true,
+    ))
 }
 
-async fn remote_command(
-    req: HttpRequest,
+fn remote_command(
+    req: &HttpRequest,
     payload: web::Payload,
     (ns, name): (String, String),
-    state: web::Data<PodsState>,
+    state: &PodsState,
     attach: bool,
-) -> HttpResponse {
-    let pod = match streaming_pod(&req, &state, &ns, &name) {
-        Ok(p) => p,
-        Err(res) => return *res,
-    };
-    let q = query_pairs(&req);
-    let container = match container_of(&pod, &q) {
-        Ok(c) => c,
-        Err(res) => return *res,
-    };
+) -> Result<HttpResponse, Refused> {
+    let pod = streaming_pod(req, state, &ns, &name)?;
+    let q = query_pairs(req);
+    let container = container_of(&pod, &q)?;
     let command: Vec<String> = q
         .iter()
         .filter(|(k, _)| k == "command")
         .map(|(_, v)| v.clone())
         .collect();
     if !attach && command.is_empty() {
-        return bad_request("you must specify at least one command for the container".into());
+        return Err(refuse(
+            "you must specify at least one command for the container".into(),
+        ));
     }
     let opts = exec::Options {
         command,
@@ -549,16 +567,15 @@ async fn remote_command(
         container,
     };
     if !opts.stdin && !opts.stdout && !opts.stderr {
-        return bad_request("you must specify at least one of stdin, stdout, stderr".into());
+        return Err(refuse(
+            "you must specify at least one of stdin, stdout, stderr".into(),
+        ));
     }
-    let accepted = match ws::accept(&req, payload, channel::REMOTE_COMMAND_PROTOCOLS) {
-        Ok(a) => a,
-        Err(e) => return bad_request(e.message),
-    };
+    let accepted = accept(req, payload, channel::REMOTE_COMMAND_PROTOCOLS)?;
     let (version, framing) = channel::parse_protocol(accepted.protocol.as_deref());
     let ch = channel::Channels::new(accepted.tx, framing);
     actix_web::rt::spawn(exec::session(accepted.rx, ch, version, pod, opts, attach));
-    accepted.response
+    Ok(accepted.response)
 }
 
 async fn portforward_handler(
@@ -567,31 +584,33 @@ async fn portforward_handler(
     path: web::Path<(String, String)>,
     state: web::Data<PodsState>,
 ) -> HttpResponse {
-    let (ns, name) = path.into_inner();
-    let pod = match streaming_pod(&req, &state, &ns, &name) {
-        Ok(p) => p,
-        Err(res) => return *res,
-    };
-    let q = query_pairs(&req);
+    respond(port_forward(&req, payload, path.into_inner(), &state))
+}
+
+fn port_forward(
+    req: &HttpRequest,
+    payload: web::Payload,
+    (ns, name): (String, String),
+    state: &PodsState,
+) -> Result<HttpResponse, Refused> {
+    let pod = streaming_pod(req, state, &ns, &name)?;
+    let q = query_pairs(req);
     let mut ports: Vec<u16> = Vec::new();
     for (_, v) in q.iter().filter(|(k, _)| k == "ports" || k == "port") {
         for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match p.parse::<u16>() {
                 Ok(n) if n > 0 => ports.push(n),
-                _ => return bad_request(format!("invalid port {p:?}: must be 1-65535")),
+                _ => return Err(refuse(format!("invalid port {p:?}: must be 1-65535"))),
             }
         }
     }
-    let tunnel = ws::offered_protocols(&req)
+    let tunnel = ws::offered_protocols(req)
         .iter()
         .any(|p| p == portforward::SPDY_TUNNEL_PROTOCOL);
     if !tunnel && ports.is_empty() {
-        return bad_request("query parameter \"ports\" is required".into());
+        return Err(refuse("query parameter \"ports\" is required".into()));
     }
-    let accepted = match ws::accept(&req, payload, portforward::PORT_FORWARD_PROTOCOLS) {
-        Ok(a) => a,
-        Err(e) => return bad_request(e.message),
-    };
+    let accepted = accept(req, payload, portforward::PORT_FORWARD_PROTOCOLS)?;
     match accepted.protocol.as_deref() {
         Some(portforward::SPDY_TUNNEL_PROTOCOL) => {
             actix_web::rt::spawn(portforward::spdy_session(accepted.rx, accepted.tx, pod));
@@ -606,5 +625,5 @@ async fn portforward_handler(
             actix_web::rt::spawn(portforward::channel_session(accepted.rx, ch, pod, ports));
         }
     }
-    accepted.response
+    Ok(accepted.response)
 }
