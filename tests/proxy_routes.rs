@@ -294,5 +294,9 @@ async fn unknown_routes_under_base_are_status_objects() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["kubeplex-cluster"], "config:dev");
     let paths: Vec<String> = up.recorded().into_iter().map(|r| r.path).collect();
-    assert_eq!(paths, ["/", "/"], "only the two proxy requests reached the upstream");
+    assert_eq!(
+        paths,
+        ["/", "/"],
+        "only the two proxy requests reached the upstream"
+    );
 }
