@@ -1532,6 +1532,13 @@ async fn routing_errors_pretty_and_collections() {
     )
     .await;
     assert_eq!(names(&left), vec!["c"]);
+    // the deleted objects come back as a list at the store's version after the deletes
+    assert_eq!(v["kind"], "ServiceList", "{v}");
+    assert_eq!(v["apiVersion"], "v1");
+    assert_eq!(
+        v["metadata"]["resourceVersion"],
+        left["metadata"]["resourceVersion"]
+    );
     // delete preconditions
     let (st, v) = send(
         &c,

@@ -102,16 +102,7 @@ pub fn update(
     let Object::Namespace(old) = &current.object else {
         return Err(SimError::internal("stored object is not a Namespace"));
     };
-    if let Some(rv) = new
-        .metadata
-        .resource_version
-        .as_deref()
-        .filter(|v| !v.is_empty())
-    {
-        if rv != current.rv.to_string() {
-            return Err(SimError::stale("namespaces", name));
-        }
-    }
+    current.check_fresh(new.metadata.resource_version.as_deref())?;
     let mut ns = old.clone();
     ns.metadata.labels = new.metadata.labels;
     ns.metadata.annotations = new.metadata.annotations;

@@ -150,6 +150,17 @@ impl Stored {
         })
     }
 
+    /// 409 when an update names a `resourceVersion` (`asked`, empty meaning none) other
+    /// than this object's.
+    pub fn check_fresh(&self, asked: Option<&str>) -> Result<(), SimError> {
+        match asked.filter(|v| !v.is_empty()) {
+            Some(rv) if rv != self.rv.to_string() => {
+                Err(SimError::stale(self.kind().resource(), &self.name))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The object's kind.
     pub fn kind(&self) -> Kind {
         self.object.kind()

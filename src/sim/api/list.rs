@@ -7,12 +7,13 @@ use super::{accept, json_response, pretty, table_of, table_response, Params};
 use crate::sim::errors::{Cause, SimError};
 use crate::sim::selectors::{FieldSelector, LabelSelector, Selectors};
 use crate::sim::state::SimState;
-use crate::sim::store::{Kind, Snapshot};
+use crate::sim::store::{Kind, Snapshot, Stored};
 use crate::sim::table;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 type Key = (String, String);
 
@@ -253,7 +254,18 @@ pub fn list(
             pretty,
         ));
     }
-    let meta_json = serde_json::to_string(&meta).unwrap_or_else(|_| "{}".into());
+    let body = list_body(kind, &meta, &items);
+    Ok(json_response(StatusCode::OK, body, pretty))
+}
+
+/// The compact JSON of a `<Kind>List` with list metadata `meta`, built from the objects'
+/// stored JSON.
+pub fn list_body(
+    kind: Kind,
+    meta: &serde_json::Map<String, Value>,
+    items: &[Arc<Stored>],
+) -> Vec<u8> {
+    let meta_json = serde_json::to_string(meta).unwrap_or_else(|_| "{}".into());
     let size: usize = items.iter().map(|s| s.json.len() + 1).sum();
     let mut body = Vec::with_capacity(size + 128);
     body.extend_from_slice(
@@ -270,7 +282,7 @@ pub fn list(
         body.extend_from_slice(&s.json);
     }
     body.extend_from_slice(b"]}");
-    Ok(json_response(StatusCode::OK, body, pretty))
+    body
 }
 
 #[cfg(test)]

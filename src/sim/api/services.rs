@@ -2,7 +2,7 @@
 //! patch (merge, JSON, strategic), delete, deletecollection, and the `status`
 //! subresource.
 
-use super::list::selectors;
+use super::list::{list_body, selectors};
 use super::{
     authorize, body_value, check_name, decode, delete_one, json_response, list_or_watch,
     object_response, patch_type, pretty, watch_path, with_warnings, FieldValidation, Params,
@@ -271,17 +271,11 @@ pub async fn delete_collection(
         }
         Ok(out)
     })?;
-    let mut body = format!(
-        "{{\"kind\":\"ServiceList\",\"apiVersion\":\"v1\",\"metadata\":{{\"resourceVersion\":\"{}\"}},\"items\":[",
-        state.store.rv()
-    )
-    .into_bytes();
-    for (i, s) in deleted.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(&s.json);
-    }
-    body.extend_from_slice(b"]}");
+    let mut meta = serde_json::Map::new();
+    meta.insert(
+        "resourceVersion".into(),
+        state.store.rv().to_string().into(),
+    );
+    let body = list_body(K, &meta, &deleted);
     Ok(json_response(StatusCode::OK, body, pretty(&req, &params)))
 }

@@ -212,16 +212,7 @@ pub fn update(
     let Object::Service(old) = &current.object else {
         return Err(SimError::internal("stored object is not a Service"));
     };
-    if let Some(rv) = s
-        .metadata
-        .resource_version
-        .as_deref()
-        .filter(|v| !v.is_empty())
-    {
-        if rv != current.rv.to_string() {
-            return Err(SimError::stale("services", name));
-        }
-    }
+    current.check_fresh(s.metadata.resource_version.as_deref())?;
     match part {
         Part::Status => {
             let status = std::mem::take(&mut s.status);
