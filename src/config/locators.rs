@@ -160,25 +160,36 @@ fn check_unique_names(clusters: &[Obj<'_>], p: &mut Problems) {
     }
 }
 
-fn read_config(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<LocatorKind> {
+/// The required `clusters` list of a `config` or `simulated` locator (`type`, `id` and
+/// `clusters` only), each entry read by `read`, names unique within the locator.
+fn read_cluster_list<T>(
+    obj: &Obj<'_>,
+    ctx: &Ctx<'_>,
+    p: &mut Problems,
+    read: impl Fn(&Obj<'_>, &Ctx<'_>, &mut Problems) -> Option<T>,
+) -> Option<Vec<T>> {
     obj.deny_unknown(&["type", "id", "clusters"], p);
     if !obj.has("clusters") {
         obj.problem("clusters", "required", p);
         return None;
     }
-    let items = obj.list("clusters", p)?;
     let mut clusters = Vec::new();
     let mut names = Vec::new();
-    for (path, node) in items {
+    for (path, node) in obj.list("clusters", p)? {
         let Some(c) = Obj::new(node, &path, p) else {
             continue;
         };
-        if let Some(cluster) = read_cluster(&c, ctx, p) {
+        if let Some(cluster) = read(&c, ctx, p) {
             clusters.push(cluster);
         }
         names.push(c);
     }
     check_unique_names(&names, p);
+    Some(clusters)
+}
+
+fn read_config(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<LocatorKind> {
+    let clusters = read_cluster_list(obj, ctx, p, read_cluster)?;
     Some(LocatorKind::Config { clusters })
 }
 
@@ -344,23 +355,7 @@ fn read_catalog(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<Locato
 }
 
 fn read_simulated(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<LocatorKind> {
-    obj.deny_unknown(&["type", "id", "clusters"], p);
-    if !obj.has("clusters") {
-        obj.problem("clusters", "required", p);
-        return None;
-    }
-    let mut clusters = Vec::new();
-    let mut names = Vec::new();
-    for (path, node) in obj.list("clusters", p)? {
-        let Some(c) = Obj::new(node, &path, p) else {
-            continue;
-        };
-        if let Some(cluster) = read_sim_cluster(&c, ctx, p) {
-            clusters.push(cluster);
-        }
-        names.push(c);
-    }
-    check_unique_names(&names, p);
+    let clusters = read_cluster_list(obj, ctx, p, read_sim_cluster)?;
     Some(LocatorKind::Simulated { clusters })
 }
 
