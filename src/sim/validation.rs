@@ -32,40 +32,32 @@ fn too_long(max: usize) -> String {
     format!("must be no more than {max} characters")
 }
 
-/// RFC 1123 label (namespace names, port names).
-pub fn dns1123_label(s: &str) -> Vec<String> {
+/// The errors of a name limited to `max` characters and of the form `well_formed` says.
+fn length_and_form(s: &str, max: usize, well_formed: bool, form_msg: &str) -> Vec<String> {
     let mut errs = Vec::new();
-    if s.len() > 63 {
-        errs.push(too_long(63));
+    if s.len() > max {
+        errs.push(too_long(max));
     }
-    if !is_label_chars(s, false) {
-        errs.push(DNS1123_LABEL_MSG.into());
+    if !well_formed {
+        errs.push(form_msg.into());
     }
     errs
+}
+
+/// RFC 1123 label (namespace names, port names).
+pub fn dns1123_label(s: &str) -> Vec<String> {
+    length_and_form(s, 63, is_label_chars(s, false), DNS1123_LABEL_MSG)
 }
 
 /// RFC 1035 label (Service names).
 pub fn dns1035_label(s: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if s.len() > 63 {
-        errs.push(too_long(63));
-    }
-    if !is_label_chars(s, true) {
-        errs.push(DNS1035_LABEL_MSG.into());
-    }
-    errs
+    length_and_form(s, 63, is_label_chars(s, true), DNS1035_LABEL_MSG)
 }
 
 /// RFC 1123 subdomain (externalName, label key prefixes).
 pub fn dns1123_subdomain(s: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if s.len() > 253 {
-        errs.push(too_long(253));
-    }
-    if s.is_empty() || !s.split('.').all(|l| is_label_chars(l, false)) {
-        errs.push(DNS1123_SUBDOMAIN_MSG.into());
-    }
-    errs
+    let well_formed = !s.is_empty() && s.split('.').all(|l| is_label_chars(l, false));
+    length_and_form(s, 253, well_formed, DNS1123_SUBDOMAIN_MSG)
 }
 
 fn is_label_value_chars(s: &str) -> bool {
@@ -79,17 +71,10 @@ fn is_label_value_chars(s: &str) -> bool {
 
 /// A label value (may be empty).
 pub fn label_value(s: &str) -> Vec<String> {
-    let mut errs = Vec::new();
     if s.is_empty() {
-        return errs;
+        return Vec::new();
     }
-    if s.len() > 63 {
-        errs.push(too_long(63));
-    }
-    if !is_label_value_chars(s) {
-        errs.push(LABEL_VALUE_MSG.into());
-    }
-    errs
+    length_and_form(s, 63, is_label_value_chars(s), LABEL_VALUE_MSG)
 }
 
 /// A qualified name (`prefix/name` label and annotation keys).
@@ -223,5 +208,26 @@ mod tests {
         assert!(port_name("http").is_empty());
         assert!(!port_name("8080").is_empty());
         assert!(!port_name("a--b").is_empty());
+    }
+
+    #[test]
+    fn length_and_form_errors_are_reported_together() {
+        assert_eq!(dns1035_label("1web"), vec![DNS1035_LABEL_MSG.to_string()]);
+        let long = "a".repeat(64);
+        assert_eq!(dns1123_label(&long), vec![too_long(63)]);
+        assert_eq!(
+            dns1035_label(&format!("{long}-")),
+            vec![too_long(63), DNS1035_LABEL_MSG.to_string()]
+        );
+        assert_eq!(
+            dns1123_subdomain(&format!("{}.", "a.".repeat(127))),
+            vec![too_long(253), DNS1123_SUBDOMAIN_MSG.to_string()]
+        );
+        assert_eq!(
+            dns1123_subdomain(""),
+            vec![DNS1123_SUBDOMAIN_MSG.to_string()]
+        );
+        assert_eq!(label_value(&long), vec![too_long(63)]);
+        assert_eq!(label_value("-x"), vec![LABEL_VALUE_MSG.to_string()]);
     }
 }
