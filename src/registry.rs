@@ -47,6 +47,9 @@ pub struct Cluster {
     pub ambiguous: bool,
     /// Its definition.
     pub spec: ClusterSpec,
+    /// The key as a `Kubeplex-Cluster` header value, built once (`None` if the key has
+    /// characters a header cannot carry).
+    pub key_header: Option<actix_web::http::header::HeaderValue>,
 }
 
 /// The result of choosing a cluster.
@@ -100,6 +103,7 @@ impl Registry {
             reg.by_key.insert(key.clone(), idx);
             reg.by_name.entry(spec.name.clone()).or_default().push(idx);
             reg.clusters.push(Arc::new(Cluster {
+                key_header: actix_web::http::header::HeaderValue::from_str(key.as_str()).ok(),
                 key,
                 locator,
                 ambiguous,

@@ -233,8 +233,8 @@ impl Ctx {
         h.insert(HeaderName::from_static(REQUEST_ID), self.request_id.clone());
         let mut cluster = None;
         if let Some(choice) = &self.choice {
-            if let Ok(v) = HeaderValue::from_str(choice.cluster.key.as_str()) {
-                h.insert(HeaderName::from_static(KUBEPLEX_CLUSTER), v);
+            if let Some(v) = &choice.cluster.key_header {
+                h.insert(HeaderName::from_static(KUBEPLEX_CLUSTER), v.clone());
             }
             if let Some(w) = &choice.warning {
                 if let Ok(v) = HeaderValue::from_str(w) {
