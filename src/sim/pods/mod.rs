@@ -276,15 +276,19 @@ fn table(pods: &[&Pod], rv: u64) -> Value {
 }
 
 fn list(req: &HttpRequest, state: &PodsState, ns: Option<&str>) -> HttpResponse {
-    if let Err(res) = (state.authorize)(req, "list", ns) {
-        return *res;
-    }
+    respond(serve_list(req, state, ns))
+}
+
+fn serve_list(
+    req: &HttpRequest,
+    state: &PodsState,
+    ns: Option<&str>,
+) -> Result<HttpResponse, Refused> {
+    (state.authorize)(req, "list", ns)?;
     let q = query_pairs(req);
     let watch = query_bool(&q, "watch");
     if watch {
-        if let Err(res) = (state.authorize)(req, "watch", ns) {
-            return *res;
-        }
+        (state.authorize)(req, "watch", ns)?;
     }
     let selector = query_get(&q, "labelSelector").unwrap_or("");
     let field = query_get(&q, "fieldSelector").unwrap_or("");
@@ -306,16 +310,16 @@ fn list(req: &HttpRequest, state: &PodsState, ns: Option<&str>) -> HttpResponse 
         .collect();
     let rv = state.store.resource_version();
     if watch {
-        return watch_response(req, &q, &pods);
+        return Ok(watch_response(req, &q, &pods));
     }
     if wants_table(req) {
-        return json_response(&table(&pods, rv), req);
+        return Ok(json_response(&table(&pods, rv), req));
     }
     let items: Vec<Value> = pods.iter().map(|p| p.to_json(false)).collect();
-    json_response(
+    Ok(json_response(
         &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
         req,
-    )
+    ))
 }
 
 /// A watch of pods, which never change after start: `ADDED` for each pod when no (or a

@@ -277,14 +277,7 @@ impl Codec {
 
     /// A SYN_REPLY for stream `id` with the given headers.
     pub fn syn_reply(&mut self, id: u32, headers: &[(&str, &str)]) -> Bytes {
-        let mut block = BytesMut::new();
-        block.put_u32(headers.len() as u32);
-        for (n, v) in headers {
-            block.put_u32(n.len() as u32);
-            block.put_slice(n.as_bytes());
-            block.put_u32(v.len() as u32);
-            block.put_slice(v.as_bytes());
-        }
+        let block = header_block(headers);
         let compressed = self.deflate_block(&block);
         let mut f = BytesMut::with_capacity(12 + compressed.len());
         control_head(&mut f, SYN_REPLY, 0, 4 + compressed.len());
@@ -331,6 +324,20 @@ pub fn rst_stream(id: u32) -> Bytes {
 
 /// Parses an uncompressed SPDY/3 header block; names are lowercased, several values are
 /// joined with `,`.
+/// An uncompressed SPDY/3 header block: the count, then each name and value with its
+/// 32-bit length.
+fn header_block(headers: &[(&str, &str)]) -> BytesMut {
+    let mut block = BytesMut::new();
+    block.put_u32(headers.len() as u32);
+    for (n, v) in headers {
+        block.put_u32(n.len() as u32);
+        block.put_slice(n.as_bytes());
+        block.put_u32(v.len() as u32);
+        block.put_slice(v.as_bytes());
+    }
+    block
+}
+
 fn parse_header_block(mut b: &[u8]) -> Result<HashMap<String, String>, String> {
     let short = || "short header block".to_string();
     if b.len() < 4 {
@@ -377,19 +384,11 @@ mod tests {
     fn syn_stream_and_reply_round_trip() {
         let mut client = Compress::new(Compression::default(), true);
         client.set_dictionary(dictionary()).unwrap();
-        let mut block = BytesMut::new();
-        let hs = [
+        let block = header_block(&[
             ("streamtype", "error"),
             ("port", "8080"),
             ("requestid", "0"),
-        ];
-        block.put_u32(hs.len() as u32);
-        for (n, v) in hs {
-            block.put_u32(n.len() as u32);
-            block.put_slice(n.as_bytes());
-            block.put_u32(v.len() as u32);
-            block.put_slice(v.as_bytes());
-        }
+        ]);
         let mut z = Vec::with_capacity(1024);
         client
             .compress_vec(&block, &mut z, FlushCompress::Sync)
