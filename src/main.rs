@@ -210,19 +210,8 @@ fn table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
 }
 
 fn sim(args: SimArgs) -> ExitCode {
-    let cluster = config::SimClusterConfig {
-        name: "sim".into(),
-        seed: args.seed.map(config::SeedSource::File),
-        tokens: args
-            .tokens
-            .into_iter()
-            .map(|token| config::SimToken {
-                token,
-                ..Default::default()
-            })
-            .collect(),
-        faults: Default::default(),
-    };
+    let cluster =
+        config::SimClusterConfig::new("sim", args.seed.map(config::SeedSource::File), args.tokens);
     actix_web::rt::System::new().block_on(async move {
         match kubeplex::sim::spawn(&args.listen, &cluster).await {
             Ok(server) => {

@@ -5,9 +5,7 @@
 //! `fetchApi` adds to every call never reaches a cluster.
 
 use base64::Engine;
-use kubeplex::config::{
-    ClusterConfig, LocatorConfig, LocatorKind, Settings, SimClusterConfig, SimToken,
-};
+use kubeplex::config::{ClusterConfig, LocatorConfig, LocatorKind, Settings, SimClusterConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -44,14 +42,7 @@ fn backstage_user_token() -> String {
 }
 
 fn sim(token: &str) -> SimClusterConfig {
-    SimClusterConfig {
-        name: "sim".into(),
-        tokens: vec![SimToken {
-            token: token.into(),
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
+    SimClusterConfig::new("sim", None, [token])
 }
 
 fn run_client(base: &str, cluster: &str, path: &str) -> serde_json::Value {

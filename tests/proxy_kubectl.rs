@@ -10,7 +10,7 @@ mod kubectl_support;
 use kubectl_support::{cells, read_until, Kubectl};
 use kubeplex::app::RunningApp;
 use kubeplex::config::{
-    ClusterConfig, LocatorConfig, LocatorKind, SeedSource, Settings, SimClusterConfig, SimToken,
+    ClusterConfig, LocatorConfig, LocatorKind, SeedSource, Settings, SimClusterConfig,
 };
 use kubeplex::sim::SimServer;
 use serde_json::Value;
@@ -26,21 +26,11 @@ fn seed(namespace: &str, service: &str) -> String {
 }
 
 fn sim_cluster(name: &str, namespace: &str, service: &str, tokens: &[&str]) -> SimClusterConfig {
-    SimClusterConfig {
-        name: name.into(),
-        seed: Some(SeedSource::Text {
-            name: format!("{name} seed"),
-            text: seed(namespace, service),
-        }),
-        tokens: tokens
-            .iter()
-            .map(|t| SimToken {
-                token: (*t).to_owned(),
-                ..SimToken::default()
-            })
-            .collect(),
-        ..SimClusterConfig::default()
-    }
+    let seed = SeedSource::Text {
+        name: format!("{name} seed"),
+        text: seed(namespace, service),
+    };
+    SimClusterConfig::new(name, Some(seed), tokens.iter().copied())
 }
 
 /// kubeplex with locator `simulated` (clusters `prod` and `dev`) and locator `config` (a

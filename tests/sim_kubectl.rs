@@ -9,7 +9,7 @@ mod kubectl_support;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use kubectl_support::{cells, read_until, Kubectl};
-use kubeplex::config::{SeedSource, SimClusterConfig, SimToken};
+use kubeplex::config::{SeedSource, SimClusterConfig};
 use kubeplex::sim::SimServer;
 use serde_json::Value;
 
@@ -56,21 +56,11 @@ items:
 "#;
 
 fn cluster(tokens: &[&str]) -> SimClusterConfig {
-    SimClusterConfig {
-        name: "e2e".into(),
-        seed: Some(SeedSource::Text {
-            name: "sim_kubectl seed".into(),
-            text: SEED.into(),
-        }),
-        tokens: tokens
-            .iter()
-            .map(|t| SimToken {
-                token: (*t).to_owned(),
-                ..SimToken::default()
-            })
-            .collect(),
-        ..SimClusterConfig::default()
-    }
+    let seed = SeedSource::Text {
+        name: "sim_kubectl seed".into(),
+        text: SEED.into(),
+    };
+    SimClusterConfig::new("e2e", Some(seed), tokens.iter().copied())
 }
 
 async fn start() -> (SimServer, Kubectl) {

@@ -169,6 +169,29 @@ pub struct SimClusterConfig {
     pub faults: SimFaults,
 }
 
+impl SimClusterConfig {
+    /// A simulated cluster named `name`, seeded from `seed`, accepting exactly `tokens`
+    /// (none: anonymous), without limits or faults.
+    pub fn new<T: Into<String>>(
+        name: impl Into<String>,
+        seed: Option<SeedSource>,
+        tokens: impl IntoIterator<Item = T>,
+    ) -> Self {
+        SimClusterConfig {
+            name: name.into(),
+            seed,
+            tokens: tokens
+                .into_iter()
+                .map(|t| SimToken {
+                    token: t.into(),
+                    ..SimToken::default()
+                })
+                .collect(),
+            faults: SimFaults::default(),
+        }
+    }
+}
+
 /// Where a simulated cluster's seed comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SeedSource {
