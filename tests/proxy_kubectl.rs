@@ -7,7 +7,7 @@
 
 mod kubectl_support;
 
-use kubectl_support::{cells, read_until, Kubectl};
+use kubectl_support::{cells, watch_sees_create_and_patch, Kubectl};
 use kubeplex::app::RunningApp;
 use kubeplex::config::{
     ClusterConfig, LocatorConfig, LocatorKind, SeedSource, Settings, SimClusterConfig,
@@ -277,34 +277,7 @@ async fn server_side_token_is_supplied_by_kubeplex() {
 #[actix_web::test]
 async fn watch_through_kubeplex() {
     let (app, _external) = start().await;
-    let k = kubectl_for(&app, "prod");
-    let (_child, mut lines) = k.spawn_lines(&["get", "svc", "-n", "shop", "--watch"]);
-    read_until(&mut lines, "the header", |l| l.starts_with("NAME")).await;
-    read_until(&mut lines, "the existing Service", |l| {
-        l.starts_with("web ")
-    })
-    .await;
-
-    let file = k.write_file("api.yaml", API);
-    k.ok(&["create", "-f", file.to_str().unwrap()]).await;
-    read_until(&mut lines, "the created Service", |l| l.starts_with("api ")).await;
-    k.ok(&["label", "svc", "api", "-n", "shop", "watched=yes"])
-        .await;
-    k.ok(&[
-        "patch",
-        "svc",
-        "api",
-        "-n",
-        "shop",
-        "-p",
-        r#"{"spec":{"type":"NodePort"}}"#,
-    ])
-    .await;
-    let modified = read_until(&mut lines, "the modified Service", |l| {
-        l.starts_with("api ") && l.contains("NodePort")
-    })
-    .await;
-    assert!(cells(&modified)[4].starts_with("80:3"), "{modified}");
+    watch_sees_create_and_patch(&kubectl_for(&app, "prod"), API).await;
 }
 
 /// A backend answering every request with what it received.

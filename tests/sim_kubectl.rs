@@ -8,7 +8,7 @@
 mod kubectl_support;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use kubectl_support::{cells, read_until, Kubectl};
+use kubectl_support::{cells, watch_sees_create_and_patch, Kubectl};
 use kubeplex::config::{SeedSource, SimClusterConfig};
 use kubeplex::sim::SimServer;
 use serde_json::Value;
@@ -416,44 +416,7 @@ async fn unknown_fields_are_refused_server_side() {
 #[actix_web::test]
 async fn get_watch_streams_changes() {
     let (_sim, k) = start().await;
-    let (_child, mut lines) = k.spawn_lines(&["get", "svc", "-n", "shop", "--watch"]);
-    let header = read_until(&mut lines, "the header", |l| l.starts_with("NAME")).await;
-    assert_eq!(
-        cells(&header),
-        [
-            "NAME",
-            "TYPE",
-            "CLUSTER-IP",
-            "EXTERNAL-IP",
-            "PORT(S)",
-            "AGE"
-        ]
-    );
-    read_until(&mut lines, "the existing Service", |l| {
-        l.starts_with("web ")
-    })
-    .await;
-
-    let file = k.write_file("api.yaml", API_V1);
-    k.ok(&["create", "-f", file.to_str().unwrap()]).await;
-    let added = read_until(&mut lines, "the created Service", |l| l.starts_with("api ")).await;
-    assert_eq!(cells(&added)[4], "80/TCP");
-
-    k.ok(&[
-        "patch",
-        "svc",
-        "api",
-        "-n",
-        "shop",
-        "-p",
-        r#"{"spec":{"type":"NodePort"}}"#,
-    ])
-    .await;
-    let modified = read_until(&mut lines, "the modified Service", |l| {
-        l.starts_with("api ") && l.contains("NodePort")
-    })
-    .await;
-    assert!(cells(&modified)[4].starts_with("80:3"), "{modified}");
+    watch_sees_create_and_patch(&k, API_V1).await;
 }
 
 /// A backend that answers every request with what it received.

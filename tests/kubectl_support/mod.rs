@@ -169,3 +169,41 @@ pub async fn read_until(
 pub fn cells(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
 }
+
+/// `kubectl get svc -n shop --watch` against a cluster whose `shop` namespace holds a
+/// Service `web`: the watch prints kubectl's Service columns and `web`, then shows `api`
+/// (from `manifest`, one port 80) when it is created, and again when a patch makes it a
+/// NodePort (`80:3xxxx/TCP`). Shared by the direct and the through-kubeplex tests.
+pub async fn watch_sees_create_and_patch(k: &Kubectl, manifest: &str) {
+    let (_child, mut lines) = k.spawn_lines(&["get", "svc", "-n", "shop", "--watch"]);
+    let header = read_until(&mut lines, "the header", |l| l.starts_with("NAME")).await;
+    assert_eq!(
+        cells(&header),
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ]
+    );
+    read_until(&mut lines, "the existing Service", |l| {
+        l.starts_with("web ")
+    })
+    .await;
+
+    let file = k.write_file("api.yaml", manifest);
+    k.ok(&["create", "-f", file.to_str().unwrap()]).await;
+    let added = read_until(&mut lines, "the created Service", |l| l.starts_with("api ")).await;
+    assert_eq!(cells(&added)[4], "80/TCP");
+
+    let patch = r#"{"spec":{"type":"NodePort"}}"#;
+    k.ok(&["patch", "svc", "api", "-n", "shop", "-p", patch])
+        .await;
+    let modified = read_until(&mut lines, "the modified Service", |l| {
+        l.starts_with("api ") && l.contains("NodePort")
+    })
+    .await;
+    assert!(cells(&modified)[4].starts_with("80:3"), "{modified}");
+}
