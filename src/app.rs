@@ -1,24 +1,39 @@
 //! The application builder that `main` and the integration tests both use: locate the
-//! clusters, build the registry, start the HTTP server, and hand back a [`RunningApp`].
+//! clusters, build the registry, check it may serve, start the background owner
+//! ([`crate::control`]), bind the HTTP server and hand back a [`RunningApp`].
+//!
+//! This module only wires: the proxy, health and control layers each own their state.
 
+use crate::cluster::{Registry, RegistryHandle};
 use crate::config::Settings;
-use crate::locate::{self, Located};
-use crate::registry::Registry;
-use actix_web::{web, App, HttpResponse, HttpServer};
-use arc_swap::ArcSwap;
+use crate::control::{self, ControlHandle, ReloadFrom};
+use crate::locate::{self, LocateError};
+use crate::ops::readiness::{HealthState, Readiness};
+use crate::proxy::{ProxySettings, ProxyState};
+use actix_web::{web, App, HttpServer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// State shared by every worker.
-pub struct AppState {
-    /// The configuration the app started with.
-    pub settings: Settings,
-    /// The current registry; swapped on reload or catalog refresh.
-    pub registry: ArcSwap<Registry>,
-    /// Why the last configuration reload failed, for `/readyz`; `None` when it worked.
-    pub reload_error: arc_swap::ArcSwapOption<String>,
-    /// The catalog locators' refresh tasks (restarted on reload).
-    pub catalogs: crate::locate::catalog::Refreshers,
+/// Why kubeplex could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A locator failed.
+    #[error(transparent)]
+    Locate(#[from] LocateError),
+    /// The configuration may not serve (no clusters, credentials lent to anyone, ...).
+    #[error(transparent)]
+    Unsafe(#[from] control::safety::SafetyError),
+    /// The listener's certificate or key is unusable.
+    #[error("{0}")]
+    ListenerTls(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// A started kubeplex: its address and a handle to stop it.
@@ -27,80 +42,111 @@ pub struct RunningApp {
     pub addr: SocketAddr,
     /// Stops the server.
     pub handle: actix_web::dev::ServerHandle,
-    /// Shared state (registry, settings).
-    pub state: Arc<AppState>,
+    /// The current registry.
+    pub registry: RegistryHandle,
+    /// What `/readyz` reports.
+    pub readiness: Arc<Readiness>,
+    /// Asks the background owner to reload.
+    pub control: ControlHandle,
     /// The server future; `main` awaits it, tests spawn it.
     pub server: Option<actix_web::dev::Server>,
-    /// Locator results whose in-process servers must live as long as the app.
-    pub located: Vec<Located>,
+    https: bool,
 }
 
 impl RunningApp {
     /// `http://addr` for clients (`https://` with listener TLS).
     pub fn url(&self) -> String {
-        let scheme = if self.state.settings.server.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
+        let scheme = if self.https { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
     }
 }
 
-/// Locates the clusters and binds the server; the returned [`RunningApp::server`] must be
-/// awaited or spawned to serve.
-pub async fn build(settings: Settings) -> Result<RunningApp, crate::status::Error> {
+/// Locates the clusters and binds the server, for a configuration built in code (no
+/// reload); the returned [`RunningApp::server`] must be awaited or spawned to serve.
+pub async fn build(settings: Settings) -> Result<RunningApp, StartError> {
+    build_reloading(settings, None).await
+}
+
+/// [`build`], reloading from `reload` (file changes when watched, and
+/// [`ControlHandle::reload`]).
+pub async fn build_reloading(
+    settings: Settings,
+    reload: Option<ReloadFrom>,
+) -> Result<RunningApp, StartError> {
     let located = locate::locate_all(&settings).await?;
-    let registry = Registry::new(&located, settings.duplicate_names);
-    crate::upstream::tls::warn_skip_verify(registry.clusters().iter().map(|c| &**c));
-    let state = Arc::new(AppState {
-        settings: settings.clone(),
-        registry: ArcSwap::from_pointee(registry),
-        reload_error: Default::default(),
-        catalogs: Default::default(),
+    let registry = Registry::new(
+        located.iter().map(|l| l.to_list()).collect(),
+        settings.duplicate_names,
+    );
+    control::safety::check(&settings, &registry)?;
+    let registry = control::handle_for(registry);
+    let readiness = Arc::new(Readiness::default());
+    let proxy = web::Data::new(ProxyState {
+        registry: registry.clone(),
+        settings: ProxySettings::from(&settings.server),
     });
-    crate::locate::catalog::start_refreshers(&state, &settings);
-    let data = web::Data::from(state.clone());
+    let health = web::Data::new(HealthState {
+        registry: registry.clone(),
+        readiness: readiness.clone(),
+    });
     let base_path = settings.server.base_path.clone();
     let mut server = HttpServer::new(move || {
         App::new()
-            .app_data(data.clone())
+            .app_data(proxy.clone())
+            .app_data(health.clone())
             .configure(crate::proxy::configure(&base_path))
-            .route(
-                "/healthz",
-                web::get().to(|| async { HttpResponse::Ok().body("ok") }),
-            )
-            .route("/readyz", web::get().to(crate::reload::readyz))
+            .configure(crate::ops::readiness::configure)
+            .default_service(web::to(crate::proxy::no_route))
     })
     .disable_signals();
     if let Some(w) = settings.server.workers {
         server = server.workers(w);
     }
+    let listen = settings.server.listen.clone();
     let server = match &settings.server.tls {
         Some(tls) => {
-            let cfg =
-                crate::server_tls::server_config(tls).map_err(crate::status::Error::internal)?;
-            server.bind_rustls_0_23(&settings.server.listen, cfg)
+            let cfg = crate::tls::listener::server_config(&tls.cert_file, &tls.key_file)
+                .map_err(StartError::ListenerTls)?;
+            server.bind_rustls_0_23(&listen, cfg)
         }
-        None => server.bind(&settings.server.listen),
+        None => server.bind(&listen),
     }
-    .map_err(|e| {
-        crate::status::Error::internal(format!("cannot listen on {}: {e}", settings.server.listen))
+    .map_err(|source| StartError::Listen {
+        addr: listen.clone(),
+        source,
     })?;
     let addr = server.addrs()[0];
+    let https = settings.server.tls.is_some();
+    let control = control::start(
+        settings,
+        located,
+        registry.clone(),
+        readiness.clone(),
+        reload,
+    );
     let server = server.run();
     Ok(RunningApp {
         addr,
         handle: server.handle(),
-        state,
+        registry,
+        readiness,
+        control,
         server: Some(server),
-        located,
+        https,
     })
 }
 
 /// Builds and spawns the app on the current actix runtime (tests).
-pub async fn spawn(settings: Settings) -> Result<RunningApp, crate::status::Error> {
-    let mut app = build(settings).await?;
+pub async fn spawn(settings: Settings) -> Result<RunningApp, StartError> {
+    spawn_reloading(settings, None).await
+}
+
+/// [`build_reloading`] and spawn (tests).
+pub async fn spawn_reloading(
+    settings: Settings,
+    reload: Option<ReloadFrom>,
+) -> Result<RunningApp, StartError> {
+    let mut app = build_reloading(settings, reload).await?;
     if let Some(server) = app.server.take() {
         actix_web::rt::spawn(server);
     }

@@ -60,7 +60,7 @@ fn sources(common: &Common) -> Vec<Source> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.common.log_format);
+    let _log = telemetry::init(cli.common.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.common),
         Command::CheckConfig => check_config(&cli.common),
@@ -83,17 +83,20 @@ fn serve(common: &Common) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let sources = sources(common);
+    let reload = kubeplex::control::ReloadFrom {
+        sources: sources(common),
+        watch: true,
+    };
     actix_web::rt::System::new().block_on(async move {
-        let mut app = match kubeplex::app::build(settings).await {
+        let mut app = match kubeplex::app::build_reloading(settings, Some(reload)).await {
             Ok(app) => app,
             Err(e) => {
-                eprintln!("{}", e.message);
+                eprintln!("{e}");
                 return ExitCode::FAILURE;
             }
         };
         tracing::info!(addr = %app.addr, "kubeplex listening");
-        let _reload = kubeplex::reload::start(&mut app, sources);
+        app.control.reload_on_sighup();
         let server = app.server.take().expect("server built");
         let handle = app.handle.clone();
         actix_web::rt::spawn(async move {
@@ -150,20 +153,30 @@ fn clusters(common: &Common) -> ExitCode {
     actix_web::rt::System::new().block_on(async move {
         match kubeplex::locate::locate_all(&settings).await {
             Ok(located) => {
-                let reg = kubeplex::registry::Registry::new(&located, settings.duplicate_names);
+                let reg = kubeplex::cluster::Registry::new(
+                    located.iter().map(|l| l.to_list()).collect(),
+                    settings.duplicate_names,
+                );
+                let simulated: Vec<&str> = located
+                    .iter()
+                    .filter(|l| !l.sims.is_empty())
+                    .map(|l| l.locator.as_str())
+                    .collect();
                 let rows: Vec<[String; 5]> = reg
                     .clusters()
                     .iter()
                     .map(|c| {
-                        let mut url = c.spec.url.clone();
-                        // Never print credentials, even if a URL carried some.
-                        let _ = url.set_username("");
-                        let _ = url.set_password(None);
+                        // A simulated cluster's URL is a throwaway server of this command.
+                        let url = if simulated.contains(&c.locator.as_str()) {
+                            "(simulated)".to_string()
+                        } else {
+                            c.spec.display_url()
+                        };
                         [
                             c.key.to_string(),
                             c.spec.name.clone(),
                             c.locator.clone(),
-                            url.to_string(),
+                            url,
                             if c.ambiguous { "yes" } else { "no" }.to_string(),
                         ]
                     })
@@ -175,7 +188,7 @@ fn clusters(common: &Common) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("{}", e.message);
+                eprintln!("{e}");
                 ExitCode::FAILURE
             }
         }

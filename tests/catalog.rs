@@ -185,7 +185,7 @@ async fn reads_clusters_with_filter_token_pages_and_annotations() {
             ),
         ];
     });
-    let specs = catalog::locate("catalog", &cfg(&cat.url, &["127.0.0.1"]))
+    let specs = catalog::fetch("catalog", &cfg(&cat.url, &["127.0.0.1"]))
         .await
         .unwrap();
     let names: Vec<_> = specs.iter().map(|s| s.name.as_str()).collect();
@@ -202,7 +202,7 @@ async fn reads_clusters_with_filter_token_pages_and_annotations() {
     assert_eq!(p.dashboard_app.as_deref(), Some("standard"));
     assert_eq!(p.tls.ca_pem.as_deref(), Some(ca.pem.as_bytes()));
     assert!(!p.tls.skip_verify);
-    assert_eq!(p.credential, kubeplex::locate::ServerCredential::None);
+    assert_eq!(p.credential, kubeplex::cluster::ServerCredential::None);
     assert!(specs[1].tls.skip_verify);
     assert_eq!(specs[1].url.port(), Some(7443));
     assert!(specs[1].tls.ca_pem.is_none());
@@ -269,16 +269,16 @@ async fn private_addresses_need_dangerously_allow_cluster_urls() {
             ),
         ];
     });
-    let none = catalog::locate("catalog", &cfg(&cat.url, &[]))
+    let none = catalog::fetch("catalog", &cfg(&cat.url, &[]))
         .await
         .unwrap();
     assert!(none.is_empty(), "{none:?}");
-    let some = catalog::locate("catalog", &cfg(&cat.url, &["localhost"]))
+    let some = catalog::fetch("catalog", &cfg(&cat.url, &["localhost"]))
         .await
         .unwrap();
     let names: Vec<_> = some.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["by-name"]);
-    let all = catalog::locate(
+    let all = catalog::fetch(
         "catalog",
         &cfg(&cat.url, &["127.0.0.1", "localhost", "169.254.169.254"]),
     )
@@ -470,7 +470,7 @@ fn catalog_yaml(catalog_url: &str) -> String {
 #[actix_web::test]
 async fn a_reload_that_moves_the_catalog_stops_the_old_refresher() {
     use kubeplex::config::{load_with_env, tree::Env, Source};
-    use kubeplex::reload::{self, Reloader};
+    use kubeplex::control::ReloadFrom;
     let ca = Ca::new("kubeplex catalog reload CA");
     let one = |name: &str| {
         entity(
@@ -490,10 +490,18 @@ async fn a_reload_that_moves_the_catalog_stops_the_old_refresher() {
     let file = dir.path().join("kubeplex.yaml");
     std::fs::write(&file, catalog_yaml(&a.url)).unwrap();
     let sources = vec![Source::File(file.clone())];
-    let settings = load_with_env(&sources, &std::env::vars().collect::<Env>()).unwrap();
-    let mut app = kubeplex::app::spawn(settings).await.unwrap();
-    let located = std::mem::take(&mut app.located);
-    let handle = reload::spawn(Reloader::new(app.state.clone(), sources, located), false);
+    let mut settings = load_with_env(&sources, &std::env::vars().collect::<Env>()).unwrap();
+    settings.server.listen = "127.0.0.1:0".into();
+    let app = kubeplex::app::spawn_reloading(
+        settings,
+        Some(ReloadFrom {
+            sources,
+            watch: false,
+        }),
+    )
+    .await
+    .unwrap();
+    let handle = app.control.clone();
     let base = app.url();
     assert_eq!(clusters(&base).await, ["catalog:a1", "config:static"]);
 

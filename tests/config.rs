@@ -867,8 +867,9 @@ fn clusters_command_lists_default_keys_in_order() {
             ("staging:prod", "prod", "staging", "yes"),
         ]
     );
+    // The simulated servers of this command die with it: no URL of theirs is printed.
     for r in &rows {
-        assert!(r[3].starts_with("http://127.0.0.1:"), "{r:?}");
+        assert_eq!(r[3], "(simulated)", "{r:?}");
     }
 }
 

@@ -7,10 +7,11 @@
 mod common_tls;
 
 use common_tls::{upstream, Ca, UpstreamOpts};
+use kubeplex::cluster::{ClusterSpec, ServerCredential};
 use kubeplex::locate::kubeconfig::locate;
-use kubeplex::locate::{ClusterSpec, ServerCredential};
+use kubeplex::tls::describe::describe_send_error;
 use kubeplex::upstream::connector::cluster_connector;
-use kubeplex::upstream::tls::describe_send_error;
+use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -266,7 +267,7 @@ async fn contexts_from_kubectl_written_files_with_relative_paths_and_embedded_da
     );
     assert_eq!(dev.tls.ca_pem.as_deref(), Some(w.ca.pem.as_bytes()));
     assert_eq!(
-        dev.tls.client_key_pem.as_deref(),
+        dev.tls.client_key_pem.as_ref().map(|k| k.expose_secret()),
         Some(alice.key_pem.as_bytes())
     );
     assert_eq!(dev.credential, ServerCredential::None);
@@ -274,10 +275,7 @@ async fn contexts_from_kubectl_written_files_with_relative_paths_and_embedded_da
     assert_eq!(up.requests().last().unwrap(), "GET /sub/path/api");
 
     let prod = by("prod");
-    assert_eq!(
-        prod.credential,
-        ServerCredential::Token("static-token".into())
-    );
+    assert_eq!(prod.credential, ServerCredential::token("static-token"));
     assert_eq!(
         prod.tls.client_cert_pem.as_deref(),
         Some(bob.cert_pem.as_bytes())
@@ -319,9 +317,9 @@ async fn contexts_from_kubectl_written_files_with_relative_paths_and_embedded_da
     assert_eq!(names, ["dev", "prod"]);
     let err = locate("kubeconfig", &[kc], Some(&["nope".to_string()])).unwrap_err();
     assert!(
-        err.message.contains("context \"nope\" not found"),
+        err.to_string().contains("context \"nope\" not found"),
         "{}",
-        err.message
+        err.to_string()
     );
 }
 
@@ -412,28 +410,45 @@ fn broken_kubeconfigs_are_refused_with_the_file_and_context() {
         Some(&["ctx".to_string()]),
     )
     .unwrap_err();
-    assert!(err.message.contains("broken.yaml"), "{}", err.message);
-    assert!(err.message.contains("context \"ctx\""), "{}", err.message);
-    assert!(err.message.contains("missing.crt"), "{}", err.message);
+    assert!(
+        err.to_string().contains("broken.yaml"),
+        "{}",
+        err.to_string()
+    );
+    assert!(
+        err.to_string().contains("context \"ctx\""),
+        "{}",
+        err.to_string()
+    );
+    assert!(
+        err.to_string().contains("missing.crt"),
+        "{}",
+        err.to_string()
+    );
 
     kubectl(&kc, &["unset", "clusters.c.certificate-authority"]);
     kubectl(&kc, &["set-context", "dangling", "--cluster=nowhere"]);
     let err = locate("kubeconfig", std::slice::from_ref(&kc), ctx).unwrap_err();
     assert!(
-        err.message.contains("cluster \"nowhere\" is not defined"),
+        err.to_string()
+            .contains("cluster \"nowhere\" is not defined"),
         "{}",
-        err.message
+        err.to_string()
     );
 
     let err = locate("kubeconfig", &[w.root.join("kube/none.yaml")], None).unwrap_err();
     assert!(
-        err.message.contains("cannot read kubeconfig"),
+        err.to_string().contains("cannot read kubeconfig"),
         "{}",
-        err.message
+        err.to_string()
     );
     std::fs::write(w.root.join("kube/garbage.yaml"), "clusters: [1, 2").unwrap();
     let err = locate("kubeconfig", &[w.root.join("kube/garbage.yaml")], None).unwrap_err();
-    assert!(err.message.contains("is not valid"), "{}", err.message);
+    assert!(
+        err.to_string().contains("is not valid"),
+        "{}",
+        err.to_string()
+    );
 }
 
 #[test]

@@ -2,9 +2,11 @@
 //! fields become specs with their credential and TLS material read; simulated clusters are
 //! real servers on loopback; the registry orders them and gives them keys.
 
+use kubeplex::cluster::Registry;
+use kubeplex::cluster::ServerCredential;
 use kubeplex::config::{load_with_env, tree::Env, Source};
-use kubeplex::locate::{locate_all, ServerCredential};
-use kubeplex::registry::Registry;
+use kubeplex::locate::locate_all;
+use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
@@ -84,16 +86,16 @@ async fn config_locator_reads_credentials_and_tls_material() {
     assert_eq!(c[0].url.as_str(), "https://10.0.0.1:6443/sub");
     assert_eq!(c[0].title.as_deref(), Some("Data"));
     assert_eq!(c[0].auth_provider.as_deref(), Some("serviceAccount"));
-    assert_eq!(
-        c[0].credential,
-        ServerCredential::Token("fixed-token".into())
-    );
+    assert_eq!(c[0].credential, ServerCredential::token("fixed-token"));
     assert_eq!(c[0].tls.ca_pem.as_deref(), Some(ca_pem.as_bytes()));
     assert_eq!(
         c[0].tls.client_cert_pem.as_deref(),
         Some(cert_pem.as_bytes())
     );
-    assert_eq!(c[0].tls.client_key_pem.as_deref(), Some(key_pem.as_bytes()));
+    assert_eq!(
+        c[0].tls.client_key_pem.as_ref().map(|k| k.expose_secret()),
+        Some(key_pem.as_bytes())
+    );
     assert_eq!(c[0].tls.server_name.as_deref(), Some("api.example.com"));
     assert!(!c[0].tls.skip_verify);
     assert_eq!(c[0].dashboard_url.as_deref(), Some("https://dash"));
@@ -110,7 +112,10 @@ async fn config_locator_reads_credentials_and_tls_material() {
         c[1].tls.client_cert_pem.as_deref(),
         Some(cert_pem.as_bytes())
     );
-    assert_eq!(c[1].tls.client_key_pem.as_deref(), Some(key_pem.as_bytes()));
+    assert_eq!(
+        c[1].tls.client_key_pem.as_ref().map(|k| k.expose_secret()),
+        Some(key_pem.as_bytes())
+    );
     assert!(c[1].tls.skip_verify);
 
     assert_eq!(c[2].credential, ServerCredential::None);
@@ -131,7 +136,10 @@ async fn config_locator_reads_credentials_and_tls_material() {
 async fn simulated_locator_starts_reachable_servers() {
     let s = load_with_env(&[], &Env::new()).unwrap();
     let located = locate_all(&s).await.unwrap();
-    let reg = Registry::new(&located, s.duplicate_names);
+    let reg = Registry::new(
+        located.iter().map(|l| l.to_list()).collect(),
+        s.duplicate_names,
+    );
     let keys: Vec<_> = reg.clusters().iter().map(|c| c.key.to_string()).collect();
     assert_eq!(keys, ["simulated:dev", "simulated:prod", "staging:prod"]);
     assert_eq!(located[0].sims.len(), 2);

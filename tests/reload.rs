@@ -6,7 +6,7 @@ mod common;
 
 use common::KubeplexProcess;
 use kubeplex::config::{load_with_env, tree::Env, Source};
-use kubeplex::reload::{self, Reloader};
+use kubeplex::control::{ControlHandle, ReloadFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tempfile::TempDir;
@@ -62,12 +62,14 @@ where
     panic!("timed out waiting for: {what}");
 }
 
-async fn start(file: &Path, watch: bool) -> (kubeplex::app::RunningApp, reload::ReloadHandle) {
+async fn start(file: &Path, watch: bool) -> (kubeplex::app::RunningApp, ControlHandle) {
     let sources = vec![Source::File(file.to_path_buf())];
-    let settings = load_with_env(&sources, &std::env::vars().collect::<Env>()).unwrap();
-    let mut app = kubeplex::app::spawn(settings).await.unwrap();
-    let located = std::mem::take(&mut app.located);
-    let handle = reload::spawn(Reloader::new(app.state.clone(), sources, located), watch);
+    let mut settings = load_with_env(&sources, &std::env::vars().collect::<Env>()).unwrap();
+    settings.server.listen = "127.0.0.1:0".into();
+    let app = kubeplex::app::spawn_reloading(settings, Some(ReloadFrom { sources, watch }))
+        .await
+        .unwrap();
+    let handle = app.control.clone();
     (app, handle)
 }
 
@@ -131,13 +133,7 @@ async fn forced_reload_and_simulated_clusters_kept() {
     write(&f, one);
     // No file watching: only the explicit reload (what SIGHUP does) reloads.
     let (app, handle) = start(&f, false).await;
-    let url_of = |key: &str| {
-        app.state
-            .registry
-            .load()
-            .get(key)
-            .map(|c| c.spec.url.clone())
-    };
+    let url_of = |key: &str| app.registry.load().get(key).map(|c| c.spec.url.clone());
     let keep_url = url_of("simulated:keep").unwrap();
     let drop_url = url_of("simulated:drop").unwrap();
     let client = reqwest::Client::new();
@@ -229,7 +225,7 @@ async fn sighup_reloads_the_binary() {
 #[actix_web::test]
 async fn a_swapped_registry_rebuilds_changed_clusters_on_every_worker() {
     use common::{cluster, http, proxy_url, settings, spawn_app, Upstream};
-    use kubeplex::registry::Registry;
+    use kubeplex::cluster::Registry;
     use std::sync::Arc;
     let a = Upstream::ok().await;
     let b = Upstream::ok().await;
@@ -237,7 +233,12 @@ async fn a_swapped_registry_rebuilds_changed_clusters_on_every_worker() {
     // The registry a reload to `c` at `b` would build.
     let changed = settings(vec![cluster("c", &b.url)]);
     let located = kubeplex::locate::locate_all(&changed).await.unwrap();
-    let registry = || Arc::new(Registry::new(&located, changed.duplicate_names));
+    let registry = || {
+        Arc::new(Registry::new(
+            located.iter().map(|l| l.to_list()).collect(),
+            changed.duplicate_names,
+        ))
+    };
     let c = http();
     // More requests than workers, each on its own connection, so every worker builds one.
     let send = |n: usize| {
@@ -257,7 +258,7 @@ async fn a_swapped_registry_rebuilds_changed_clusters_on_every_worker() {
     };
     send(6).await;
     assert_eq!(a.recorded().len(), 6);
-    app.state.registry.store(registry());
+    app.registry.store(registry());
     send(6).await;
     assert_eq!(
         a.recorded().len(),
@@ -266,7 +267,7 @@ async fn a_swapped_registry_rebuilds_changed_clusters_on_every_worker() {
     );
     assert_eq!(b.recorded().len(), 6);
     // Same definitions, new registry entries.
-    app.state.registry.store(registry());
+    app.registry.store(registry());
     send(6).await;
     assert_eq!(b.recorded().len(), 12);
     assert_eq!(a.recorded().len(), 6);

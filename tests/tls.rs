@@ -6,9 +6,10 @@
 mod common_tls;
 
 use common_tls::{upstream, Ca, UpstreamOpts};
-use kubeplex::locate::TlsSettings;
+use kubeplex::tls::client::client_config;
+use kubeplex::tls::describe::describe_send_error;
+use kubeplex::tls::TlsSettings;
 use kubeplex::upstream::connector::cluster_connector;
-use kubeplex::upstream::tls::{client_config, describe_send_error};
 use std::time::Duration;
 
 /// GET `url` through the cluster connector; Ok(status, body) or the described error.
@@ -232,7 +233,7 @@ async fn mtls_ok(key_kind: &str) {
     }));
     let mut tls = with_ca(&ca);
     tls.client_cert_pem = Some(client.cert_pem.into_bytes());
-    tls.client_key_pem = Some(client.key_pem.into_bytes());
+    tls.client_key_pem = Some(client.key_pem.into_bytes().into());
     let (status, _) = get(&up.url("127.0.0.1"), &tls).await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(up.requests().len(), 1);
@@ -271,7 +272,7 @@ async fn missing_or_refused_client_certificate_is_named() {
     let rogue = rogue_ca.client("mallory");
     let mut tls = with_ca(&ca);
     tls.client_cert_pem = Some(rogue.cert_pem.into_bytes());
-    tls.client_key_pem = Some(rogue.key_pem.into_bytes());
+    tls.client_key_pem = Some(rogue.key_pem.into_bytes().into());
     let err = get(&up.url("127.0.0.1"), &tls).await.unwrap_err();
     assert!(err.contains("refused the client certificate"), "{err}");
     assert!(up.requests().is_empty());
@@ -317,7 +318,9 @@ fn bad_tls_material_is_refused_with_a_reason() {
     let e = client_config(&TlsSettings {
         client_cert_pem: Some(c.cert_pem.into_bytes()),
         client_key_pem: Some(
-            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec(),
+            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+                .to_vec()
+                .into(),
         ),
         ..Default::default()
     })
@@ -340,7 +343,10 @@ async fn spawn_https(
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("tls.crt"), cert_pem).unwrap();
     std::fs::write(dir.path().join("tls.key"), key_pem).unwrap();
-    let mut settings = kubeplex::config::Settings::default();
+    let mut settings = kubeplex::config::Settings {
+        locators: vec![local_kubectl_proxy()],
+        ..Default::default()
+    };
     settings.server.listen = "127.0.0.1:0".into();
     settings.server.workers = Some(1);
     settings.server.tls = Some(kubeplex::config::ListenerTls {
@@ -388,7 +394,10 @@ async fn listener_tls_serves_https() {
 async fn listener_tls_with_bad_files_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.crt"), "garbage").unwrap();
-    let mut settings = kubeplex::config::Settings::default();
+    let mut settings = kubeplex::config::Settings {
+        locators: vec![local_kubectl_proxy()],
+        ..Default::default()
+    };
     settings.server.listen = "127.0.0.1:0".into();
     settings.server.tls = Some(kubeplex::config::ListenerTls {
         cert_file: dir.path().join("missing.crt"),
@@ -396,21 +405,25 @@ async fn listener_tls_with_bad_files_is_a_clear_error() {
     });
     let err = kubeplex::app::build(settings.clone()).await.err().unwrap();
     assert!(
-        err.message
+        err.to_string()
             .contains("kubeplex.server.tls.certFile: cannot read"),
         "{}",
-        err.message
+        err.to_string()
     );
-    assert!(err.message.contains("missing.crt"), "{}", err.message);
+    assert!(
+        err.to_string().contains("missing.crt"),
+        "{}",
+        err.to_string()
+    );
     settings.server.tls = Some(kubeplex::config::ListenerTls {
         cert_file: dir.path().join("bad.crt"),
         key_file: dir.path().join("bad.crt"),
     });
     let err = kubeplex::app::build(settings).await.err().unwrap();
     assert!(
-        err.message.contains("holds no CERTIFICATE"),
+        err.to_string().contains("holds no CERTIFICATE"),
         "{}",
-        err.message
+        err.to_string()
     );
 }
 
@@ -454,5 +467,13 @@ async fn listener_tls_accepts_pkcs1_and_sec1_keys() {
         let (app, _dir) = spawn_https(&cert.cert_pem, key).await;
         assert_healthz_over_tls(&app, &ca).await;
         app.handle.stop(false).await;
+    }
+}
+
+/// A locator with one cluster (a server needs one to start).
+fn local_kubectl_proxy() -> kubeplex::config::LocatorConfig {
+    kubeplex::config::LocatorConfig {
+        id: "localKubectlProxy".into(),
+        kind: kubeplex::config::LocatorKind::LocalKubectlProxy,
     }
 }

@@ -14,6 +14,10 @@ pub struct Settings {
     pub duplicate_names: DuplicateNames,
     /// `kubernetes.clusterLocatorMethods`, in order, each with its resolved id.
     pub locators: Vec<LocatorConfig>,
+    /// `kubeplex.auth`.
+    pub auth: AuthSettings,
+    /// `kubeplex.dangerouslySkipTLSVerifyWithCredentials`.
+    pub dangerously_skip_tls_verify_with_credentials: bool,
     /// The `kubeplex:` blocks later stages read themselves (`auth`, `aggregate`,
     /// `pluginProxy`), as trees that remember their file, for [`super::read`]'s readers.
     pub sections: BTreeMap<String, super::tree::Node>,
@@ -27,6 +31,8 @@ impl Default for Settings {
             server: ServerSettings::default(),
             duplicate_names: DuplicateNames::First,
             locators: Vec::new(),
+            auth: AuthSettings::default(),
+            dangerously_skip_tls_verify_with_credentials: false,
             sections: BTreeMap::new(),
             files: Vec::new(),
         }
@@ -76,6 +82,23 @@ pub struct ListenerTls {
     pub cert_file: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: PathBuf,
+}
+
+/// `kubeplex.auth`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuthSettings {
+    /// `mode`.
+    pub mode: AuthMode,
+    /// `dangerouslyAllowUnauthenticated`.
+    pub dangerously_allow_unauthenticated: bool,
+}
+
+/// `kubeplex.auth.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// No caller identity checking.
+    #[default]
+    None,
 }
 
 /// `kubeplex.duplicateNames`: what a name shared by several clusters does.

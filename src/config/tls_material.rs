@@ -4,9 +4,7 @@
 
 use super::read::{Obj, Problems};
 use super::server::readable;
-use base64::Engine;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use crate::tls::pem::{decode_base64, has_certificates, has_private_key};
 use std::path::PathBuf;
 
 /// The TLS fields of a cluster, as written (base64 kept, paths resolved).
@@ -18,37 +16,6 @@ pub struct TlsFields {
     pub client_key_data: Option<String>,
     pub client_cert_file: Option<PathBuf>,
     pub client_key_file: Option<PathBuf>,
-}
-
-/// Decodes base64 (standard alphabet, padding optional, whitespace and newlines ignored).
-pub fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
-    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT
-        .decode(compact.as_bytes())
-        .map_err(|e| match e {
-            base64::DecodeError::InvalidByte(_, b) => {
-                format!("not base64: invalid character {:?}", b as char)
-            }
-            base64::DecodeError::InvalidLength(_) => "not base64: invalid length".to_string(),
-            other => format!("not base64: {other}"),
-        })
-}
-
-/// Whether `pem` holds at least one certificate and nothing unreadable.
-pub fn has_certificates(pem: &[u8]) -> bool {
-    let mut n = 0;
-    for c in CertificateDer::pem_slice_iter(pem) {
-        if c.is_err() {
-            return false;
-        }
-        n += 1;
-    }
-    n > 0
-}
-
-/// Whether `pem` holds a private key (PKCS#8, PKCS#1 or SEC1).
-pub fn has_private_key(pem: &[u8]) -> bool {
-    PrivateKeyDer::from_pem_slice(pem).is_ok()
 }
 
 enum Expect {

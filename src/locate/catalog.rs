@@ -19,19 +19,16 @@
 //! (`127.0.0.1`, `*.example.com`, or a glob over the whole URL such as
 //! `https://10.0.0.*:6443`). A cluster that fails the guard is skipped with a warning.
 //!
-//! The list is refreshed every `refreshInterval` by a task per catalog locator
-//! ([`start_refreshers`]); a refresh that fails keeps the last good list and logs why.
+//! The list is refreshed every `refreshInterval` by the background owner
+//! (`crate::control`), which calls [`fetch`]; a refresh that fails keeps the last good list
+//! and logs why.
 
-use super::{ClusterSpec, Located, TlsSettings};
-use crate::app::AppState;
-use crate::config::{CatalogConfig, DuplicateNames, LocatorKind, Settings};
-use crate::registry::Registry;
-use crate::status::Error;
+use crate::cluster::ClusterSpec;
+use crate::config::CatalogConfig;
+use crate::tls::TlsSettings;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 /// Annotation: the API server URL.
@@ -64,46 +61,24 @@ const MAX_PAGES: usize = 200;
 const MAX_BODY: usize = 64 * 1024 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-type LastGoodKey = (String, String);
-
-/// The last good list of each catalog (locator id and URL): what a failed fetch falls back
-/// to, including at a configuration reload.
-fn last_good() -> &'static Mutex<HashMap<LastGoodKey, Vec<ClusterSpec>>> {
-    static LAST: OnceLock<Mutex<HashMap<LastGoodKey, Vec<ClusterSpec>>>> = OnceLock::new();
-    LAST.get_or_init(Default::default)
-}
-
-fn remember(id: &str, cfg: &CatalogConfig, list: &[ClusterSpec]) {
-    if let Ok(mut m) = last_good().lock() {
-        m.insert((id.to_string(), cfg.url.clone()), list.to_vec());
-    }
-}
-
-fn recall(id: &str, cfg: &CatalogConfig) -> Option<Vec<ClusterSpec>> {
-    last_good()
-        .lock()
-        .ok()?
-        .get(&(id.to_string(), cfg.url.clone()))
-        .cloned()
-}
-
 /// Locates the catalog's clusters once (at start and at each configuration reload). When
-/// the catalog cannot be read, the last good list is used (empty at first start), the
-/// failure is logged, and the refresher tries again.
-pub async fn locate(id: &str, cfg: &CatalogConfig) -> Result<Vec<ClusterSpec>, Error> {
+/// the catalog cannot be read, `previous` (the locator's clusters before a reload; none at
+/// first start) is kept, the failure is logged, and the refresher tries again.
+pub async fn locate(
+    id: &str,
+    cfg: &CatalogConfig,
+    previous: Option<&[ClusterSpec]>,
+) -> Vec<ClusterSpec> {
     match fetch(id, cfg).await {
-        Ok(list) => {
-            remember(id, cfg, &list);
-            Ok(list)
-        }
+        Ok(list) => list,
         Err(why) => {
-            let kept = recall(id, cfg).unwrap_or_default();
+            let kept = previous.map(<[ClusterSpec]>::to_vec).unwrap_or_default();
             tracing::error!(
                 locator = id,
                 kept = kept.len(),
                 "cannot read the catalog: {why}; keeping the last good list"
             );
-            Ok(kept)
+            kept
         }
     }
 }
@@ -205,7 +180,7 @@ async fn fetch_entities(cfg: &CatalogConfig) -> Result<Vec<serde_json::Value>, S
         let mut res = req
             .send()
             .await
-            .map_err(|e| crate::upstream::tls::describe_send_error(&e))?;
+            .map_err(|e| crate::tls::describe::describe_send_error(&e))?;
         if !res.status().is_success() {
             return Err(format!("the catalog answered {}", res.status()));
         }
@@ -251,8 +226,7 @@ async fn entity_spec(e: Entity, allow: &[String]) -> Result<ClusterSpec, String>
     }
     let ca_pem = match get(API_SERVER_CA) {
         Some(b64) => Some(
-            crate::config::tls_material::decode_base64(&b64)
-                .map_err(|e| format!("{API_SERVER_CA}: {e}"))?,
+            crate::tls::pem::decode_base64(&b64).map_err(|e| format!("{API_SERVER_CA}: {e}"))?,
         ),
         None => None,
     };
@@ -266,7 +240,7 @@ async fn entity_spec(e: Entity, allow: &[String]) -> Result<ClusterSpec, String>
     spec.tls.skip_verify = get(SKIP_TLS_VERIFY).as_deref() == Some("true");
     // Build the TLS configuration once now, so a bad CA is reported here, not per request.
     if spec.url.scheme() == "https" {
-        crate::upstream::tls::cluster_client_config(&spec.url, &spec.tls)?;
+        crate::tls::client::cluster_client_config(&spec.url, &spec.tls)?;
     }
     Ok(spec)
 }
@@ -395,128 +369,6 @@ pub fn non_public(ip: IpAddr) -> bool {
                 || (s[0] == 0x2001 && s[1] == 0)
                 || s[..6] == [0, 0, 0, 0, 0, 0]
         }
-    }
-}
-
-/// The catalog refreshers of one app: a generation that each (re)start bumps, so that the
-/// refreshers of a configuration a reload replaced stop.
-#[derive(Debug, Default)]
-pub struct Refreshers {
-    generation: AtomicU64,
-}
-
-/// Starts one refresh task per catalog locator of `settings` on the current actix runtime,
-/// stopping those of an earlier configuration. Each task re-reads its catalog every
-/// `refreshInterval` and, when the list changed, swaps in a registry where that locator's
-/// clusters are replaced; a failed refresh keeps the last good list and logs why.
-pub fn start_refreshers(state: &Arc<AppState>, settings: &Settings) {
-    let generation = state.catalogs.generation.fetch_add(1, Ordering::SeqCst) + 1;
-    let order: Arc<Vec<String>> =
-        Arc::new(settings.locators.iter().map(|l| l.id.clone()).collect());
-    for l in &settings.locators {
-        let LocatorKind::Catalog(cfg) = &l.kind else {
-            continue;
-        };
-        let task = Refresh {
-            state: Arc::downgrade(state),
-            generation,
-            id: l.id.clone(),
-            cfg: cfg.clone(),
-            order: order.clone(),
-            duplicate_names: settings.duplicate_names,
-        };
-        actix_web::rt::spawn(task.run());
-    }
-}
-
-struct Refresh {
-    state: Weak<AppState>,
-    generation: u64,
-    id: String,
-    cfg: CatalogConfig,
-    order: Arc<Vec<String>>,
-    duplicate_names: DuplicateNames,
-}
-
-impl Refresh {
-    fn current(&self) -> Option<Arc<AppState>> {
-        let state = self.state.upgrade()?;
-        (state.catalogs.generation.load(Ordering::SeqCst) == self.generation).then_some(state)
-    }
-
-    async fn run(self) {
-        let interval = self.cfg.refresh_interval.max(Duration::from_millis(10));
-        loop {
-            tokio::time::sleep(interval).await;
-            if self.current().is_none() {
-                return;
-            }
-            let result = fetch(&self.id, &self.cfg).await;
-            let Some(state) = self.current() else {
-                return;
-            };
-            match result {
-                Ok(list) => {
-                    remember(&self.id, &self.cfg, &list);
-                    self.apply(&state, list);
-                }
-                Err(why) => tracing::warn!(
-                    locator = %self.id,
-                    "catalog refresh failed: {why}; keeping the last good list"
-                ),
-            }
-        }
-    }
-
-    fn apply(&self, state: &AppState, list: Vec<ClusterSpec>) {
-        let cur = state.registry.load();
-        let old: Vec<&ClusterSpec> = cur
-            .clusters()
-            .iter()
-            .filter(|c| c.locator == self.id)
-            .map(|c| &c.spec)
-            .collect();
-        if old.len() == list.len() && old.iter().zip(&list).all(|(a, b)| *a == b) {
-            return;
-        }
-        let added: Vec<String> = list
-            .iter()
-            .filter(|s| !old.iter().any(|o| o.name == s.name))
-            .map(|s| s.name.clone())
-            .collect();
-        let n = list.len();
-        state
-            .registry
-            .rcu(|cur| Arc::new(self.rebuild(cur, list.clone())));
-        let reg = state.registry.load();
-        crate::upstream::tls::warn_skip_verify(
-            reg.clusters()
-                .iter()
-                .filter(|c| c.locator == self.id && added.contains(&c.spec.name))
-                .map(|c| &**c),
-        );
-        tracing::info!(locator = %self.id, clusters = n, "catalog clusters updated");
-    }
-
-    fn rebuild(&self, cur: &Registry, list: Vec<ClusterSpec>) -> Registry {
-        let located: Vec<Located> = self
-            .order
-            .iter()
-            .map(|lid| Located {
-                locator: lid.clone(),
-                clusters: if *lid == self.id {
-                    list.clone()
-                } else {
-                    cur.clusters()
-                        .iter()
-                        .filter(|c| c.locator == *lid)
-                        .map(|c| c.spec.clone())
-                        .collect()
-                },
-                sims: Vec::new(),
-            })
-            .collect();
-        Registry::new(&located, self.duplicate_names)
     }
 }
 

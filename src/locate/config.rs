@@ -3,10 +3,11 @@
 //! configuration is built from bytes; token files are read per request by the credential
 //! code, since projected tokens rotate.
 
-use super::{ClusterSpec, ServerCredential, TlsSettings};
-use crate::config::tls_material::decode_base64;
+use super::LocateError as Error;
+use crate::cluster::{ClusterSpec, ServerCredential};
 use crate::config::ClusterConfig;
-use crate::status::Error;
+use crate::tls::pem::decode_base64;
+use crate::tls::TlsSettings;
 use std::path::Path;
 
 /// Where a pod's service-account token and CA are mounted.
@@ -18,7 +19,11 @@ pub fn locate(locator: &str, clusters: &[ClusterConfig]) -> Result<Vec<ClusterSp
 }
 
 fn fail(locator: &str, name: &str, what: String) -> Error {
-    Error::internal(format!("locator {locator}: cluster {name}: {what}"))
+    Error::Cluster {
+        locator: locator.to_owned(),
+        cluster: name.to_owned(),
+        message: what,
+    }
 }
 
 fn read(locator: &str, name: &str, field: &str, path: &Path) -> Result<Vec<u8>, Error> {
@@ -55,7 +60,7 @@ pub fn spec(locator: &str, c: &ClusterConfig) -> Result<ClusterSpec, Error> {
     let url = crate::config::locators::check_url(&url_text)
         .map_err(|e| fail(locator, name, format!("url: {e}")))?;
     let credential = match (&c.service_account_token, &c.token_file) {
-        (Some(t), _) => ServerCredential::Token(t.clone()),
+        (Some(t), _) => ServerCredential::token(t.as_str()),
         (None, Some(f)) => ServerCredential::TokenFile(f.clone()),
         (None, None) => ServerCredential::None,
     };
@@ -88,7 +93,7 @@ pub fn spec(locator: &str, c: &ClusterConfig) -> Result<ClusterSpec, Error> {
             skip_verify: c.skip_tls_verify,
             server_name: c.tls_server_name.clone(),
             client_cert_pem,
-            client_key_pem,
+            client_key_pem: client_key_pem.map(Into::into),
         },
     };
     // A serviceAccount cluster without a token uses the pod's own service account.

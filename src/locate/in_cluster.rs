@@ -5,7 +5,7 @@
 //! cluster has no URL. The folder is injectable ([`apply_from`], or the
 //! `KUBEPLEX_SERVICE_ACCOUNT_DIR` environment variable) so tests need no pod.
 
-use super::{ClusterSpec, ServerCredential};
+use crate::cluster::{ClusterSpec, ServerCredential};
 use std::path::{Path, PathBuf};
 
 /// Where a pod's service-account token, CA and namespace are mounted.
@@ -115,9 +115,9 @@ mod tests {
         std::fs::write(dir.path().join("token"), "pod-token").unwrap();
         std::fs::write(dir.path().join("ca.crt"), "CA").unwrap();
         let mut own = sa_spec();
-        own.credential = ServerCredential::Token("mine".into());
+        own.credential = ServerCredential::token("mine");
         assert!(!apply_from(&mut own, dir.path()));
-        assert_eq!(own.credential, ServerCredential::Token("mine".into()));
+        assert_eq!(own.credential, ServerCredential::token("mine"));
         let mut own_ca = sa_spec();
         own_ca.tls.ca_pem = Some(b"MINE".to_vec());
         assert!(apply_from(&mut own_ca, dir.path()));

@@ -12,9 +12,10 @@
 //! does. Users with `exec` or `auth-provider` plugins load with a warning and no server
 //! credential: the caller's own token is used for them.
 
-use super::{ClusterSpec, ServerCredential, TlsSettings};
-use crate::config::tls_material::decode_base64;
-use crate::status::Error;
+use super::LocateError as Error;
+use crate::cluster::{ClusterSpec, ServerCredential};
+use crate::tls::pem::decode_base64;
+use crate::tls::TlsSettings;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -91,7 +92,10 @@ struct Sourced<'a, T> {
 }
 
 fn fail(locator: &str, msg: String) -> Error {
-    Error::internal(format!("locator {locator}: {msg}"))
+    Error::Locator {
+        locator: locator.to_owned(),
+        message: msg,
+    }
 }
 
 /// Reads the kubeconfig files and turns their contexts (all, or those in `contexts`, in
@@ -186,7 +190,7 @@ pub fn locate(
             // (a deleted cluster, a moved certificate) are common and kubectl tolerates
             // them until used, so they are skipped with a warning.
             Err(e) if contexts.is_some() => return Err(e),
-            Err(e) => tracing::warn!("skipping a kubeconfig context: {}", e.message),
+            Err(e) => tracing::warn!("skipping a kubeconfig context: {e}"),
         }
     }
     Ok(out)
@@ -278,15 +282,16 @@ fn context_spec(
         &user.dir,
     )
     .map_err(uhere)?;
-    spec.tls.client_key_pem =
-        material("client-key", &u.client_key_data, &u.client_key, &user.dir).map_err(uhere)?;
+    spec.tls.client_key_pem = material("client-key", &u.client_key_data, &u.client_key, &user.dir)
+        .map_err(uhere)?
+        .map(Into::into);
     if spec.tls.client_cert_pem.is_some() != spec.tls.client_key_pem.is_some() {
         return Err(uhere(
             "a client certificate needs both client-certificate and client-key".into(),
         ));
     }
     spec.credential = match (&u.token, &u.token_file) {
-        (Some(t), _) if !t.is_empty() => ServerCredential::Token(t.clone()),
+        (Some(t), _) if !t.is_empty() => ServerCredential::token(t.as_str()),
         (_, Some(f)) if !f.is_empty() => ServerCredential::TokenFile(resolve(&user.dir, f)),
         _ => ServerCredential::None,
     };

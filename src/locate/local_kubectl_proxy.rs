@@ -1,7 +1,7 @@
 //! The `localKubectlProxy` locator: Backstage's one cluster `local` at
 //! `http://127.0.0.1:8001`, where `kubectl proxy` listens by default; no credential.
 
-use super::ClusterSpec;
+use crate::cluster::ClusterSpec;
 
 /// The address `kubectl proxy` listens on by default.
 pub const URL: &str = "http://127.0.0.1:8001";

@@ -9,75 +9,8 @@ pub mod kubeconfig;
 pub mod local_kubectl_proxy;
 pub mod simulated;
 
+use crate::cluster::{ClusterSpec, LocatorClusters};
 use crate::config::{LocatorConfig, LocatorKind, Settings};
-use std::path::PathBuf;
-
-/// A fully resolved cluster definition, as a locator found it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClusterSpec {
-    /// The cluster's name (not unique across locators).
-    pub name: String,
-    /// The API server URL, path prefix included (`https://h:6443/sub`).
-    pub url: url::Url,
-    /// Display title.
-    pub title: Option<String>,
-    /// Backstage `authProvider` (`serviceAccount`, `google`, `aks`, `oidc`, ...).
-    pub auth_provider: Option<String>,
-    /// Backstage `oidcTokenProvider` when `authProvider: oidc`.
-    pub oidc_token_provider: Option<String>,
-    /// Backstage `dashboardUrl`.
-    pub dashboard_url: Option<String>,
-    /// Backstage `dashboardApp`.
-    pub dashboard_app: Option<String>,
-    /// The server-side credential (SPEC §3 rule 4).
-    pub credential: ServerCredential,
-    /// How to talk TLS to it.
-    pub tls: TlsSettings,
-}
-
-impl ClusterSpec {
-    /// A cluster with only a name and URL; the rest default (no credential, default TLS).
-    pub fn new(name: impl Into<String>, url: url::Url) -> Self {
-        ClusterSpec {
-            name: name.into(),
-            url,
-            title: None,
-            auth_provider: None,
-            oidc_token_provider: None,
-            dashboard_url: None,
-            dashboard_app: None,
-            credential: ServerCredential::None,
-            tls: TlsSettings::default(),
-        }
-    }
-}
-
-/// A server-side credential of a cluster.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum ServerCredential {
-    /// None: anonymous, or only the caller's own token.
-    #[default]
-    None,
-    /// A fixed bearer token (`serviceAccountToken`, kubeconfig `token`).
-    Token(String),
-    /// A bearer token read from a file, re-read when it changes (`tokenFile`, in-cluster).
-    TokenFile(PathBuf),
-}
-
-/// TLS material for one cluster; PEM bytes already read from files or decoded from base64.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct TlsSettings {
-    /// CA bundle (PEM) replacing the default roots.
-    pub ca_pem: Option<Vec<u8>>,
-    /// Accept any server certificate (handshake signatures still checked).
-    pub skip_verify: bool,
-    /// Name to verify the server certificate against instead of the URL host.
-    pub server_name: Option<String>,
-    /// Client certificate chain (PEM) for mTLS.
-    pub client_cert_pem: Option<Vec<u8>>,
-    /// Client private key (PEM: PKCS#8, PKCS#1 or SEC1) for mTLS.
-    pub client_key_pem: Option<Vec<u8>>,
-}
 
 /// Clusters found by one locator, with the locator's id.
 #[derive(Debug)]
@@ -90,17 +23,64 @@ pub struct Located {
     pub sims: Vec<crate::sim::SimServer>,
 }
 
+impl Located {
+    /// The locator's clusters, for the registry.
+    pub fn to_list(&self) -> LocatorClusters {
+        LocatorClusters {
+            locator: self.locator.clone(),
+            clusters: self.clusters.clone(),
+        }
+    }
+}
+
+/// Why a locator could not produce its clusters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocateError {
+    /// One cluster's definition cannot be used.
+    #[error("locator {locator}: cluster {cluster}: {message}")]
+    Cluster {
+        /// The locator id.
+        locator: String,
+        /// The cluster name.
+        cluster: String,
+        /// What is wrong (never a token or key).
+        message: String,
+    },
+    /// The locator as a whole failed (an unreadable kubeconfig, ...).
+    #[error("locator {locator}: {message}")]
+    Locator {
+        /// The locator id.
+        locator: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A simulated cluster's server did not start.
+    #[error("locator {locator}: cannot start simulated cluster {cluster}: {message}")]
+    Simulated {
+        /// The locator id.
+        locator: String,
+        /// The cluster name.
+        cluster: String,
+        /// Why.
+        message: String,
+    },
+}
+
 /// Runs every locator in config order.
-pub async fn locate_all(settings: &Settings) -> Result<Vec<Located>, crate::status::Error> {
+pub async fn locate_all(settings: &Settings) -> Result<Vec<Located>, LocateError> {
     let mut out = Vec::new();
     for l in &settings.locators {
-        out.push(locate_one(l).await?);
+        out.push(locate_one(l, None).await?);
     }
     Ok(out)
 }
 
-/// Runs one locator.
-pub async fn locate_one(l: &LocatorConfig) -> Result<Located, crate::status::Error> {
+/// Runs one locator. `previous` is the locator's clusters before a reload: a catalog that
+/// cannot be read keeps them.
+pub async fn locate_one(
+    l: &LocatorConfig,
+    previous: Option<&[ClusterSpec]>,
+) -> Result<Located, LocateError> {
     let clusters = match &l.kind {
         LocatorKind::Config { clusters } => config::locate(&l.id, clusters)?,
         LocatorKind::LocalKubectlProxy => local_kubectl_proxy::locate(),
@@ -108,7 +88,7 @@ pub async fn locate_one(l: &LocatorConfig) -> Result<Located, crate::status::Err
         LocatorKind::Kubeconfig { paths, contexts } => {
             kubeconfig::locate(&l.id, paths, contexts.as_deref())?
         }
-        LocatorKind::Catalog(cfg) => catalog::locate(&l.id, cfg).await?,
+        LocatorKind::Catalog(cfg) => catalog::locate(&l.id, cfg, previous).await,
     };
     Ok(Located {
         locator: l.id.clone(),

@@ -1,9 +1,10 @@
 //! The `simulated` locator: each cluster is an in-process simulated API server (SPEC §8)
 //! on an ephemeral loopback port; the servers live as long as the returned [`Located`].
 
-use super::{ClusterSpec, Located};
+use super::LocateError as Error;
+use super::Located;
+use crate::cluster::ClusterSpec;
 use crate::config::SimClusterConfig;
-use crate::status::Error;
 
 /// Starts one simulated server per cluster and returns their specs and servers.
 pub async fn locate(locator: &str, clusters: &[SimClusterConfig]) -> Result<Located, Error> {
@@ -13,12 +14,13 @@ pub async fn locate(locator: &str, clusters: &[SimClusterConfig]) -> Result<Loca
         sims: Vec::with_capacity(clusters.len()),
     };
     for c in clusters {
-        let server = crate::sim::spawn("127.0.0.1:0", c).await.map_err(|e| {
-            Error::internal(format!(
-                "locator {locator}: cannot start simulated cluster {}: {e}",
-                c.name
-            ))
-        })?;
+        let server = crate::sim::spawn("127.0.0.1:0", c)
+            .await
+            .map_err(|e| Error::Simulated {
+                locator: locator.to_owned(),
+                cluster: c.name.clone(),
+                message: e.to_string(),
+            })?;
         out.clusters
             .push(ClusterSpec::new(c.name.clone(), server.url().clone()));
         out.sims.push(server);

@@ -2,7 +2,7 @@
 //! `X-Kubernetes-Cluster` header, or from the `{cluster}` path segment, through
 //! [`Registry::choose`] (key, else first by name, with a `Warning` when ambiguous).
 
-use crate::registry::{Choice, Registry};
+use crate::cluster::{Choice, Registry};
 use crate::status::Error;
 use actix_web::HttpRequest;
 

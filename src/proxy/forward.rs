@@ -13,11 +13,11 @@
 //! `responseHeadTimeout`, counted from the last request body chunk that went out (an upload
 //! that keeps moving is never cut off); bodies, such as a watch open for hours, never.
 
-use crate::app::AppState;
+use crate::cluster::{Choice, Registry};
 use crate::proxy::headers::{self, RequestFilter};
-use crate::registry::Cluster;
+use crate::proxy::ProxyState;
 use crate::status::Error;
-use crate::upstream::client::{self, ConnectSettings, Upstream};
+use crate::upstream::client::{self, Upstream};
 use crate::upstream::credential;
 use actix_web::body::{BodyStream, BoxBody, MessageBody, SizedStream};
 use actix_web::http::header::{HeaderValue, AUTHORIZATION};
@@ -29,7 +29,6 @@ use futures_core::Stream;
 use std::cell::Cell;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
 
@@ -37,18 +36,15 @@ use tokio::time::Instant;
 /// filtered headers and the credential of SPEC §3. Shared with the WebSocket tunnel.
 pub(crate) fn prepare(
     req: &HttpRequest,
-    state: &AppState,
-    cluster: &Arc<Cluster>,
+    state: &ProxyState,
+    registry: &Registry,
+    choice: &Choice,
     tail: &str,
     keep_upgrade: bool,
 ) -> Result<(Rc<Upstream>, awc::ClientRequest), Error> {
-    let server = &state.settings.server;
-    let up = client::for_cluster(
-        cluster,
-        ConnectSettings {
-            connect_timeout: server.connect_timeout,
-        },
-    )?;
+    let server = &state.settings;
+    let cluster = &choice.cluster;
+    let up = client::for_cluster(registry, cluster, server.connect_timeout)?;
     let cred = credential::resolve(
         req.headers(),
         &cluster.spec,
@@ -68,7 +64,8 @@ pub(crate) fn prepare(
             max_header_bytes: server.max_header_bytes,
         },
     )?;
-    if let Some(a) = cred.authorization {
+    if let Some(mut a) = cred.authorization {
+        a.set_sensitive(true);
         creq.headers_mut().insert(AUTHORIZATION, a);
     }
     Ok((up, creq))
@@ -120,12 +117,13 @@ impl Stream for Progress {
 pub async fn forward(
     req: &HttpRequest,
     payload: web::Payload,
-    state: &AppState,
-    cluster: &Arc<Cluster>,
+    state: &ProxyState,
+    registry: &Registry,
+    choice: &Choice,
     tail: &str,
 ) -> Result<HttpResponse, Error> {
     let kind = body_kind(req)?;
-    let (_up, creq) = prepare(req, state, cluster, tail, false)?;
+    let (_up, creq) = prepare(req, state, registry, choice, tail, false)?;
     let last = Rc::new(Cell::new(Instant::now()));
     let send = match kind {
         // Not `send()`: its `()` body is `Sized(0)` and would write `content-length: 0`.
@@ -142,8 +140,8 @@ pub async fn forward(
             last: last.clone(),
         }),
     };
-    let timeout = state.settings.server.response_head_timeout;
-    let key = &cluster.key;
+    let timeout = state.settings.response_head_timeout;
+    let key = &choice.cluster.key;
     let mut send = std::pin::pin!(send);
     let res = loop {
         let deadline = last.get() + timeout;
@@ -167,7 +165,7 @@ fn send_error(key: &str, e: SendRequestError) -> Error {
     match e {
         SendRequestError::Connect(c) => Error::bad_gateway(format!(
             "cannot connect to cluster {key}: {}",
-            crate::upstream::tls::describe_connect_error(&c)
+            crate::tls::describe::describe_connect_error(&c)
         )),
         SendRequestError::Timeout => {
             Error::timeout(format!("cluster {key} did not answer in time"))
@@ -175,7 +173,7 @@ fn send_error(key: &str, e: SendRequestError) -> Error {
         SendRequestError::Url(_) => Error::bad_request("the request path is not a valid URI path"),
         other => Error::bad_gateway(format!(
             "cluster {key}: {}",
-            crate::upstream::tls::describe_send_error(&other)
+            crate::tls::describe::describe_send_error(&other)
         )),
     }
 }

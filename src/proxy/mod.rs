@@ -12,10 +12,12 @@ pub mod choose;
 pub mod forward;
 pub mod headers;
 pub mod path;
+pub mod state;
 pub mod upgrade;
 
-use crate::app::AppState;
-use crate::registry::{Choice, ClusterKey};
+pub use state::{ProxySettings, ProxyState};
+
+use crate::cluster::{Choice, ClusterKey, Registry};
 use crate::status::Error;
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -53,7 +55,7 @@ pub fn configure(base: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
 async fn dispatch(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    state: web::Data<ProxyState>,
 ) -> HttpResponse {
     // The rest of the (router-decoded) path after `{base}`; the handlers re-check the raw path.
     let rest = req.match_info().unprocessed();
@@ -62,18 +64,28 @@ async fn dispatch(
     } else if rest.starts_with("/clusters/") {
         by_path(req, payload, state).await
     } else if rest == "/clusters" {
-        Error::new(
-            crate::status::Reason::MethodNotAllowed,
-            "the clusters list answers GET only",
+        Ctx::new(&req).finish(
+            &req,
+            Err(Error::new(
+                crate::status::Reason::MethodNotAllowed,
+                "the clusters list answers GET only",
+            )),
         )
-        .error_response()
     } else {
-        Error::not_found(format!(
-            "no such route; kubeplex serves {base}/proxy/..., {base}/clusters/{{cluster}}/... and GET {base}/clusters",
-            base = state.settings.server.base_path.trim_end_matches('/')
-        ))
-        .error_response()
+        Ctx::new(&req).finish(
+            &req,
+            Err(Error::not_found(format!(
+                "no such route; kubeplex serves {base}/proxy/..., {base}/clusters/{{cluster}}/... and GET {base}/clusters",
+                base = state.settings.base_path
+            ))),
+        )
     }
+}
+
+/// Any path kubeplex does not serve at all: a 404 `Status`, with a request id and an audit
+/// line like every other answer.
+pub async fn no_route(req: HttpRequest) -> HttpResponse {
+    Ctx::new(&req).finish(&req, Err(Error::not_found("no such route")))
 }
 
 /// One entry of `GET {base}/clusters`: Backstage's shape plus the key; no URL, no credential.
@@ -101,7 +113,7 @@ struct ClusterList<'a> {
     items: Vec<ClusterItem<'a>>,
 }
 
-async fn list_clusters(state: web::Data<AppState>) -> HttpResponse {
+async fn list_clusters(state: web::Data<ProxyState>) -> HttpResponse {
     let reg = state.registry.load();
     let items = reg
         .clusters()
@@ -126,8 +138,12 @@ async fn list_clusters(state: web::Data<AppState>) -> HttpResponse {
 
 /// What follows `{base}{route}` in the raw request path (still percent-encoded); a 400 when
 /// the raw path does not literally start with it (an encoded prefix).
-fn after_route<'a>(req: &'a HttpRequest, state: &AppState, route: &str) -> Result<&'a str, Error> {
-    let base = state.settings.server.base_path.trim_end_matches('/');
+fn after_route<'a>(
+    req: &'a HttpRequest,
+    state: &ProxyState,
+    route: &str,
+) -> Result<&'a str, Error> {
+    let base = state.settings.base_path.as_str();
     req.uri()
         .path()
         .strip_prefix(base)
@@ -140,15 +156,14 @@ fn after_route<'a>(req: &'a HttpRequest, state: &AppState, route: &str) -> Resul
 async fn by_header(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    state: web::Data<ProxyState>,
 ) -> HttpResponse {
     let mut ctx = Ctx::new(&req);
+    let registry = state.registry.load();
     let result = async {
-        let choice = &*ctx
-            .choice
-            .insert(choose::by_header(&state.registry.load(), &req)?);
+        let choice = &*ctx.choice.insert(choose::by_header(&registry, &req)?);
         let tail = after_route(&req, &state, "/proxy")?;
-        proxy(&req, payload, &state, choice, tail).await
+        proxy(&req, payload, &state, &registry, choice, tail).await
     }
     .await;
     ctx.finish(&req, result)
@@ -157,19 +172,18 @@ async fn by_header(
 async fn by_path(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    state: web::Data<ProxyState>,
 ) -> HttpResponse {
     let mut ctx = Ctx::new(&req);
+    let registry = state.registry.load();
     let result = async {
         let rest = after_route(&req, &state, "/clusters/")?;
         let (segment, tail) = match rest.find('/') {
             Some(i) => rest.split_at(i),
             None => (rest, ""),
         };
-        let choice = &*ctx
-            .choice
-            .insert(choose::by_segment(&state.registry.load(), segment)?);
-        proxy(&req, payload, &state, choice, tail).await
+        let choice = &*ctx.choice.insert(choose::by_segment(&registry, segment)?);
+        proxy(&req, payload, &state, &registry, choice, tail).await
     }
     .await;
     ctx.finish(&req, result)
@@ -178,7 +192,8 @@ async fn by_path(
 async fn proxy(
     req: &HttpRequest,
     payload: web::Payload,
-    state: &AppState,
+    state: &ProxyState,
+    registry: &Registry,
     choice: &Choice,
     tail: &str,
 ) -> Result<HttpResponse, Error> {
@@ -189,9 +204,9 @@ async fn proxy(
     }
     path::check_tail(tail)?;
     if req.headers().contains_key("upgrade") {
-        return upgrade::handle(req, payload, state, &choice.cluster, tail).await;
+        return upgrade::handle(req, payload, state, registry, choice, tail).await;
     }
-    forward::forward(req, payload, state, &choice.cluster, tail).await
+    forward::forward(req, payload, state, registry, choice, tail).await
 }
 
 /// Per-request context: request id, start time and the chosen cluster.
@@ -237,9 +252,7 @@ impl Ctx {
                 h.insert(HeaderName::from_static(KUBEPLEX_CLUSTER), v.clone());
             }
             if let Some(w) = &choice.warning {
-                if let Ok(v) = HeaderValue::from_str(w) {
-                    h.append(actix_web::http::header::WARNING, v);
-                }
+                h.append(actix_web::http::header::WARNING, w.clone());
             }
             cluster = Some(choice.cluster.key.clone());
         }

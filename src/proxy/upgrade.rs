@@ -18,15 +18,14 @@
 //! SPDY cannot be tunnelled through actix-web's server and is refused with a `Status`
 //! saying what to use instead.
 
-use crate::app::AppState;
+use crate::cluster::{Choice, Registry};
 use crate::proxy::forward;
 use crate::proxy::headers;
-use crate::registry::Cluster;
+use crate::proxy::ProxyState;
 use crate::status::Error;
 use actix_codec::Framed;
 use actix_http::h1::ClientCodec;
 use actix_http::{ConnectionType, RequestHead, ResponseHead};
-use actix_service::Service;
 use actix_web::body::{BodyStream, MessageBody, SizedStream};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{StatusCode, Version};
@@ -34,12 +33,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use awc::error::SendRequestError;
 use awc::BoxedSocket;
 use bytes::{Bytes, BytesMut};
-use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -54,8 +50,9 @@ pub const SPDY_REFUSED: &str =
 pub async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
-    state: &AppState,
-    cluster: &Arc<Cluster>,
+    state: &ProxyState,
+    registry: &Registry,
+    choice: &Choice,
     tail: &str,
 ) -> Result<HttpResponse, Error> {
     let upgrade = req
@@ -77,8 +74,8 @@ pub async fn handle(
             "unsupported Upgrade: kubeplex tunnels WebSocket only",
         ));
     }
-    let key = cluster.key.as_str();
-    let (_up, creq) = forward::prepare(req, state, cluster, tail, true)?;
+    let key = choice.cluster.key.as_str();
+    let (up, creq) = forward::prepare(req, state, registry, choice, tail, true)?;
     let mut head = RequestHead::default();
     head.method = req.method().clone();
     head.uri = creq.get_uri().clone();
@@ -91,9 +88,8 @@ pub async fn handle(
     head.headers.insert(header::HOST, host_header(&head.uri)?);
     head.set_connection_type(ConnectionType::Upgrade);
 
-    let opener = tunnel_opener(cluster, state)?;
-    let timeout = state.settings.server.response_head_timeout;
-    let (rhead, framed) = match tokio::time::timeout(timeout, opener(head)).await {
+    let timeout = state.settings.response_head_timeout;
+    let (rhead, framed) = match tokio::time::timeout(timeout, up.open_tunnel(head)).await {
         Err(_) => {
             return Err(Error::timeout(format!(
                 "cluster {key} did not answer the upgrade within {}",
@@ -169,72 +165,18 @@ fn host_header(uri: &awc::http::Uri) -> Result<HeaderValue, Error> {
         .map_err(|_| Error::bad_gateway("the cluster host is not a valid Host header"))
 }
 
-type TunnelFuture = LocalBoxFuture<
-    'static,
-    Result<(ResponseHead, Framed<BoxedSocket, ClientCodec>), SendRequestError>,
->;
-
-/// Opens a tunnel: connects (TCP, TLS with the cluster's configuration) and sends the head.
-type Opener = Rc<dyn Fn(RequestHead) -> TunnelFuture>;
-
-thread_local! {
-    static OPENERS: RefCell<HashMap<String, (Arc<Cluster>, Opener)>> = RefCell::new(HashMap::new());
-}
-
-/// This worker's tunnel opener for `cluster`: the cluster's connector (same TLS
-/// configuration as its ordinary client, HTTP/1.1 only) without a pool limit.
-fn tunnel_opener(cluster: &Arc<Cluster>, state: &AppState) -> Result<Opener, Error> {
-    let key = cluster.key.as_str();
-    let found = OPENERS.with(|m| {
-        m.borrow()
-            .get(key)
-            .filter(|(c, _)| Arc::ptr_eq(c, cluster) || c.spec == cluster.spec)
-            .map(|(_, o)| o.clone())
-    });
-    if let Some(o) = found {
-        return Ok(o);
-    }
-    let connector = crate::upstream::connector::cluster_connector(
-        &cluster.spec.url,
-        &cluster.spec.tls,
-        state.settings.server.connect_timeout,
-    )
-    .map_err(|e| Error::bad_gateway(format!("cluster {key}: TLS configuration: {e}")))?
-    .limit(0)
-    .finish();
-    let connector = Rc::new(connector);
-    let opener: Opener = Rc::new(move |head: RequestHead| {
-        let connector = connector.clone();
-        Box::pin(async move {
-            let conn = connector
-                .call(awc::Connect {
-                    uri: head.uri.clone(),
-                    addr: None,
-                })
-                .await?;
-            let (res, framed) = conn.open_tunnel(head).await?;
-            Ok((res, framed.into_map_io(|io| Box::new(io) as BoxedSocket)))
-        })
-    });
-    OPENERS.with(|m| {
-        m.borrow_mut()
-            .insert(key.to_owned(), (cluster.clone(), opener.clone()))
-    });
-    Ok(opener)
-}
-
 fn open_error(key: &str, e: SendRequestError) -> Error {
     match e {
         SendRequestError::Connect(c) => Error::bad_gateway(format!(
             "cannot connect to cluster {key}: {}",
-            crate::upstream::tls::describe_connect_error(&c)
+            crate::tls::describe::describe_connect_error(&c)
         )),
         SendRequestError::TunnelNotSupported => Error::bad_gateway(format!(
             "cluster {key} answered the upgrade over HTTP/2, which cannot carry a WebSocket tunnel"
         )),
         other => Error::bad_gateway(format!(
             "cluster {key}: {}",
-            crate::upstream::tls::describe_send_error(&other)
+            crate::tls::describe::describe_send_error(&other)
         )),
     }
 }

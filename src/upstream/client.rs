@@ -1,10 +1,12 @@
 //! Per-worker awc clients, one per cluster (awc's `Client` is `!Send`, an `Rc`).
 //!
 //! Each worker thread keeps, per cluster key, an [`Upstream`]: the client (its own
-//! connection pool), the URL origin and path prefix, and the prepared server-side token.
-//! Entries are rebuilt when the registry is swapped and the cluster's definition changes;
-//! when it is unchanged the entry is kept (its pool too) and only the registry entry it is
-//! checked against is replaced, so the next request compares pointers, not definitions.
+//! connection pool) and the prepared server-side token, beside the registry's
+//! [`Cluster`] (origin, path prefix, rustls configuration: built once per cluster, shared
+//! by every worker). A registry swap that keeps a cluster keeps its `Arc<Cluster>`, so the
+//! next request compares pointers; a changed definition builds a new entry; clusters a
+//! reload or refresh removed are dropped from the cache when this worker first sees the new
+//! registry generation.
 //!
 //! The client is built for proxying (see ENGINEERING.md): no overall timeout (a watch body
 //! has no deadline; connect time is bounded by the connector, response-head time by the
@@ -14,10 +16,17 @@
 //! block everything), and the cluster's connector from [`crate::upstream::connector`]
 //! (`TCP_NODELAY`, the cluster's rustls configuration, connect and handshake timeouts).
 
-use crate::registry::{Cluster, ClusterKey};
+use crate::cluster::{Cluster, ClusterKey, Registry};
 use crate::status::Error;
 use crate::upstream::credential::ServerToken;
+use actix_codec::Framed;
+use actix_http::h1::ClientCodec;
+use actix_http::{RequestHead, ResponseHead};
+use actix_service::Service;
+use awc::error::SendRequestError;
 use awc::http::Uri;
+use awc::BoxedSocket;
+use futures_util::future::LocalBoxFuture;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -26,89 +35,123 @@ use std::time::Duration;
 
 /// A cluster as one worker talks to it.
 pub struct Upstream {
+    /// The registry's cluster this was built for.
+    pub cluster: Arc<Cluster>,
     /// The awc client with this cluster's connector and pool.
     pub client: awc::Client,
-    /// `scheme://authority` of the cluster URL.
-    pub origin: String,
-    /// The cluster URL's own path, without a trailing slash (`""` or `/sub`).
-    pub prefix: String,
     /// The server-side credential (SPEC §3 rule 4).
     pub token: ServerToken,
+    tunnel: Opener,
 }
 
+/// An opened tunnel: the upstream's response head and the connection, framed.
+pub type TunnelFuture = LocalBoxFuture<
+    'static,
+    Result<(ResponseHead, Framed<BoxedSocket, ClientCodec>), SendRequestError>,
+>;
+
+/// Opens a tunnel: connects (TCP, TLS with the cluster's configuration) and sends the head.
+type Opener = Rc<dyn Fn(RequestHead) -> TunnelFuture>;
+
 impl Upstream {
+    /// Opens a WebSocket tunnel with `head` on a fresh HTTP/1.1 connection of its own
+    /// (the cluster's connector, outside the pool: a tunnel's socket is never reused).
+    pub fn open_tunnel(&self, head: RequestHead) -> TunnelFuture {
+        (self.tunnel)(head)
+    }
+
     /// The absolute upstream URI for a request tail (already checked by
     /// [`crate::proxy::path::check_tail`]) and query: origin + prefix + tail + query, built
     /// in one allocation.
     pub fn target(&self, tail: &str, query: Option<&str>) -> Result<Uri, Error> {
+        let origin = self
+            .cluster
+            .origin
+            .as_deref()
+            .map_err(|e| Error::bad_gateway(format!("cluster {}: {e}", self.cluster.key)))?;
+        let prefix = &self.cluster.prefix;
         let mut s = String::with_capacity(
-            self.origin.len() + self.prefix.len() + tail.len() + 2 + query.map_or(0, str::len),
+            origin.len() + prefix.len() + tail.len() + 2 + query.map_or(0, str::len),
         );
-        s.push_str(&self.origin);
-        crate::proxy::path::join_into(&mut s, &self.prefix, tail, query);
+        s.push_str(origin);
+        crate::proxy::path::join_into(&mut s, prefix, tail, query);
         Uri::try_from(s).map_err(|_| Error::bad_request("the request path is not a valid URI path"))
     }
 }
 
-/// The registry entry last seen for a cluster key and the upstream built for it.
-type Entry = (Arc<Cluster>, Rc<Upstream>);
+/// This worker's upstreams, and the registry generation they were last checked against.
+#[derive(Default)]
+struct Cache {
+    generation: u64,
+    entries: HashMap<ClusterKey, Rc<Upstream>>,
+}
 
 thread_local! {
-    static UPSTREAMS: RefCell<HashMap<ClusterKey, Entry>> = RefCell::new(HashMap::new());
+    static UPSTREAMS: RefCell<Cache> = RefCell::new(Cache::default());
 }
 
-/// Connect settings shared by every cluster's client.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnectSettings {
-    /// TCP connect (and, separately, TLS handshake) timeout.
-    pub connect_timeout: Duration,
-}
-
-/// This worker's [`Upstream`] for `cluster`, built on first use.
-pub fn for_cluster(cluster: &Arc<Cluster>, cs: ConnectSettings) -> Result<Rc<Upstream>, Error> {
-    let found = UPSTREAMS.with(|m| {
-        let mut m = m.borrow_mut();
-        let (seen, up) = m.get_mut(&cluster.key)?;
-        if Arc::ptr_eq(seen, cluster) {
-            return Some(up.clone());
+/// This worker's [`Upstream`] for `cluster` of `registry`, built on first use.
+pub fn for_cluster(
+    registry: &Registry,
+    cluster: &Arc<Cluster>,
+    connect_timeout: Duration,
+) -> Result<Rc<Upstream>, Error> {
+    let found = UPSTREAMS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.generation != registry.generation() {
+            // A new registry: forget clusters it no longer has, or whose definition changed.
+            c.entries.retain(|k, up| {
+                registry
+                    .get(k.as_str())
+                    .is_some_and(|now| Arc::ptr_eq(now, &up.cluster))
+            });
+            c.generation = registry.generation();
         }
-        // A new registry: keep the upstream (and its pool) if the definition is the same.
-        (seen.spec == cluster.spec).then(|| {
-            *seen = cluster.clone();
-            up.clone()
-        })
+        c.entries
+            .get(&cluster.key)
+            .filter(|up| Arc::ptr_eq(&up.cluster, cluster))
+            .cloned()
     });
     if let Some(u) = found {
         return Ok(u);
     }
-    let u = Rc::new(build(cluster, cs)?);
-    UPSTREAMS.with(|m| {
-        m.borrow_mut()
-            .insert(cluster.key.clone(), (cluster.clone(), u.clone()));
+    let u = Rc::new(build(cluster, connect_timeout)?);
+    UPSTREAMS.with(|c| {
+        c.borrow_mut()
+            .entries
+            .insert(cluster.key.clone(), u.clone());
     });
     Ok(u)
 }
 
-fn build(cluster: &Arc<Cluster>, cs: ConnectSettings) -> Result<Upstream, Error> {
-    let url = &cluster.spec.url;
-    let host = url.host_str().ok_or_else(|| {
-        Error::bad_gateway(format!("cluster {}: its URL has no host", cluster.key))
-    })?;
-    let port = url.port_or_known_default().unwrap_or(443);
-    let authority = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    let origin = format!("{}://{authority}", url.scheme());
-    let prefix = url.path().trim_end_matches('/').to_owned();
+/// How many clusters this worker holds clients for (tests of cache pruning).
+pub fn cached_on_this_worker() -> usize {
+    UPSTREAMS.with(|c| c.borrow().entries.len())
+}
 
-    let connector =
-        crate::upstream::connector::cluster_connector(url, &cluster.spec.tls, cs.connect_timeout)
+fn build(cluster: &Arc<Cluster>, connect_timeout: Duration) -> Result<Upstream, Error> {
+    let connector = || {
+        crate::upstream::connector::for_cluster(cluster, connect_timeout)
             .map_err(|e| {
                 Error::bad_gateway(format!("cluster {}: TLS configuration: {e}", cluster.key))
-            })?
-            .limit(0);
+            })
+            .map(|c| c.limit(0))
+    };
+    let tunnel_connector = Rc::new(connector()?.finish());
+    let tunnel: Opener = Rc::new(move |head: RequestHead| {
+        let connector = tunnel_connector.clone();
+        Box::pin(async move {
+            let conn = connector
+                .call(awc::Connect {
+                    uri: head.uri.clone(),
+                    addr: None,
+                })
+                .await?;
+            let (res, framed) = conn.open_tunnel(head).await?;
+            Ok((res, framed.into_map_io(|io| Box::new(io) as BoxedSocket)))
+        })
+    });
+    let connector = connector()?;
     let client = awc::Client::builder()
         .connector(connector)
         .disable_timeout()
@@ -116,9 +159,9 @@ fn build(cluster: &Arc<Cluster>, cs: ConnectSettings) -> Result<Upstream, Error>
         .no_default_headers()
         .finish();
     Ok(Upstream {
+        cluster: cluster.clone(),
         client,
-        origin,
-        prefix,
         token: ServerToken::new(&cluster.spec.credential),
+        tunnel,
     })
 }

@@ -5,26 +5,21 @@
 //! IPv6 hosts (`Uri::host()` keeps the brackets: `[::1]`) and cannot express
 //! `tlsServerName`. So the TCP step here hands the TLS step a URI whose host is the name to
 //! verify (a DNS name), or, for IP addresses, a placeholder DNS name; the rustls
-//! configuration from [`super::tls::cluster_client_config`] pins the real name (an IP
+//! configuration from [`crate::tls::client::cluster_client_config`] pins the real name (an IP
 //! address is checked against the certificate's IP SANs) and sends SNI only for DNS names.
 //! The request itself (`Host`, path) is unaffected: only the TLS step sees the rewritten URI.
 
-use super::tls;
-use crate::locate::TlsSettings;
+use crate::cluster::{Cluster, ClusterTls};
+use crate::tls::TlsSettings;
 use actix_service::Service;
 use actix_tls::connect::{ConnectError as TcpConnectError, ConnectInfo, Connection};
 use awc::http::Uri;
 use futures_util::future::LocalBoxFuture;
-use rustls::pki_types::ServerName;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
-
-/// The host the TLS step sees when the verified name is an IP address (never sent: SNI is
-/// off for IP addresses, and the verifier checks the real address).
-const IP_PLACEHOLDER: &str = "ip-address.kubeplex.invalid";
 
 /// TCP connector service for awc that connects to the URI's host and port and presents the
 /// TLS step with the name to verify.
@@ -35,20 +30,12 @@ pub struct ClusterTcpConnector {
 }
 
 impl ClusterTcpConnector {
-    /// A connector for a cluster at `url` with these TLS settings.
-    pub fn new(url: &url::Url, tls_settings: &TlsSettings) -> Result<Self, String> {
-        let tls_host = if url.scheme() == "https" || url.scheme() == "wss" {
-            Some(match tls::verify_name(url, tls_settings)? {
-                ServerName::DnsName(d) => Rc::from(d.as_ref()),
-                _ => Rc::from(IP_PLACEHOLDER),
-            })
-        } else {
-            None
-        };
-        Ok(ClusterTcpConnector {
+    /// A connector that hands the TLS step `tls_host` (`None` for plain HTTP).
+    pub fn new(tls_host: Option<Rc<str>>) -> Self {
+        ClusterTcpConnector {
             inner: actix_tls::connect::Connector::default().service(),
             tls_host,
-        })
+        }
     }
 }
 
@@ -94,21 +81,47 @@ impl Service<ConnectInfo<Uri>> for ClusterTcpConnector {
     }
 }
 
-/// An awc connector for a cluster: [`ClusterTcpConnector`] plus the cluster's rustls
-/// configuration, with connect and TLS handshake each bounded by `connect_timeout`.
-/// Callers add their pool settings (`limit(0)`, keep-alive) before `finish()`.
+/// An awc connector for a registry cluster: [`ClusterTcpConnector`] plus the cluster's
+/// rustls configuration (built once, with the cluster), with connect and TLS handshake each
+/// bounded by `connect_timeout`. Callers add their pool settings (`limit(0)`, keep-alive)
+/// before `finish()`.
+pub fn for_cluster(
+    cluster: &Cluster,
+    connect_timeout: Duration,
+) -> Result<awc::Connector<ClusterTcpConnector>, String> {
+    build(cluster.tls.as_ref(), connect_timeout)
+}
+
+/// An awc connector for a cluster at `url` with these TLS settings, building the rustls
+/// configuration now (the catalog client and tests; the proxy uses [`for_cluster`]).
 pub fn cluster_connector(
     url: &url::Url,
     tls_settings: &TlsSettings,
     connect_timeout: Duration,
 ) -> Result<awc::Connector<ClusterTcpConnector>, String> {
-    let tcp = ClusterTcpConnector::new(url, tls_settings)?;
+    let cluster = Cluster::new(
+        "-",
+        crate::cluster::ClusterSpec {
+            tls: tls_settings.clone(),
+            ..crate::cluster::ClusterSpec::new("-", url.clone())
+        },
+        false,
+        None,
+    );
+    for_cluster(&cluster, connect_timeout)
+}
+
+fn build(
+    tls: Option<&ClusterTls>,
+    connect_timeout: Duration,
+) -> Result<awc::Connector<ClusterTcpConnector>, String> {
+    let tcp = ClusterTcpConnector::new(tls.map(|t| Rc::from(&*t.host)));
     let mut connector = awc::Connector::new()
         .connector(tcp)
         .timeout(connect_timeout)
         .handshake_timeout(connect_timeout);
-    if url.scheme() == "https" || url.scheme() == "wss" {
-        connector = connector.rustls_0_23(tls::cluster_client_config(url, tls_settings)?);
+    if let Some(t) = tls {
+        connector = connector.rustls_0_23(t.config.clone()?);
     }
     Ok(connector)
 }

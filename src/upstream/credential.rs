@@ -17,10 +17,11 @@
 //! server-side one they would let any portal user become whoever the service account may
 //! impersonate. Token values never appear in errors or logs.
 
-use crate::locate::{ClusterSpec, ServerCredential};
+use crate::cluster::{ClusterSpec, ServerCredential};
 use crate::status::Error;
 use actix_web::http::header::{HeaderMap, HeaderValue};
 use base64::Engine;
+use secrecy::ExposeSecret;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
@@ -231,7 +232,9 @@ fn stamp(meta: &std::fs::Metadata) -> (u64, Option<std::time::SystemTime>, u64) 
 }
 
 fn bearer_str(token: &str) -> Result<HeaderValue, ()> {
-    HeaderValue::from_str(&format!("Bearer {}", token.trim())).map_err(|_| ())
+    let mut v = HeaderValue::from_str(&format!("Bearer {}", token.trim())).map_err(|_| ())?;
+    v.set_sensitive(true);
+    Ok(v)
 }
 
 impl ServerToken {
@@ -239,7 +242,7 @@ impl ServerToken {
     pub fn new(cred: &ServerCredential) -> Self {
         let kind = match cred {
             ServerCredential::None => ServerTokenKind::None,
-            ServerCredential::Token(t) => ServerTokenKind::Fixed(bearer_str(t)),
+            ServerCredential::Token(t) => ServerTokenKind::Fixed(bearer_str(t.expose_secret())),
             ServerCredential::TokenFile(p) => ServerTokenKind::File {
                 path: p.clone(),
                 cached: RefCell::new(None),
@@ -372,7 +375,7 @@ mod tests {
     fn rule_order() {
         let mut spec = ClusterSpec::new("c", url::Url::parse("http://h").unwrap());
         spec.auth_provider = Some("google".into());
-        let server = ServerToken::new(&ServerCredential::Token("sa".into()));
+        let server = ServerToken::new(&ServerCredential::token("sa"));
         let mut h = HeaderMap::new();
         let r = resolve(&h, &spec, &server, false, "k").unwrap();
         assert_eq!(r.source, Source::Server);

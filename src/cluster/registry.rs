@@ -1,55 +1,31 @@
 //! The registry: every located cluster in routing order, each with its unique key
 //! `<locatorId>:<name>`, and the rules of SPEC §2 for choosing one from a header or path
 //! value.
+//!
+//! A registry is immutable; the background owner (`control`) builds a new one and swaps it
+//! into the [`RegistryHandle`] when a reload or a catalog refresh changes a locator's
+//! clusters ([`Registry::replace_locator`]). Clusters whose definition did not change are
+//! carried over as the same `Arc<Cluster>`, with everything built for them.
 
+use super::{Cluster, ClusterKey, ClusterSpec};
 use crate::config::DuplicateNames;
-use crate::locate::{ClusterSpec, Located};
 use crate::status::Error;
+use actix_web::http::header::HeaderValue;
+use arc_swap::ArcSwap;
 use std::collections::HashMap;
-use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// A cluster's unique, stable key: `<locatorId>:<name>`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClusterKey(Arc<str>);
+/// The current registry, shared by every worker and swapped atomically.
+pub type RegistryHandle = Arc<ArcSwap<Registry>>;
 
-impl ClusterKey {
-    /// The key of cluster `name` found by locator `locator`.
-    pub fn new(locator: &str, name: &str) -> Self {
-        ClusterKey(format!("{locator}:{name}").into())
-    }
-    /// The key as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::borrow::Borrow<str> for ClusterKey {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ClusterKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// One cluster in the registry.
-#[derive(Debug)]
-pub struct Cluster {
-    /// Unique key.
-    pub key: ClusterKey,
-    /// Id of the locator that found it.
+/// One locator's clusters, in its own order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocatorClusters {
+    /// The locator id.
     pub locator: String,
-    /// Whether another cluster shares its name.
-    pub ambiguous: bool,
-    /// Its definition.
-    pub spec: ClusterSpec,
-    /// The key as a `Kubeplex-Cluster` header value, built once (`None` if the key has
-    /// characters a header cannot carry).
-    pub key_header: Option<actix_web::http::header::HeaderValue>,
+    /// Its clusters.
+    pub clusters: Vec<ClusterSpec>,
 }
 
 /// The result of choosing a cluster.
@@ -57,65 +33,125 @@ pub struct Cluster {
 pub struct Choice {
     /// The chosen cluster.
     pub cluster: Arc<Cluster>,
-    /// A `Warning` header value when the name was ambiguous.
-    pub warning: Option<String>,
+    /// The `Warning` header value when the name was ambiguous.
+    pub warning: Option<HeaderValue>,
 }
+
+/// Every registry gets a new generation, so per-worker caches know when to drop clusters
+/// that are gone.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
 
 /// The ordered clusters and their lookup tables.
 #[derive(Debug, Default)]
 pub struct Registry {
+    lists: Vec<LocatorClusters>,
     clusters: Vec<Arc<Cluster>>,
     by_key: HashMap<ClusterKey, usize>,
     by_name: HashMap<String, Vec<usize>>,
     duplicate_names: DuplicateNames,
+    generation: u64,
 }
 
 impl Registry {
-    /// Builds the registry from locator results in order.
-    pub fn new(located: &[Located], duplicate_names: DuplicateNames) -> Self {
-        let mut specs = Vec::new();
-        for l in located {
-            for c in &l.clusters {
-                specs.push((l.locator.clone(), c.clone()));
+    /// Builds the registry from each locator's clusters, in locator order.
+    pub fn new(lists: Vec<LocatorClusters>, duplicate_names: DuplicateNames) -> Self {
+        Self::build(lists, duplicate_names, None)
+    }
+
+    /// A registry where locator `id`'s clusters are `clusters` (the locator keeps its place;
+    /// an unknown id is appended). Unchanged clusters keep their `Arc<Cluster>`.
+    pub fn replace_locator(&self, id: &str, clusters: Vec<ClusterSpec>) -> Self {
+        let mut lists = self.lists.clone();
+        match lists.iter_mut().find(|l| l.locator == id) {
+            Some(l) => l.clusters = clusters,
+            None => lists.push(LocatorClusters {
+                locator: id.to_owned(),
+                clusters,
+            }),
+        }
+        Self::build(lists, self.duplicate_names, Some(self))
+    }
+
+    /// A registry of `lists`, reusing this one's unchanged clusters.
+    pub fn replace_all(
+        &self,
+        lists: Vec<LocatorClusters>,
+        duplicate_names: DuplicateNames,
+    ) -> Self {
+        Self::build(lists, duplicate_names, Some(self))
+    }
+
+    fn build(
+        lists: Vec<LocatorClusters>,
+        duplicate_names: DuplicateNames,
+        previous: Option<&Registry>,
+    ) -> Self {
+        let mut name_count: HashMap<&str, usize> = HashMap::new();
+        for l in &lists {
+            for s in &l.clusters {
+                *name_count.entry(s.name.as_str()).or_default() += 1;
             }
         }
-        let mut name_count: HashMap<&str, usize> = HashMap::new();
-        for (_, s) in &specs {
-            *name_count.entry(s.name.as_str()).or_default() += 1;
-        }
-        let ambiguous: Vec<bool> = specs
-            .iter()
-            .map(|(_, s)| name_count[s.name.as_str()] > 1)
-            .collect();
         let mut reg = Registry {
             duplicate_names,
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed),
             ..Default::default()
         };
-        for ((locator, spec), ambiguous) in specs.into_iter().zip(ambiguous) {
-            let key = ClusterKey::new(&locator, &spec.name);
-            if reg.by_key.contains_key(&key) {
-                // Same locator, same name: config validation refuses this for `config`
-                // locators; for others the first wins and the rest stay unreachable by key.
-                tracing::warn!(cluster = %key, "duplicate cluster key; keeping the first");
-                continue;
+        let mut first_of_name: HashMap<&str, ()> = HashMap::new();
+        for l in &lists {
+            for spec in &l.clusters {
+                let key = ClusterKey::new(&l.locator, &spec.name);
+                if reg.by_key.contains_key(&key) {
+                    // Same locator, same name: config validation refuses this for `config`
+                    // locators; for others the first wins.
+                    tracing::warn!(cluster = %key, "duplicate cluster key; keeping the first");
+                    continue;
+                }
+                let count = name_count[spec.name.as_str()];
+                let ambiguous = count > 1;
+                let warning = (ambiguous && first_of_name.insert(&spec.name, ()).is_none()).then(|| {
+                    format!(
+                        "299 kubeplex \"cluster name '{}' matches {count} clusters; routed to {key}; send a key to choose\"",
+                        spec.name
+                    )
+                });
+                let reused = previous.and_then(|p| p.get(key.as_str())).filter(|c| {
+                    c.spec == *spec
+                        && c.ambiguous == ambiguous
+                        && c.ambiguity_warning.as_ref().and_then(|w| w.to_str().ok())
+                            == warning.as_deref()
+                });
+                let cluster = match reused {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = Cluster::new(&l.locator, spec.clone(), ambiguous, warning);
+                        c.warn_skip_verify();
+                        Arc::new(c)
+                    }
+                };
+                let idx = reg.clusters.len();
+                reg.by_key.insert(key, idx);
+                reg.by_name.entry(spec.name.clone()).or_default().push(idx);
+                reg.clusters.push(cluster);
             }
-            let idx = reg.clusters.len();
-            reg.by_key.insert(key.clone(), idx);
-            reg.by_name.entry(spec.name.clone()).or_default().push(idx);
-            reg.clusters.push(Arc::new(Cluster {
-                key_header: actix_web::http::header::HeaderValue::from_str(key.as_str()).ok(),
-                key,
-                locator,
-                ambiguous,
-                spec,
-            }));
         }
+        reg.lists = lists;
         reg
     }
 
     /// Every cluster in routing order.
     pub fn clusters(&self) -> &[Arc<Cluster>] {
         &self.clusters
+    }
+
+    /// Each locator's clusters as given.
+    pub fn lists(&self) -> &[LocatorClusters] {
+        &self.lists
+    }
+
+    /// This registry's generation: a new registry has a higher one.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The cluster with this exact key.
@@ -163,11 +199,7 @@ impl Registry {
                 }
                 Ok(Choice {
                     cluster: c.clone(),
-                    warning: Some(format!(
-                        "299 kubeplex \"cluster name '{value}' matches {} clusters; routed to {}; send a key to choose\"",
-                        all.len(),
-                        c.key
-                    )),
+                    warning: c.ambiguity_warning.clone(),
                 })
             }
             _ => Err(Error::not_found(format!(
@@ -186,18 +218,17 @@ mod tests {
         ClusterSpec::new(name, url::Url::parse("http://127.0.0.1:1").unwrap())
     }
 
-    fn located(locator: &str, names: &[&str]) -> Located {
-        Located {
+    fn located(locator: &str, names: &[&str]) -> LocatorClusters {
+        LocatorClusters {
             locator: locator.into(),
             clusters: names.iter().map(|n| spec(n)).collect(),
-            sims: Vec::new(),
         }
     }
 
     #[test]
     fn keys_and_first_match() {
         let r = Registry::new(
-            &[
+            vec![
                 located("config", &["prod", "dev"]),
                 located("catalog", &["prod"]),
             ],
@@ -228,7 +259,7 @@ mod tests {
     #[test]
     fn reject_mode_and_single_default() {
         let r = Registry::new(
-            &[located("a", &["x"]), located("b", &["x"])],
+            vec![located("a", &["x"]), located("b", &["x"])],
             DuplicateNames::Reject,
         );
         assert_eq!(
@@ -236,7 +267,7 @@ mod tests {
             crate::status::Reason::Conflict
         );
         assert_eq!(r.choose(Some("b:x")).unwrap().cluster.key.as_str(), "b:x");
-        let one = Registry::new(&[located("a", &["x"])], DuplicateNames::First);
+        let one = Registry::new(vec![located("a", &["x"])], DuplicateNames::First);
         assert_eq!(one.choose(None).unwrap().cluster.key.as_str(), "a:x");
     }
 }

@@ -2,15 +2,16 @@
 //! HTTPS with, from a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
 //! ALPN offers HTTP/1.1 only (actix-web's rustls listener speaks HTTP/1.1 here).
 
-use crate::config::ListenerTls;
-use crate::upstream::tls::{certs, provider};
+use super::pem::certs;
+use super::provider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::PrivateKeyDer;
+use std::path::Path;
 
 /// Reads the certificate and key files and builds the server configuration. Errors name
 /// the file and what is wrong with it.
-pub fn server_config(tls: &ListenerTls) -> Result<rustls::ServerConfig, String> {
-    let read = |p: &std::path::Path, what: &str| {
+pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<rustls::ServerConfig, String> {
+    let read = |p: &Path, what: &str| {
         std::fs::read(p).map_err(|e| {
             format!(
                 "kubeplex.server.tls.{what}: cannot read {}: {e}",
@@ -18,18 +19,14 @@ pub fn server_config(tls: &ListenerTls) -> Result<rustls::ServerConfig, String> 
             )
         })
     };
-    let cert_pem = read(&tls.cert_file, "certFile")?;
-    let key_pem = read(&tls.key_file, "keyFile")?;
-    let chain = certs(&cert_pem, "certificate").map_err(|e| {
-        format!(
-            "kubeplex.server.tls.certFile: {}: {e}",
-            tls.cert_file.display()
-        )
-    })?;
+    let cert_pem = read(cert_file, "certFile")?;
+    let key_pem = read(key_file, "keyFile")?;
+    let chain = certs(&cert_pem, "certificate")
+        .map_err(|e| format!("kubeplex.server.tls.certFile: {}: {e}", cert_file.display()))?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
         format!(
             "kubeplex.server.tls.keyFile: {}: no usable PKCS#8, PKCS#1 or SEC1 private key ({e})",
-            tls.key_file.display()
+            key_file.display()
         )
     })?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
@@ -40,8 +37,8 @@ pub fn server_config(tls: &ListenerTls) -> Result<rustls::ServerConfig, String> 
         .map_err(|e| {
             format!(
                 "kubeplex.server.tls: certificate {} and key {} do not fit: {e}",
-                tls.cert_file.display(),
-                tls.key_file.display()
+                cert_file.display(),
+                key_file.display()
             )
         })?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];

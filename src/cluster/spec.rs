@@ -1,0 +1,90 @@
+//! A cluster's definition as a locator found it: name, URL, Backstage's display fields, the
+//! server-side credential (held secret) and the TLS material.
+
+use crate::tls::TlsSettings;
+use secrecy::{ExposeSecret, SecretString};
+use std::path::PathBuf;
+
+/// A fully resolved cluster definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSpec {
+    /// The cluster's name (not unique across locators).
+    pub name: String,
+    /// The API server URL, path prefix included (`https://h:6443/sub`).
+    pub url: url::Url,
+    /// Display title.
+    pub title: Option<String>,
+    /// Backstage `authProvider` (`serviceAccount`, `google`, `aks`, `oidc`, ...).
+    pub auth_provider: Option<String>,
+    /// Backstage `oidcTokenProvider` when `authProvider: oidc`.
+    pub oidc_token_provider: Option<String>,
+    /// Backstage `dashboardUrl`.
+    pub dashboard_url: Option<String>,
+    /// Backstage `dashboardApp`.
+    pub dashboard_app: Option<String>,
+    /// The server-side credential (SPEC §3 rule 4).
+    pub credential: ServerCredential,
+    /// How to talk TLS to it.
+    pub tls: TlsSettings,
+}
+
+impl ClusterSpec {
+    /// A cluster with only a name and URL; the rest default (no credential, default TLS).
+    pub fn new(name: impl Into<String>, url: url::Url) -> Self {
+        ClusterSpec {
+            name: name.into(),
+            url,
+            title: None,
+            auth_provider: None,
+            oidc_token_provider: None,
+            dashboard_url: None,
+            dashboard_app: None,
+            credential: ServerCredential::None,
+            tls: TlsSettings::default(),
+        }
+    }
+
+    /// The URL as it may appear in a message or a listing: no userinfo, query or fragment.
+    pub fn display_url(&self) -> String {
+        crate::redact::url(&self.url)
+    }
+}
+
+/// A server-side credential of a cluster. A fixed token is held in a [`SecretString`]: its
+/// `Debug` output is redacted.
+#[derive(Debug, Clone, Default)]
+pub enum ServerCredential {
+    /// None: anonymous, or only the caller's own token.
+    #[default]
+    None,
+    /// A fixed bearer token (`serviceAccountToken`, kubeconfig `token`).
+    Token(SecretString),
+    /// A bearer token read from a file, re-read when it changes (`tokenFile`, in-cluster).
+    TokenFile(PathBuf),
+}
+
+impl ServerCredential {
+    /// A fixed token.
+    pub fn token(t: impl Into<String>) -> Self {
+        ServerCredential::Token(SecretString::from(t.into()))
+    }
+
+    /// Whether there is a server-side credential at all (SPEC §5: then an unauthenticated
+    /// kubeplex lends it to every caller).
+    pub fn is_some(&self) -> bool {
+        !matches!(self, ServerCredential::None)
+    }
+}
+
+impl PartialEq for ServerCredential {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ServerCredential::None, ServerCredential::None) => true,
+            (ServerCredential::Token(a), ServerCredential::Token(b)) => {
+                a.expose_secret() == b.expose_secret()
+            }
+            (ServerCredential::TokenFile(a), ServerCredential::TokenFile(b)) => a == b,
+            _ => false,
+        }
+    }
+}

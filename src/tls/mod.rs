@@ -1,0 +1,22 @@
+//! Everything TLS, in one place: PEM and base64 parsing ([`pem`]), the rustls client
+//! configuration and verifiers for clusters ([`client`]), the listener's server
+//! configuration ([`listener`]) and the descriptions of TLS and connection failures that 502
+//! messages carry ([`describe`]). One crypto provider for the whole binary: ring.
+//!
+//! This module depends on nothing else of kubeplex: the cluster, upstream and app layers
+//! call into it.
+
+pub mod client;
+pub mod describe;
+pub mod listener;
+pub mod pem;
+
+pub use client::TlsSettings;
+
+use rustls::crypto::CryptoProvider;
+use std::sync::Arc;
+
+/// The one crypto provider kubeplex uses (ring).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
