@@ -55,6 +55,15 @@ fn assert_problems(text: &str, expected: &[&str]) {
     assert_eq!(got, want);
 }
 
+/// A `kubernetes:` block with one locator, for tests about the `kubeplex:` block (a file
+/// without any locator is refused).
+const LOCATOR: &str = "kubernetes:\n  clusterLocatorMethods:\n    - type: localKubectlProxy\n";
+
+/// `kubeplex` (a `kubeplex:` block) followed by [`LOCATOR`].
+fn with_locator(kubeplex: &str) -> String {
+    format!("{kubeplex}{LOCATOR}")
+}
+
 fn clusters_yaml(clusters: &str) -> String {
     format!(
         "kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n{clusters}"
@@ -193,14 +202,14 @@ fn wrong_types() {
 #[test]
 fn bad_durations() {
     assert_problems(
-        "kubeplex:\n  server:\n    connectTimeout: 5\n    responseHeadTimeout: 5 parsecs\n    shutdownTimeout: 0s\n",
+        &with_locator("kubeplex:\n  server:\n    connectTimeout: 5\n    responseHeadTimeout: 5 parsecs\n    shutdownTimeout: 0s\n"),
         &[
             "kubeplex.server.connectTimeout: not a duration: 5 (add a unit, e.g. 500ms, 5s, 2m)",
             r#"kubeplex.server.responseHeadTimeout: not a duration: "5 parsecs" (write e.g. 500ms, 5s, 2m)"#,
         ],
     );
     assert_problems(
-        "kubeplex:\n  server:\n    connectTimeout: 0ms\n",
+        &with_locator("kubeplex:\n  server:\n    connectTimeout: 0ms\n"),
         &["kubeplex.server.connectTimeout: must be greater than zero"],
     );
 }
@@ -211,7 +220,7 @@ fn durations_parse() {
     let f = write(
         dir.path(),
         "c.yaml",
-        "kubeplex:\n  server:\n    connectTimeout: 500ms\n    responseHeadTimeout: 2m\n    shutdownTimeout: 5s\n",
+        &with_locator("kubeplex:\n  server:\n    connectTimeout: 500ms\n    responseHeadTimeout: 2m\n    shutdownTimeout: 5s\n"),
     );
     let s = load(&[&f], &[]).unwrap().server;
     assert_eq!(s.connect_timeout, Duration::from_millis(500));
@@ -222,13 +231,13 @@ fn durations_parse() {
 #[test]
 fn base_path_rules() {
     assert_problems(
-        "kubeplex:\n  server:\n    basePath: api/kubernetes\n",
+        &with_locator("kubeplex:\n  server:\n    basePath: api/kubernetes\n"),
         &[
             r#"kubeplex.server.basePath: must start with / and not end with /, got "api/kubernetes""#,
         ],
     );
     assert_problems(
-        "kubeplex:\n  server:\n    basePath: /api/kubernetes/\n",
+        &with_locator("kubeplex:\n  server:\n    basePath: /api/kubernetes/\n"),
         &[
             r#"kubeplex.server.basePath: must start with / and not end with /, got "/api/kubernetes/""#,
         ],
@@ -238,7 +247,7 @@ fn base_path_rules() {
 #[test]
 fn listen_must_be_host_port() {
     assert_problems(
-        "kubeplex:\n  server:\n    listen: '7007'\n",
+        &with_locator("kubeplex:\n  server:\n    listen: '7007'\n"),
         &[r#"kubeplex.server.listen: must be host:port, got "7007""#],
     );
 }
@@ -246,14 +255,14 @@ fn listen_must_be_host_port() {
 #[test]
 fn duplicate_names_mode() {
     assert_problems(
-        "kubeplex:\n  duplicateNames: last\n",
+        &with_locator("kubeplex:\n  duplicateNames: last\n"),
         &[r#"kubeplex.duplicateNames: must be first or reject, got "last""#],
     );
     let dir = TempDir::new().unwrap();
     let f = write(
         dir.path(),
         "c.yaml",
-        "kubeplex:\n  duplicateNames: reject\n",
+        &with_locator("kubeplex:\n  duplicateNames: reject\n"),
     );
     assert_eq!(
         load(&[&f], &[]).unwrap().duplicate_names,
@@ -362,11 +371,12 @@ fn token_and_token_file_both_and_oidc_needs_provider() {
 #[test]
 fn unknown_keys_in_kubeplex_and_clusters() {
     assert_problems(
-        "kubeplex:\n  server:\n    lisen: 127.0.0.1:1\n  duplicatenames: first\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - {name: a, url: 'https://a', serviceAcountToken: x}\n",
+        "kubeplex:\n  server:\n    lisen: 127.0.0.1:1\n    colour: blue\n  duplicatenames: first\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - {name: a, url: 'https://a', serviceAcountToken: x}\n",
         &[
-            "kubeplex.duplicatenames: unknown key (expected one of: server, duplicateNames, auth, aggregate, pluginProxy)",
-            "kubeplex.server.lisen: unknown key (expected one of: listen, basePath, connectTimeout, responseHeadTimeout, maxHeaderBytes, shutdownTimeout, workers, tls)",
-            "kubernetes.clusterLocatorMethods[0].clusters[0].serviceAcountToken: unknown key (expected one of: name, url, title, authProvider, authMetadata, serviceAccountToken, oidcTokenProvider, caData, caFile, skipTLSVerify, skipMetricsLookup, dashboardUrl, dashboardApp, dashboardParameters, customResources, tokenFile, clientCertData, clientKeyData, clientCertFile, clientKeyFile, tlsServerName)",
+            "kubeplex.duplicatenames: unknown key; did you mean duplicateNames?",
+            "kubeplex.server.lisen: unknown key; did you mean listen?",
+            "kubeplex.server.colour: unknown key (expected one of: listen, basePath, connectTimeout, responseHeadTimeout, maxHeaderBytes, shutdownTimeout, workers, tls)",
+            "kubernetes.clusterLocatorMethods[0].clusters[0].serviceAcountToken: unknown key; did you mean serviceAccountToken?",
         ],
     );
 }
@@ -609,7 +619,7 @@ fn problems_name_the_file_that_set_the_key() {
     let a = write(
         dir.path(),
         "a.yaml",
-        "kubeplex:\n  server:\n    listen: bad\n    basePath: /ok\n",
+        &with_locator("kubeplex:\n  server:\n    listen: bad\n    basePath: /ok\n"),
     );
     let b = write(
         dir.path(),
@@ -633,7 +643,7 @@ fn variables_are_substituted() {
     let f = write(
         dir.path(),
         "c.yaml",
-        "kubeplex:\n  server:\n    listen: 127.0.0.1:${PORT}\n    connectTimeout: ${TIMEOUT:-3s}\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - name: prod\n          url: https://${HOST}/sub\n          serviceAccountToken: ${TOKEN}\n          skipTLSVerify: ${SKIP}\n          title: literal $${HOST}\n",
+        "kubeplex:\n  dangerouslySkipTLSVerifyWithCredentials: true\n  server:\n    listen: 127.0.0.1:${PORT}\n    connectTimeout: ${TIMEOUT:-3s}\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - name: prod\n          url: https://${HOST}/sub\n          serviceAccountToken: ${TOKEN}\n          skipTLSVerify: ${SKIP}\n          title: literal $${HOST}\n",
     );
     let s = load(
         &[&f],
@@ -662,7 +672,7 @@ fn kubeplex_environment_overrides() {
     let f = write(
         dir.path(),
         "c.yaml",
-        "kubeplex:\n  server:\n    listen: 127.0.0.1:7007\n    basePath: /api/kubernetes\n",
+        &with_locator("kubeplex:\n  server:\n    listen: 127.0.0.1:7007\n    basePath: /api/kubernetes\n"),
     );
     let s = load(
         &[&f],
@@ -708,7 +718,7 @@ fn environment_override_reaches_the_binary() {
     let f = write(
         dir.path(),
         "c.yaml",
-        "kubeplex:\n  server:\n    listen: 127.0.0.1:7007\n",
+        &with_locator("kubeplex:\n  server:\n    listen: 127.0.0.1:7007\n"),
     );
     let (code, out, _) = run(kubeplex()
         .arg("check-config")

@@ -312,16 +312,81 @@ impl<'a> Obj<'a> {
         Some(out)
     }
 
-    /// Records `unknown key` for every key not in `known`.
+    /// Records `unknown key` for every key not in `known`, with a "did you mean" when a
+    /// known key is a few edits away (a typo), else the list of known keys.
     pub fn deny_unknown(&self, known: &[&str], p: &mut Problems) {
+        self.deny_unknown_except(known, &[], p);
+    }
+
+    /// [`Obj::deny_unknown`] that also accepts (and ignores) the keys in `ignored`, which
+    /// are neither suggested nor listed (another program's keys, e.g. Backstage's).
+    pub fn deny_unknown_except(&self, known: &[&str], ignored: &[&str], p: &mut Problems) {
         for (k, v) in self.entries {
-            if !known.contains(&k.as_str()) {
-                p.at(
-                    v,
-                    &self.path_of(k),
-                    format!("unknown key (expected one of: {})", known.join(", ")),
-                );
+            if known.contains(&k.as_str()) || ignored.contains(&k.as_str()) {
+                continue;
             }
+            let message = match did_you_mean(k, known) {
+                Some(m) => format!("unknown key; did you mean {m}?"),
+                None => format!("unknown key (expected one of: {})", known.join(", ")),
+            };
+            p.at(v, &self.path_of(k), message);
         }
+    }
+
+    /// The keys of this map, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> {
+        self.entries.iter().map(|(k, _)| k.as_str())
+    }
+}
+
+/// The candidate closest to `word` if it is close enough to be a typo: case-insensitive
+/// edit distance at most a quarter of the word's length (at least 1, at most 3).
+pub fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
+    let limit = (word.chars().count() / 4).clamp(1, 3);
+    let w = word.to_lowercase();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&w, &c.to_lowercase()), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions) over characters.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let subst = prev[j] + usize::from(ca != *cb);
+            cur.push(subst.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{did_you_mean, edit_distance};
+
+    #[test]
+    fn distances_and_suggestions() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+        let keys = ["clusterLocatorMethods", "serviceLocatorMethod", "listen"];
+        assert_eq!(
+            did_you_mean("clusterLocatorMethod", &keys),
+            Some("clusterLocatorMethods")
+        );
+        assert_eq!(did_you_mean("lisen", &keys), Some("listen"));
+        assert_eq!(
+            did_you_mean("CLUSTERLOCATORMETHODS", &keys),
+            Some("clusterLocatorMethods")
+        );
+        assert_eq!(did_you_mean("colour", &keys), None);
     }
 }
