@@ -169,9 +169,11 @@ pub fn load_with_env(sources: &[Source], env: &Env) -> Result<Settings, ConfigEr
         files.append(&mut conv.files);
         // Problems in blocks kubeplex does not read (another Backstage plugin's
         // `${SECRET}` that is only set for Backstage) are not kubeplex's to report.
-        problems
-            .0
-            .extend(file_problems.into_iter().filter(|p| read_by_kubeplex(&p.key)));
+        problems.0.extend(
+            file_problems
+                .into_iter()
+                .filter(|p| read_by_kubeplex(&p.key)),
+        );
         match node.value {
             Value::Map(_) => {}
             Value::Null => node = Node::empty_map(origin.clone()),
@@ -222,7 +224,11 @@ fn read_by_kubeplex(key: &str) -> bool {
         key.strip_prefix(block)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
     };
-    key.is_empty() || under("kubernetes") || under("kubeplex") || under("backend.baseUrl") || key == "backend"
+    key.is_empty()
+        || under("kubernetes")
+        || under("kubeplex")
+        || under("backend.baseUrl")
+        || key == "backend"
 }
 
 /// Validates the merged tree into [`Settings`], recording every problem.

@@ -318,14 +318,15 @@ impl<'a> Obj<'a> {
         self.deny_unknown_except(known, &[], p);
     }
 
-    /// [`Obj::deny_unknown`] that also accepts (and ignores) the keys in `ignored`, which
-    /// are neither suggested nor listed (another program's keys, e.g. Backstage's).
+    /// [`Obj::deny_unknown`] that also accepts (and ignores) the keys in `ignored`
+    /// (another program's keys, e.g. Backstage's): suggested for a typo, not listed.
     pub fn deny_unknown_except(&self, known: &[&str], ignored: &[&str], p: &mut Problems) {
         for (k, v) in self.entries {
             if known.contains(&k.as_str()) || ignored.contains(&k.as_str()) {
                 continue;
             }
-            let message = match did_you_mean(k, known) {
+            let candidates: Vec<&str> = known.iter().chain(ignored).copied().collect();
+            let message = match did_you_mean(k, &candidates) {
                 Some(m) => format!("unknown key; did you mean {m}?"),
                 None => format!("unknown key (expected one of: {})", known.join(", ")),
             };
@@ -352,20 +353,32 @@ pub fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
         .map(|(_, c)| c)
 }
 
-/// Levenshtein distance (insertions, deletions, substitutions) over characters.
+/// Edit distance with adjacent transpositions (optimal string alignment): insertions,
+/// deletions, substitutions and swaps of two neighbouring characters each cost 1.
 pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = Vec::with_capacity(b.len() + 1);
-        cur.push(i + 1);
-        for (j, cb) in b.iter().enumerate() {
-            let subst = prev[j] + usize::from(ca != *cb);
-            cur.push(subst.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+    // d[i][j]: distance between a[..i] and b[..j].
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -377,6 +390,7 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("same", "same"), 0);
+        assert_eq!(edit_distance("mdoe", "mode"), 1);
         let keys = ["clusterLocatorMethods", "serviceLocatorMethod", "listen"];
         assert_eq!(
             did_you_mean("clusterLocatorMethod", &keys),

@@ -69,11 +69,7 @@ pub fn read_kubeplex(kp: &Obj<'_>, home: Option<&str>, settings: &mut Settings, 
     }
     for key in SECTION_KEYS {
         if kp.has(key) {
-            kp.problem(
-                key,
-                "is not implemented yet in this version; remove it",
-                p,
-            );
+            kp.problem(key, "is not implemented yet in this version; remove it", p);
         }
     }
     if let Some(d) = kp.string("duplicateNames", p) {

@@ -79,12 +79,7 @@ fn resolve_value(
     }
     let raw = match map.into_iter().next().map(|(_, v)| v) {
         Some(serde_yaml::Value::String(s)) => s,
-        Some(other) => {
-            return Err(format!(
-                "{key}: expected a string, got {}",
-                kind(&other)
-            ))
-        }
+        Some(other) => return Err(format!("{key}: expected a string, got {}", kind(&other))),
         None => unreachable!("one key"),
     };
     let arg = substitute(&raw, conv.env).map_err(|m| format!("{key}: {m}"))?;
