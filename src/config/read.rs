@@ -1,6 +1,6 @@
 //! Typed reading of the configuration tree with problem collection: every reader returns
 //! `None` after recording what is wrong (file, key path, message), so validation goes on
-//! and reports every problem at once. Other modules (auth, aggregate, plugin proxy) can use
+//! and reports every problem at once. Other modules (aggregate, plugin proxy) can use
 //! these readers on their own `kubeplex.*` blocks from [`super::Settings::sections`].
 
 use super::tree::{join, Node, Value};
