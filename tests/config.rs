@@ -4,8 +4,8 @@
 //! `check-config` and `clusters` commands of the real binary.
 
 use kubeplex::config::{
-    load_with_env, tree::Env, ConfigErrors, DuplicateNames, LocatorKind, SeedSource, Settings,
-    Source, DEFAULT_SEED,
+    load_with_env, tree::Env, AuthMode, AuthSettings, ConfigErrors, DuplicateNames, LocatorKind,
+    SeedSource, Settings, Source, DEFAULT_SEED,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,6 +53,15 @@ fn assert_problems(text: &str, expected: &[&str]) {
     let (file, got) = problems(text);
     let want: Vec<String> = expected.iter().map(|e| format!("{file}: {e}")).collect();
     assert_eq!(got, want);
+}
+
+/// A `kubernetes:` block with one locator, for tests about the `kubeplex:` block (a file
+/// without any locator is refused).
+const LOCATOR: &str = "kubernetes:\n  clusterLocatorMethods:\n    - type: localKubectlProxy\n";
+
+/// `kubeplex` (a `kubeplex:` block) followed by [`LOCATOR`].
+fn with_locator(kubeplex: &str) -> String {
+    format!("{kubeplex}{LOCATOR}")
 }
 
 fn clusters_yaml(clusters: &str) -> String {
@@ -193,14 +202,14 @@ fn wrong_types() {
 #[test]
 fn bad_durations() {
     assert_problems(
-        "kubeplex:\n  server:\n    connectTimeout: 5\n    responseHeadTimeout: 5 parsecs\n    shutdownTimeout: 0s\n",
+        &with_locator("kubeplex:\n  server:\n    connectTimeout: 5\n    responseHeadTimeout: 5 parsecs\n    shutdownTimeout: 0s\n"),
         &[
             "kubeplex.server.connectTimeout: not a duration: 5 (add a unit, e.g. 500ms, 5s, 2m)",
             r#"kubeplex.server.responseHeadTimeout: not a duration: "5 parsecs" (write e.g. 500ms, 5s, 2m)"#,
         ],
     );
     assert_problems(
-        "kubeplex:\n  server:\n    connectTimeout: 0ms\n",
+        &with_locator("kubeplex:\n  server:\n    connectTimeout: 0ms\n"),
         &["kubeplex.server.connectTimeout: must be greater than zero"],
     );
 }
@@ -211,7 +220,7 @@ fn durations_parse() {
     let f = write(
         dir.path(),
         "c.yaml",
-        "kubeplex:\n  server:\n    connectTimeout: 500ms\n    responseHeadTimeout: 2m\n    shutdownTimeout: 5s\n",
+        &with_locator("kubeplex:\n  server:\n    connectTimeout: 500ms\n    responseHeadTimeout: 2m\n    shutdownTimeout: 5s\n"),
     );
     let s = load(&[&f], &[]).unwrap().server;
     assert_eq!(s.connect_timeout, Duration::from_millis(500));
@@ -222,13 +231,13 @@ fn durations_parse() {
 #[test]
 fn base_path_rules() {
     assert_problems(
-        "kubeplex:\n  server:\n    basePath: api/kubernetes\n",
+        &with_locator("kubeplex:\n  server:\n    basePath: api/kubernetes\n"),
         &[
             r#"kubeplex.server.basePath: must start with / and not end with /, got "api/kubernetes""#,
         ],
     );
     assert_problems(
-        "kubeplex:\n  server:\n    basePath: /api/kubernetes/\n",
+        &with_locator("kubeplex:\n  server:\n    basePath: /api/kubernetes/\n"),
         &[
             r#"kubeplex.server.basePath: must start with / and not end with /, got "/api/kubernetes/""#,
         ],
@@ -238,7 +247,7 @@ fn base_path_rules() {
 #[test]
 fn listen_must_be_host_port() {
     assert_problems(
-        "kubeplex:\n  server:\n    listen: '7007'\n",
+        &with_locator("kubeplex:\n  server:\n    listen: '7007'\n"),
         &[r#"kubeplex.server.listen: must be host:port, got "7007""#],
     );
 }
@@ -246,14 +255,14 @@ fn listen_must_be_host_port() {
 #[test]
 fn duplicate_names_mode() {
     assert_problems(
-        "kubeplex:\n  duplicateNames: last\n",
+        &with_locator("kubeplex:\n  duplicateNames: last\n"),
         &[r#"kubeplex.duplicateNames: must be first or reject, got "last""#],
     );
     let dir = TempDir::new().unwrap();
     let f = write(
         dir.path(),
         "c.yaml",
-        "kubeplex:\n  duplicateNames: reject\n",
+        &with_locator("kubeplex:\n  duplicateNames: reject\n"),
     );
     assert_eq!(
         load(&[&f], &[]).unwrap().duplicate_names,
@@ -362,11 +371,12 @@ fn token_and_token_file_both_and_oidc_needs_provider() {
 #[test]
 fn unknown_keys_in_kubeplex_and_clusters() {
     assert_problems(
-        "kubeplex:\n  server:\n    lisen: 127.0.0.1:1\n  duplicatenames: first\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - {name: a, url: 'https://a', serviceAcountToken: x}\n",
+        "kubeplex:\n  server:\n    lisen: 127.0.0.1:1\n    colour: blue\n  duplicatenames: first\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - {name: a, url: 'https://a', serviceAcountToken: x}\n",
         &[
-            "kubeplex.duplicatenames: unknown key (expected one of: server, duplicateNames, auth, aggregate, pluginProxy)",
-            "kubeplex.server.lisen: unknown key (expected one of: listen, basePath, connectTimeout, responseHeadTimeout, maxHeaderBytes, shutdownTimeout, workers, tls)",
-            "kubernetes.clusterLocatorMethods[0].clusters[0].serviceAcountToken: unknown key (expected one of: name, url, title, authProvider, authMetadata, serviceAccountToken, oidcTokenProvider, caData, caFile, skipTLSVerify, skipMetricsLookup, dashboardUrl, dashboardApp, dashboardParameters, customResources, tokenFile, clientCertData, clientKeyData, clientCertFile, clientKeyFile, tlsServerName)",
+            "kubeplex.duplicatenames: unknown key; did you mean duplicateNames?",
+            "kubeplex.server.lisen: unknown key; did you mean listen?",
+            "kubeplex.server.colour: unknown key (expected one of: listen, basePath, connectTimeout, responseHeadTimeout, maxHeaderBytes, shutdownTimeout, workers, tls)",
+            "kubernetes.clusterLocatorMethods[0].clusters[0].serviceAcountToken: unknown key; did you mean serviceAccountToken?",
         ],
     );
 }
@@ -609,7 +619,7 @@ fn problems_name_the_file_that_set_the_key() {
     let a = write(
         dir.path(),
         "a.yaml",
-        "kubeplex:\n  server:\n    listen: bad\n    basePath: /ok\n",
+        &with_locator("kubeplex:\n  server:\n    listen: bad\n    basePath: /ok\n"),
     );
     let b = write(
         dir.path(),
@@ -633,7 +643,7 @@ fn variables_are_substituted() {
     let f = write(
         dir.path(),
         "c.yaml",
-        "kubeplex:\n  server:\n    listen: 127.0.0.1:${PORT}\n    connectTimeout: ${TIMEOUT:-3s}\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - name: prod\n          url: https://${HOST}/sub\n          serviceAccountToken: ${TOKEN}\n          skipTLSVerify: ${SKIP}\n          title: literal $${HOST}\n",
+        "kubeplex:\n  dangerouslySkipTLSVerifyWithCredentials: true\n  server:\n    listen: 127.0.0.1:${PORT}\n    connectTimeout: ${TIMEOUT:-3s}\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - name: prod\n          url: https://${HOST}/sub\n          serviceAccountToken: ${TOKEN}\n          skipTLSVerify: ${SKIP}\n          title: literal $${HOST}\n",
     );
     let s = load(
         &[&f],
@@ -662,7 +672,9 @@ fn kubeplex_environment_overrides() {
     let f = write(
         dir.path(),
         "c.yaml",
-        "kubeplex:\n  server:\n    listen: 127.0.0.1:7007\n    basePath: /api/kubernetes\n",
+        &with_locator(
+            "kubeplex:\n  server:\n    listen: 127.0.0.1:7007\n    basePath: /api/kubernetes\n",
+        ),
     );
     let s = load(
         &[&f],
@@ -708,7 +720,7 @@ fn environment_override_reaches_the_binary() {
     let f = write(
         dir.path(),
         "c.yaml",
-        "kubeplex:\n  server:\n    listen: 127.0.0.1:7007\n",
+        &with_locator("kubeplex:\n  server:\n    listen: 127.0.0.1:7007\n"),
     );
     let (code, out, _) = run(kubeplex()
         .arg("check-config")
@@ -908,4 +920,333 @@ fn clusters_command_never_prints_credentials() {
             "no"
         ]
     );
+}
+
+// ---- silent misconfiguration: no locators, unknown keys (issue 8 B3) ----
+
+const NO_LOCATORS: &str = "kubernetes.clusterLocatorMethods: required: no cluster locators are configured, so kubeplex would serve no clusters (add e.g. - type: config)";
+
+#[test]
+fn no_locator_at_all_is_refused() {
+    // An empty file, a file with only other blocks, an empty list.
+    assert_problems("", &[NO_LOCATORS]);
+    assert_problems("# nothing yet\n", &[NO_LOCATORS]);
+    assert_problems(
+        "kubeplex:\n  server:\n    listen: 127.0.0.1:7007\n",
+        &[NO_LOCATORS],
+    );
+    assert_problems("kubernetes:\n", &[NO_LOCATORS]);
+    assert_problems(
+        "kubernetes:\n  serviceLocatorMethod: {type: multiTenant}\n",
+        &[NO_LOCATORS],
+    );
+    assert_problems("kubernetes:\n  clusterLocatorMethods: []\n", &[NO_LOCATORS]);
+}
+
+#[test]
+fn no_locator_names_the_last_file_and_check_config_fails() {
+    let dir = TempDir::new().unwrap();
+    let a = write(dir.path(), "a.yaml", "kubeplex:\n  duplicateNames: first\n");
+    let b = write(dir.path(), "b.yaml", "");
+    let errs = load(&[&a, &b], &[]).unwrap_err();
+    assert_eq!(errs.to_string(), format!("{}: {NO_LOCATORS}", b.display()));
+    let (code, out, _) = run(kubeplex().arg("check-config").arg("--config").arg(&a));
+    assert_ne!(code, 0);
+    assert_eq!(out, format!("{}: {NO_LOCATORS}\n", a.display()));
+}
+
+#[test]
+fn misspelt_locator_key_is_a_typo_not_an_empty_config() {
+    // Only the typo is reported: "no locators" would be noise on top of it.
+    assert_problems(
+        "kubernetes:\n  clusterLocatorMethod:\n    - type: localKubectlProxy\n",
+        &["kubernetes.clusterLocatorMethod: unknown key; did you mean clusterLocatorMethods?"],
+    );
+    assert_problems(
+        "kubernetes:\n  clusterLocatorMethods:\n    - type: localKubectlProxy\n  serviceLocatorMethods: {type: multiTenant}\n  fetchr: {}\n",
+        &[
+            "kubernetes.serviceLocatorMethods: unknown key; did you mean serviceLocatorMethod?",
+            "kubernetes.fetchr: unknown key (expected one of: clusterLocatorMethods)",
+        ],
+    );
+}
+
+#[test]
+fn backstage_keys_of_the_kubernetes_block_are_accepted() {
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "app-config.yaml",
+        "kubernetes:\n  serviceLocatorMethod: {type: multiTenant}\n  clusterLocatorContinueOnError: true\n  objectTypes: [pods, services]\n  customResources: []\n  apiVersionOverrides: {cronjobs: batch/v1beta1}\n  googleServiceAccountCredentials: '{}'\n  proxy: {middlewareCache: {maxSize: 10}}\n  auth: {environment: production}\n  frontend: {podDelete: {enabled: true}}\n  podExecTerminal: {enabled: true}\n  clusterLocatorMethods:\n    - type: localKubectlProxy\n",
+    );
+    let s = load(&[&f], &[]).unwrap();
+    assert_eq!(s.locators.len(), 1);
+}
+
+// ---- kubeplex.auth and the blocks of later stages (issue 8 A1) ----
+
+#[test]
+fn auth_mode_none_is_read() {
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        &with_locator(
+            "kubeplex:\n  auth:\n    mode: none\n    dangerouslyAllowUnauthenticated: true\n",
+        ),
+    );
+    let s = load(&[&f], &[]).unwrap();
+    assert_eq!(
+        s.auth,
+        AuthSettings {
+            mode: AuthMode::None,
+            dangerously_allow_unauthenticated: true
+        }
+    );
+    let f = write(dir.path(), "d.yaml", LOCATOR);
+    let s = load(&[&f], &[]).unwrap();
+    assert_eq!(s.auth, AuthSettings::default());
+    assert!(!s.auth.dangerously_allow_unauthenticated);
+}
+
+#[test]
+fn auth_settings_not_implemented_yet_are_refused() {
+    assert_problems(
+        &with_locator("kubeplex:\n  auth:\n    mode: jwt\n    jwksUrl: https://portal.example.com/jwks.json\n    policy: []\n    mdoe: none\n    dangerouslyAllowUnauthenticated: maybe\n"),
+        &[
+            "kubeplex.auth.mdoe: unknown key; did you mean mode?",
+            "kubeplex.auth.jwksUrl: is not implemented yet in this version (only mode: none); remove it",
+            "kubeplex.auth.policy: is not implemented yet in this version (only mode: none); remove it",
+            r#"kubeplex.auth.mode: "jwt" is not implemented yet in this version (only "none"); remove it"#,
+            "kubeplex.auth.dangerouslyAllowUnauthenticated: expected true or false, got a string",
+        ],
+    );
+    assert_problems(
+        &with_locator("kubeplex:\n  auth:\n    mode: oauth\n"),
+        &[r#"kubeplex.auth.mode: must be "none" ("jwt" is not implemented yet), got "oauth""#],
+    );
+    assert_problems(
+        &with_locator("kubeplex:\n  aggregate: {enabled: true}\n  pluginProxy:\n    argocd: {target: http://argocd}\n"),
+        &[
+            "kubeplex.aggregate: is not implemented yet in this version; remove it",
+            "kubeplex.pluginProxy: is not implemented yet in this version; remove it",
+        ],
+    );
+}
+
+// ---- skipTLSVerify with a server-side token (issue 8 A5) ----
+
+#[test]
+fn skip_tls_verify_with_a_server_token_is_refused() {
+    let dir = TempDir::new().unwrap();
+    write(dir.path(), "token", "CANARY-token-file\n");
+    let clusters = "        - {name: a, url: 'https://a', skipTLSVerify: true, serviceAccountToken: CANARY-sa-token}\n        - {name: b, url: 'https://b', skipTLSVerify: true, tokenFile: token}\n        - {name: c, url: 'https://c', skipTLSVerify: true}\n        - {name: d, url: 'https://d', skipTLSVerify: false, serviceAccountToken: t}\n";
+    let f = write(dir.path(), "c.yaml", &clusters_yaml(clusters));
+    let text = load(&[&f], &[]).unwrap_err().to_string();
+    let file = f.display();
+    assert_eq!(
+        text,
+        format!(
+            "{file}: kubernetes.clusterLocatorMethods[0].clusters[0].skipTLSVerify: refused together with serviceAccountToken: a server-side token would be sent to any server that answers; set kubeplex.dangerouslySkipTLSVerifyWithCredentials: true to allow it\n\
+             {file}: kubernetes.clusterLocatorMethods[0].clusters[1].skipTLSVerify: refused together with tokenFile: a server-side token would be sent to any server that answers; set kubeplex.dangerouslySkipTLSVerifyWithCredentials: true to allow it"
+        )
+    );
+    assert!(!text.contains("CANARY"), "{text}");
+    // The operator's explicit consent.
+    let f = write(
+        dir.path(),
+        "ok.yaml",
+        &format!(
+            "kubeplex:\n  dangerouslySkipTLSVerifyWithCredentials: true\n{}",
+            clusters_yaml(clusters)
+        ),
+    );
+    let s = load(&[&f], &[]).unwrap();
+    assert!(s.dangerously_skip_tls_verify_with_credentials);
+    let LocatorKind::Config { clusters } = &s.locators[0].kind else {
+        panic!("config expected")
+    };
+    assert!(clusters[0].skip_tls_verify && clusters[1].skip_tls_verify);
+    assert!(!Settings::default().dangerously_skip_tls_verify_with_credentials);
+}
+
+// ---- maxHeaderBytes within what the HTTP layer accepts (issue 8 B2) ----
+
+#[test]
+fn max_header_bytes_bounds() {
+    assert_problems(
+        &with_locator("kubeplex:\n  server:\n    maxHeaderBytes: 131073\n"),
+        &["kubeplex.server.maxHeaderBytes: must be at most 131072 (the HTTP layer's own limit on a request head), got 131073"],
+    );
+    assert_problems(
+        &with_locator("kubeplex:\n  server:\n    maxHeaderBytes: 1023\n"),
+        &["kubeplex.server.maxHeaderBytes: must be at least 1024, got 1023"],
+    );
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        &with_locator("kubeplex:\n  server:\n    maxHeaderBytes: 131072\n"),
+    );
+    assert_eq!(load(&[&f], &[]).unwrap().server.max_header_bytes, 131072);
+}
+
+// ---- Backstage's $env, $file and $include (issue 8 B4) ----
+
+#[test]
+fn env_file_and_include_substitutions() {
+    let dir = TempDir::new().unwrap();
+    write(dir.path(), "conf/secrets/token", "file-token\n");
+    write(
+        dir.path(),
+        "conf/shared/clusters.yaml",
+        "all:\n  prod:\n    name: prod\n    url: https://${HOST}\n    tokenFile: tok\n    caFile: {$include: ca.json#pem.path}\n",
+    );
+    write(dir.path(), "conf/shared/tok", "t");
+    write(
+        dir.path(),
+        "conf/shared/ca.json",
+        r#"{"pem": {"path": "ca.pem"}}"#,
+    );
+    let (cert, _) = cert_pem();
+    write(dir.path(), "conf/shared/ca.pem", &cert);
+    write(
+        dir.path(),
+        "conf/server.json",
+        r#"{"listen": "127.0.0.1:7100", "basePath": "/k"}"#,
+    );
+    let f = write(
+        dir.path(),
+        "conf/app-config.yaml",
+        "kubeplex:\n  server: {$include: server.json}\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - {$include: 'shared/clusters.yaml#all.prod'}\n        - name: dev\n          url: {$env: DEV_URL}\n          serviceAccountToken: {$file: secrets/token}\n        - name: qa\n          url: https://qa\n          title: {$file: '${SECRETS}/token'}\n",
+    );
+    let s = load(
+        &[&f],
+        &[
+            ("HOST", "prod.example.com"),
+            ("DEV_URL", "https://dev.example.com"),
+            ("SECRETS", "secrets"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.server.listen, "127.0.0.1:7100");
+    assert_eq!(s.server.base_path, "/k");
+    let LocatorKind::Config { clusters } = &s.locators[0].kind else {
+        panic!("config expected")
+    };
+    let conf = dir.path().join("conf");
+    // Relative paths in an included file resolve against its own folder.
+    assert_eq!(clusters[0].name, "prod");
+    assert_eq!(clusters[0].url, "https://prod.example.com");
+    assert_eq!(clusters[0].token_file, Some(conf.join("shared/tok")));
+    assert_eq!(clusters[0].ca_file, Some(conf.join("shared/ca.pem")));
+    assert_eq!(clusters[1].url, "https://dev.example.com");
+    // $file is the file's text as is, as in Backstage.
+    assert_eq!(
+        clusters[1].service_account_token.as_deref(),
+        Some("file-token\n")
+    );
+    assert_eq!(clusters[2].title.as_deref(), Some("file-token\n"));
+    // Reload watches the included files too.
+    assert_eq!(
+        s.files,
+        [
+            f.clone(),
+            conf.join("server.json"),
+            conf.join("shared/clusters.yaml"),
+            conf.join("shared/ca.json"),
+            conf.join("secrets/token"),
+            conf.join("secrets/token"),
+        ]
+    );
+}
+
+#[test]
+fn substitution_problems_name_file_and_key_and_never_the_value() {
+    let dir = TempDir::new().unwrap();
+    write(dir.path(), "inc.yaml", "a:\n  b: CANARY-inc-value\n");
+    write(dir.path(), "bad.yaml", "token: [CANARY-bad-yaml\n");
+    write(dir.path(), "secret.txt", "CANARY-file-content");
+    write(
+        dir.path(),
+        "nested.yaml",
+        "name: n\nurl: {$env: CANARY_UNSET}\n",
+    );
+    let f = write(
+        dir.path(),
+        "app.yaml",
+        "kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - name: a\n          url: https://a\n          serviceAccountToken: {$env: FOO}\n          title: {$file: missing.txt}\n          dashboardUrl: {$include: 'inc.yaml#a.c'}\n          dashboardApp: {$include: 'bad.yaml'}\n          tlsServerName: {$include: 'secret.txt'}\n          caData: {$file: secret.txt, other: CANARY-adjacent}\n          oidcTokenProvider: {$secret: CANARY-unknown}\n          authProvider: {$env: [CANARY-list]}\n        - {$include: nested.yaml}\n",
+    );
+    let errs = load(&[&f], &[("SET", "CANARY-env-value")]).unwrap_err();
+    let text = errs.to_string();
+    assert!(!text.contains("CANARY-"), "{text}");
+    let file = f.display();
+    let d = dir.path().display();
+    let c = "kubernetes.clusterLocatorMethods[0].clusters";
+    let got: Vec<String> = errs.0.iter().map(|p| p.to_string()).collect();
+    let head = format!("{file}: {c}[0]");
+    let bad_yaml = got
+        .iter()
+        .find(|l| l.contains("invalid YAML"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        bad_yaml.starts_with(&format!(
+            "{head}.dashboardApp: $include: invalid YAML in {d}/bad.yaml: "
+        )),
+        "{got:#?}"
+    );
+    assert_eq!(
+        got,
+        [
+            format!("{head}.serviceAccountToken: $env: environment variable FOO is not set"),
+            format!(
+                "{head}.title: $file: cannot read {d}/missing.txt: No such file or directory (os error 2)"
+            ),
+            format!(r#"{head}.dashboardUrl: $include: key path "a.c" not found in {d}/inc.yaml"#),
+            bad_yaml.clone(),
+            format!(
+                "{head}.tlsServerName: $include: cannot include {d}/secret.txt: no configuration parser for it (the name must end in .yaml, .yml or .json)"
+            ),
+            format!("{head}.caData: $file must be the only key of its map (found 2 keys)"),
+            format!(
+                "{head}.oidcTokenProvider: unknown substitution $secret (expected $env, $file, $include)"
+            ),
+            format!("{head}.authProvider: $env: expected a string, got a list"),
+            // A problem inside an included file names that file.
+            format!(
+                "{d}/nested.yaml: {c}[1].url: $env: environment variable CANARY_UNSET is not set"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn include_cycles_and_unread_blocks() {
+    let dir = TempDir::new().unwrap();
+    write(dir.path(), "loop.yaml", "x: {$include: loop.yaml}\n");
+    let f = write(
+        dir.path(),
+        "app.yaml",
+        "kubernetes:\n  clusterLocatorMethods: [{type: localKubectlProxy}]\n  objectTypes: {$include: loop.yaml}\n",
+    );
+    let got = load(&[&f], &[]).unwrap_err().to_string();
+    assert!(
+        got.ends_with(&format!(
+            ": kubernetes.objectTypes.x.x.x.x.x.x.x.x.x.x.x.x.x.x.x.x: $include: {}: includes nested more than 16 deep (does a file include itself?)",
+            dir.path().join("loop.yaml").display()
+        )),
+        "{got}"
+    );
+    // Other Backstage plugins' secrets need not be set for kubeplex: it does not read them.
+    let f = write(
+        dir.path(),
+        "backstage.yaml",
+        "backend:\n  baseUrl: http://localhost:7007\n  database:\n    connection:\n      password: ${POSTGRES_PASSWORD}\n  auth:\n    keys:\n      - secret: {$env: BACKEND_SECRET}\n      - secret: {$file: /run/secrets/missing}\nkubernetes:\n  clusterLocatorMethods: [{type: catalog}]\n",
+    );
+    let s = load(&[&f], &[]).unwrap();
+    let LocatorKind::Catalog(c) = &s.locators[0].kind else {
+        panic!("catalog expected")
+    };
+    assert_eq!(c.url, "http://localhost:7007/api/catalog");
 }

@@ -44,7 +44,9 @@ async fn config_locator_reads_credentials_and_tls_material() {
         dir.path(),
         "conf/app-config.yaml",
         &format!(
-            "kubernetes:
+            "kubeplex:
+  dangerouslySkipTLSVerifyWithCredentials: true
+kubernetes:
   clusterLocatorMethods:
     - type: config
       clusters:

@@ -1,6 +1,8 @@
 //! The `kubernetes:` block: `clusterLocatorMethods[]` with their resolved ids, and every
-//! locator type's fields, validated. Other Backstage keys (`serviceLocatorMethod`,
-//! `customResources`, `objectTypes`, ...) are ignored.
+//! locator type's fields, validated. Backstage's other keys of the block
+//! ([`BACKSTAGE_KUBERNETES_KEYS`]) are accepted and ignored; any other key is a problem
+//! (most likely a typo, such as `clusterLocatorMethod`). No locator at all is a problem
+//! too: kubeplex would start with no clusters.
 
 use super::read::{Obj, Problems};
 use super::server::readable;
@@ -51,20 +53,45 @@ pub const CLUSTER_KEYS: &[&str] = &[
     "tlsServerName",
 ];
 
+/// The top-level keys of Backstage's `kubernetes:` block besides `clusterLocatorMethods`
+/// (the Kubernetes backend's and frontend's config schemas), accepted and ignored.
+pub const BACKSTAGE_KUBERNETES_KEYS: &[&str] = &[
+    "serviceLocatorMethod",
+    "clusterLocatorContinueOnError",
+    "customResources",
+    "objectTypes",
+    "apiVersionOverrides",
+    "googleServiceAccountCredentials",
+    "proxy",
+    "auth",
+    "frontend",
+    "podExecTerminal",
+];
+
 /// What locator parsing needs besides the tree.
 pub struct Ctx<'a> {
     /// `$HOME`, for `~/` paths.
     pub home: Option<&'a str>,
     /// The catalog URL implied by a Backstage `backend.baseUrl`, if any.
     pub backstage_catalog: Option<String>,
+    /// `kubeplex.dangerouslySkipTLSVerifyWithCredentials`.
+    pub allow_skip_tls_verify_with_credentials: bool,
 }
 
-/// Reads `kubernetes.clusterLocatorMethods` (other keys of `kubernetes:` are Backstage's
-/// and ignored).
+/// Reads `kubernetes.clusterLocatorMethods` (Backstage's other keys of `kubernetes:` are
+/// ignored, unknown keys are problems). No locator at all is a problem.
 pub fn read_kubernetes(k: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Vec<LocatorConfig> {
+    let before = p.0.len();
+    k.deny_unknown_except(&["clusterLocatorMethods"], BACKSTAGE_KUBERNETES_KEYS, p);
     let Some(methods) = k.list("clusterLocatorMethods", p) else {
+        if p.0.len() == before && !k.has("clusterLocatorMethods") {
+            k.problem("clusterLocatorMethods", NO_LOCATORS, p);
+        }
         return Vec::new();
     };
+    if methods.is_empty() {
+        k.problem("clusterLocatorMethods", NO_LOCATORS, p);
+    }
     let mut out = Vec::new();
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut type_counts: HashMap<&'static str, usize> = HashMap::new();
@@ -138,6 +165,10 @@ pub fn read_kubernetes(k: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Vec<Loca
     }
     out
 }
+
+/// The problem of a configuration without any cluster locator.
+pub const NO_LOCATORS: &str =
+    "required: no cluster locators are configured, so kubeplex would serve no clusters (add e.g. - type: config)";
 
 /// Records `duplicate cluster name` for the second and later clusters of one locator with
 /// the same name (whether or not the clusters have other problems).
@@ -255,17 +286,34 @@ fn read_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<ClusterC
         }
     }
     let tls = tls_material::read(c, ctx.home, p);
+    let title = c.string("title", p);
+    let auth_metadata = c.string_map("authMetadata", p).unwrap_or_default();
+    let skip_tls_verify = c.boolean("skipTLSVerify", p).unwrap_or(false);
+    if skip_tls_verify && !ctx.allow_skip_tls_verify_with_credentials {
+        let token_key = ["serviceAccountToken", "tokenFile"]
+            .into_iter()
+            .find(|k| c.has(k));
+        if let Some(token_key) = token_key {
+            c.problem(
+                "skipTLSVerify",
+                format!(
+                    "refused together with {token_key}: a server-side token would be sent to any server that answers; set kubeplex.dangerouslySkipTLSVerifyWithCredentials: true to allow it"
+                ),
+                p,
+            );
+        }
+    }
     Some(ClusterConfig {
         name: name?,
         url: url?,
-        title: c.string("title", p),
+        title,
         auth_provider,
-        auth_metadata: c.string_map("authMetadata", p).unwrap_or_default(),
+        auth_metadata,
         service_account_token,
         oidc_token_provider,
         ca_data: tls.ca_data,
         ca_file: tls.ca_file,
-        skip_tls_verify: c.boolean("skipTLSVerify", p).unwrap_or(false),
+        skip_tls_verify,
         skip_metrics_lookup: c.boolean("skipMetricsLookup", p).unwrap_or(false),
         dashboard_url: c.string("dashboardUrl", p),
         dashboard_app: c.string("dashboardApp", p),

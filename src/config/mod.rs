@@ -1,22 +1,31 @@
-//! Configuration: YAML files (later wins), `${VAR}` substitution, `KUBEPLEX_` environment
-//! overrides, Backstage `app-config.yaml` compatibility, and validation that reports every
-//! problem at once with the file and key path.
+//! Configuration: YAML files (later wins), `${VAR}` substitution and Backstage's `$env`,
+//! `$file` and `$include`, `KUBEPLEX_` environment overrides, Backstage `app-config.yaml`
+//! compatibility, and validation that reports every problem at once with the file and key
+//! path.
 //!
 //! [`load`] turns files into a validated [`Settings`]; the types in [`model`] are what the
-//! rest of kubeplex reads. The stages: [`tree`] (parse, substitute, merge with provenance),
-//! [`env`] (`KUBEPLEX_` overrides), then the readers in [`read`] used by [`server`]
-//! (`kubeplex:`), [`locators`] (`kubernetes:`) and [`tls_material`].
+//! rest of kubeplex reads. The stages: [`tree`] (parse, substitute, merge with provenance)
+//! with [`substitute`] (`$env`, `$file`, `$include`), [`env`] (`KUBEPLEX_` overrides), then
+//! the readers in [`read`] used by [`server`] (`kubeplex:`), [`locators`] (`kubernetes:`)
+//! and [`tls_material`].
 //!
-//! Adding a `kubeplex.*` block (auth, aggregate, pluginProxy): its key is already accepted
-//! and kept as a tree in [`Settings::sections`]; give it a typed field in [`model`], read it
-//! with [`read::Obj`] in `validate` below, and its problems are reported with file and key
-//! path like every other.
+//! The layering is not built on the `config` crate: its merged values keep no record of
+//! which file (or which `$include`d file) set each key, so its errors could not name the
+//! file and key path as every message here does; the tree in [`tree`] keeps an origin per
+//! node instead.
+//!
+//! Adding a `kubeplex.*` block (aggregate, pluginProxy): its key is already accepted, kept
+//! as a tree in [`Settings::sections`] and refused as not implemented yet; give it a typed
+//! field in [`model`], read it with [`read::Obj`] in `validate` below (dropping the
+//! refusal in [`server`]), and its problems are reported with file and key path like every
+//! other.
 
 pub mod env;
 pub mod locators;
 pub mod model;
 pub mod read;
 pub mod server;
+pub mod substitute;
 pub mod tls_material;
 pub mod tree;
 
@@ -154,10 +163,25 @@ pub fn load_with_env(sources: &[Source], env: &Env) -> Result<Settings, ConfigEr
             });
             continue;
         }
-        let mut node = tree::from_yaml(yaml, &origin, env, "", &mut problems.0);
+        let mut file_problems = Vec::new();
+        let mut conv = tree::Converter::new(env, &mut file_problems);
+        let mut node = conv.node(yaml, &origin, "");
+        files.append(&mut conv.files);
+        // Problems in blocks kubeplex does not read (another Backstage plugin's
+        // `${SECRET}` that is only set for Backstage) are not kubeplex's to report.
+        problems.0.extend(
+            file_problems
+                .into_iter()
+                .filter(|p| read_by_kubeplex(&p.key)),
+        );
         match node.value {
             Value::Map(_) => {}
             Value::Null => node = Node::empty_map(origin.clone()),
+            // Already reported (a top-level `$include` that failed).
+            Value::Invalid => {
+                fatal = true;
+                continue;
+            }
             _ => {
                 fatal = true;
                 problems.0.push(Problem {
@@ -193,6 +217,20 @@ pub fn load_with_env(sources: &[Source], env: &Env) -> Result<Settings, ConfigEr
     }
 }
 
+/// Whether kubeplex reads the key path `key` (the whole file, `kubernetes`, `kubeplex` or
+/// `backend.baseUrl`).
+fn read_by_kubeplex(key: &str) -> bool {
+    let under = |block: &str| {
+        key.strip_prefix(block)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    };
+    key.is_empty()
+        || under("kubernetes")
+        || under("kubeplex")
+        || under("backend.baseUrl")
+        || key == "backend"
+}
+
 /// Validates the merged tree into [`Settings`], recording every problem.
 fn validate(root: &Node, env: &Env, p: &mut Problems) -> Settings {
     let mut settings = Settings::default();
@@ -215,9 +253,16 @@ fn validate(root: &Node, env: &Env, p: &mut Problems) -> Settings {
     let ctx = locators::Ctx {
         home,
         backstage_catalog,
+        allow_skip_tls_verify_with_credentials: settings
+            .dangerously_skip_tls_verify_with_credentials,
     };
-    if let Some(k) = top.obj("kubernetes", p) {
-        settings.locators = locators::read_kubernetes(&k, &ctx, p);
+    match top.obj("kubernetes", p) {
+        Some(k) => settings.locators = locators::read_kubernetes(&k, &ctx, p),
+        // No `kubernetes:` block (an empty file, or only other blocks): no clusters.
+        None if !top.has("kubernetes") => {
+            top.problem("kubernetes.clusterLocatorMethods", locators::NO_LOCATORS, p)
+        }
+        None => {}
     }
     settings
 }

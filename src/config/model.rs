@@ -12,14 +12,16 @@ pub struct Settings {
     pub server: ServerSettings,
     /// `kubeplex.duplicateNames`.
     pub duplicate_names: DuplicateNames,
+    /// `kubeplex.auth`: who may use kubeplex (SPEC §5).
+    pub auth: AuthSettings,
+    /// `kubeplex.dangerouslySkipTLSVerifyWithCredentials`: allow a cluster with
+    /// `skipTLSVerify: true` to carry a server-side token (default false: refused).
+    pub dangerously_skip_tls_verify_with_credentials: bool,
     /// `kubernetes.clusterLocatorMethods`, in order, each with its resolved id.
     pub locators: Vec<LocatorConfig>,
-    /// `kubeplex.auth`.
-    pub auth: AuthSettings,
-    /// `kubeplex.dangerouslySkipTLSVerifyWithCredentials`.
-    pub dangerously_skip_tls_verify_with_credentials: bool,
-    /// The `kubeplex:` blocks later stages read themselves (`auth`, `aggregate`,
-    /// `pluginProxy`), as trees that remember their file, for [`super::read`]'s readers.
+    /// The `kubeplex:` blocks later stages read themselves (`aggregate`, `pluginProxy`;
+    /// refused as not implemented yet, so empty in a valid configuration), as trees that
+    /// remember their file, for [`super::read`]'s readers.
     pub sections: BTreeMap<String, super::tree::Node>,
     /// The configuration files this was loaded from (absolute), for reload.
     pub files: Vec<PathBuf>,
@@ -30,9 +32,9 @@ impl Default for Settings {
         Settings {
             server: ServerSettings::default(),
             duplicate_names: DuplicateNames::First,
-            locators: Vec::new(),
             auth: AuthSettings::default(),
             dangerously_skip_tls_verify_with_credentials: false,
+            locators: Vec::new(),
             sections: BTreeMap::new(),
             files: Vec::new(),
         }
@@ -85,18 +87,20 @@ pub struct ListenerTls {
 }
 
 /// `kubeplex.auth`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AuthSettings {
-    /// `mode`.
+    /// `mode`, default `none`.
     pub mode: AuthMode,
-    /// `dangerouslyAllowUnauthenticated`.
+    /// `dangerouslyAllowUnauthenticated`: the operator accepts that, in mode `none`, anyone
+    /// who reaches a non-loopback listener uses the clusters' server-side credentials.
     pub dangerously_allow_unauthenticated: bool,
 }
 
-/// `kubeplex.auth.mode`.
+/// `kubeplex.auth.mode`. Only `none` is implemented in this version (`jwt` is refused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthMode {
-    /// No caller identity checking.
+    /// Anyone who reaches kubeplex may use it; the caller's `Authorization` is their
+    /// Kubernetes token.
     #[default]
     None,
 }

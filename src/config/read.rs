@@ -1,6 +1,6 @@
 //! Typed reading of the configuration tree with problem collection: every reader returns
 //! `None` after recording what is wrong (file, key path, message), so validation goes on
-//! and reports every problem at once. Other modules (auth, aggregate, plugin proxy) can use
+//! and reports every problem at once. Other modules (aggregate, plugin proxy) can use
 //! these readers on their own `kubeplex.*` blocks from [`super::Settings::sections`].
 
 use super::tree::{join, Node, Value};
@@ -312,16 +312,95 @@ impl<'a> Obj<'a> {
         Some(out)
     }
 
-    /// Records `unknown key` for every key not in `known`.
+    /// Records `unknown key` for every key not in `known`, with a "did you mean" when a
+    /// known key is a few edits away (a typo), else the list of known keys.
     pub fn deny_unknown(&self, known: &[&str], p: &mut Problems) {
+        self.deny_unknown_except(known, &[], p);
+    }
+
+    /// [`Obj::deny_unknown`] that also accepts (and ignores) the keys in `ignored`
+    /// (another program's keys, e.g. Backstage's): suggested for a typo, not listed.
+    pub fn deny_unknown_except(&self, known: &[&str], ignored: &[&str], p: &mut Problems) {
         for (k, v) in self.entries {
-            if !known.contains(&k.as_str()) {
-                p.at(
-                    v,
-                    &self.path_of(k),
-                    format!("unknown key (expected one of: {})", known.join(", ")),
-                );
+            if known.contains(&k.as_str()) || ignored.contains(&k.as_str()) {
+                continue;
             }
+            let candidates: Vec<&str> = known.iter().chain(ignored).copied().collect();
+            let message = match did_you_mean(k, &candidates) {
+                Some(m) => format!("unknown key; did you mean {m}?"),
+                None => format!("unknown key (expected one of: {})", known.join(", ")),
+            };
+            p.at(v, &self.path_of(k), message);
         }
+    }
+
+    /// The keys of this map, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> {
+        self.entries.iter().map(|(k, _)| k.as_str())
+    }
+}
+
+/// The candidate closest to `word` if it is close enough to be a typo: case-insensitive
+/// edit distance at most a quarter of the word's length (at least 1, at most 3).
+pub fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
+    let limit = (word.chars().count() / 4).clamp(1, 3);
+    let w = word.to_lowercase();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&w, &c.to_lowercase()), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Edit distance with adjacent transpositions (optimal string alignment): insertions,
+/// deletions, substitutions and swaps of two neighbouring characters each cost 1.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // d[i][j]: distance between a[..i] and b[..j].
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{did_you_mean, edit_distance};
+
+    #[test]
+    fn distances_and_suggestions() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+        assert_eq!(edit_distance("mdoe", "mode"), 1);
+        let keys = ["clusterLocatorMethods", "serviceLocatorMethod", "listen"];
+        assert_eq!(
+            did_you_mean("clusterLocatorMethod", &keys),
+            Some("clusterLocatorMethods")
+        );
+        assert_eq!(did_you_mean("lisen", &keys), Some("listen"));
+        assert_eq!(
+            did_you_mean("CLUSTERLOCATORMETHODS", &keys),
+            Some("clusterLocatorMethods")
+        );
+        assert_eq!(did_you_mean("colour", &keys), None);
     }
 }

@@ -1,10 +1,21 @@
-//! The `kubeplex:` block: `server` settings and `duplicateNames`. The blocks owned by later
-//! stages (`auth`, `aggregate`, `pluginProxy`) are kept as trees in
-//! [`super::Settings::sections`] for their own readers.
+//! The `kubeplex:` block: `server` settings, `duplicateNames`,
+//! `dangerouslySkipTLSVerifyWithCredentials` and `auth` (only `mode: none` in this
+//! version). The blocks owned by later stages (`aggregate`, `pluginProxy`) are kept as
+//! trees in [`super::Settings::sections`] for their own readers, and refused as not
+//! implemented yet until those readers exist: a setting that would be silently ignored is
+//! worse than an error.
 
 use super::read::{Obj, Problems};
-use super::{DuplicateNames, ListenerTls, ServerSettings, Settings};
+use super::{AuthMode, AuthSettings, DuplicateNames, ListenerTls, ServerSettings, Settings};
 use std::collections::BTreeMap;
+
+/// The largest request head (request line and headers) actix-http's HTTP/1 decoder
+/// buffers before it gives up on a request (`MAX_BUFFER_SIZE` in actix-http 3's
+/// `h1/decoder.rs`): a larger `maxHeaderBytes` could never be reached.
+pub const HTTP_MAX_HEAD_BYTES: u64 = 131_072;
+
+/// The smallest `maxHeaderBytes` accepted.
+pub const MIN_HEADER_BYTES: u64 = 1024;
 
 /// Keys of `kubeplex.server`.
 pub const SERVER_KEYS: &[&str] = &[
@@ -18,16 +29,48 @@ pub const SERVER_KEYS: &[&str] = &[
     "tls",
 ];
 
-/// Blocks of `kubeplex:` that later stages read themselves.
-pub const SECTION_KEYS: &[&str] = &["auth", "aggregate", "pluginProxy"];
+/// Blocks of `kubeplex:` that later stages read themselves (refused for now).
+pub const SECTION_KEYS: &[&str] = &["aggregate", "pluginProxy"];
+
+/// Keys of `kubeplex:`.
+pub const KUBEPLEX_KEYS: &[&str] = &[
+    "server",
+    "duplicateNames",
+    "dangerouslySkipTLSVerifyWithCredentials",
+    "auth",
+    "aggregate",
+    "pluginProxy",
+];
+
+/// Keys of `kubeplex.auth` implemented in this version.
+pub const AUTH_KEYS: &[&str] = &["mode", "dangerouslyAllowUnauthenticated"];
+
+/// Keys of `kubeplex.auth` that SPEC §5 names for `mode: jwt`, not implemented yet.
+pub const AUTH_LATER_KEYS: &[&str] = &[
+    "jwksUrl",
+    "issuer",
+    "audience",
+    "algorithms",
+    "secrets",
+    "policy",
+];
 
 /// Reads the `kubeplex:` block into `settings`.
 pub fn read_kubeplex(kp: &Obj<'_>, home: Option<&str>, settings: &mut Settings, p: &mut Problems) {
-    let mut known = vec!["server", "duplicateNames"];
-    known.extend_from_slice(SECTION_KEYS);
-    kp.deny_unknown(&known, p);
+    kp.deny_unknown(KUBEPLEX_KEYS, p);
     if let Some(server) = kp.obj("server", p) {
         read_server(&server, home, &mut settings.server, p);
+    }
+    if let Some(b) = kp.boolean("dangerouslySkipTLSVerifyWithCredentials", p) {
+        settings.dangerously_skip_tls_verify_with_credentials = b;
+    }
+    if let Some(auth) = kp.obj("auth", p) {
+        settings.auth = read_auth(&auth, p);
+    }
+    for key in SECTION_KEYS {
+        if kp.has(key) {
+            kp.problem(key, "is not implemented yet in this version; remove it", p);
+        }
     }
     if let Some(d) = kp.string("duplicateNames", p) {
         match d.as_str() {
@@ -84,10 +127,18 @@ fn read_server(s: &Obj<'_>, home: Option<&str>, out: &mut ServerSettings, p: &mu
         out.shutdown_timeout = d;
     }
     if let Some(n) = s.uint("maxHeaderBytes", p) {
-        if n < 1024 {
+        if n < MIN_HEADER_BYTES {
             s.problem(
                 "maxHeaderBytes",
-                format!("must be at least 1024, got {n}"),
+                format!("must be at least {MIN_HEADER_BYTES}, got {n}"),
+                p,
+            );
+        } else if n > HTTP_MAX_HEAD_BYTES {
+            s.problem(
+                "maxHeaderBytes",
+                format!(
+                    "must be at most {HTTP_MAX_HEAD_BYTES} (the HTTP layer's own limit on a request head), got {n}"
+                ),
                 p,
             );
         } else {
@@ -112,6 +163,42 @@ fn read_server(s: &Obj<'_>, home: Option<&str>, out: &mut ServerSettings, p: &mu
             });
         }
     }
+}
+
+/// Reads `kubeplex.auth`: `mode: none` and `dangerouslyAllowUnauthenticated`; every other
+/// setting of SPEC §5 is refused as not implemented yet.
+fn read_auth(a: &Obj<'_>, p: &mut Problems) -> AuthSettings {
+    let mut out = AuthSettings::default();
+    let known: Vec<&str> = AUTH_KEYS.iter().chain(AUTH_LATER_KEYS).copied().collect();
+    a.deny_unknown(&known, p);
+    for key in AUTH_LATER_KEYS {
+        if a.has(key) {
+            a.problem(
+                key,
+                "is not implemented yet in this version (only mode: none); remove it",
+                p,
+            );
+        }
+    }
+    if let Some(mode) = a.string("mode", p) {
+        match mode.as_str() {
+            "none" => out.mode = AuthMode::None,
+            "jwt" => a.problem(
+                "mode",
+                r#""jwt" is not implemented yet in this version (only "none"); remove it"#,
+                p,
+            ),
+            other => a.problem(
+                "mode",
+                format!(r#"must be "none" ("jwt" is not implemented yet), got {other:?}"#),
+                p,
+            ),
+        }
+    }
+    if let Some(b) = a.boolean("dangerouslyAllowUnauthenticated", p) {
+        out.dangerously_allow_unauthenticated = b;
+    }
+    out
 }
 
 /// Reads a file path under `key` and checks that the file can be read.

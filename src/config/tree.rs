@@ -2,7 +2,8 @@
 //! came from, so that every problem can name its file even after several files were merged.
 //!
 //! Each source is parsed with serde_yaml (anchors, aliases and `<<` merge keys resolved),
-//! its strings get `${VAR}` substituted ([`substitute`]), and the sources are deep-merged in
+//! its strings get `${VAR}` substituted ([`substitute`]), Backstage's `$env`, `$file` and
+//! `$include` maps are resolved ([`super::substitute`]), and the sources are deep-merged in
 //! order ([`merge`]): maps merge key by key, everything else (scalars, lists) is replaced by
 //! the later source, as Backstage does.
 
@@ -127,7 +128,8 @@ impl Node {
 pub type Env = HashMap<String, String>;
 
 /// Converts a parsed YAML document into a [`Node`] tree, substituting `${VAR}` in every
-/// string. Problems (missing variables, unsupported keys or tags) are pushed to `problems`.
+/// string and resolving Backstage's `$env`, `$file` and `$include`. Problems (missing
+/// variables, unreadable includes, unsupported keys or tags) are pushed to `problems`.
 pub fn from_yaml(
     value: serde_yaml::Value,
     origin: &Arc<Origin>,
@@ -135,72 +137,108 @@ pub fn from_yaml(
     path: &str,
     problems: &mut Vec<Problem>,
 ) -> Node {
-    let problem = |problems: &mut Vec<Problem>, message: String| {
-        problems.push(Problem {
+    Converter::new(env, problems).node(value, origin, path)
+}
+
+/// Turns YAML values into [`Node`]s, remembering the files `$file` and `$include` read.
+pub struct Converter<'a> {
+    /// The environment for `${VAR}` and `$env`.
+    pub env: &'a Env,
+    /// Where problems go.
+    pub problems: &'a mut Vec<Problem>,
+    /// The files read by `$file` and `$include`, in order (for reload to watch).
+    pub files: Vec<PathBuf>,
+    /// How many `$include`s deep the value being converted is.
+    pub(super) depth: usize,
+}
+
+impl<'a> Converter<'a> {
+    /// A converter with no file read yet.
+    pub fn new(env: &'a Env, problems: &'a mut Vec<Problem>) -> Self {
+        Converter {
+            env,
+            problems,
+            files: Vec::new(),
+            depth: 0,
+        }
+    }
+
+    /// Records a problem about `path` in the file of `origin`.
+    pub(super) fn problem(&mut self, origin: &Origin, path: &str, message: String) {
+        self.problems.push(Problem {
             file: origin.name.clone(),
             key: path.to_string(),
             message,
-        })
-    };
-    let value = match value {
-        serde_yaml::Value::Null => Value::Null,
-        serde_yaml::Value::Bool(b) => Value::Bool(b),
-        serde_yaml::Value::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        serde_yaml::Value::String(s) => match substitute(&s, env) {
-            Ok(s) => Value::Str(s),
-            Err(message) => {
-                problem(problems, message);
+        });
+    }
+
+    /// Converts `value`, found at key path `path` of the file `origin`.
+    pub fn node(&mut self, value: serde_yaml::Value, origin: &Arc<Origin>, path: &str) -> Node {
+        let value = match value {
+            serde_yaml::Value::Null => Value::Null,
+            serde_yaml::Value::Bool(b) => Value::Bool(b),
+            serde_yaml::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            serde_yaml::Value::String(s) => match substitute(&s, self.env) {
+                Ok(s) => Value::Str(s),
+                Err(message) => {
+                    self.problem(origin, path, message);
+                    Value::Invalid
+                }
+            },
+            serde_yaml::Value::Sequence(items) => Value::Seq(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| self.node(v, origin, &format!("{path}[{i}]")))
+                    .collect(),
+            ),
+            serde_yaml::Value::Mapping(map) => {
+                if super::substitute::is_directive(&map) {
+                    return super::substitute::resolve(self, map, origin, path);
+                }
+                let mut out: Vec<(String, Node)> = Vec::with_capacity(map.len());
+                for (k, v) in map {
+                    let key = match k {
+                        serde_yaml::Value::String(s) => s,
+                        serde_yaml::Value::Bool(b) => b.to_string(),
+                        serde_yaml::Value::Number(n) => n.to_string(),
+                        other => {
+                            self.problem(
+                                origin,
+                                path,
+                                format!(
+                                    "map keys must be strings, got {}",
+                                    describe_yaml_kind(&other)
+                                ),
+                            );
+                            continue;
+                        }
+                    };
+                    let child_path = join(path, &key);
+                    let node = self.node(v, origin, &child_path);
+                    match out.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, old)) => *old = node,
+                        None => out.push((key, node)),
+                    }
+                }
+                Value::Map(out)
+            }
+            serde_yaml::Value::Tagged(t) => {
+                self.problem(
+                    origin,
+                    path,
+                    format!("YAML tags are not supported (found {})", t.tag),
+                );
                 Value::Invalid
             }
-        },
-        serde_yaml::Value::Sequence(items) => Value::Seq(
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| from_yaml(v, origin, env, &format!("{path}[{i}]"), problems))
-                .collect(),
-        ),
-        serde_yaml::Value::Mapping(map) => {
-            let mut out: Vec<(String, Node)> = Vec::with_capacity(map.len());
-            for (k, v) in map {
-                let key = match k {
-                    serde_yaml::Value::String(s) => s,
-                    serde_yaml::Value::Bool(b) => b.to_string(),
-                    serde_yaml::Value::Number(n) => n.to_string(),
-                    other => {
-                        problem(
-                            problems,
-                            format!(
-                                "map keys must be strings, got {}",
-                                describe_yaml_kind(&other)
-                            ),
-                        );
-                        continue;
-                    }
-                };
-                let child_path = join(path, &key);
-                let node = from_yaml(v, origin, env, &child_path, problems);
-                match out.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, old)) => *old = node,
-                    None => out.push((key, node)),
-                }
-            }
-            Value::Map(out)
+        };
+        Node {
+            value,
+            origin: origin.clone(),
         }
-        serde_yaml::Value::Tagged(t) => {
-            problem(
-                problems,
-                format!("YAML tags are not supported (found {})", t.tag),
-            );
-            Value::Invalid
-        }
-    };
-    Node {
-        value,
-        origin: origin.clone(),
     }
 }
 
