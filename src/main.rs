@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use kubeplex::config::{self, Source};
+use kubeplex::sim::config as sim_config;
 use kubeplex::telemetry::{self, LogFormat};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -210,8 +211,11 @@ fn table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
 }
 
 fn sim(args: SimArgs) -> ExitCode {
-    let cluster =
-        config::SimClusterConfig::new("sim", args.seed.map(config::SeedSource::File), args.tokens);
+    let cluster = sim_config::SimClusterConfig::new(
+        "sim",
+        args.seed.map(sim_config::SeedSource::File),
+        args.tokens,
+    );
     actix_web::rt::System::new().block_on(async move {
         match kubeplex::sim::spawn(&args.listen, &cluster).await {
             Ok(server) => {

@@ -9,9 +9,10 @@
 //! URL, same data); the others are started afresh, and removed ones stop.
 
 use crate::app::AppState;
-use crate::config::{self, LocatorKind, Settings, SimClusterConfig, Source};
+use crate::config::{self, LocatorKind, Settings, Source};
 use crate::locate::{self, Located};
 use crate::registry::Registry;
+use crate::sim::config::SimClusterConfig;
 use crate::sim::SimServer;
 use actix_web::{web, HttpResponse};
 use std::collections::HashMap;

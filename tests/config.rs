@@ -4,9 +4,9 @@
 //! `check-config` and `clusters` commands of the real binary.
 
 use kubeplex::config::{
-    load_with_env, tree::Env, ConfigErrors, DuplicateNames, LocatorKind, SeedSource, Settings,
-    Source, DEFAULT_SEED,
+    load_with_env, tree::Env, ConfigErrors, DuplicateNames, LocatorKind, Settings, Source,
 };
+use kubeplex::sim::config::{SeedSource, DEFAULT_SEED};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

@@ -5,10 +5,8 @@
 use super::read::{Obj, Problems};
 use super::server::readable;
 use super::tls_material;
-use super::{
-    CatalogConfig, ClusterConfig, LocatorConfig, LocatorKind, SeedSource, SimClusterConfig,
-    SimFaults, SimToken, DEFAULT_SEED,
-};
+use super::{CatalogConfig, ClusterConfig, LocatorConfig, LocatorKind};
+use crate::sim::config::{SeedSource, SimClusterConfig, SimFaults, SimToken, DEFAULT_SEED};
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! on an ephemeral loopback port; the servers live as long as the returned [`Located`].
 
 use super::{ClusterSpec, Located};
-use crate::config::SimClusterConfig;
+use crate::sim::config::SimClusterConfig;
 use crate::status::Error;
 
 /// Starts one simulated server per cluster and returns their specs and servers.

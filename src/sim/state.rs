@@ -5,9 +5,9 @@
 //! Other parts of the simulator (pods, exec, port-forward) reuse [`SimState::authorize`] and
 //! the fault settings so that every simulated endpoint behaves alike.
 
+use super::config::{SimClusterConfig, SimFaults, SimToken};
 use super::errors::SimError;
 use super::store::Store;
-use crate::config::{SimClusterConfig, SimFaults, SimToken};
 use actix_web::dev::ServiceRequest;
 use actix_web::{HttpMessage, HttpRequest};
 use std::sync::atomic::{AtomicU64, Ordering};
