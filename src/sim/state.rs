@@ -63,6 +63,8 @@ pub struct SimState {
     requests: AtomicU64,
     /// How often a watch with `allowWatchBookmarks` gets a BOOKMARK.
     pub bookmark_interval: Duration,
+    /// The networks the Service `proxy` subresource may connect to.
+    pub backends: Vec<ipnet::IpNet>,
 }
 
 impl SimState {
@@ -75,6 +77,7 @@ impl SimState {
             faults: config.faults.clone(),
             requests: AtomicU64::new(0),
             bookmark_interval: Duration::from_secs(10),
+            backends: config.backends.clone(),
         }
     }
 
