@@ -6,8 +6,8 @@
 //!
 //! The backend's host is resolved once, before any connection, and admitted only if every
 //! address it resolves to is in the cluster's `backends` allow-list (a 403 Status
-//! otherwise); the connection then goes to that checked address, so a second resolution
-//! (DNS rebinding) cannot swap it.
+//! otherwise); the connection then goes to a checked address (the first that answers), so
+//! a second resolution (DNS rebinding) cannot swap it.
 
 use super::authorize;
 use crate::sim::errors::SimError;
@@ -19,6 +19,7 @@ use actix_web::http::header::{self, HeaderName};
 use actix_web::{web, HttpRequest, HttpResponse};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 /// The annotation naming a Service's backend URL.
 pub const BACKEND_ANNOTATION: &str = "sim.kubeplex.io/backend";
@@ -138,7 +139,27 @@ async fn admit(backends: &[IpNet], annotation: &str) -> Result<(url::Url, Socket
             ),
         ));
     }
-    Ok((url, SocketAddr::new(addrs[0], port)))
+    let addrs: Vec<SocketAddr> = addrs
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect();
+    Ok((url, first_reachable(&addrs).await))
+}
+
+/// Of a name's (checked) addresses, the first that accepts a TCP connection, as a client
+/// dialing a name tries each in turn (`localhost` is often `::1` first while the backend
+/// listens on `127.0.0.1` only). A single address is taken as it is; when none answers,
+/// the first, whose connection error the caller then reports.
+async fn first_reachable(addrs: &[SocketAddr]) -> SocketAddr {
+    if addrs.len() > 1 {
+        for addr in addrs {
+            let probe = tokio::net::TcpStream::connect(addr);
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(3), probe).await {
+                return *addr;
+            }
+        }
+    }
+    addrs[0]
 }
 
 /// Forwards a proxy request.
@@ -262,5 +283,24 @@ mod tests {
             (Some("https"), "web", Some("443"))
         );
         assert_eq!(parse_target("web:"), (None, "web", None));
+    }
+
+    #[tokio::test]
+    async fn a_name_connects_to_the_first_address_that_answers() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead = closed.local_addr().unwrap();
+        drop(closed);
+        let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let live = live.local_addr().unwrap();
+        assert_eq!(first_reachable(&[dead, live]).await, live);
+        assert_eq!(first_reachable(&[dead]).await, dead);
+    }
+
+    #[test]
+    fn mapped_addresses_count_as_ipv4() {
+        let loopback: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap()];
+        assert!(admitted(&loopback, "::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!admitted(&loopback, "::ffff:10.0.0.1".parse().unwrap()));
+        assert!(!admitted(&loopback, "::1".parse().unwrap()));
     }
 }
