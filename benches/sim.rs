@@ -5,7 +5,7 @@
 //! The simulator runs in its own thread (one actix worker, as `sim::spawn` starts it); the
 //! client is a multi-threaded tokio runtime with reqwest over loopback.
 
-use kubeplex::config::SimClusterConfig;
+use kubeplex::sim::config::SimClusterConfig;
 use serde_json::json;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use kubeplex::config::{self, Source};
+use kubeplex::sim::config as sim_config;
 use kubeplex::telemetry::{self, LogFormat};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +53,10 @@ struct SimArgs {
     /// Accepted bearer token (repeatable); none allows anonymous access.
     #[arg(long = "token")]
     tokens: Vec<String>,
+    /// Network (CIDR) the Service proxy subresource may reach (repeatable); default
+    /// 127.0.0.0/8 and ::1/128.
+    #[arg(long = "backend", value_name = "CIDR", value_parser = sim_config::parse_backend)]
+    backends: Vec<ipnet::IpNet>,
 }
 
 fn sources(common: &Common) -> Vec<Source> {
@@ -223,8 +228,14 @@ fn table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
 }
 
 fn sim(args: SimArgs) -> ExitCode {
-    let cluster =
-        config::SimClusterConfig::new("sim", args.seed.map(config::SeedSource::File), args.tokens);
+    let mut cluster = sim_config::SimClusterConfig::new(
+        "sim",
+        args.seed.map(sim_config::SeedSource::File),
+        args.tokens,
+    );
+    if !args.backends.is_empty() {
+        cluster.backends = args.backends;
+    }
     actix_web::rt::System::new().block_on(async move {
         match kubeplex::sim::spawn(&args.listen, &cluster).await {
             Ok(server) => {

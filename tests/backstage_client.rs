@@ -5,7 +5,8 @@
 //! `fetchApi` adds to every call never reaches a cluster.
 
 use base64::Engine;
-use kubeplex::config::{ClusterConfig, LocatorConfig, LocatorKind, Settings, SimClusterConfig};
+use kubeplex::config::{ClusterConfig, LocatorConfig, LocatorKind, Settings};
+use kubeplex::sim::config::SimClusterConfig;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

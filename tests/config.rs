@@ -5,8 +5,9 @@
 
 use kubeplex::config::{
     load_with_env, tree::Env, AuthMode, AuthSettings, ConfigErrors, DuplicateNames, LocatorKind,
-    SeedSource, Settings, Source, DEFAULT_SEED,
+    Settings, Source,
 };
+use kubeplex::sim::config::{SeedSource, DEFAULT_SEED};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

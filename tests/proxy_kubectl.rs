@@ -9,9 +9,8 @@ mod kubectl_support;
 
 use kubectl_support::{cells, watch_sees_create_and_patch, Kubectl};
 use kubeplex::app::RunningApp;
-use kubeplex::config::{
-    ClusterConfig, LocatorConfig, LocatorKind, SeedSource, Settings, SimClusterConfig,
-};
+use kubeplex::config::{ClusterConfig, LocatorConfig, LocatorKind, Settings};
+use kubeplex::sim::config::{SeedSource, SimClusterConfig};
 use kubeplex::sim::SimServer;
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //! endpoint and every error of issue 2 (CRUD, patches, status, proxy, selectors,
 //! pagination, resourceVersion semantics, watches, auth, faults, seeds).
 
-use kubeplex::config::{SeedSource, SimClusterConfig, SimFaults, SimToken};
+use kubeplex::sim::config::{SeedSource, SimClusterConfig, SimFaults, SimToken};
 use kubeplex::sim::{self, SimServer};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
@@ -1446,7 +1446,7 @@ async fn seeds_from_file_and_text() {
     let mut cfg = cluster();
     cfg.seed = Some(SeedSource::Text {
         name: "default".into(),
-        text: kubeplex::config::DEFAULT_SEED.into(),
+        text: kubeplex::sim::config::DEFAULT_SEED.into(),
     });
     let (_s2, base2) = start(cfg).await;
     let (_, all) = send(&c, Method::GET, &format!("{base2}/api/v1/services"), None).await;

@@ -9,7 +9,7 @@ mod kubectl_support;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use kubectl_support::{cells, watch_sees_create_and_patch, Kubectl};
-use kubeplex::config::{SeedSource, SimClusterConfig};
+use kubeplex::sim::config::{SeedSource, SimClusterConfig};
 use kubeplex::sim::SimServer;
 use serde_json::Value;
 

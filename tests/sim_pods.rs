@@ -5,7 +5,7 @@
 mod support_ws;
 
 use futures_util::{SinkExt, StreamExt};
-use kubeplex::config::{SeedSource, SimClusterConfig, SimToken};
+use kubeplex::sim::config::{SeedSource, SimClusterConfig, SimToken};
 use support_ws::*;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -14,7 +14,7 @@ async fn sim(tokens: Vec<SimToken>) -> kubeplex::sim::SimServer {
         name: "t".into(),
         seed: Some(SeedSource::Text {
             name: "seed".into(),
-            text: kubeplex::config::DEFAULT_SEED.into(),
+            text: kubeplex::sim::config::DEFAULT_SEED.into(),
         }),
         tokens,
         ..Default::default()

@@ -6,7 +6,7 @@
 //! Needs `python3` with the `kubernetes` package (`pip install kubernetes`); when it is
 //! missing the test prints a note and passes without running.
 
-use kubeplex::config::{SeedSource, SimClusterConfig};
+use kubeplex::sim::config::{SeedSource, SimClusterConfig};
 use serde_json::Value;
 use std::process::Stdio;
 

@@ -12,9 +12,8 @@ mod support_ws;
 
 use common::{cluster, eventually, http, spawn_app};
 use futures_util::{SinkExt, StreamExt};
-use kubeplex::config::{
-    ClusterConfig, LocatorConfig, LocatorKind, SeedSource, Settings, SimClusterConfig,
-};
+use kubeplex::config::{ClusterConfig, LocatorConfig, LocatorKind, Settings};
+use kubeplex::sim::config::{SeedSource, SimClusterConfig};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support_ws::*;
@@ -188,7 +187,7 @@ fn sim_cluster(name: &str) -> SimClusterConfig {
         name: name.into(),
         seed: Some(SeedSource::Text {
             name: "seed".into(),
-            text: kubeplex::config::DEFAULT_SEED.into(),
+            text: kubeplex::sim::config::DEFAULT_SEED.into(),
         }),
         ..Default::default()
     }

@@ -2,7 +2,8 @@
 //! `logs -f` and `port-forward` (SPDY tunnelled in WebSocket), against the simulated
 //! cluster directly and through kubeplex's path route.
 
-use kubeplex::config::{LocatorConfig, LocatorKind, SeedSource, Settings, SimClusterConfig};
+use kubeplex::config::{LocatorConfig, LocatorKind, Settings};
+use kubeplex::sim::config::{SeedSource, SimClusterConfig};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
@@ -12,7 +13,7 @@ fn sim_cluster(name: &str) -> SimClusterConfig {
         name: name.into(),
         seed: Some(SeedSource::Text {
             name: "seed".into(),
-            text: kubeplex::config::DEFAULT_SEED.into(),
+            text: kubeplex::sim::config::DEFAULT_SEED.into(),
         }),
         ..Default::default()
     }

@@ -7,9 +7,10 @@
 use super::read::{Obj, Problems};
 use super::server::readable;
 use super::tls_material;
-use super::{
-    CatalogConfig, ClusterConfig, LocatorConfig, LocatorKind, SeedSource, SimClusterConfig,
-    SimFaults, SimToken, DEFAULT_SEED,
+use super::{CatalogConfig, ClusterConfig, LocatorConfig, LocatorKind};
+use crate::sim::config::{
+    default_backends, parse_backend, SeedSource, SimClusterConfig, SimFaults, SimToken,
+    DEFAULT_SEED,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -408,7 +409,7 @@ fn read_simulated(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<Loca
 }
 
 fn read_sim_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SimClusterConfig> {
-    c.deny_unknown(&["name", "seed", "tokens", "faults"], p);
+    c.deny_unknown(&["name", "seed", "tokens", "faults", "backends"], p);
     let name = c.required_string("name", p);
     let seed = read_seed(c, ctx, p);
     let mut tokens = Vec::new();
@@ -473,12 +474,32 @@ fn read_sim_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SimC
         });
         faults.close_watch_after = f.uint("closeWatchAfter", p);
     }
+    let backends = read_backends(c, p);
     Some(SimClusterConfig {
         name: name?,
         seed,
         tokens,
         faults,
+        backends,
     })
+}
+
+/// A simulated cluster's `backends`: the CIDRs its Service proxy may connect to, default
+/// loopback only. An empty list admits no backend.
+fn read_backends(c: &Obj<'_>, p: &mut Problems) -> Vec<ipnet::IpNet> {
+    if !c.has("backends") {
+        return default_backends();
+    }
+    let mut out = Vec::new();
+    for (path, node) in c.list("backends", p).unwrap_or_default() {
+        if let Some(s) = super::read::string(node, &path, p) {
+            match parse_backend(&s) {
+                Ok(net) => out.push(net),
+                Err(m) => p.at(node, &path, m),
+            }
+        }
+    }
+    out
 }
 
 /// A simulated cluster's `seed`: a file relative to its config file; in the embedded

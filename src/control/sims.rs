@@ -3,8 +3,9 @@
 //! new server; removed ones stop when their server is dropped.
 
 use crate::cluster::{ClusterSpec, LocatorClusters};
-use crate::config::{LocatorKind, Settings, SimClusterConfig};
+use crate::config::{LocatorKind, Settings};
 use crate::locate::Located;
+use crate::sim::config::SimClusterConfig;
 use crate::sim::SimServer;
 use std::collections::HashMap;
 

@@ -4,7 +4,7 @@
 use super::LocateError as Error;
 use super::Located;
 use crate::cluster::ClusterSpec;
-use crate::config::SimClusterConfig;
+use crate::sim::config::SimClusterConfig;
 
 /// Starts one simulated server per cluster and returns their specs and servers.
 pub async fn locate(locator: &str, clusters: &[SimClusterConfig]) -> Result<Located, Error> {

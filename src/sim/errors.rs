@@ -1,6 +1,7 @@
 //! The simulated API server's own `Status` errors, shaped exactly as a kube-apiserver sends
 //! them (`reason`, `code`, `details` with `causes[]` for 422 Invalid). These are the
-//! simulated cluster's answers, not kubeplex's proxy errors (those are `crate::status`).
+//! simulated cluster's answers, not kubeplex's proxy errors: the simulator depends on
+//! nothing of the proxy.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};

@@ -4,6 +4,7 @@
 
 pub mod alloc;
 pub mod api;
+pub mod config;
 pub mod discovery;
 pub mod errors;
 pub mod model;
@@ -20,9 +21,9 @@ pub mod strict;
 pub mod table;
 pub mod validation;
 
-use crate::config::SimClusterConfig;
 use actix_web::dev::{Service as _, ServiceResponse};
 use actix_web::web;
+use config::SimClusterConfig;
 use std::sync::Arc;
 
 /// A running simulated API server. Dropping it stops the server.

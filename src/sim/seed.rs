@@ -3,11 +3,11 @@
 //! through the same defaulting, validation and allocation as an API create; the
 //! well-known namespaces of a real cluster always exist.
 
+use super::config::SeedSource;
 use super::errors::SimError;
 use super::model::{Namespace, Service};
 use super::store::{Kind, Store};
 use super::{namespace, service};
-use crate::config::SeedSource;
 use serde::Deserialize;
 use serde_json::Value;
 

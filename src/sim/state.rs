@@ -5,9 +5,9 @@
 //! Other parts of the simulator (pods, exec, port-forward) reuse [`SimState::authorize`] and
 //! the fault settings so that every simulated endpoint behaves alike.
 
+use super::config::{SimClusterConfig, SimFaults, SimToken};
 use super::errors::SimError;
 use super::store::Store;
-use crate::config::{SimClusterConfig, SimFaults, SimToken};
 use actix_web::dev::ServiceRequest;
 use actix_web::{HttpMessage, HttpRequest};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +63,8 @@ pub struct SimState {
     requests: AtomicU64,
     /// How often a watch with `allowWatchBookmarks` gets a BOOKMARK.
     pub bookmark_interval: Duration,
+    /// The networks the Service `proxy` subresource may connect to.
+    pub backends: Vec<ipnet::IpNet>,
 }
 
 impl SimState {
@@ -75,6 +77,7 @@ impl SimState {
             faults: config.faults.clone(),
             requests: AtomicU64::new(0),
             bookmark_interval: Duration::from_secs(10),
+            backends: config.backends.clone(),
         }
     }
 

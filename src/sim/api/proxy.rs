@@ -3,6 +3,11 @@
 //! the backend URL in the Service's `sim.kubeplex.io/backend` annotation and streamed both
 //! ways. No backend (or an unknown port) is a 503 Status, as a real server answers when a
 //! Service has no endpoints.
+//!
+//! The backend's host is resolved once, before any connection, and admitted only if every
+//! address it resolves to is in the cluster's `backends` allow-list (a 403 Status
+//! otherwise); the connection then goes to a checked address (the first that answers), so
+//! a second resolution (DNS rebinding) cannot swap it.
 
 use super::authorize;
 use crate::sim::errors::SimError;
@@ -12,6 +17,9 @@ use crate::sim::store::{Kind, Object};
 use actix_web::body::{BodyStream, SizedStream};
 use actix_web::http::header::{self, HeaderName};
 use actix_web::{web, HttpRequest, HttpResponse};
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 /// The annotation naming a Service's backend URL.
 pub const BACKEND_ANNOTATION: &str = "sim.kubeplex.io/backend";
@@ -72,6 +80,88 @@ fn parse_target(s: &str) -> (Option<&str>, &str, Option<&str>) {
     }
 }
 
+/// Whether `ip` is in one of `backends` (an IPv4-mapped IPv6 address also as IPv4).
+fn admitted(backends: &[IpNet], ip: IpAddr) -> bool {
+    backends
+        .iter()
+        .any(|n| n.contains(&ip) || n.contains(&ip.to_canonical()))
+}
+
+/// The backend URL of the annotation, without userinfo, query or fragment, and the address
+/// to connect to: its host resolved once, admitted only if every address is in `backends`.
+/// Messages never show the annotation's userinfo or query.
+async fn admit(backends: &[IpNet], annotation: &str) -> Result<(url::Url, SocketAddr), SimError> {
+    let not_url = || {
+        SimError::unavailable(format!(
+            "the {BACKEND_ANNOTATION} annotation is not an http or https URL"
+        ))
+    };
+    let mut url = url::Url::parse(annotation).map_err(|_| not_url())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(not_url());
+    }
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.set_fragment(None);
+    let port = url.port_or_known_default().ok_or_else(not_url)?;
+    let (shown, addrs): (String, Vec<IpAddr>) = match url.host().ok_or_else(not_url)? {
+        url::Host::Ipv4(ip) => (String::new(), vec![IpAddr::V4(ip)]),
+        url::Host::Ipv6(ip) => (String::new(), vec![IpAddr::V6(ip)]),
+        url::Host::Domain(host) => {
+            let found = tokio::net::lookup_host((host, port)).await.map_err(|e| {
+                SimError::unavailable(format!(
+                    "error trying to reach service: dial tcp: lookup {host}: {e}"
+                ))
+            })?;
+            let mut addrs: Vec<IpAddr> = found.map(|a| a.ip()).collect();
+            addrs.dedup();
+            if addrs.is_empty() {
+                return Err(SimError::unavailable(format!(
+                    "error trying to reach service: dial tcp: lookup {host}: no addresses"
+                )));
+            }
+            (format!("{host}:{port} "), addrs)
+        }
+    };
+    if let Some(refused) = addrs.iter().find(|ip| !admitted(backends, **ip)) {
+        let addr = SocketAddr::new(*refused, port);
+        let what = if shown.is_empty() {
+            addr.to_string()
+        } else {
+            format!("{shown}({addr})")
+        };
+        return Err(SimError::new(
+            403,
+            "Forbidden",
+            format!(
+                "service backend {what} is not in this simulated cluster's backends allow-list"
+            ),
+        ));
+    }
+    let addrs: Vec<SocketAddr> = addrs
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect();
+    Ok((url, first_reachable(&addrs).await))
+}
+
+/// Of a name's (checked) addresses, the first that accepts a TCP connection, as a client
+/// dialing a name tries each in turn (`localhost` is often `::1` first while the backend
+/// listens on `127.0.0.1` only). A single address is taken as it is; when none answers,
+/// the first, whose connection error the caller then reports.
+async fn first_reachable(addrs: &[SocketAddr]) -> SocketAddr {
+    if addrs.len() > 1 {
+        for addr in addrs {
+            let probe = tokio::net::TcpStream::connect(addr);
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(3), probe).await {
+                return *addr;
+            }
+        }
+    }
+    addrs[0]
+}
+
 /// Forwards a proxy request.
 pub async fn forward(
     state: web::Data<SimState>,
@@ -119,18 +209,24 @@ pub async fn forward(
         .ok_or_else(|| {
             SimError::unavailable(format!("no endpoints available for service {target:?}"))
         })?;
+    let (backend, addr) = admit(&state.backends, &backend).await?;
     // The raw remainder of the path after `/proxy`, as sent.
     let raw = req.uri().path();
     let segments: Vec<&str> = raw.splitn(9, '/').collect();
     let tail = if segments.len() == 9 { segments[8] } else { "" };
-    let mut url = backend.trim_end_matches('/').to_string();
+    let mut url = backend.as_str().trim_end_matches('/').to_string();
     url.push('/');
     url.push_str(tail);
     if let Some(q) = req.uri().query().filter(|q| !q.is_empty()) {
         url.push('?');
         url.push_str(q);
     }
-    let mut out = client.0.request(req.method().clone(), &url).no_decompress();
+    // To the checked address, whatever the host resolves to now.
+    let mut out = client
+        .0
+        .request(req.method().clone(), &url)
+        .address(addr)
+        .no_decompress();
     for (k, v) in req.headers().iter() {
         if hop(k) || k == header::AUTHORIZATION {
             continue;
@@ -187,5 +283,24 @@ mod tests {
             (Some("https"), "web", Some("443"))
         );
         assert_eq!(parse_target("web:"), (None, "web", None));
+    }
+
+    #[tokio::test]
+    async fn a_name_connects_to_the_first_address_that_answers() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead = closed.local_addr().unwrap();
+        drop(closed);
+        let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let live = live.local_addr().unwrap();
+        assert_eq!(first_reachable(&[dead, live]).await, live);
+        assert_eq!(first_reachable(&[dead]).await, dead);
+    }
+
+    #[test]
+    fn mapped_addresses_count_as_ipv4() {
+        let loopback: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap()];
+        assert!(admitted(&loopback, "::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!admitted(&loopback, "::ffff:10.0.0.1".parse().unwrap()));
+        assert!(!admitted(&loopback, "::1".parse().unwrap()));
     }
 }

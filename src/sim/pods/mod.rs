@@ -14,7 +14,7 @@ pub mod spdy;
 pub mod store;
 pub mod ws;
 
-use crate::config::{SeedSource, SimClusterConfig, SimToken};
+use crate::sim::config::{SeedSource, SimClusterConfig, SimToken};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};

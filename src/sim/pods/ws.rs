@@ -4,7 +4,7 @@
 //! protocols that the server supports), a receiver that reassembles fragmented messages and
 //! answers pings, and a sender whose messages become the streamed body of the 101 response.
 
-use crate::status::Error;
+use crate::sim::errors::SimError;
 use actix_codec::{Decoder, Encoder};
 use actix_http::ws::{hash_key, CloseCode, CloseReason, Codec, Frame, Item, Message};
 use actix_web::body::BodyStream;
@@ -64,9 +64,9 @@ pub fn accept(
     req: &HttpRequest,
     payload: web::Payload,
     supported: &[&str],
-) -> Result<Accepted, Error> {
+) -> Result<Accepted, SimError> {
     actix_http::ws::verify_handshake(req.head())
-        .map_err(|e| Error::bad_request(format!("unable to upgrade connection: {e}")))?;
+        .map_err(|e| SimError::bad_request(format!("unable to upgrade connection: {e}")))?;
     let offered = offered_protocols(req);
     let protocol = if offered.is_empty() {
         None
@@ -74,7 +74,7 @@ pub fn accept(
         match offered.iter().find(|p| supported.contains(&p.as_str())) {
             Some(p) => Some(p.clone()),
             None => {
-                return Err(Error::bad_request(format!(
+                return Err(SimError::bad_request(format!(
                     "unable to upgrade connection: requested protocol(s) {offered:?} are not supported; supported: {supported:?}"
                 )))
             }
@@ -84,7 +84,7 @@ pub fn accept(
         .headers()
         .get(header::SEC_WEBSOCKET_KEY)
         .map(|k| hash_key(k.as_bytes()))
-        .ok_or_else(|| Error::bad_request("missing Sec-WebSocket-Key"))?;
+        .ok_or_else(|| SimError::bad_request("missing Sec-WebSocket-Key"))?;
 
     let (send, recv) = mpsc::channel::<Message>(64);
     let body = futures_util::stream::unfold(

@@ -1,0 +1,182 @@
+//! What a simulated cluster is configured with: its name, seed, accepted tokens, injected
+//! faults and the `backends` allow-list of its Service `proxy` subresource. The simulator
+//! owns these types; kubeplex's configuration readers (`simulated` locator) and the
+//! `kubeplex sim` command build them.
+
+use ipnet::IpNet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The seed shipped in `config/seed.yaml`, embedded for the default configuration.
+pub const DEFAULT_SEED: &str = include_str!("../../config/seed.yaml");
+
+/// The backends a simulated cluster's Service proxy may reach unless configured otherwise:
+/// loopback only (`127.0.0.0/8`, `::1/128`).
+pub fn default_backends() -> Vec<IpNet> {
+    vec![
+        IpNet::V4(ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(127, 0, 0, 0), 8).expect("/8")),
+        IpNet::V6(ipnet::Ipv6Net::new(std::net::Ipv6Addr::LOCALHOST, 128).expect("/128")),
+    ]
+}
+
+/// Parses one entry of a `backends` allow-list: a CIDR (`10.0.0.0/8`, `fd00::/8`) or a
+/// single address (`192.0.2.7`, taken as `/32` or `/128`). A CIDR with host bits set
+/// (`10.0.0.1/8`) is refused, as it is most likely a typo.
+pub fn parse_backend(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    if let Ok(net) = s.parse::<IpNet>() {
+        if net.addr() != net.network() {
+            return Err(format!(
+                "{s} has host bits set (did you mean {}?)",
+                net.trunc()
+            ));
+        }
+        return Ok(net);
+    }
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    Err(format!(
+        "not a CIDR: {s:?} (expected an address/prefix such as 127.0.0.0/8 or ::1/128)"
+    ))
+}
+
+/// A simulated cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimClusterConfig {
+    pub name: String,
+    /// Optional YAML seed of Namespace and Service objects.
+    pub seed: Option<SeedSource>,
+    /// Accepted bearer tokens; empty allows anonymous.
+    pub tokens: Vec<SimToken>,
+    /// Faults to inject (tests).
+    pub faults: SimFaults,
+    /// The networks the Service `proxy` subresource may connect to (every address a
+    /// backend's host resolves to must be in one); default [`default_backends`].
+    pub backends: Vec<IpNet>,
+}
+
+impl Default for SimClusterConfig {
+    fn default() -> Self {
+        SimClusterConfig {
+            name: String::new(),
+            seed: None,
+            tokens: Vec::new(),
+            faults: SimFaults::default(),
+            backends: default_backends(),
+        }
+    }
+}
+
+impl SimClusterConfig {
+    /// A simulated cluster named `name`, seeded from `seed`, accepting exactly `tokens`
+    /// (none: anonymous), without limits or faults, reaching loopback backends only.
+    pub fn new<T: Into<String>>(
+        name: impl Into<String>,
+        seed: Option<SeedSource>,
+        tokens: impl IntoIterator<Item = T>,
+    ) -> Self {
+        SimClusterConfig {
+            name: name.into(),
+            seed,
+            tokens: tokens
+                .into_iter()
+                .map(|t| SimToken {
+                    token: t.into(),
+                    ..SimToken::default()
+                })
+                .collect(),
+            ..SimClusterConfig::default()
+        }
+    }
+}
+
+/// Where a simulated cluster's seed comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeedSource {
+    /// A YAML file (several documents, or a `kind: List`).
+    File(PathBuf),
+    /// YAML text embedded in the binary (the default config's `config/seed.yaml`).
+    Text {
+        /// Name for messages.
+        name: String,
+        /// The YAML.
+        text: String,
+    },
+}
+
+/// An accepted token of a simulated cluster, optionally limited. Its `Debug` output does
+/// not show the token.
+#[derive(Clone, PartialEq, Default)]
+pub struct SimToken {
+    pub token: String,
+    /// Namespaces this token may touch; `None` means all.
+    pub namespaces: Option<Vec<String>>,
+    /// Verbs (get, list, watch, create, update, patch, delete, proxy, exec); `None` means all.
+    pub verbs: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for SimToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimToken")
+            .field("token", &"<redacted>")
+            .field("namespaces", &self.namespaces)
+            .field("verbs", &self.verbs)
+            .finish()
+    }
+}
+
+/// Faults a simulated cluster injects.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SimFaults {
+    /// Added before every response head.
+    pub latency: Option<Duration>,
+    /// Fail every Nth request with `fail_code`.
+    pub fail_every: Option<u64>,
+    /// Code for `fail_every`, default 500.
+    pub fail_code: Option<u16>,
+    /// Close each watch after this many events.
+    pub close_watch_after: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends() {
+        assert_eq!(
+            default_backends()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["127.0.0.0/8", "::1/128"]
+        );
+        assert_eq!(
+            parse_backend("10.0.0.0/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            parse_backend("192.0.2.7").unwrap().to_string(),
+            "192.0.2.7/32"
+        );
+        assert_eq!(parse_backend("::1").unwrap().to_string(), "::1/128");
+        assert_eq!(
+            parse_backend("10.0.0.1/8").unwrap_err(),
+            "10.0.0.1/8 has host bits set (did you mean 10.0.0.0/8?)"
+        );
+        assert_eq!(
+            parse_backend("10.0.0.0/33").unwrap_err(),
+            r#"not a CIDR: "10.0.0.0/33" (expected an address/prefix such as 127.0.0.0/8 or ::1/128)"#
+        );
+    }
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let t = SimToken {
+            token: "canary-secret".into(),
+            ..SimToken::default()
+        };
+        assert!(!format!("{t:?}").contains("canary-secret"));
+    }
+}
