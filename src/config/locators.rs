@@ -9,6 +9,7 @@ use super::{
     CatalogConfig, ClusterConfig, LocatorConfig, LocatorKind, SeedSource, SimClusterConfig,
     SimFaults, SimToken, DEFAULT_SEED,
 };
+use crate::locate::url_guard::AllowPattern;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -310,6 +311,7 @@ fn read_catalog(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<Locato
             "token",
             "refreshInterval",
             "dangerouslyAllowClusterUrls",
+            "allowSkipTLSVerify",
         ],
         p,
     );
@@ -346,11 +348,15 @@ fn read_catalog(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<Locato
     let allow = obj
         .strings("dangerouslyAllowClusterUrls", p)
         .unwrap_or_default();
+    for bad in allow.iter().filter_map(|a| AllowPattern::parse(a).err()) {
+        obj.problem("dangerouslyAllowClusterUrls", bad, p);
+    }
     Some(LocatorKind::Catalog(CatalogConfig {
         url: url?,
         token,
         refresh_interval: refresh_interval.unwrap_or(Duration::from_secs(60)),
         dangerously_allow_cluster_urls: allow,
+        allow_skip_tls_verify: obj.boolean("allowSkipTLSVerify", p).unwrap_or(false),
     }))
 }
 

@@ -8,9 +8,11 @@ pub mod in_cluster;
 pub mod kubeconfig;
 pub mod local_kubectl_proxy;
 pub mod simulated;
+pub mod url_guard;
 
 use crate::config::{LocatorConfig, LocatorKind, Settings};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A fully resolved cluster definition, as a locator found it.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +35,10 @@ pub struct ClusterSpec {
     pub credential: ServerCredential,
     /// How to talk TLS to it.
     pub tls: TlsSettings,
+    /// For clusters from the catalog: the check of the address each connection reaches
+    /// (DNS may answer differently at connect than at the catalog refresh). `None` for
+    /// clusters the operator configured.
+    pub connect_guard: Option<Arc<url_guard::ConnectGuard>>,
 }
 
 impl ClusterSpec {
@@ -48,6 +54,7 @@ impl ClusterSpec {
             dashboard_app: None,
             credential: ServerCredential::None,
             tls: TlsSettings::default(),
+            connect_guard: None,
         }
     }
 }

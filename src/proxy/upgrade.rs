@@ -194,9 +194,8 @@ fn tunnel_opener(cluster: &Arc<Cluster>, state: &AppState) -> Result<Opener, Err
     if let Some(o) = found {
         return Ok(o);
     }
-    let connector = crate::upstream::connector::cluster_connector(
-        &cluster.spec.url,
-        &cluster.spec.tls,
+    let connector = crate::upstream::connector::spec_connector(
+        &cluster.spec,
         state.settings.server.connect_timeout,
     )
     .map_err(|e| Error::bad_gateway(format!("cluster {key}: TLS configuration: {e}")))?

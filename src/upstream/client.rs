@@ -103,12 +103,11 @@ fn build(cluster: &Arc<Cluster>, cs: ConnectSettings) -> Result<Upstream, Error>
     let origin = format!("{}://{authority}", url.scheme());
     let prefix = url.path().trim_end_matches('/').to_owned();
 
-    let connector =
-        crate::upstream::connector::cluster_connector(url, &cluster.spec.tls, cs.connect_timeout)
-            .map_err(|e| {
-                Error::bad_gateway(format!("cluster {}: TLS configuration: {e}", cluster.key))
-            })?
-            .limit(0);
+    let connector = crate::upstream::connector::spec_connector(&cluster.spec, cs.connect_timeout)
+        .map_err(|e| {
+            Error::bad_gateway(format!("cluster {}: TLS configuration: {e}", cluster.key))
+        })?
+        .limit(0);
     let client = awc::Client::builder()
         .connector(connector)
         .disable_timeout()

@@ -8,9 +8,15 @@
 //! configuration from [`super::tls::cluster_client_config`] pins the real name (an IP
 //! address is checked against the certificate's IP SANs) and sends SNI only for DNS names.
 //! The request itself (`Host`, path) is unaffected: only the TLS step sees the rewritten URI.
+//!
+//! A cluster with a [`ConnectGuard`] (catalog clusters) has the address each TCP connection
+//! reached checked before TLS and before anything is sent: DNS may answer differently now
+//! than at the catalog refresh. A refused connection fails with an I/O error carrying
+//! [`NotPublic`], which [`super::tls::describe_connect_error`] turns into the 502 message.
 
 use super::tls;
-use crate::locate::TlsSettings;
+use crate::locate::url_guard::{ConnectGuard, NotPublic};
+use crate::locate::{ClusterSpec, TlsSettings};
 use actix_service::Service;
 use actix_tls::connect::{ConnectError as TcpConnectError, ConnectInfo, Connection};
 use awc::http::Uri;
@@ -18,6 +24,7 @@ use futures_util::future::LocalBoxFuture;
 use rustls::pki_types::ServerName;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -32,11 +39,23 @@ const IP_PLACEHOLDER: &str = "ip-address.kubeplex.invalid";
 pub struct ClusterTcpConnector {
     inner: actix_tls::connect::ConnectorService,
     tls_host: Option<Rc<str>>,
+    /// The guard and the cluster URL it checks against, unless the URL is admitted anyway.
+    guard: Option<Rc<(Arc<ConnectGuard>, url::Url)>>,
 }
 
 impl ClusterTcpConnector {
-    /// A connector for a cluster at `url` with these TLS settings.
+    /// A connector for a cluster at `url` with these TLS settings, without a connect guard.
     pub fn new(url: &url::Url, tls_settings: &TlsSettings) -> Result<Self, String> {
+        Self::guarded(url, tls_settings, None)
+    }
+
+    /// A connector for a cluster at `url` with these TLS settings that, with a `guard`,
+    /// refuses connections reaching a non-public address the guard does not admit.
+    pub fn guarded(
+        url: &url::Url,
+        tls_settings: &TlsSettings,
+        guard: Option<Arc<ConnectGuard>>,
+    ) -> Result<Self, String> {
         let tls_host = if url.scheme() == "https" || url.scheme() == "wss" {
             Some(match tls::verify_name(url, tls_settings)? {
                 ServerName::DnsName(d) => Rc::from(d.as_ref()),
@@ -45,9 +64,13 @@ impl ClusterTcpConnector {
         } else {
             None
         };
+        let guard = guard
+            .filter(|g| !g.admits_url(url))
+            .map(|g| Rc::new((g, url.clone())));
         Ok(ClusterTcpConnector {
             inner: actix_tls::connect::Connector::default().service(),
             tls_host,
+            guard,
         })
     }
 }
@@ -72,8 +95,14 @@ impl Service<ConnectInfo<Uri>> for ClusterTcpConnector {
         }
         let fut = self.inner.call(req);
         let tls_host = self.tls_host.clone();
+        let guard = self.guard.clone();
         Box::pin(async move {
             let conn = fut.await?;
+            if let Some(g) = guard {
+                let (guard, url) = &*g;
+                let peer = conn.io_ref().peer_addr().map_err(TcpConnectError::Io)?;
+                guard.check(url, peer.ip()).map_err(refused)?;
+            }
             let _ = conn.io_ref().set_nodelay(true);
             let Some(tls_host) = tls_host else {
                 return Ok(conn);
@@ -94,6 +123,25 @@ impl Service<ConnectInfo<Uri>> for ClusterTcpConnector {
     }
 }
 
+/// The connect error for a connection the guard refused (the socket is dropped: closed).
+fn refused(e: NotPublic) -> TcpConnectError {
+    TcpConnectError::Io(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e))
+}
+
+/// [`cluster_connector`] for a located cluster: its URL, TLS settings and connect guard.
+/// The proxy's clients and tunnels use this one.
+pub fn spec_connector(
+    spec: &ClusterSpec,
+    connect_timeout: Duration,
+) -> Result<awc::Connector<ClusterTcpConnector>, String> {
+    guarded_connector(
+        &spec.url,
+        &spec.tls,
+        spec.connect_guard.clone(),
+        connect_timeout,
+    )
+}
+
 /// An awc connector for a cluster: [`ClusterTcpConnector`] plus the cluster's rustls
 /// configuration, with connect and TLS handshake each bounded by `connect_timeout`.
 /// Callers add their pool settings (`limit(0)`, keep-alive) before `finish()`.
@@ -102,7 +150,18 @@ pub fn cluster_connector(
     tls_settings: &TlsSettings,
     connect_timeout: Duration,
 ) -> Result<awc::Connector<ClusterTcpConnector>, String> {
-    let tcp = ClusterTcpConnector::new(url, tls_settings)?;
+    guarded_connector(url, tls_settings, None, connect_timeout)
+}
+
+/// [`cluster_connector`] with an optional [`ConnectGuard`] checking the address each
+/// connection reaches.
+pub fn guarded_connector(
+    url: &url::Url,
+    tls_settings: &TlsSettings,
+    guard: Option<Arc<ConnectGuard>>,
+    connect_timeout: Duration,
+) -> Result<awc::Connector<ClusterTcpConnector>, String> {
+    let tcp = ClusterTcpConnector::guarded(url, tls_settings, guard)?;
     let mut connector = awc::Connector::new()
         .connector(tcp)
         .timeout(connect_timeout)

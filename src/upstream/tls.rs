@@ -304,6 +304,13 @@ fn describe_io(e: &std::io::Error) -> String {
     if let Some(r) = e.get_ref().and_then(|inner| find_rustls(inner)) {
         return describe_rustls(r);
     }
+    // The catalog guard refused the address the connection reached.
+    if let Some(g) = e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<crate::locate::url_guard::NotPublic>())
+    {
+        return g.to_string();
+    }
     use std::io::ErrorKind as K;
     match e.kind() {
         K::ConnectionRefused => "connection refused".into(),
