@@ -26,3 +26,4 @@ pub mod status;
 pub mod telemetry;
 pub mod tls;
 pub mod upstream;
+pub mod url_guard;

@@ -2,14 +2,21 @@
 //! filter and token it sends, cursor pages, the annotations it reads, Backstage's
 //! private-address guard (loopback allowed here only through `dangerouslyAllowClusterUrls`),
 //! and, through a running kubeplex, requests to catalog clusters over TLS with the
-//! catalog's CA, periodic refresh, and a failed refresh keeping the last good list.
+//! catalog's CA, periodic refresh, and a failed refresh keeping the last good list; the
+//! `skip-tls-verify` annotation only with `allowSkipTLSVerify`; and the connect guard: a
+//! catalog cluster whose name resolves to a non-public address at connect time (DNS
+//! rebinding) is refused before anything is sent, directly and through kubeplex.
 
 mod common_tls;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use common_tls::{b64, upstream, Ca, UpstreamOpts};
+use kubeplex::cluster::ClusterSpec;
 use kubeplex::config::{CatalogConfig, LocatorConfig, LocatorKind, Settings};
 use kubeplex::locate::catalog;
+use kubeplex::tls::describe::describe_send_error;
+use kubeplex::upstream::connector::guarded_connector;
+use kubeplex::url_guard::ConnectGuard;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -117,6 +124,7 @@ fn cfg(url: &str, allow: &[&str]) -> CatalogConfig {
         token: Some("catalog-token".into()),
         refresh_interval: Duration::from_millis(50),
         dangerously_allow_cluster_urls: allow.iter().map(|s| s.to_string()).collect(),
+        allow_skip_tls_verify: false,
     }
 }
 
@@ -203,7 +211,8 @@ async fn reads_clusters_with_filter_token_pages_and_annotations() {
     assert_eq!(p.tls.ca_pem.as_deref(), Some(ca.pem.as_bytes()));
     assert!(!p.tls.skip_verify);
     assert_eq!(p.credential, kubeplex::cluster::ServerCredential::None);
-    assert!(specs[1].tls.skip_verify);
+    // Without allowSkipTLSVerify the skip-tls-verify annotation is ignored.
+    assert!(!specs[1].tls.skip_verify);
     assert_eq!(specs[1].url.port(), Some(7443));
     assert!(specs[1].tls.ca_pem.is_none());
 
@@ -539,4 +548,270 @@ async fn a_reload_that_moves_the_catalog_stops_the_old_refresher() {
         ["catalog:b1", "catalog:b2", "config:static"]
     );
     app.handle.stop(false).await;
+}
+
+/// Log lines written while the returned guard lives (this thread's default subscriber).
+fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    #[derive(Clone)]
+    struct W(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for W {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let w = W(buf.clone());
+    let sub = tracing_subscriber::fmt()
+        .with_writer(move || w.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    (buf, tracing::subscriber::set_default(sub))
+}
+
+#[actix_web::test]
+async fn skip_tls_verify_annotation_needs_allow_skip_tls_verify() {
+    let cat = catalog_server().await;
+    cat.set(|s| {
+        s.entities = vec![entity(
+            "insecure",
+            json!({
+                "kubernetes.io/api-server": "https://127.0.0.1:7443",
+                "kubernetes.io/api-server-certificate-authority": "",
+                "kubernetes.io/auth-provider": "aks",
+                "kubernetes.io/skip-tls-verify": "true",
+            }),
+        )]
+    });
+    let (logs, guard) = capture_logs();
+    let specs = catalog::fetch("catalog", &cfg(&cat.url, &["127.0.0.1"]))
+        .await
+        .unwrap();
+    drop(guard);
+    assert_eq!(specs.len(), 1);
+    assert!(!specs[0].tls.skip_verify, "annotation ignored by default");
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("WARN")
+            && logs.contains(
+                "ignoring the kubernetes.io/skip-tls-verify annotation of catalog cluster \
+                 insecure: the catalog locator does not set allowSkipTLSVerify: true"
+            ),
+        "{logs}"
+    );
+
+    let mut allowing = cfg(&cat.url, &["127.0.0.1"]);
+    allowing.allow_skip_tls_verify = true;
+    let specs = catalog::fetch("catalog", &allowing).await.unwrap();
+    assert!(specs[0].tls.skip_verify, "annotation honoured when allowed");
+}
+
+fn load_yaml(yaml: &str) -> Result<Settings, String> {
+    use kubeplex::config::{load_with_env, tree::Env, Source};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kubeplex.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    load_with_env(&[Source::File(file)], &Env::new()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn config_keys_allow_skip_tls_verify_and_allow_patterns() {
+    let yaml = |extra: &str| {
+        format!(
+            "kubernetes:\n  clusterLocatorMethods:\n\
+             \x20   - type: catalog\n      url: https://backstage.example.com/api/catalog\n{extra}"
+        )
+    };
+    let catalog_cfg = |s: Settings| match &s.locators[0].kind {
+        LocatorKind::Catalog(c) => c.clone(),
+        other => panic!("{other:?}"),
+    };
+    let c = catalog_cfg(load_yaml(&yaml("")).unwrap());
+    assert!(!c.allow_skip_tls_verify, "default false");
+    let c = catalog_cfg(
+        load_yaml(&yaml(
+            "      allowSkipTLSVerify: true\n      \
+             dangerouslyAllowClusterUrls: ['*.corp.example.com', 'https://10.0.0.*:6443']\n",
+        ))
+        .unwrap(),
+    );
+    assert!(c.allow_skip_tls_verify);
+    assert_eq!(
+        c.dangerously_allow_cluster_urls,
+        ["*.corp.example.com", "https://10.0.0.*:6443"]
+    );
+    // A pattern with a path (the old whole-URL glob) is refused, naming the key.
+    let e = load_yaml(&yaml(
+        "      dangerouslyAllowClusterUrls: ['https://*.corp.example.com/*/x']\n",
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("kubernetes.clusterLocatorMethods[0].dangerouslyAllowClusterUrls")
+            && e.contains("a pattern matches scheme, host and port only"),
+        "{e}"
+    );
+}
+
+#[actix_web::test]
+async fn the_fragment_bypass_is_refused() {
+    let cat = catalog_server().await;
+    cat.set(|s| {
+        s.entities = vec![entity(
+            "sneaky",
+            json!({
+                "kubernetes.io/api-server": "https://10.1.2.3/#.corp.example.com",
+                "kubernetes.io/api-server-certificate-authority": "",
+                "kubernetes.io/auth-provider": "google",
+            }),
+        )]
+    });
+    let specs = catalog::fetch("catalog", &cfg(&cat.url, &["https://*.corp.example.com"]))
+        .await
+        .unwrap();
+    assert!(specs.is_empty(), "{specs:?}");
+}
+
+/// What the connect guard says when it refuses 127.0.0.1.
+const REFUSED_LOOPBACK: &str = "kubeplex refused the connection: address 127.0.0.1 is not \
+     public (DNS answer changed since the catalog refresh?)";
+
+/// A catalog-like cluster at `https://localhost:PORT` with a connect guard of `allow`: what
+/// a catalog refresh would produce had `localhost` resolved to a public address then.
+fn guarded_spec(name: &str, up: &common_tls::Upstream, ca: &Ca, allow: &[&str]) -> ClusterSpec {
+    let allow: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
+    let mut spec = ClusterSpec::new(name, url::Url::parse(&up.url("localhost")).unwrap());
+    spec.tls.ca_pem = Some(ca.pem.clone().into_bytes());
+    spec.connect_guard = Some(Arc::new(ConnectGuard::new(&allow)));
+    spec
+}
+
+async fn get_through(spec: &ClusterSpec) -> Result<u16, String> {
+    let connector = guarded_connector(
+        &spec.url,
+        &spec.tls,
+        spec.connect_guard.clone(),
+        Duration::from_secs(5),
+    )?
+    .limit(0);
+    let client = awc::Client::builder().connector(connector).finish();
+    let res = client
+        .get(format!("{}/api/v1/namespaces?token=secret-query", spec.url))
+        .send()
+        .await
+        .map_err(|e| describe_send_error(&e))?;
+    Ok(res.status().as_u16())
+}
+
+#[actix_web::test]
+async fn connect_guard_refuses_a_non_public_peer_before_tls() {
+    let ca = Ca::new("kubeplex catalog rebinding CA");
+    let up = upstream(&ca.server(&["localhost"]), UpstreamOpts::default()).await;
+
+    // Guarded, localhost not allowed: refused after TCP connect, before TLS.
+    let e = get_through(&guarded_spec("rebound", &up, &ca, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e, REFUSED_LOOPBACK);
+    assert!(up.sni().is_empty(), "no TLS handshake: {:?}", up.sni());
+    assert!(up.requests().is_empty(), "{:?}", up.requests());
+
+    // An allow pattern for the URL admits it; so does a cluster without a guard.
+    let allowed = guarded_spec("allowed", &up, &ca, &["https://localhost:*"]);
+    assert_eq!(get_through(&allowed).await, Ok(200));
+    let mut plain = guarded_spec("configured", &up, &ca, &[]);
+    plain.connect_guard = None;
+    assert_eq!(get_through(&plain).await, Ok(200));
+    assert_eq!(up.requests().len(), 2);
+}
+
+#[actix_web::test]
+async fn through_kubeplex_a_rebound_catalog_cluster_is_a_502() {
+    use kubeplex::cluster::{LocatorClusters, Registry};
+    use kubeplex::config::DuplicateNames;
+    let ca = Ca::new("kubeplex catalog rebinding app CA");
+    let up = upstream(&ca.server(&["localhost"]), UpstreamOpts::default()).await;
+    let mut settings = Settings::default();
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.server.workers = Some(1);
+    let static_cluster = kubeplex::config::ClusterConfig {
+        name: "static".into(),
+        url: "http://127.0.0.1:1".into(),
+        ..Default::default()
+    };
+    settings.locators = vec![LocatorConfig {
+        id: "config".into(),
+        kind: LocatorKind::Config {
+            clusters: vec![static_cluster],
+        },
+    }];
+    let app = kubeplex::app::spawn(settings).await.unwrap();
+    // What a catalog refresh stores for a host that resolved to a public address then.
+    app.registry.store(Arc::new(Registry::new(
+        vec![LocatorClusters {
+            locator: "catalog".into(),
+            clusters: vec![guarded_spec("rebound", &up, &ca, &[])],
+        }],
+        DuplicateNames::First,
+    )));
+    let base = app.url();
+    assert_eq!(clusters(&base).await, ["catalog:rebound"]);
+
+    let mut res = awc::Client::default()
+        .get(format!(
+            "{base}/api/kubernetes/clusters/rebound/api/v1/namespaces?access_token=canary-query"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 502);
+    let status: Value = res.json().await.unwrap();
+    assert_eq!(status["kind"], "Status");
+    let msg = status["message"].as_str().unwrap();
+    assert_eq!(
+        msg,
+        format!("cannot connect to cluster catalog:rebound: {REFUSED_LOOPBACK}")
+    );
+    assert!(!msg.contains("canary-query"), "{msg}");
+
+    // The WebSocket upgrade path uses the same connector.
+    let raw = raw_request(
+        app.addr,
+        "GET /api/kubernetes/clusters/rebound/api/v1/namespaces/default/pods/p/exec?command=sh HTTP/1.1\r\n\
+         Host: kubeplex\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n",
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 502"), "{raw}");
+    assert!(raw.contains(REFUSED_LOOPBACK), "{raw}");
+
+    assert!(up.requests().is_empty(), "{:?}", up.requests());
+    assert!(up.sni().is_empty(), "{:?}", up.sni());
+    app.handle.stop(false).await;
+}
+
+/// Sends a raw HTTP/1.1 request and reads the answer until the server closes or 2s pass.
+async fn raw_request(addr: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                out.extend_from_slice(&buf[..n]);
+                if String::from_utf8_lossy(&out).contains("}") {
+                    break;
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

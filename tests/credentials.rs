@@ -69,6 +69,7 @@ async fn provider_headers_by_auth_provider_for_config_and_catalog_clusters() {
                 token: None,
                 refresh_interval: Duration::from_secs(60),
                 dangerously_allow_cluster_urls: vec!["127.0.0.1".into()],
+                allow_skip_tls_verify: false,
             }),
         },
     ];

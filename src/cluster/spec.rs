@@ -2,8 +2,10 @@
 //! server-side credential (held secret) and the TLS material.
 
 use crate::tls::TlsSettings;
+use crate::url_guard::ConnectGuard;
 use secrecy::{ExposeSecret, SecretString};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A fully resolved cluster definition.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +28,10 @@ pub struct ClusterSpec {
     pub credential: ServerCredential,
     /// How to talk TLS to it.
     pub tls: TlsSettings,
+    /// For clusters from the catalog: the check of the address each connection reaches
+    /// (DNS may answer differently at connect than at the catalog refresh). `None` for
+    /// clusters the operator configured.
+    pub connect_guard: Option<Arc<ConnectGuard>>,
 }
 
 impl ClusterSpec {
@@ -41,6 +47,7 @@ impl ClusterSpec {
             dashboard_app: None,
             credential: ServerCredential::None,
             tls: TlsSettings::default(),
+            connect_guard: None,
         }
     }
 

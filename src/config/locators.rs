@@ -12,6 +12,7 @@ use crate::sim::config::{
     default_backends, parse_backend, SeedSource, SimClusterConfig, SimFaults, SimToken,
     DEFAULT_SEED,
 };
+use crate::url_guard::AllowPattern;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -359,6 +360,7 @@ fn read_catalog(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<Locato
             "token",
             "refreshInterval",
             "dangerouslyAllowClusterUrls",
+            "allowSkipTLSVerify",
         ],
         p,
     );
@@ -395,11 +397,15 @@ fn read_catalog(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<Locato
     let allow = obj
         .strings("dangerouslyAllowClusterUrls", p)
         .unwrap_or_default();
+    for bad in allow.iter().filter_map(|a| AllowPattern::parse(a).err()) {
+        obj.problem("dangerouslyAllowClusterUrls", bad, p);
+    }
     Some(LocatorKind::Catalog(CatalogConfig {
         url: url?,
         token,
         refresh_interval: refresh_interval.unwrap_or(Duration::from_secs(60)),
         dangerously_allow_cluster_urls: allow,
+        allow_skip_tls_verify: obj.boolean("allowSkipTLSVerify", p).unwrap_or(false),
     }))
 }
 

@@ -181,6 +181,10 @@ pub struct CatalogConfig {
     pub token: Option<String>,
     /// Refresh interval, default 60s.
     pub refresh_interval: Duration,
-    /// `dangerouslyAllowClusterUrls`: glob patterns of cluster URLs exempt from the guard.
+    /// `dangerouslyAllowClusterUrls`: patterns (`[scheme://]host[:port]`, `*` one DNS label
+    /// or IPv4 octet) of cluster URLs exempt from the guard (`crate::url_guard`).
     pub dangerously_allow_cluster_urls: Vec<String>,
+    /// `allowSkipTLSVerify`: whether the `kubernetes.io/skip-tls-verify` annotation takes
+    /// effect (default false: it is ignored with a warning).
+    pub allow_skip_tls_verify: bool,
 }

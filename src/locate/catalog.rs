@@ -13,11 +13,16 @@
 //! with `authProvider: serviceAccount` is skipped, since it would send kubeplex's own
 //! service-account token to a URL that anyone who can edit the catalog chooses.
 //!
-//! Backstage's SSRF guard applies to every cluster URL: https only, no credentials in the
-//! URL, no loopback / private / link-local / otherwise non-public address, literal or
-//! resolved through DNS, unless the host matches a `dangerouslyAllowClusterUrls` pattern
-//! (`127.0.0.1`, `*.example.com`, or a glob over the whole URL such as
-//! `https://10.0.0.*:6443`). A cluster that fails the guard is skipped with a warning.
+//! Backstage's SSRF guard applies to every cluster URL ([`crate::url_guard`]): https only,
+//! no credentials in the URL, no loopback / private / link-local / otherwise non-public
+//! address, literal or resolved through DNS, unless the URL's scheme, host and port match a
+//! `dangerouslyAllowClusterUrls` pattern (`127.0.0.1`, `*.example.com`,
+//! `https://10.0.0.*:6443`). A cluster that fails the guard is skipped with a warning. Each
+//! cluster also carries a [`crate::url_guard::ConnectGuard`], so the address every
+//! connection actually reaches is checked again.
+//!
+//! The `kubernetes.io/skip-tls-verify` annotation takes effect only when the locator sets
+//! `allowSkipTLSVerify: true`; otherwise it is ignored with a warning naming the cluster.
 //!
 //! The list is refreshed every `refreshInterval` by the background owner
 //! (`crate::control`), which calls [`fetch`]; a refresh that fails keeps the last good list
@@ -26,9 +31,10 @@
 use crate::cluster::ClusterSpec;
 use crate::config::CatalogConfig;
 use crate::tls::TlsSettings;
+use crate::url_guard::{self, ConnectGuard};
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Annotation: the API server URL.
@@ -114,6 +120,7 @@ struct Metadata {
 /// Reads every cluster entity from the catalog and turns the acceptable ones into specs.
 pub async fn fetch(id: &str, cfg: &CatalogConfig) -> Result<Vec<ClusterSpec>, String> {
     let entities = fetch_entities(cfg).await?;
+    let guard = Arc::new(ConnectGuard::new(&cfg.dangerously_allow_cluster_urls));
     let mut out = Vec::new();
     for e in entities {
         let entity: Entity = match serde_json::from_value(e) {
@@ -131,7 +138,7 @@ pub async fn fetch(id: &str, cfg: &CatalogConfig) -> Result<Vec<ClusterSpec>, St
             tracing::warn!(locator = id, cluster = %name, "skipping a second catalog cluster with the same name");
             continue;
         }
-        match entity_spec(entity, &cfg.dangerously_allow_cluster_urls).await {
+        match entity_spec(id, entity, cfg, &guard).await {
             Ok(spec) => out.push(spec),
             Err(why) => {
                 tracing::warn!(locator = id, cluster = %name, "skipping catalog cluster: {why}")
@@ -207,7 +214,12 @@ async fn fetch_entities(cfg: &CatalogConfig) -> Result<Vec<serde_json::Value>, S
     Err(format!("the catalog returned more than {MAX_PAGES} pages"))
 }
 
-async fn entity_spec(e: Entity, allow: &[String]) -> Result<ClusterSpec, String> {
+async fn entity_spec(
+    id: &str,
+    e: Entity,
+    cfg: &CatalogConfig,
+    guard: &Arc<ConnectGuard>,
+) -> Result<ClusterSpec, String> {
     let a = &e.metadata.annotations;
     let get = |k: &str| {
         a.get(k)
@@ -215,7 +227,7 @@ async fn entity_spec(e: Entity, allow: &[String]) -> Result<ClusterSpec, String>
             .filter(|s| !s.is_empty())
     };
     let raw_url = get(API_SERVER).ok_or_else(|| format!("no {API_SERVER} annotation"))?;
-    let url = check_cluster_url(&raw_url, allow).await?;
+    let url = url_guard::check_cluster_url(&raw_url, &cfg.dangerously_allow_cluster_urls).await?;
     let auth_provider = get(AUTH_PROVIDER);
     if auth_provider.as_deref() == Some("serviceAccount") {
         return Err(
@@ -237,224 +249,23 @@ async fn entity_spec(e: Entity, allow: &[String]) -> Result<ClusterSpec, String>
     spec.dashboard_url = get(DASHBOARD_URL);
     spec.dashboard_app = get(DASHBOARD_APP);
     spec.tls.ca_pem = ca_pem;
-    spec.tls.skip_verify = get(SKIP_TLS_VERIFY).as_deref() == Some("true");
+    if get(SKIP_TLS_VERIFY).as_deref() == Some("true") {
+        if cfg.allow_skip_tls_verify {
+            spec.tls.skip_verify = true;
+        } else {
+            tracing::warn!(
+                locator = id,
+                cluster = %spec.name,
+                "ignoring the {SKIP_TLS_VERIFY} annotation of catalog cluster {}: \
+                 the catalog locator does not set allowSkipTLSVerify: true",
+                spec.name
+            );
+        }
+    }
+    spec.connect_guard = Some(guard.clone());
     // Build the TLS configuration once now, so a bad CA is reported here, not per request.
     if spec.url.scheme() == "https" {
         crate::tls::client::cluster_client_config(&spec.url, &spec.tls)?;
     }
     Ok(spec)
-}
-
-/// Backstage's guard for a catalog-provided cluster URL (see the module doc).
-pub async fn check_cluster_url(raw: &str, allow: &[String]) -> Result<url::Url, String> {
-    let url = url::Url::parse(raw).map_err(|_| format!("not a valid URL: {raw:?}"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("the cluster URL must not contain credentials".into());
-    }
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("the cluster URL must use https".into());
-    }
-    let host = url.host().ok_or("the cluster URL has no host")?;
-    if allowed(&url, allow) {
-        return Ok(url);
-    }
-    if url.scheme() != "https" {
-        return Err(format!(
-            "the cluster URL must use https (host {} is not in dangerouslyAllowClusterUrls)",
-            host
-        ));
-    }
-    match host {
-        url::Host::Ipv4(ip) if non_public(IpAddr::V4(ip)) => Err(format!(
-            "the cluster URL uses the non-public address {ip} (not in dangerouslyAllowClusterUrls)"
-        )),
-        url::Host::Ipv6(ip) if non_public(IpAddr::V6(ip)) => Err(format!(
-            "the cluster URL uses the non-public address {ip} (not in dangerouslyAllowClusterUrls)"
-        )),
-        url::Host::Domain(d) => {
-            let port = url.port_or_known_default().unwrap_or(443);
-            let addrs = tokio::net::lookup_host((d, port))
-                .await
-                .map_err(|e| format!("cannot resolve {d}: {e}"))?;
-            for a in addrs {
-                if non_public(a.ip()) {
-                    return Err(format!(
-                        "the cluster host {d} resolves to the non-public address {} \
-                         (not in dangerouslyAllowClusterUrls)",
-                        a.ip()
-                    ));
-                }
-            }
-            Ok(url)
-        }
-        _ => Ok(url),
-    }
-}
-
-/// Whether a `dangerouslyAllowClusterUrls` pattern matches: a host name or address
-/// (`127.0.0.1`, `*.example.com` also matching `example.com`), or, when the pattern has a
-/// scheme, a glob (`*` matches anything) over the whole URL.
-pub fn allowed(url: &url::Url, patterns: &[String]) -> bool {
-    let host = url
-        .host_str()
-        .unwrap_or("")
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
-    patterns.iter().any(|p| {
-        let p = p.trim().to_ascii_lowercase();
-        if p.contains("://") {
-            let full = url.as_str().to_ascii_lowercase();
-            glob(&p, &full) || glob(&p, full.trim_end_matches('/'))
-        } else if let Some(suffix) = p.strip_prefix("*.") {
-            host == suffix || host.ends_with(&format!(".{suffix}"))
-        } else {
-            host == p.trim_start_matches('[').trim_end_matches(']')
-        }
-    })
-}
-
-fn glob(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
-/// Whether an address is anything but a public unicast one: loopback, private,
-/// link-local, unique-local, CGNAT, multicast, unspecified, broadcast, documentation,
-/// benchmarking, reserved, or an IPv4-mapped/NAT64 form of one.
-pub fn non_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-                || (o[0] == 198 && (o[1] & 0xfe) == 18)
-                || o[0] >= 240
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return non_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
-                || (s[0] == 0x64 && s[1] == 0xff9b)
-                || (s[0] == 0x2002)
-                || (s[0] == 0x2001 && s[1] == 0)
-                || s[..6] == [0, 0, 0, 0, 0, 0]
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn u(s: &str) -> url::Url {
-        url::Url::parse(s).unwrap()
-    }
-
-    #[test]
-    fn allow_patterns() {
-        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(allowed(&u("http://127.0.0.1:6443"), &p(&["127.0.0.1"])));
-        assert!(allowed(&u("https://[::1]:6443"), &p(&["::1"])));
-        assert!(allowed(
-            &u("https://a.b.example.com"),
-            &p(&["*.example.com"])
-        ));
-        assert!(allowed(&u("https://example.com"), &p(&["*.example.com"])));
-        assert!(!allowed(
-            &u("https://badexample.com"),
-            &p(&["*.example.com"])
-        ));
-        assert!(allowed(
-            &u("https://10.0.0.7:6443/"),
-            &p(&["https://10.0.0.*:6443"])
-        ));
-        assert!(!allowed(
-            &u("https://10.0.1.7:6443/"),
-            &p(&["https://10.0.0.*:6443"])
-        ));
-        assert!(!allowed(&u("https://127.0.0.1"), &[]));
-    }
-
-    #[test]
-    fn non_public_ranges() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "::",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(non_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
-            assert!(!non_public(ip.parse().unwrap()), "{ip}");
-        }
-    }
-
-    #[actix_web::test]
-    async fn guard_refuses_unsafe_urls() {
-        let none: Vec<String> = Vec::new();
-        for (url, why) in [
-            ("http://93.184.216.34", "https"),
-            ("https://user:pw@93.184.216.34", "credentials"),
-            ("https://127.0.0.1:6443", "non-public"),
-            ("https://[::1]:6443", "non-public"),
-            ("https://169.254.169.254", "non-public"),
-            ("https://localhost:6443", "resolves to the non-public"),
-            ("ftp://93.184.216.34", "https"),
-            ("not a url", "not a valid URL"),
-        ] {
-            let e = check_cluster_url(url, &none).await.unwrap_err();
-            assert!(e.contains(why), "{url}: {e}");
-        }
-        assert!(check_cluster_url("https://93.184.216.34:6443", &none)
-            .await
-            .is_ok());
-        let allow = vec!["localhost".to_string()];
-        assert!(check_cluster_url("http://localhost:6443", &allow)
-            .await
-            .is_ok());
-        // Credentials stay refused even for allowed hosts.
-        assert!(check_cluster_url("https://a:b@localhost", &allow)
-            .await
-            .is_err());
-    }
 }

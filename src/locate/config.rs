@@ -95,6 +95,7 @@ pub fn spec(locator: &str, c: &ClusterConfig) -> Result<ClusterSpec, Error> {
             client_cert_pem,
             client_key_pem: client_key_pem.map(Into::into),
         },
+        connect_guard: None,
     };
     // A serviceAccount cluster without a token uses the pod's own service account.
     super::in_cluster::apply(&mut spec);

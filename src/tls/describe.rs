@@ -61,6 +61,12 @@ fn describe_io(e: &std::io::Error) -> String {
         return describe_rustls(r);
     }
     use std::io::ErrorKind as K;
+    // A refusal by kubeplex itself (the catalog's connect guard) says why in its own words.
+    if e.kind() == K::PermissionDenied {
+        if let Some(inner) = e.get_ref() {
+            return inner.to_string();
+        }
+    }
     match e.kind() {
         K::ConnectionRefused => "connection refused".into(),
         K::ConnectionReset => "connection reset by the server".into(),
