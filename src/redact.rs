@@ -30,8 +30,51 @@ pub fn url_text(s: &str) -> String {
     }
 }
 
+/// A secret value from configuration (a token): compared and cloned like a string, but its
+/// `Debug` output is `Secret([redacted])`; read it with [`Secret::expose`].
+#[derive(Clone, Default)]
+pub struct Secret(secrecy::SecretString);
+
+impl Secret {
+    /// The secret text, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        secrecy::ExposeSecret::expose_secret(&self.0)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s.into())
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn secrets_do_not_debug() {
+        let s = super::Secret::from("canary-value");
+        assert_eq!(format!("{s:?}"), "Secret([redacted])");
+        assert_eq!(s.expose(), "canary-value");
+    }
+
     #[test]
     fn urls_lose_their_secrets() {
         let u = url::Url::parse("https://user:pw@h.example:6443/sub?access_token=x#f").unwrap();

@@ -425,7 +425,7 @@ fn kubeconfig_and_catalog_parse() {
         panic!("catalog expected")
     };
     assert_eq!(c.url, "https://backstage.example.com/api/catalog");
-    assert_eq!(c.token.as_deref(), Some("t"));
+    assert_eq!(c.token.as_ref().map(|t| t.expose()), Some("t"));
     assert_eq!(c.refresh_interval, Duration::from_secs(120));
     assert_eq!(c.dangerously_allow_cluster_urls, ["https://10.*"]);
 }
@@ -662,7 +662,13 @@ fn variables_are_substituted() {
         panic!("config expected")
     };
     assert_eq!(clusters[0].url, "https://k8s.example.com/sub");
-    assert_eq!(clusters[0].service_account_token.as_deref(), Some("tok"));
+    assert_eq!(
+        clusters[0]
+            .service_account_token
+            .as_ref()
+            .map(|t| t.expose()),
+        Some("tok")
+    );
     assert!(clusters[0].skip_tls_verify);
     assert_eq!(clusters[0].title.as_deref(), Some("literal ${HOST}"));
 }
@@ -809,7 +815,10 @@ fn backstage_app_config_is_accepted_as_is() {
     assert_eq!(prod.url, "https://prod.k8s.example.com:6443");
     assert_eq!(prod.title.as_deref(), Some("Production"));
     assert_eq!(prod.auth_provider.as_deref(), Some("serviceAccount"));
-    assert_eq!(prod.service_account_token.as_deref(), Some("tok"));
+    assert_eq!(
+        prod.service_account_token.as_ref().map(|t| t.expose()),
+        Some("tok")
+    );
     assert!(prod.skip_metrics_lookup);
     assert_eq!(
         prod.dashboard_url.as_deref(),
@@ -1144,7 +1153,10 @@ fn env_file_and_include_substitutions() {
     assert_eq!(clusters[1].url, "https://dev.example.com");
     // $file is the file's text as is, as in Backstage.
     assert_eq!(
-        clusters[1].service_account_token.as_deref(),
+        clusters[1]
+            .service_account_token
+            .as_ref()
+            .map(|t| t.expose()),
         Some("file-token\n")
     );
     assert_eq!(clusters[2].title.as_deref(), Some("file-token\n"));

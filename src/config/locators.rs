@@ -237,12 +237,16 @@ pub fn check_url(s: &str) -> Result<url::Url, String> {
             if !u.username().is_empty() || u.password().is_some() {
                 Err("must not contain credentials (user:password@)".into())
             } else if u.query().is_some() || u.fragment().is_some() {
-                Err(format!("must not have a query or fragment: {s:?}"))
+                Err(format!(
+                    "must not have a query or fragment: {:?}",
+                    crate::redact::url_text(s)
+                ))
             } else {
                 Ok(u)
             }
         }
-        _ => Err(format!("not a URL: {s:?}")),
+        // Shown without userinfo, query or fragment: those may carry a token.
+        _ => Err(format!("not a URL: {:?}", crate::redact::url_text(s))),
     }
 }
 
@@ -268,7 +272,7 @@ fn read_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<ClusterC
     if auth_provider.as_deref() == Some("oidc") && oidc_token_provider.is_none() {
         c.problem("oidcTokenProvider", "required when authProvider is oidc", p);
     }
-    let service_account_token = c.string("serviceAccountToken", p);
+    let service_account_token = c.string("serviceAccountToken", p).map(Into::into);
     let token_file = readable(c, "tokenFile", ctx.home, p, false);
     if c.has("serviceAccountToken") && c.has("tokenFile") {
         c.problem(
@@ -381,7 +385,11 @@ fn read_catalog(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<Locato
                     Some(u)
                 }
                 _ => {
-                    obj.problem("url", format!("not a URL: {u:?}"), p);
+                    obj.problem(
+                        "url",
+                        format!("not a URL: {:?}", crate::redact::url_text(&u)),
+                        p,
+                    );
                     None
                 }
             }),
@@ -393,7 +401,7 @@ fn read_catalog(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<Locato
         }
         other => other,
     };
-    let token = obj.string("token", p);
+    let token = obj.string("token", p).map(Into::into);
     let allow = obj
         .strings("dangerouslyAllowClusterUrls", p)
         .unwrap_or_default();

@@ -305,7 +305,7 @@ pub fn summary(s: &Settings) -> String {
                 "catalog",
                 format!(
                     "{}, refreshed every {}",
-                    c.url,
+                    crate::redact::url_text(&c.url),
                     humantime::format_duration(c.refresh_interval)
                 ),
             ),

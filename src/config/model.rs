@@ -153,7 +153,7 @@ pub struct ClusterConfig {
     pub title: Option<String>,
     pub auth_provider: Option<String>,
     pub auth_metadata: BTreeMap<String, String>,
-    pub service_account_token: Option<String>,
+    pub service_account_token: Option<crate::redact::Secret>,
     pub oidc_token_provider: Option<String>,
     /// Base64 of PEM (Backstage's `caData`).
     pub ca_data: Option<String>,
@@ -178,7 +178,7 @@ pub struct CatalogConfig {
     /// Base URL of the catalog API, e.g. `https://backstage.example.com/api/catalog`.
     pub url: String,
     /// Bearer token for the catalog, if any.
-    pub token: Option<String>,
+    pub token: Option<crate::redact::Secret>,
     /// Refresh interval, default 60s.
     pub refresh_interval: Duration,
     /// `dangerouslyAllowClusterUrls`: patterns (`[scheme://]host[:port]`, `*` one DNS label

@@ -182,7 +182,7 @@ async fn fetch_entities(cfg: &CatalogConfig) -> Result<Vec<serde_json::Value>, S
             .get(u.as_str())
             .insert_header(("Accept", "application/json"));
         if let Some(t) = &cfg.token {
-            req = req.bearer_auth(t);
+            req = req.bearer_auth(t.expose());
         }
         let mut res = req
             .send()

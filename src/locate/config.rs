@@ -60,7 +60,7 @@ pub fn spec(locator: &str, c: &ClusterConfig) -> Result<ClusterSpec, Error> {
     let url = crate::config::locators::check_url(&url_text)
         .map_err(|e| fail(locator, name, format!("url: {e}")))?;
     let credential = match (&c.service_account_token, &c.token_file) {
-        (Some(t), _) => ServerCredential::token(t.as_str()),
+        (Some(t), _) => ServerCredential::token(t.expose()),
         (None, Some(f)) => ServerCredential::TokenFile(f.clone()),
         (None, None) => ServerCredential::None,
     };
