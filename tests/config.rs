@@ -365,7 +365,7 @@ fn unknown_keys_in_kubeplex_and_clusters() {
         "kubeplex:\n  server:\n    lisen: 127.0.0.1:1\n  duplicatenames: first\nkubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - {name: a, url: 'https://a', serviceAcountToken: x}\n",
         &[
             "kubeplex.duplicatenames: unknown key (expected one of: server, duplicateNames, auth, aggregate, pluginProxy)",
-            "kubeplex.server.lisen: unknown key (expected one of: listen, basePath, connectTimeout, responseHeadTimeout, maxHeaderBytes, shutdownTimeout, workers, tls)",
+            "kubeplex.server.lisen: unknown key (expected one of: listen, basePath, connectTimeout, responseHeadTimeout, maxHeaderBytes, shutdownTimeout, workers, tls, trustedProxies)",
             "kubernetes.clusterLocatorMethods[0].clusters[0].serviceAcountToken: unknown key (expected one of: name, url, title, authProvider, authMetadata, serviceAccountToken, oidcTokenProvider, caData, caFile, skipTLSVerify, skipMetricsLookup, dashboardUrl, dashboardApp, dashboardParameters, customResources, tokenFile, clientCertData, clientKeyData, clientCertFile, clientKeyFile, tlsServerName)",
         ],
     );
@@ -694,7 +694,7 @@ fn kubeplex_environment_overrides() {
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(
         got[0],
-        "environment variable KUBEPLEX_SERVER_LISTN: kubeplex.server: unknown setting (expected one of: KUBEPLEX_SERVER_LISTEN, KUBEPLEX_SERVER_BASEPATH, KUBEPLEX_SERVER_CONNECTTIMEOUT, KUBEPLEX_SERVER_RESPONSEHEADTIMEOUT, KUBEPLEX_SERVER_MAXHEADERBYTES, KUBEPLEX_SERVER_SHUTDOWNTIMEOUT, KUBEPLEX_SERVER_WORKERS, KUBEPLEX_SERVER_TLS_CERTFILE, KUBEPLEX_SERVER_TLS_KEYFILE, KUBEPLEX_DUPLICATENAMES)"
+        "environment variable KUBEPLEX_SERVER_LISTN: kubeplex.server: unknown setting (expected one of: KUBEPLEX_SERVER_LISTEN, KUBEPLEX_SERVER_BASEPATH, KUBEPLEX_SERVER_CONNECTTIMEOUT, KUBEPLEX_SERVER_RESPONSEHEADTIMEOUT, KUBEPLEX_SERVER_MAXHEADERBYTES, KUBEPLEX_SERVER_SHUTDOWNTIMEOUT, KUBEPLEX_SERVER_WORKERS, KUBEPLEX_SERVER_TRUSTEDPROXIES, KUBEPLEX_SERVER_TLS_CERTFILE, KUBEPLEX_SERVER_TLS_KEYFILE, KUBEPLEX_DUPLICATENAMES)"
     );
     assert_eq!(
         got[1],

@@ -16,7 +16,14 @@ pub const SERVER_KEYS: &[&str] = &[
     "shutdownTimeout",
     "workers",
     "tls",
+    "trustedProxies",
 ];
+
+/// The largest `maxHeaderBytes`: actix-http's HTTP/1 decoder answers a bare, empty `431`
+/// (no `Status` body possible) when the request head (request line, headers, line ends)
+/// reaches 128 KiB, or holds more than 96 header fields. 8 KiB of the head are left to
+/// the request line, so requests within `maxHeaderBytes` always reach kubeplex.
+pub const MAX_HEADER_BYTES_LIMIT: u64 = 128 * 1024 - 8 * 1024;
 
 /// Blocks of `kubeplex:` that later stages read themselves.
 pub const SECTION_KEYS: &[&str] = &["auth", "aggregate", "pluginProxy"];
@@ -90,6 +97,14 @@ fn read_server(s: &Obj<'_>, home: Option<&str>, out: &mut ServerSettings, p: &mu
                 format!("must be at least 1024, got {n}"),
                 p,
             );
+        } else if n > MAX_HEADER_BYTES_LIMIT {
+            s.problem(
+                "maxHeaderBytes",
+                format!(
+                    "must be at most {MAX_HEADER_BYTES_LIMIT} (the HTTP layer refuses request heads of 128 KiB and more), got {n}"
+                ),
+                p,
+            );
         } else {
             out.max_header_bytes = usize::try_from(n).unwrap_or(usize::MAX);
         }
@@ -100,6 +115,9 @@ fn read_server(s: &Obj<'_>, home: Option<&str>, out: &mut ServerSettings, p: &mu
         } else {
             out.workers = Some(n as usize);
         }
+    }
+    if let Some(nets) = trusted_proxies(s, p) {
+        out.trusted_proxies = nets;
     }
     if let Some(tls) = s.obj("tls", p) {
         tls.deny_unknown(&["certFile", "keyFile"], p);
@@ -112,6 +130,49 @@ fn read_server(s: &Obj<'_>, home: Option<&str>, out: &mut ServerSettings, p: &mu
             });
         }
     }
+}
+
+/// `trustedProxies`: a list of CIDRs (a bare address is a single-host network), or one
+/// comma-separated string (as `KUBEPLEX_SERVER_TRUSTEDPROXIES` gives it).
+fn trusted_proxies(s: &Obj<'_>, p: &mut Problems) -> Option<Vec<ipnet::IpNet>> {
+    const KEY: &str = "trustedProxies";
+    let node = s.get(KEY)?;
+    let items: Vec<(String, &super::tree::Node)> = match &node.value {
+        super::tree::Value::Str(_) => vec![(s.path_of(KEY), node)],
+        _ => super::read::list(node, &s.path_of(KEY), p)?,
+    };
+    let mut nets = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (path, item) in items {
+        let Some(text) = super::read::string(item, &path, p) else {
+            ok = false;
+            continue;
+        };
+        for text in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            match parse_network(text) {
+                Some(net) => nets.push(net),
+                None => {
+                    ok = false;
+                    p.at(
+                        item,
+                        &path,
+                        format!("must be a CIDR such as 10.0.0.0/8 or fd00::/8, or an IP address, got {text:?}"),
+                    );
+                }
+            }
+        }
+    }
+    ok.then_some(nets)
+}
+
+/// A CIDR (`10.0.0.0/8`, host bits are cleared) or an address (`10.0.0.1` = `10.0.0.1/32`).
+fn parse_network(text: &str) -> Option<ipnet::IpNet> {
+    if let Ok(net) = text.parse::<ipnet::IpNet>() {
+        return Some(net.trunc());
+    }
+    text.parse::<std::net::IpAddr>()
+        .ok()
+        .map(ipnet::IpNet::from)
 }
 
 /// Reads a file path under `key` and checks that the file can be read.
@@ -158,7 +219,20 @@ pub fn check_listen(s: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_listen;
+    use super::{check_listen, parse_network};
+
+    #[test]
+    fn network_forms() {
+        let net = |s: &str| parse_network(s).map(|n| n.to_string());
+        assert_eq!(net("10.0.0.0/8").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(net("10.1.2.3/8").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(net("192.0.2.7").as_deref(), Some("192.0.2.7/32"));
+        assert_eq!(net("fd00::/8").as_deref(), Some("fd00::/8"));
+        assert_eq!(net("::1").as_deref(), Some("::1/128"));
+        assert_eq!(net("10.0.0.0/33"), None);
+        assert_eq!(net("example.com"), None);
+        assert_eq!(net(""), None);
+    }
 
     #[test]
     fn listen_forms() {
