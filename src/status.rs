@@ -30,6 +30,9 @@ pub enum Reason {
     RequestEntityTooLarge,
     /// 415: unsupported media type.
     UnsupportedMediaType,
+    /// 431: the request headers exceed `maxHeaderBytes`. Kubernetes has no `StatusReason`
+    /// for it; the `reason` is `RequestHeaderFieldsTooLarge`, after the HTTP status text.
+    RequestHeaderFieldsTooLarge,
     /// 500: a bug or an unexpected internal state.
     InternalError,
     /// 501: a feature not built (yet).
@@ -54,6 +57,7 @@ impl Reason {
             Reason::Conflict => StatusCode::CONFLICT,
             Reason::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reason::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Reason::RequestHeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Reason::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Reason::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             Reason::BadGateway => StatusCode::BAD_GATEWAY,
@@ -73,6 +77,7 @@ impl Reason {
             Reason::Conflict => "Conflict",
             Reason::RequestEntityTooLarge => "RequestEntityTooLarge",
             Reason::UnsupportedMediaType => "UnsupportedMediaType",
+            Reason::RequestHeaderFieldsTooLarge => "RequestHeaderFieldsTooLarge",
             Reason::InternalError => "InternalError",
             Reason::NotImplemented => "NotImplemented",
             Reason::BadGateway => "BadGateway",

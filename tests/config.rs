@@ -376,7 +376,7 @@ fn unknown_keys_in_kubeplex_and_clusters() {
         &[
             "kubeplex.duplicatenames: unknown key; did you mean duplicateNames?",
             "kubeplex.server.lisen: unknown key; did you mean listen?",
-            "kubeplex.server.colour: unknown key (expected one of: listen, basePath, connectTimeout, responseHeadTimeout, maxHeaderBytes, shutdownTimeout, workers, tls)",
+            "kubeplex.server.colour: unknown key (expected one of: listen, basePath, connectTimeout, responseHeadTimeout, maxHeaderBytes, shutdownTimeout, workers, tls, trustedProxies)",
             "kubernetes.clusterLocatorMethods[0].clusters[0].serviceAcountToken: unknown key; did you mean serviceAccountToken?",
         ],
     );
@@ -713,7 +713,7 @@ fn kubeplex_environment_overrides() {
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(
         got[0],
-        "environment variable KUBEPLEX_SERVER_LISTN: kubeplex.server: unknown setting (expected one of: KUBEPLEX_SERVER_LISTEN, KUBEPLEX_SERVER_BASEPATH, KUBEPLEX_SERVER_CONNECTTIMEOUT, KUBEPLEX_SERVER_RESPONSEHEADTIMEOUT, KUBEPLEX_SERVER_MAXHEADERBYTES, KUBEPLEX_SERVER_SHUTDOWNTIMEOUT, KUBEPLEX_SERVER_WORKERS, KUBEPLEX_SERVER_TLS_CERTFILE, KUBEPLEX_SERVER_TLS_KEYFILE, KUBEPLEX_DUPLICATENAMES)"
+        "environment variable KUBEPLEX_SERVER_LISTN: kubeplex.server: unknown setting (expected one of: KUBEPLEX_SERVER_LISTEN, KUBEPLEX_SERVER_BASEPATH, KUBEPLEX_SERVER_CONNECTTIMEOUT, KUBEPLEX_SERVER_RESPONSEHEADTIMEOUT, KUBEPLEX_SERVER_MAXHEADERBYTES, KUBEPLEX_SERVER_SHUTDOWNTIMEOUT, KUBEPLEX_SERVER_WORKERS, KUBEPLEX_SERVER_TRUSTEDPROXIES, KUBEPLEX_SERVER_TLS_CERTFILE, KUBEPLEX_SERVER_TLS_KEYFILE, KUBEPLEX_DUPLICATENAMES)"
     );
     assert_eq!(
         got[1],
@@ -1086,7 +1086,7 @@ fn skip_tls_verify_with_a_server_token_is_refused() {
 fn max_header_bytes_bounds() {
     assert_problems(
         &with_locator("kubeplex:\n  server:\n    maxHeaderBytes: 131073\n"),
-        &["kubeplex.server.maxHeaderBytes: must be at most 131072 (the HTTP layer's own limit on a request head), got 131073"],
+        &["kubeplex.server.maxHeaderBytes: must be at most 122880 (the HTTP layer refuses request heads of 128 KiB and more), got 131073"],
     );
     assert_problems(
         &with_locator("kubeplex:\n  server:\n    maxHeaderBytes: 1023\n"),
@@ -1096,9 +1096,9 @@ fn max_header_bytes_bounds() {
     let f = write(
         dir.path(),
         "c.yaml",
-        &with_locator("kubeplex:\n  server:\n    maxHeaderBytes: 131072\n"),
+        &with_locator("kubeplex:\n  server:\n    maxHeaderBytes: 122880\n"),
     );
-    assert_eq!(load(&[&f], &[]).unwrap().server.max_header_bytes, 131072);
+    assert_eq!(load(&[&f], &[]).unwrap().server.max_header_bytes, 122880);
 }
 
 // ---- Backstage's $env, $file and $include (issue 8 B4) ----

@@ -29,19 +29,72 @@ async fn unusual_status_and_body_pass_through() {
 }
 
 #[actix_web::test]
-async fn host_is_the_upstreams_and_x_forwarded_for_gets_the_peer() {
+async fn host_is_the_upstreams_and_forged_client_addresses_are_replaced() {
     let up = Upstream::ok().await;
     let app = spawn_app_for(&up).await;
     http()
         .get(proxy_url(&app, "/api"))
         .header("X-Forwarded-For", "203.0.113.7")
+        .header("X-Forwarded-For", "198.51.100.1")
+        .header("X-Real-Ip", "203.0.113.8")
+        .header("Forwarded", "for=203.0.113.9;proto=https")
         .send()
         .await
         .unwrap();
     let rec = up.only();
     let up_host = up.url.trim_start_matches("http://");
     assert_eq!(rec.one("host"), Some(up_host));
-    assert_eq!(rec.one("x-forwarded-for"), Some("203.0.113.7, 127.0.0.1"));
+    // The peer (127.0.0.1) is not a trusted proxy: its claims are dropped.
+    assert_eq!(rec.one("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(rec.one("x-real-ip"), None);
+    assert_eq!(rec.one("forwarded"), None);
+}
+
+#[actix_web::test]
+async fn a_trusted_proxy_keeps_its_client_addresses() {
+    let up = Upstream::ok().await;
+    let mut s = settings(vec![cluster("c", &up.url)]);
+    s.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    let app = spawn_app(s).await;
+    http()
+        .get(proxy_url(&app, "/api"))
+        .header("X-Forwarded-For", "203.0.113.7")
+        .header("X-Forwarded-For", "198.51.100.1")
+        .header("X-Real-Ip", "203.0.113.8")
+        .header("Forwarded", "for=203.0.113.9;proto=https")
+        .send()
+        .await
+        .unwrap();
+    let rec = up.only();
+    assert_eq!(
+        rec.one("x-forwarded-for"),
+        Some("203.0.113.7, 198.51.100.1, 127.0.0.1")
+    );
+    assert_eq!(rec.one("x-real-ip"), Some("203.0.113.8"));
+    assert_eq!(rec.one("forwarded"), Some("for=203.0.113.9;proto=https"));
+    // A trusted proxy that sends nothing: the peer alone.
+    http().get(proxy_url(&app, "/api")).send().await.unwrap();
+    assert_eq!(up.recorded()[1].one("x-forwarded-for"), Some("127.0.0.1"));
+}
+
+#[actix_web::test]
+async fn a_peer_outside_the_trusted_networks_is_not_believed() {
+    let up = Upstream::ok().await;
+    let mut s = settings(vec![cluster("c", &up.url)]);
+    s.server.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    let app = spawn_app(s).await;
+    http()
+        .get(proxy_url(&app, "/api"))
+        .header("X-Forwarded-For", "10.1.2.3")
+        .header("X-Real-Ip", "10.1.2.3")
+        .header("Forwarded", "for=10.1.2.3")
+        .send()
+        .await
+        .unwrap();
+    let rec = up.only();
+    assert_eq!(rec.one("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(rec.one("x-real-ip"), None);
+    assert_eq!(rec.one("forwarded"), None);
 }
 
 #[actix_web::test]
@@ -563,7 +616,13 @@ async fn oversized_headers_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 431);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["kind"], "Status");
+    assert_eq!(v["code"], 431);
+    assert_eq!(v["reason"], "RequestHeaderFieldsTooLarge");
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.contains("exceed maxHeaderBytes (1024)"), "{msg}");
     assert!(up.recorded().is_empty());
 }
 

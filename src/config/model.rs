@@ -61,6 +61,9 @@ pub struct ServerSettings {
     pub workers: Option<usize>,
     /// `tls`: serve HTTPS with this certificate and key.
     pub tls: Option<ListenerTls>,
+    /// `trustedProxies`: networks (CIDRs) of the proxies whose `X-Forwarded-For`,
+    /// `X-Real-Ip` and `Forwarded` are believed; default none (SPEC §11).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerSettings {
@@ -74,6 +77,7 @@ impl Default for ServerSettings {
             shutdown_timeout: Duration::from_secs(30),
             workers: None,
             tls: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -9,11 +9,6 @@ use super::read::{Obj, Problems};
 use super::{AuthMode, AuthSettings, DuplicateNames, ListenerTls, ServerSettings, Settings};
 use std::collections::BTreeMap;
 
-/// The largest request head (request line and headers) actix-http's HTTP/1 decoder
-/// buffers before it gives up on a request (`MAX_BUFFER_SIZE` in actix-http 3's
-/// `h1/decoder.rs`): a larger `maxHeaderBytes` could never be reached.
-pub const HTTP_MAX_HEAD_BYTES: u64 = 131_072;
-
 /// The smallest `maxHeaderBytes` accepted.
 pub const MIN_HEADER_BYTES: u64 = 1024;
 
@@ -27,6 +22,7 @@ pub const SERVER_KEYS: &[&str] = &[
     "shutdownTimeout",
     "workers",
     "tls",
+    "trustedProxies",
 ];
 
 /// Blocks of `kubeplex:` that later stages read themselves (refused for now).
@@ -54,6 +50,12 @@ pub const AUTH_LATER_KEYS: &[&str] = &[
     "secrets",
     "policy",
 ];
+
+/// The largest `maxHeaderBytes`: actix-http's HTTP/1 decoder answers a bare, empty `431`
+/// (no `Status` body possible) when the request head (request line, headers, line ends)
+/// reaches 128 KiB, or holds more than 96 header fields. 8 KiB of the head are left to
+/// the request line, so requests within `maxHeaderBytes` always reach kubeplex.
+pub const MAX_HEADER_BYTES_LIMIT: u64 = 128 * 1024 - 8 * 1024;
 
 /// Reads the `kubeplex:` block into `settings`.
 pub fn read_kubeplex(kp: &Obj<'_>, home: Option<&str>, settings: &mut Settings, p: &mut Problems) {
@@ -133,11 +135,11 @@ fn read_server(s: &Obj<'_>, home: Option<&str>, out: &mut ServerSettings, p: &mu
                 format!("must be at least {MIN_HEADER_BYTES}, got {n}"),
                 p,
             );
-        } else if n > HTTP_MAX_HEAD_BYTES {
+        } else if n > MAX_HEADER_BYTES_LIMIT {
             s.problem(
                 "maxHeaderBytes",
                 format!(
-                    "must be at most {HTTP_MAX_HEAD_BYTES} (the HTTP layer's own limit on a request head), got {n}"
+                    "must be at most {MAX_HEADER_BYTES_LIMIT} (the HTTP layer refuses request heads of 128 KiB and more), got {n}"
                 ),
                 p,
             );
@@ -151,6 +153,9 @@ fn read_server(s: &Obj<'_>, home: Option<&str>, out: &mut ServerSettings, p: &mu
         } else {
             out.workers = Some(n as usize);
         }
+    }
+    if let Some(nets) = trusted_proxies(s, p) {
+        out.trusted_proxies = nets;
     }
     if let Some(tls) = s.obj("tls", p) {
         tls.deny_unknown(&["certFile", "keyFile"], p);
@@ -201,6 +206,49 @@ fn read_auth(a: &Obj<'_>, p: &mut Problems) -> AuthSettings {
     out
 }
 
+/// `trustedProxies`: a list of CIDRs (a bare address is a single-host network), or one
+/// comma-separated string (as `KUBEPLEX_SERVER_TRUSTEDPROXIES` gives it).
+fn trusted_proxies(s: &Obj<'_>, p: &mut Problems) -> Option<Vec<ipnet::IpNet>> {
+    const KEY: &str = "trustedProxies";
+    let node = s.get(KEY)?;
+    let items: Vec<(String, &super::tree::Node)> = match &node.value {
+        super::tree::Value::Str(_) => vec![(s.path_of(KEY), node)],
+        _ => super::read::list(node, &s.path_of(KEY), p)?,
+    };
+    let mut nets = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (path, item) in items {
+        let Some(text) = super::read::string(item, &path, p) else {
+            ok = false;
+            continue;
+        };
+        for text in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            match parse_network(text) {
+                Some(net) => nets.push(net),
+                None => {
+                    ok = false;
+                    p.at(
+                        item,
+                        &path,
+                        format!("must be a CIDR such as 10.0.0.0/8 or fd00::/8, or an IP address, got {text:?}"),
+                    );
+                }
+            }
+        }
+    }
+    ok.then_some(nets)
+}
+
+/// A CIDR (`10.0.0.0/8`, host bits are cleared) or an address (`10.0.0.1` = `10.0.0.1/32`).
+fn parse_network(text: &str) -> Option<ipnet::IpNet> {
+    if let Ok(net) = text.parse::<ipnet::IpNet>() {
+        return Some(net.trunc());
+    }
+    text.parse::<std::net::IpAddr>()
+        .ok()
+        .map(ipnet::IpNet::from)
+}
+
 /// Reads a file path under `key` and checks that the file can be read.
 pub(crate) fn readable(
     obj: &Obj<'_>,
@@ -245,7 +293,20 @@ pub fn check_listen(s: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_listen;
+    use super::{check_listen, parse_network};
+
+    #[test]
+    fn network_forms() {
+        let net = |s: &str| parse_network(s).map(|n| n.to_string());
+        assert_eq!(net("10.0.0.0/8").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(net("10.1.2.3/8").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(net("192.0.2.7").as_deref(), Some("192.0.2.7/32"));
+        assert_eq!(net("fd00::/8").as_deref(), Some("fd00::/8"));
+        assert_eq!(net("::1").as_deref(), Some("::1/128"));
+        assert_eq!(net("10.0.0.0/33"), None);
+        assert_eq!(net("example.com"), None);
+        assert_eq!(net(""), None);
+    }
 
     #[test]
     fn listen_forms() {

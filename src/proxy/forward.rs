@@ -54,13 +54,15 @@ pub(crate) fn prepare(
     )?;
     let uri = up.target(tail, req.uri().query())?;
     let mut creq = up.client.request(req.method().clone(), uri).no_decompress();
+    let peer = req.peer_addr().map(|a| a.ip());
     headers::copy_request_headers(
         req.headers(),
         creq.headers_mut(),
         &RequestFilter {
             keep_impersonate: cred.source.is_callers_own(),
             keep_upgrade,
-            peer: req.peer_addr().map(|a| a.ip()),
+            peer,
+            peer_trusted: headers::is_trusted(peer, &server.trusted_proxies),
             max_header_bytes: server.max_header_bytes,
         },
     )?;
@@ -76,6 +78,9 @@ enum BodyKind {
     None,
     Sized(u64),
     Chunked,
+    /// HTTP/2 without `content-length`: a body if the stream has DATA frames, which only
+    /// the first poll of the payload tells (a `HEADERS` frame with `END_STREAM` has none).
+    H2Unknown,
 }
 
 fn body_kind(req: &HttpRequest) -> Result<BodyKind, Error> {
@@ -84,6 +89,7 @@ fn body_kind(req: &HttpRequest) -> Result<BodyKind, Error> {
         return Ok(BodyKind::Chunked);
     }
     match h.get("content-length") {
+        None if req.version() == actix_web::http::Version::HTTP_2 => Ok(BodyKind::H2Unknown),
         None => Ok(BodyKind::None),
         Some(v) => v
             .to_str()
@@ -95,12 +101,15 @@ fn body_kind(req: &HttpRequest) -> Result<BodyKind, Error> {
 }
 
 /// The request body, noting when each chunk went out (for the response-head timeout).
-struct Progress {
-    inner: web::Payload,
+struct Progress<S = web::Payload> {
+    inner: S,
     last: Rc<Cell<Instant>>,
 }
 
-impl Stream for Progress {
+impl<S> Stream for Progress<S>
+where
+    S: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
+{
     type Item = Result<Bytes, actix_web::error::PayloadError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -139,6 +148,17 @@ pub async fn forward(
             inner: payload,
             last: last.clone(),
         }),
+        BodyKind::H2Unknown => {
+            use futures_util::StreamExt;
+            let mut payload = payload;
+            match payload.next().await {
+                None => creq.send_body(actix_web::body::None::new()),
+                Some(first) => creq.send_stream(Progress {
+                    inner: futures_util::stream::iter([first]).chain(payload),
+                    last: last.clone(),
+                }),
+            }
+        }
     };
     let timeout = state.settings.response_head_timeout;
     let key = &choice.cluster.key;

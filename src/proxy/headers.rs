@@ -13,10 +13,13 @@
 //!   `Authorization` (decided by [`crate::upstream::credential`]);
 //! - `Impersonate-*` unless the upstream credential is the caller's own.
 //!
-//! `X-Forwarded-For` gets the peer address appended. Responses lose only the hop-by-hop
-//! headers and the framing headers, which the server sets for the streamed body.
+//! Client addresses (SPEC §11): when the peer is in `kubeplex.server.trustedProxies`, the
+//! peer address is appended to the caller's `X-Forwarded-For` and `X-Real-Ip` / `Forwarded`
+//! pass; otherwise all three are dropped and `X-Forwarded-For` is the peer address alone,
+//! so a caller cannot forge the API server's audit `sourceIPs`. Responses lose only the
+//! hop-by-hop headers and the framing headers, which the server sets for the streamed body.
 
-use crate::status::Error;
+use crate::status::{Error, Reason};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
 
@@ -27,8 +30,11 @@ pub(crate) struct RequestFilter {
     pub keep_impersonate: bool,
     /// Keep `Upgrade` (a WebSocket tunnel); the tunnel sets `Connection: Upgrade` itself.
     pub keep_upgrade: bool,
-    /// The client's address, appended to `X-Forwarded-For`.
+    /// The client's address: the whole `X-Forwarded-For`, or appended to it when trusted.
     pub peer: Option<IpAddr>,
+    /// The peer is a trusted proxy (`trustedProxies`): keep the caller's `X-Forwarded-For`
+    /// (the peer appended), `X-Real-Ip` and `Forwarded`.
+    pub peer_trusted: bool,
     /// `maxHeaderBytes`: the sum of names and values may not exceed this.
     pub max_header_bytes: usize,
 }
@@ -80,8 +86,21 @@ fn named_by_connection(connection: &[&HeaderValue], name: &str) -> bool {
     })
 }
 
-/// Copies the request headers to be forwarded from `src` into `dst` (SPEC §3), appending
-/// the peer to `X-Forwarded-For`. Fails with 400 when the headers exceed `maxHeaderBytes`.
+/// Whether `peer` is in one of the `trustedProxies` networks (an IPv4-mapped IPv6 peer is
+/// taken as its IPv4 address).
+pub(crate) fn is_trusted(peer: Option<IpAddr>, trusted: &[ipnet::IpNet]) -> bool {
+    match peer {
+        Some(ip) if !trusted.is_empty() => {
+            let ip = ip.to_canonical();
+            trusted.iter().any(|net| net.contains(&ip))
+        }
+        _ => false,
+    }
+}
+
+/// Copies the request headers to be forwarded from `src` into `dst` (SPEC §3) and sets the
+/// client address headers (SPEC §11, see the module doc). Fails with a 431 `Status` when
+/// the headers exceed `maxHeaderBytes`.
 pub(crate) fn copy_request_headers(
     src: &HeaderMap,
     dst: &mut HeaderMap,
@@ -94,6 +113,9 @@ pub(crate) fn copy_request_headers(
         let n = name.as_str();
         total += n.len() + value.len() + 4;
         if n == "x-forwarded-for" {
+            if !f.peer_trusted {
+                continue;
+            }
             let v = value.to_str().map_err(|_| {
                 Error::bad_request("the X-Forwarded-For header is not visible ASCII")
             })?;
@@ -106,7 +128,11 @@ pub(crate) fn copy_request_headers(
             }
             continue;
         }
-        if is_removed_request_header(n, f) {
+        if n == "x-real-ip" || n == "forwarded" {
+            if !f.peer_trusted {
+                continue;
+            }
+        } else if is_removed_request_header(n, f) {
             continue;
         }
         if !connection.is_empty() && named_by_connection(&connection, n) {
@@ -115,10 +141,13 @@ pub(crate) fn copy_request_headers(
         dst.append(name.clone(), value.clone());
     }
     if total > f.max_header_bytes {
-        return Err(Error::bad_request(format!(
-            "the request headers ({total} bytes) exceed maxHeaderBytes ({})",
-            f.max_header_bytes
-        )));
+        return Err(Error::new(
+            Reason::RequestHeaderFieldsTooLarge,
+            format!(
+                "the request headers ({total} bytes) exceed maxHeaderBytes ({})",
+                f.max_header_bytes
+            ),
+        ));
     }
     let xff = match (xff, f.peer) {
         (Some(mut s), Some(peer)) => {
@@ -182,6 +211,8 @@ mod tests {
             ("x-remote-extra-scopes", "x"),
             ("impersonate-user", "admin"),
             ("x-forwarded-for", "10.0.0.1"),
+            ("x-real-ip", "10.0.0.2"),
+            ("forwarded", "for=10.0.0.3"),
             ("te", "trailers"),
             ("upgrade", "websocket"),
         ]);
@@ -190,14 +221,25 @@ mod tests {
             keep_impersonate: false,
             keep_upgrade: false,
             peer: Some("127.0.0.1".parse().unwrap()),
+            peer_trusted: false,
             max_header_bytes: 65536,
         };
         copy_request_headers(&src, &mut dst, &f).unwrap();
         let names: Vec<_> = dst.keys().map(|k| k.as_str().to_owned()).collect();
         assert!(names.contains(&"accept".to_owned()));
         assert_eq!(dst.get_all("accept").count(), 2);
-        assert_eq!(dst.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.1");
+        assert_eq!(dst.get("x-forwarded-for").unwrap(), "127.0.0.1");
         assert_eq!(dst.len(), 3, "{names:?}");
+        let trusted = RequestFilter {
+            peer_trusted: true,
+            ..f
+        };
+        let mut dst = HeaderMap::new();
+        copy_request_headers(&src, &mut dst, &trusted).unwrap();
+        assert_eq!(dst.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.1");
+        assert_eq!(dst.get("x-real-ip").unwrap(), "10.0.0.2");
+        assert_eq!(dst.get("forwarded").unwrap(), "for=10.0.0.3");
+        assert_eq!(dst.len(), 5);
         let f = RequestFilter {
             keep_impersonate: true,
             ..f
@@ -209,7 +251,23 @@ mod tests {
             max_header_bytes: 10,
             ..f
         };
-        assert!(copy_request_headers(&src, &mut HeaderMap::new(), &f).is_err());
+        let e = copy_request_headers(&src, &mut HeaderMap::new(), &f).unwrap_err();
+        assert_eq!(e.reason, Reason::RequestHeaderFieldsTooLarge);
+        assert_eq!(e.reason.code().as_u16(), 431);
+    }
+
+    #[test]
+    fn trusted_peers() {
+        let nets: Vec<ipnet::IpNet> =
+            vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert!(is_trusted(ip("10.1.2.3"), &nets));
+        assert!(is_trusted(ip("::ffff:10.1.2.3"), &nets));
+        assert!(is_trusted(ip("::1"), &nets));
+        assert!(!is_trusted(ip("127.0.0.1"), &nets));
+        assert!(!is_trusted(ip("11.0.0.1"), &nets));
+        assert!(!is_trusted(None, &nets));
+        assert!(!is_trusted(ip("10.1.2.3"), &[]));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::cluster::{Choice, ClusterKey, Registry};
 use crate::status::Error;
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Version;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use bytes::Bytes;
 use serde::Serialize;
@@ -197,7 +198,14 @@ async fn proxy(
     choice: &Choice,
     tail: &str,
 ) -> Result<HttpResponse, Error> {
-    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+    // HTTP/1 only: an HTTP/2 request always has `:scheme` and `:authority`, which the URI
+    // carries; they are not a target elsewhere (the upstream URI and `Host` are the
+    // cluster's whatever they say).
+    let http1 = matches!(
+        req.version(),
+        Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
+    );
+    if http1 && (req.uri().scheme().is_some() || req.uri().authority().is_some()) {
         return Err(Error::bad_request(
             "absolute-form request targets are refused; send the path only",
         ));

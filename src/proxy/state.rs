@@ -25,6 +25,8 @@ pub struct ProxySettings {
     pub response_head_timeout: Duration,
     /// The most request header bytes forwarded.
     pub max_header_bytes: usize,
+    /// Peers whose `X-Forwarded-For`, `X-Real-Ip` and `Forwarded` are kept (SPEC §11).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl From<&ServerSettings> for ProxySettings {
@@ -34,6 +36,7 @@ impl From<&ServerSettings> for ProxySettings {
             connect_timeout: s.connect_timeout,
             response_head_timeout: s.response_head_timeout,
             max_header_bytes: s.max_header_bytes,
+            trusted_proxies: s.trusted_proxies.clone(),
         }
     }
 }

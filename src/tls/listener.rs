@@ -1,6 +1,7 @@
 //! Listener TLS (`kubeplex.server.tls`): the rustls server configuration kubeplex serves
 //! HTTPS with, from a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
-//! ALPN offers HTTP/1.1 only (actix-web's rustls listener speaks HTTP/1.1 here).
+//! ALPN: actix-web's rustls listener puts `h2` first itself, then `http/1.1`; kubectl and
+//! curl negotiate HTTP/2.
 
 use super::pem::certs;
 use super::provider;
@@ -41,6 +42,5 @@ pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<rustls::Server
                 key_file.display()
             )
         })?;
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
 }
