@@ -30,7 +30,7 @@ pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<rustls::Server
             key_file.display()
         )
     })?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+    let cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_no_client_auth()
