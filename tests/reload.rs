@@ -272,3 +272,75 @@ async fn a_swapped_registry_rebuilds_changed_clusters_on_every_worker() {
     assert_eq!(b.recorded().len(), 12);
     assert_eq!(a.recorded().len(), 6);
 }
+
+/// A worker's client cache drops a cluster that a reload removed: its pooled connection to
+/// that cluster is closed as soon as the worker sees the new registry.
+#[actix_web::test]
+async fn a_removed_cluster_loses_its_pooled_connections() {
+    use common::{cluster, http, settings, spawn_app, Upstream};
+    use kubeplex::cluster::LocatorClusters;
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A raw upstream: answers one request with keep-alive, then reports when the
+    // connection is closed by kubeplex.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let raw_url = format!("http://{}", listener.local_addr().unwrap());
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<usize>();
+    actix_web::rt::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = sock.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "kubeplex closed before sending a request");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .await
+            .unwrap();
+        // Anything kubeplex sends now would be a second request; it must only close.
+        let n = sock.read(&mut chunk).await.unwrap_or(0);
+        let _ = closed_tx.send(n);
+    });
+    let other = Upstream::ok().await;
+    let mut s = settings(vec![
+        cluster("gone", &raw_url),
+        cluster("stays", &other.url),
+    ]);
+    s.server.workers = Some(1);
+    let app = spawn_app(s).await;
+    let c = http();
+    let base = format!("{}/api/kubernetes/clusters", app.url());
+    let r = c.get(format!("{base}/gone/api")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ok");
+
+    // The registry a reload without `gone` builds; the next request shows it to the worker.
+    let cur = app.registry.load_full();
+    let stays: Vec<_> = cur
+        .lists()
+        .iter()
+        .map(|l| LocatorClusters {
+            locator: l.locator.clone(),
+            clusters: l
+                .clusters
+                .iter()
+                .filter(|c| c.name == "stays")
+                .cloned()
+                .collect(),
+        })
+        .collect();
+    app.registry.store(Arc::new(
+        cur.replace_all(stays, kubeplex::config::DuplicateNames::First),
+    ));
+    let r = c.get(format!("{base}/stays/api")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Well within awc's 15 s idle keep-alive, after which any pool closes it anyway.
+    let read = tokio::time::timeout(Duration::from_secs(5), closed_rx)
+        .await
+        .expect("the removed cluster's pooled connection is closed")
+        .unwrap();
+    assert_eq!(read, 0, "kubeplex sent more to a removed cluster");
+    let r = c.get(format!("{base}/gone/api")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
