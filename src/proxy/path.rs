@@ -50,34 +50,9 @@ fn leading_slashes() -> Error {
     Error::bad_request("the proxied path starts with '//'; refused")
 }
 
-/// Appends to `out` (which may already hold the origin) the cluster URL's own path prefix
-/// (no trailing slash, may be empty), the tail and the query: `/sub` + `/api/v1` =
-/// `/sub/api/v1`; an empty tail becomes `/` (or the prefix itself).
-pub fn join_into(out: &mut String, prefix: &str, tail: &str, query: Option<&str>) {
-    out.reserve(prefix.len() + tail.len() + 2 + query.map_or(0, str::len));
-    out.push_str(prefix);
-    if tail.is_empty() {
-        if prefix.is_empty() {
-            out.push('/');
-        }
-    } else {
-        out.push_str(tail);
-    }
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn join(prefix: &str, tail: &str, query: Option<&str>) -> String {
-        let mut out = String::new();
-        join_into(&mut out, prefix, tail, query);
-        out
-    }
 
     #[test]
     fn safe_paths() {
@@ -118,16 +93,5 @@ mod tests {
         ] {
             assert!(check_tail(p).is_err(), "{p}");
         }
-    }
-
-    #[test]
-    fn joins() {
-        assert_eq!(join("", "", None), "/");
-        assert_eq!(join("/sub", "", None), "/sub");
-        assert_eq!(
-            join("/sub", "/api/v1", Some("watch=1")),
-            "/sub/api/v1?watch=1"
-        );
-        assert_eq!(join("", "/api/v1/", None), "/api/v1/");
     }
 }

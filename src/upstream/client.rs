@@ -61,7 +61,7 @@ impl Upstream {
     }
 
     /// The absolute upstream URI for a request tail (already checked by
-    /// [`crate::proxy::path::check_tail`]) and query: origin + prefix + tail + query, built
+    /// `proxy::path::check_tail`) and query: origin + prefix + tail + query, built
     /// in one allocation.
     pub fn target(&self, tail: &str, query: Option<&str>) -> Result<Uri, Error> {
         let origin = self
@@ -74,8 +74,27 @@ impl Upstream {
             origin.len() + prefix.len() + tail.len() + 2 + query.map_or(0, str::len),
         );
         s.push_str(origin);
-        crate::proxy::path::join_into(&mut s, prefix, tail, query);
+        join_into(&mut s, prefix, tail, query);
         Uri::try_from(s).map_err(|_| Error::bad_request("the request path is not a valid URI path"))
+    }
+}
+
+/// Appends to `out` (which may already hold the origin) the cluster URL's own path prefix
+/// (no trailing slash, may be empty), the tail and the query: `/sub` + `/api/v1` =
+/// `/sub/api/v1`; an empty tail becomes `/` (or the prefix itself).
+fn join_into(out: &mut String, prefix: &str, tail: &str, query: Option<&str>) {
+    out.reserve(prefix.len() + tail.len() + 2 + query.map_or(0, str::len));
+    out.push_str(prefix);
+    if tail.is_empty() {
+        if prefix.is_empty() {
+            out.push('/');
+        }
+    } else {
+        out.push_str(tail);
+    }
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
     }
 }
 
@@ -164,4 +183,26 @@ fn build(cluster: &Arc<Cluster>, connect_timeout: Duration) -> Result<Upstream, 
         token: ServerToken::new(&cluster.spec.credential),
         tunnel,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::join_into;
+
+    fn join(prefix: &str, tail: &str, query: Option<&str>) -> String {
+        let mut out = String::new();
+        join_into(&mut out, prefix, tail, query);
+        out
+    }
+
+    #[test]
+    fn joins() {
+        assert_eq!(join("", "", None), "/");
+        assert_eq!(join("/sub", "", None), "/sub");
+        assert_eq!(
+            join("/sub", "/api/v1", Some("watch=1")),
+            "/sub/api/v1?watch=1"
+        );
+        assert_eq!(join("", "/api/v1/", None), "/api/v1/");
+    }
 }
