@@ -176,8 +176,9 @@ pub struct ClusterConfig {
     pub tls_server_name: Option<String>,
 }
 
-/// A `catalog` locator.
-#[derive(Debug, Clone, PartialEq)]
+/// A `catalog` locator. Its `Debug` output shows the URL without userinfo, query or
+/// fragment (an `?access_token=` may be there) and the token redacted.
+#[derive(Clone, PartialEq)]
 pub struct CatalogConfig {
     /// Base URL of the catalog API, e.g. `https://backstage.example.com/api/catalog`.
     pub url: String,
@@ -191,4 +192,19 @@ pub struct CatalogConfig {
     /// `allowSkipTLSVerify`: whether the `kubernetes.io/skip-tls-verify` annotation takes
     /// effect (default false: it is ignored with a warning).
     pub allow_skip_tls_verify: bool,
+}
+
+impl std::fmt::Debug for CatalogConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogConfig")
+            .field("url", &crate::redact::url_text(&self.url))
+            .field("token", &self.token)
+            .field("refresh_interval", &self.refresh_interval)
+            .field(
+                "dangerously_allow_cluster_urls",
+                &self.dangerously_allow_cluster_urls,
+            )
+            .field("allow_skip_tls_verify", &self.allow_skip_tls_verify)
+            .finish()
+    }
 }

@@ -347,6 +347,8 @@ pub struct KubeplexProcess {
     /// Every log line it wrote so far (every line written before it reported its address is
     /// here once [`KubeplexProcess::spawn`] returns).
     pub logs: Arc<Mutex<Vec<String>>>,
+    /// The configuration file it was started with (rewrite it to reload).
+    pub config: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -368,16 +370,28 @@ impl KubeplexProcess {
     /// Starts it with the config file `yaml`, `RUST_LOG=rust_log` and the extra environment
     /// `env`, and waits until it reports its address.
     pub fn spawn(yaml: &str, rust_log: &str, env: &[(&str, &std::ffi::OsStr)]) -> Self {
+        Self::spawn_with(yaml, rust_log, env, true)
+    }
+
+    /// [`KubeplexProcess::spawn`] with JSON logs (`json`) or the default human format
+    /// (the address is then read from the human `kubeplex listening addr=...` line).
+    pub fn spawn_with(
+        yaml: &str,
+        rust_log: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+        json: bool,
+    ) -> Self {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("kubeplex.yaml");
         std::fs::write(&cfg, yaml).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kubeplex"))
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--log-format")
-            .arg("json")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubeplex"));
+        cmd.arg("--config").arg(&cfg);
+        if json {
+            cmd.arg("--log-format").arg("json");
+        }
+        let mut child = cmd
             .env("RUST_LOG", rust_log)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
@@ -394,10 +408,8 @@ impl KubeplexProcess {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if tx.is_some() {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                        if let Some(addr) = v["fields"]["addr"].as_str() {
-                            let _ = tx.take().unwrap().send(addr.to_owned());
-                        }
+                    if let Some(addr) = listening_addr(&line) {
+                        let _ = tx.take().unwrap().send(addr);
                     }
                 }
                 sink.lock().unwrap().push(line);
@@ -410,6 +422,7 @@ impl KubeplexProcess {
             child,
             addr,
             logs,
+            config: cfg,
             _dir: dir,
         }
     }
@@ -439,6 +452,40 @@ impl KubeplexProcess {
     pub fn rss(&self) -> u64 {
         rss_bytes(self.child.id())
     }
+}
+
+/// The address of a `kubeplex listening` log line, JSON (`fields.addr`) or human
+/// (`... kubeplex listening addr=127.0.0.1:1234`, colours or not).
+fn listening_addr(line: &str) -> Option<String> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+        return v["fields"]["addr"].as_str().map(str::to_owned);
+    }
+    let plain = strip_ansi(line);
+    if !plain.contains("kubeplex listening") {
+        return None;
+    }
+    let (_, rest) = plain.split_once(" addr=")?;
+    Some(rest.split_whitespace().next()?.to_owned())
+}
+
+/// `s` without ANSI escape sequences (`ESC [ ... letter`), as human logs colour them.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Drop for KubeplexProcess {
