@@ -13,16 +13,19 @@
 //! config and by the tests, and depends on nothing of the proxy. [`app`] wires it all into a
 //! running HTTP server, for `main` and for the integration tests alike.
 
+// Only what `main`, the integration tests and the benches use is `pub`; the rest is
+// `pub(crate)`, so the compiler reports dead code.
+#![warn(unreachable_pub)]
 pub mod app;
 pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod locate;
-pub mod ops;
-pub mod proxy;
-pub mod redact;
+pub(crate) mod ops;
+pub(crate) mod proxy;
+pub(crate) mod redact;
 pub mod sim;
-pub mod status;
+pub(crate) mod status;
 pub mod telemetry;
 pub mod tls;
 pub mod upstream;

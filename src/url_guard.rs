@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 
 /// One `dangerouslyAllowClusterUrls` pattern: `[scheme://]host[:port][/]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowPattern {
+pub(crate) struct AllowPattern {
     scheme: Option<String>,
     host: HostPattern,
     port: Option<u16>,
@@ -43,7 +43,7 @@ enum HostPattern {
 
 impl AllowPattern {
     /// Parses a pattern; the error says what is wrong with it.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, String> {
         let p = raw.trim().to_ascii_lowercase();
         let (scheme, rest) = match p.split_once("://") {
             Some((s, rest)) => {
@@ -114,7 +114,7 @@ impl AllowPattern {
     }
 
     /// Whether the URL's scheme, host and port match (nothing else of the URL is looked at).
-    pub fn matches(&self, url: &url::Url) -> bool {
+    pub(crate) fn matches(&self, url: &url::Url) -> bool {
         if let Some(s) = &self.scheme {
             if url.scheme() != s {
                 return false;
@@ -185,14 +185,9 @@ fn host_pattern(raw: &str, host: &str) -> Result<HostPattern, String> {
     Ok(HostPattern::Dns(out))
 }
 
-/// Parses every pattern; the first bad one is an error.
-pub fn parse_patterns(raw: &[String]) -> Result<Vec<AllowPattern>, String> {
-    raw.iter().map(|p| AllowPattern::parse(p)).collect()
-}
-
 /// Whether any `dangerouslyAllowClusterUrls` pattern admits the URL. A pattern that does
 /// not parse admits nothing (the configuration refuses such patterns).
-pub fn allowed(url: &url::Url, patterns: &[String]) -> bool {
+pub(crate) fn allowed(url: &url::Url, patterns: &[String]) -> bool {
     patterns
         .iter()
         .filter_map(|p| AllowPattern::parse(p).ok())
@@ -202,7 +197,7 @@ pub fn allowed(url: &url::Url, patterns: &[String]) -> bool {
 /// Backstage's guard for a catalog-provided cluster URL at refresh time: http(s) only, no
 /// credentials; unless a pattern admits the URL, https only and no non-public address,
 /// literal or any of those DNS gives for the host.
-pub async fn check_cluster_url(raw: &str, allow: &[String]) -> Result<url::Url, String> {
+pub(crate) async fn check_cluster_url(raw: &str, allow: &[String]) -> Result<url::Url, String> {
     let url = url::Url::parse(raw).map_err(|_| "not a valid URL".to_string())?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the cluster URL must not contain credentials".into());
@@ -270,7 +265,7 @@ impl ConnectGuard {
     }
 
     /// Whether the patterns admit this cluster URL (then any address is accepted).
-    pub fn admits_url(&self, url: &url::Url) -> bool {
+    pub(crate) fn admits_url(&self, url: &url::Url) -> bool {
         self.patterns.iter().any(|p| p.matches(url))
     }
 
@@ -409,7 +404,7 @@ fn tables() -> &'static Tables {
 /// shared, link-local, documentation, benchmarking, reserved, unspecified, broadcast,
 /// unique-local, discard, Teredo, ...), multicast, outside IPv6 global unicast, or an
 /// IPv4-mapped / IPv4-compatible / NAT64 / 6to4 form of such an IPv4 address.
-pub fn non_public(ip: IpAddr) -> bool {
+pub(crate) fn non_public(ip: IpAddr) -> bool {
     let (v4, v6) = tables();
     match ip {
         IpAddr::V4(a) => {

@@ -7,10 +7,11 @@
 //! catalog refresh that keeps a cluster's definition keeps its [`Cluster`] (the same `Arc`),
 //! so per-worker clients and their pools survive it.
 
-pub mod registry;
-pub mod spec;
+pub(crate) mod registry;
+pub(crate) mod spec;
 
-pub use registry::{Choice, LocatorClusters, Registry, RegistryHandle};
+pub(crate) use registry::{Choice, RegistryHandle};
+pub use registry::{LocatorClusters, Registry};
 pub use spec::{ClusterSpec, ServerCredential};
 
 use actix_web::http::header::HeaderValue;
@@ -62,9 +63,9 @@ pub struct Cluster {
     pub spec: ClusterSpec,
     /// The key as a `Kubeplex-Cluster` header value (`None` if the key has characters a
     /// header cannot carry).
-    pub key_header: Option<HeaderValue>,
+    pub(crate) key_header: Option<HeaderValue>,
     /// The `Warning` sent when this cluster was chosen by an ambiguous name.
-    pub ambiguity_warning: Option<HeaderValue>,
+    pub(crate) ambiguity_warning: Option<HeaderValue>,
     /// `scheme://authority` of the URL (IPv6 in brackets, port explicit).
     pub origin: Result<String, String>,
     /// The URL's own path without a trailing slash (`""` or `/sub`).
@@ -124,7 +125,7 @@ impl Cluster {
 
     /// Logs a warning when this cluster's server certificate is not verified
     /// (`skipTLSVerify`); called when a cluster first enters the registry.
-    pub fn warn_skip_verify(&self) {
+    pub(crate) fn warn_skip_verify(&self) {
         if self.spec.tls.skip_verify && self.spec.url.scheme() == "https" {
             tracing::warn!(
                 cluster = %self.key,

@@ -20,13 +20,13 @@
 //! refusal in [`server`]), and its problems are reported with file and key path like every
 //! other.
 
-pub mod env;
-pub mod locators;
-pub mod model;
-pub mod read;
-pub mod server;
-pub mod substitute;
-pub mod tls_material;
+pub(crate) mod env;
+pub(crate) mod locators;
+pub(crate) mod model;
+pub(crate) mod read;
+pub(crate) mod server;
+pub(crate) mod substitute;
+pub(crate) mod tls_material;
 pub mod tree;
 
 pub use model::*;
@@ -37,10 +37,10 @@ use std::sync::Arc;
 use tree::{Env, Node, Origin, Value};
 
 /// The embedded default configuration, served by `kubeplex` with no `--config`.
-pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.yaml");
+pub(crate) const DEFAULT_CONFIG: &str = include_str!("../../config/default.yaml");
 
 /// The name the embedded default goes by in messages.
-pub const DEFAULT_NAME: &str = "<embedded default>";
+pub(crate) const DEFAULT_NAME: &str = "<embedded default>";
 
 /// One configuration problem: file, key path and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@
 use crate::status::Error;
 
 /// Checks a raw request tail (starting with `/` or empty). Never echoes the path's query.
-pub fn check_tail(tail: &str) -> Result<(), Error> {
+pub(crate) fn check_tail(tail: &str) -> Result<(), Error> {
     let bytes = tail.as_bytes();
     if !tail.is_empty() && bytes[0] != b'/' {
         return Err(Error::bad_request("the proxied path must start with '/'"));
@@ -53,7 +53,7 @@ fn leading_slashes() -> Error {
 /// Appends to `out` (which may already hold the origin) the cluster URL's own path prefix
 /// (no trailing slash, may be empty), the tail and the query: `/sub` + `/api/v1` =
 /// `/sub/api/v1`; an empty tail becomes `/` (or the prefix itself).
-pub fn join_into(out: &mut String, prefix: &str, tail: &str, query: Option<&str>) {
+pub(crate) fn join_into(out: &mut String, prefix: &str, tail: &str, query: Option<&str>) {
     out.reserve(prefix.len() + tail.len() + 2 + query.map_or(0, str::len));
     out.push_str(prefix);
     if tail.is_empty() {

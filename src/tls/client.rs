@@ -63,7 +63,7 @@ pub fn client_config(tls: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, Str
 /// Builds the rustls client configuration for a cluster reached at `url`: the certificate
 /// is verified against [`verify_name`] (`tlsServerName`, else the URL host) whatever host
 /// the connector hands to rustls. SNI is sent only for DNS names.
-pub fn cluster_client_config(
+pub(crate) fn cluster_client_config(
     url: &url::Url,
     tls: &TlsSettings,
 ) -> Result<Arc<rustls::ClientConfig>, String> {
@@ -76,7 +76,10 @@ pub fn cluster_client_config(
 
 /// The name a cluster's certificate is verified against: `tlsServerName`, else the URL's
 /// host (IPv6 without its brackets).
-pub fn verify_name(url: &url::Url, tls: &TlsSettings) -> Result<ServerName<'static>, String> {
+pub(crate) fn verify_name(
+    url: &url::Url,
+    tls: &TlsSettings,
+) -> Result<ServerName<'static>, String> {
     if let Some(n) = &tls.server_name {
         return parse_server_name(n);
     }

@@ -11,7 +11,10 @@ use std::path::Path;
 
 /// Reads the certificate and key files and builds the server configuration. Errors name
 /// the file and what is wrong with it.
-pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<rustls::ServerConfig, String> {
+pub(crate) fn server_config(
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<rustls::ServerConfig, String> {
     let read = |p: &Path, what: &str| {
         std::fs::read(p).map_err(|e| {
             format!(

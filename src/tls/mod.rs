@@ -8,8 +8,8 @@
 
 pub mod client;
 pub mod describe;
-pub mod listener;
-pub mod pem;
+pub(crate) mod listener;
+pub(crate) mod pem;
 
 pub use client::TlsSettings;
 
@@ -17,6 +17,6 @@ use rustls::crypto::CryptoProvider;
 use std::sync::Arc;
 
 /// The one crypto provider kubeplex uses (ring).
-pub fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

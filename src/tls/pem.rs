@@ -6,7 +6,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// Every certificate in a PEM bundle; an error when there is none or one is malformed.
-pub fn certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{what} PEM is malformed: {e}"))?;
@@ -18,7 +18,7 @@ pub fn certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, Str
 
 /// The first private key in PEM: PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA PRIVATE KEY`) or SEC1
 /// (`EC PRIVATE KEY`).
-pub fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
+pub(crate) fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
     PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
         rustls::pki_types::pem::Error::NoItemsFound => {
             "client key PEM holds no PKCS#8, PKCS#1 or SEC1 private key".to_string()
@@ -29,7 +29,7 @@ pub fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
 
 /// Decodes base64 (standard alphabet, padding optional, whitespace and newlines ignored),
 /// as Backstage's `caData` and kubeconfig's `*-data` fields are written.
-pub fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
     let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT
         .decode(compact.as_bytes())
@@ -43,7 +43,7 @@ pub fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Whether `pem` holds at least one certificate and nothing unreadable.
-pub fn has_certificates(pem: &[u8]) -> bool {
+pub(crate) fn has_certificates(pem: &[u8]) -> bool {
     let mut n = 0;
     for c in CertificateDer::pem_slice_iter(pem) {
         if c.is_err() {
@@ -55,6 +55,6 @@ pub fn has_certificates(pem: &[u8]) -> bool {
 }
 
 /// Whether `pem` holds a private key (PKCS#8, PKCS#1 or SEC1).
-pub fn has_private_key(pem: &[u8]) -> bool {
+pub(crate) fn has_private_key(pem: &[u8]) -> bool {
     PrivateKeyDer::from_pem_slice(pem).is_ok()
 }

@@ -114,7 +114,7 @@ fn refused(e: NotPublic) -> TcpConnectError {
 /// rustls configuration (built once, with the cluster), with connect and TLS handshake each
 /// bounded by `connect_timeout`. Callers add their pool settings (`limit(0)`, keep-alive)
 /// before `finish()`.
-pub fn for_cluster(
+pub(crate) fn for_cluster(
     cluster: &Cluster,
     connect_timeout: Duration,
 ) -> Result<awc::Connector<ClusterTcpConnector>, String> {
