@@ -14,6 +14,7 @@ pub(crate) use registry::{Choice, RegistryHandle};
 pub use registry::{LocatorClusters, Registry};
 pub use spec::{ClusterSpec, ServerCredential};
 
+use crate::tls::TlsError;
 use actix_web::http::header::HeaderValue;
 use rustls::pki_types::ServerName;
 use std::fmt;
@@ -79,7 +80,7 @@ pub struct Cluster {
 #[derive(Debug, Clone)]
 pub struct ClusterTls {
     /// The rustls configuration, or what is wrong with the cluster's TLS material.
-    pub config: Result<Arc<rustls::ClientConfig>, String>,
+    pub config: Result<Arc<rustls::ClientConfig>, TlsError>,
     /// The host the TLS step sees (the verifier pins the real name).
     pub host: Arc<str>,
 }

@@ -263,7 +263,8 @@ async fn entity_spec(
     spec.connect_guard = Some(guard.clone());
     // Build the TLS configuration once now, so a bad CA is reported here, not per request.
     if spec.url.scheme() == "https" {
-        crate::tls::client::cluster_client_config(&spec.url, &spec.tls)?;
+        crate::tls::client::cluster_client_config(&spec.url, &spec.tls)
+            .map_err(|e| e.to_string())?;
     }
     Ok(spec)
 }

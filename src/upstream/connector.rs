@@ -169,7 +169,7 @@ fn build(
         .timeout(connect_timeout)
         .handshake_timeout(connect_timeout);
     if let Some(t) = tls {
-        connector = connector.rustls_0_23(t.config.clone()?);
+        connector = connector.rustls_0_23(t.config.clone().map_err(|e| e.to_string())?);
     }
     Ok(connector)
 }
