@@ -3,14 +3,17 @@
 # stand-in API server (http://127.0.0.1:9000), and runs ../shared/bench/anchors/run.sh with
 # PROJECT_URL set: the 1.2 KB body at 32 connections and the 7.7 MB body at 8 connections.
 # Prints the anchor tables and kubeplex's peak RSS (VmHWM) over the whole run.
+# kubeplex runs at the default log level (`info`: one audit line per request, written off
+# the request path) unless RUST_LOG says otherwise; its log goes to $KUBEPLEX_LOG.
 #
-# usage: bench/proxy.sh [SECONDS]    (env ANCHORS: path to run.sh)
+# usage: bench/proxy.sh [SECONDS]    (env ANCHORS: path to run.sh; RUST_LOG; KUBEPLEX_LOG)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 anchors=${ANCHORS:-$root/../shared/bench/anchors/run.sh}
 secs=${1:-5}
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-RUST_LOG=${RUST_LOG:-warn} "$root/target/release/kubeplex" --config "$root/bench/kubeplex-bench.yaml" serve &
+log=${KUBEPLEX_LOG:-/tmp/kubeplex-bench.log}
+RUST_LOG=${RUST_LOG:-info} "$root/target/release/kubeplex" --config "$root/bench/kubeplex-bench.yaml" serve 2>"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null' EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/7077) 2>/dev/null && break; sleep 0.1; done
@@ -20,3 +23,4 @@ bash "$anchors" "$secs" 32 /api/v1/services
 echo "== 7.7 MB body (/api/v1/bigservices), 8 connections, ${secs}s"
 bash "$anchors" "$secs" 8 /api/v1/bigservices
 echo "kubeplex peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/$pid/status)"
+echo "kubeplex log lines (RUST_LOG=${RUST_LOG:-info}): $(wc -l <"$log")"

@@ -25,7 +25,7 @@ pub enum StartError {
     Unsafe(#[from] control::safety::SafetyError),
     /// The listener's certificate or key is unusable.
     #[error("{0}")]
-    ListenerTls(String),
+    ListenerTls(#[from] crate::tls::TlsError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -105,8 +105,7 @@ pub async fn build_reloading(
     let listen = settings.server.listen.clone();
     let server = match &settings.server.tls {
         Some(tls) => {
-            let cfg = crate::tls::listener::server_config(&tls.cert_file, &tls.key_file)
-                .map_err(StartError::ListenerTls)?;
+            let cfg = crate::tls::listener::server_config(&tls.cert_file, &tls.key_file)?;
             server.bind_rustls_0_23(&listen, cfg)
         }
         None => server.bind(&listen),

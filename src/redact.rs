@@ -2,7 +2,7 @@
 //! fragment, wherever they reach a log line, an error body or `/readyz`.
 
 /// `scheme://host:port/path` of `u`: userinfo, query and fragment removed.
-pub fn url(u: &url::Url) -> String {
+pub(crate) fn url(u: &url::Url) -> String {
     let mut u = u.clone();
     let _ = u.set_username("");
     let _ = u.set_password(None);
@@ -14,7 +14,7 @@ pub fn url(u: &url::Url) -> String {
 /// A URL as written in configuration, shown safely: parsed and redacted by [`url`] when it
 /// parses; otherwise cut at the first `?` or `#` and with anything before an `@` in the
 /// authority replaced by `***`.
-pub fn url_text(s: &str) -> String {
+pub(crate) fn url_text(s: &str) -> String {
     if let Ok(u) = url::Url::parse(s) {
         return url(&u);
     }

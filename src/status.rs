@@ -13,75 +13,55 @@ use std::fmt;
 
 /// The Kubernetes `StatusReason` of an error, which also fixes its HTTP code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     /// 400: a malformed header, path or body.
     BadRequest,
     /// 401: no or bad caller credential (adds `WWW-Authenticate: Bearer`).
     Unauthorized,
-    /// 403: the caller may not do this.
-    Forbidden,
     /// 404: unknown cluster, plugin, route.
     NotFound,
     /// 405: method not allowed on this route.
     MethodNotAllowed,
     /// 409: e.g. an ambiguous cluster name with `duplicateNames: reject`.
     Conflict,
-    /// 413: request entity too large.
-    RequestEntityTooLarge,
-    /// 415: unsupported media type.
-    UnsupportedMediaType,
     /// 431: the request headers exceed `maxHeaderBytes`. Kubernetes has no `StatusReason`
     /// for it; the `reason` is `RequestHeaderFieldsTooLarge`, after the HTTP status text.
     RequestHeaderFieldsTooLarge,
     /// 500: a bug or an unexpected internal state.
     InternalError,
-    /// 501: a feature not built (yet).
-    NotImplemented,
     /// 502: connect, TLS or protocol failure talking to a cluster.
     BadGateway,
-    /// 503: draining, or no backend.
-    ServiceUnavailable,
     /// 504: the cluster did not answer in time.
     Timeout,
 }
 
 impl Reason {
     /// The HTTP status code for this reason.
-    pub fn code(self) -> StatusCode {
+    pub(crate) fn code(self) -> StatusCode {
         match self {
             Reason::BadRequest => StatusCode::BAD_REQUEST,
             Reason::Unauthorized => StatusCode::UNAUTHORIZED,
-            Reason::Forbidden => StatusCode::FORBIDDEN,
             Reason::NotFound => StatusCode::NOT_FOUND,
             Reason::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Reason::Conflict => StatusCode::CONFLICT,
-            Reason::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Reason::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Reason::RequestHeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Reason::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            Reason::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             Reason::BadGateway => StatusCode::BAD_GATEWAY,
-            Reason::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Reason::Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
     /// The `reason` field of the `Status` object (Kubernetes' `StatusReason`).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reason::BadRequest => "BadRequest",
             Reason::Unauthorized => "Unauthorized",
-            Reason::Forbidden => "Forbidden",
             Reason::NotFound => "NotFound",
             Reason::MethodNotAllowed => "MethodNotAllowed",
             Reason::Conflict => "Conflict",
-            Reason::RequestEntityTooLarge => "RequestEntityTooLarge",
-            Reason::UnsupportedMediaType => "UnsupportedMediaType",
             Reason::RequestHeaderFieldsTooLarge => "RequestHeaderFieldsTooLarge",
             Reason::InternalError => "InternalError",
-            Reason::NotImplemented => "NotImplemented",
             Reason::BadGateway => "BadGateway",
-            Reason::ServiceUnavailable => "ServiceUnavailable",
             Reason::Timeout => "Timeout",
         }
     }
@@ -89,7 +69,7 @@ impl Reason {
 
 /// An error kubeplex produces itself, answered as a Kubernetes `Status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
+pub(crate) struct Error {
     /// What kind of failure this is; decides the HTTP code.
     pub reason: Reason,
     /// Human-readable message: never a token, never a query string.
@@ -98,51 +78,39 @@ pub struct Error {
 
 impl Error {
     /// An error with the given reason and message.
-    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+    pub(crate) fn new(reason: Reason, message: impl Into<String>) -> Self {
         Error {
             reason,
             message: message.into(),
         }
     }
     /// 400 BadRequest.
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(Reason::BadRequest, message)
     }
-    /// 401 Unauthorized.
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(Reason::Unauthorized, message)
-    }
-    /// 403 Forbidden.
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(Reason::Forbidden, message)
-    }
     /// 404 NotFound.
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(Reason::NotFound, message)
     }
     /// 409 Conflict.
-    pub fn conflict(message: impl Into<String>) -> Self {
+    pub(crate) fn conflict(message: impl Into<String>) -> Self {
         Self::new(Reason::Conflict, message)
     }
     /// 500 InternalError.
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(Reason::InternalError, message)
     }
     /// 502 BadGateway.
-    pub fn bad_gateway(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_gateway(message: impl Into<String>) -> Self {
         Self::new(Reason::BadGateway, message)
     }
-    /// 503 ServiceUnavailable.
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(Reason::ServiceUnavailable, message)
-    }
     /// 504 Timeout.
-    pub fn timeout(message: impl Into<String>) -> Self {
+    pub(crate) fn timeout(message: impl Into<String>) -> Self {
         Self::new(Reason::Timeout, message)
     }
 
     /// The `Status` object for this error.
-    pub fn to_status(&self) -> Status<'_> {
+    pub(crate) fn to_status(&self) -> Status<'_> {
         Status {
             kind: "Status",
             api_version: "v1",
@@ -165,12 +133,12 @@ impl std::error::Error for Error {}
 
 /// Empty `metadata: {}` of a `Status`.
 #[derive(Serialize)]
-pub struct EmptyMeta {}
+pub(crate) struct EmptyMeta {}
 
 /// A Kubernetes `meta/v1 Status` with `status: Failure`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Status<'a> {
+pub(crate) struct Status<'a> {
     kind: &'static str,
     api_version: &'static str,
     metadata: EmptyMeta,
@@ -213,7 +181,7 @@ mod tests {
 
     #[test]
     fn unauthorized_has_www_authenticate() {
-        let r = Error::unauthorized("no token").error_response();
+        let r = Error::new(Reason::Unauthorized, "no token").error_response();
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers().get("www-authenticate").unwrap(), "Bearer");
     }

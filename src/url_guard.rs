@@ -3,18 +3,18 @@
 //!
 //! Three parts:
 //!
-//! - [`AllowPattern`]: one `dangerouslyAllowClusterUrls` entry, parsed into an optional
+//! - `AllowPattern`: one `dangerouslyAllowClusterUrls` entry, parsed into an optional
 //!   scheme, a host pattern and an optional port, and matched against those parts of the
 //!   *parsed* URL only (never its path, query, fragment or userinfo). In a host pattern `*`
 //!   stands for exactly one DNS label (`*.corp.example.com` matches `a.corp.example.com`,
 //!   not `a.b.corp.example.com` nor `corp.example.com`) or one IPv4 octet (`10.0.0.*`).
 //!   Backstage's plain host patterns (`127.0.0.1`, `*.example.com`, `::1`) are the same
 //!   thing without a scheme. A pattern without a port matches any port.
-//! - [`non_public`]: whether an address is anything but globally reachable, from a table of
+//! - `non_public`: whether an address is anything but globally reachable, from a table of
 //!   every entry of the IANA IPv4 and IPv6 Special-Purpose Address Registries, plus
 //!   multicast; IPv4-mapped, IPv4-compatible, NAT64 (`64:ff9b::/96`) and 6to4 addresses are
 //!   judged by the IPv4 address they embed.
-//! - [`check_cluster_url`] at each catalog refresh (scheme, credentials, literal or
+//! - `check_cluster_url` at each catalog refresh (scheme, credentials, literal or
 //!   resolved address), and [`ConnectGuard`] in the connector at each connection: DNS is
 //!   resolved again when kubeplex connects, so the address actually connected to is checked
 //!   too (a DNS answer that changed since the refresh, "DNS rebinding", is refused).
@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 
 /// One `dangerouslyAllowClusterUrls` pattern: `[scheme://]host[:port][/]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowPattern {
+pub(crate) struct AllowPattern {
     scheme: Option<String>,
     host: HostPattern,
     port: Option<u16>,
@@ -43,7 +43,7 @@ enum HostPattern {
 
 impl AllowPattern {
     /// Parses a pattern; the error says what is wrong with it.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, String> {
         let p = raw.trim().to_ascii_lowercase();
         let (scheme, rest) = match p.split_once("://") {
             Some((s, rest)) => {
@@ -114,7 +114,7 @@ impl AllowPattern {
     }
 
     /// Whether the URL's scheme, host and port match (nothing else of the URL is looked at).
-    pub fn matches(&self, url: &url::Url) -> bool {
+    pub(crate) fn matches(&self, url: &url::Url) -> bool {
         if let Some(s) = &self.scheme {
             if url.scheme() != s {
                 return false;
@@ -185,14 +185,9 @@ fn host_pattern(raw: &str, host: &str) -> Result<HostPattern, String> {
     Ok(HostPattern::Dns(out))
 }
 
-/// Parses every pattern; the first bad one is an error.
-pub fn parse_patterns(raw: &[String]) -> Result<Vec<AllowPattern>, String> {
-    raw.iter().map(|p| AllowPattern::parse(p)).collect()
-}
-
 /// Whether any `dangerouslyAllowClusterUrls` pattern admits the URL. A pattern that does
 /// not parse admits nothing (the configuration refuses such patterns).
-pub fn allowed(url: &url::Url, patterns: &[String]) -> bool {
+pub(crate) fn allowed(url: &url::Url, patterns: &[String]) -> bool {
     patterns
         .iter()
         .filter_map(|p| AllowPattern::parse(p).ok())
@@ -202,7 +197,7 @@ pub fn allowed(url: &url::Url, patterns: &[String]) -> bool {
 /// Backstage's guard for a catalog-provided cluster URL at refresh time: http(s) only, no
 /// credentials; unless a pattern admits the URL, https only and no non-public address,
 /// literal or any of those DNS gives for the host.
-pub async fn check_cluster_url(raw: &str, allow: &[String]) -> Result<url::Url, String> {
+pub(crate) async fn check_cluster_url(raw: &str, allow: &[String]) -> Result<url::Url, String> {
     let url = url::Url::parse(raw).map_err(|_| "not a valid URL".to_string())?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the cluster URL must not contain credentials".into());
@@ -251,7 +246,7 @@ pub async fn check_cluster_url(raw: &str, allow: &[String]) -> Result<url::Url, 
 
 /// The guard a catalog cluster carries into its connector: the locator's allow patterns.
 /// Unless they admit the cluster URL, every connection whose peer address is
-/// [`non_public`] is refused with [`NotPublic`] before anything is sent.
+/// `non_public` is refused with [`NotPublic`] before anything is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectGuard {
     patterns: Vec<AllowPattern>,
@@ -270,7 +265,7 @@ impl ConnectGuard {
     }
 
     /// Whether the patterns admit this cluster URL (then any address is accepted).
-    pub fn admits_url(&self, url: &url::Url) -> bool {
+    pub(crate) fn admits_url(&self, url: &url::Url) -> bool {
         self.patterns.iter().any(|p| p.matches(url))
     }
 
@@ -409,7 +404,7 @@ fn tables() -> &'static Tables {
 /// shared, link-local, documentation, benchmarking, reserved, unspecified, broadcast,
 /// unique-local, discard, Teredo, ...), multicast, outside IPv6 global unicast, or an
 /// IPv4-mapped / IPv4-compatible / NAT64 / 6to4 form of such an IPv4 address.
-pub fn non_public(ip: IpAddr) -> bool {
+pub(crate) fn non_public(ip: IpAddr) -> bool {
     let (v4, v6) = tables();
     match ip {
         IpAddr::V4(a) => {

@@ -305,7 +305,8 @@ fn bad_tls_material_is_refused_with_a_reason() {
         ca_pem: Some(b"not a pem".to_vec()),
         ..Default::default()
     })
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("CA PEM holds no CERTIFICATE"), "{e}");
     let ca = Ca::new("kubeplex test CA bad");
     let c = ca.client("x");
@@ -313,7 +314,8 @@ fn bad_tls_material_is_refused_with_a_reason() {
         client_cert_pem: Some(c.cert_pem.clone().into_bytes()),
         ..Default::default()
     })
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("no client key"), "{e}");
     let e = client_config(&TlsSettings {
         client_cert_pem: Some(c.cert_pem.into_bytes()),
@@ -324,13 +326,15 @@ fn bad_tls_material_is_refused_with_a_reason() {
         ),
         ..Default::default()
     })
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("key"), "{e}");
     let e = client_config(&TlsSettings {
         server_name: Some("bad name!".into()),
         ..Default::default()
     })
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("not a valid TLS server name"), "{e}");
 }
 

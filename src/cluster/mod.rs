@@ -1,18 +1,20 @@
-//! What a cluster is: its definition ([`spec`]), its unique key, everything built once per
+//! What a cluster is: its definition (`spec`), its unique key, everything built once per
 //! cluster (the rustls client configuration, the URL origin and path prefix, the name the
 //! certificate is verified against, the `Kubeplex-Cluster` and ambiguity `Warning` header
-//! values), and the ordered [`registry`] that chooses one for a request (SPEC §2).
+//! values), and the ordered `registry` that chooses one for a request (SPEC §2).
 //!
 //! Built once means once per registry generation and cluster definition: a reload or a
 //! catalog refresh that keeps a cluster's definition keeps its [`Cluster`] (the same `Arc`),
 //! so per-worker clients and their pools survive it.
 
-pub mod registry;
-pub mod spec;
+pub(crate) mod registry;
+pub(crate) mod spec;
 
-pub use registry::{Choice, LocatorClusters, Registry, RegistryHandle};
+pub(crate) use registry::{Choice, RegistryHandle};
+pub use registry::{LocatorClusters, Registry};
 pub use spec::{ClusterSpec, ServerCredential};
 
+use crate::tls::TlsError;
 use actix_web::http::header::HeaderValue;
 use rustls::pki_types::ServerName;
 use std::fmt;
@@ -62,9 +64,9 @@ pub struct Cluster {
     pub spec: ClusterSpec,
     /// The key as a `Kubeplex-Cluster` header value (`None` if the key has characters a
     /// header cannot carry).
-    pub key_header: Option<HeaderValue>,
+    pub(crate) key_header: Option<HeaderValue>,
     /// The `Warning` sent when this cluster was chosen by an ambiguous name.
-    pub ambiguity_warning: Option<HeaderValue>,
+    pub(crate) ambiguity_warning: Option<HeaderValue>,
     /// `scheme://authority` of the URL (IPv6 in brackets, port explicit).
     pub origin: Result<String, String>,
     /// The URL's own path without a trailing slash (`""` or `/sub`).
@@ -78,7 +80,7 @@ pub struct Cluster {
 #[derive(Debug, Clone)]
 pub struct ClusterTls {
     /// The rustls configuration, or what is wrong with the cluster's TLS material.
-    pub config: Result<Arc<rustls::ClientConfig>, String>,
+    pub config: Result<Arc<rustls::ClientConfig>, TlsError>,
     /// The host the TLS step sees (the verifier pins the real name).
     pub host: Arc<str>,
 }
@@ -124,7 +126,7 @@ impl Cluster {
 
     /// Logs a warning when this cluster's server certificate is not verified
     /// (`skipTLSVerify`); called when a cluster first enters the registry.
-    pub fn warn_skip_verify(&self) {
+    pub(crate) fn warn_skip_verify(&self) {
         if self.spec.tls.skip_verify && self.spec.url.scheme() == "https" {
             tracing::warn!(
                 cluster = %self.key,

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The current registry, shared by every worker and swapped atomically.
-pub type RegistryHandle = Arc<ArcSwap<Registry>>;
+pub(crate) type RegistryHandle = Arc<ArcSwap<Registry>>;
 
 /// One locator's clusters, in its own order.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +30,7 @@ pub struct LocatorClusters {
 
 /// The result of choosing a cluster.
 #[derive(Debug, Clone)]
-pub struct Choice {
+pub(crate) struct Choice {
     /// The chosen cluster.
     pub cluster: Arc<Cluster>,
     /// The `Warning` header value when the name was ambiguous.
@@ -60,7 +60,7 @@ impl Registry {
 
     /// A registry where locator `id`'s clusters are `clusters` (the locator keeps its place;
     /// an unknown id is appended). Unchanged clusters keep their `Arc<Cluster>`.
-    pub fn replace_locator(&self, id: &str, clusters: Vec<ClusterSpec>) -> Self {
+    pub(crate) fn replace_locator(&self, id: &str, clusters: Vec<ClusterSpec>) -> Self {
         let mut lists = self.lists.clone();
         match lists.iter_mut().find(|l| l.locator == id) {
             Some(l) => l.clusters = clusters,
@@ -160,7 +160,7 @@ impl Registry {
     }
 
     /// Chooses the cluster for a header or path value (SPEC §2). `None` means no header.
-    pub fn choose(&self, value: Option<&str>) -> Result<Choice, Error> {
+    pub(crate) fn choose(&self, value: Option<&str>) -> Result<Choice, Error> {
         let Some(value) = value else {
             return match self.clusters.as_slice() {
                 [only] => Ok(Choice {

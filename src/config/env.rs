@@ -11,7 +11,7 @@ use std::sync::Arc;
 const SERVER_PREFIX: &str = "KUBEPLEX_SERVER_";
 
 /// The settings that can be set from the environment, as `(variable, key path)`.
-pub fn variables() -> Vec<(String, String)> {
+pub(crate) fn variables() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for k in SERVER_KEYS.iter().filter(|k| **k != "tls") {
         out.push((
@@ -40,7 +40,7 @@ fn normalize(var: &str) -> String {
 
 /// Applies the overrides found in `env` to `root`. An unknown `KUBEPLEX_SERVER_*`
 /// variable is a problem (most likely a typo).
-pub fn apply(root: &mut Node, env: &Env, p: &mut Problems) {
+pub(crate) fn apply(root: &mut Node, env: &Env, p: &mut Problems) {
     let known = variables();
     let mut vars: Vec<(&String, &String)> = env
         .iter()

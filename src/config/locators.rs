@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// The locator types, in the order messages list them.
-pub const LOCATOR_TYPES: &[&str] = &[
+pub(crate) const LOCATOR_TYPES: &[&str] = &[
     "config",
     "localKubectlProxy",
     "kubeconfig",
@@ -26,12 +26,12 @@ pub const LOCATOR_TYPES: &[&str] = &[
 ];
 
 /// Verbs a simulated cluster's token may be limited to.
-pub const SIM_VERBS: &[&str] = &[
+pub(crate) const SIM_VERBS: &[&str] = &[
     "get", "list", "watch", "create", "update", "patch", "delete", "proxy", "exec",
 ];
 
 /// Keys of a `config` locator's cluster: Backstage's and kubeplex's.
-pub const CLUSTER_KEYS: &[&str] = &[
+pub(crate) const CLUSTER_KEYS: &[&str] = &[
     "name",
     "url",
     "title",
@@ -57,7 +57,7 @@ pub const CLUSTER_KEYS: &[&str] = &[
 
 /// The top-level keys of Backstage's `kubernetes:` block besides `clusterLocatorMethods`
 /// (the Kubernetes backend's and frontend's config schemas), accepted and ignored.
-pub const BACKSTAGE_KUBERNETES_KEYS: &[&str] = &[
+pub(crate) const BACKSTAGE_KUBERNETES_KEYS: &[&str] = &[
     "serviceLocatorMethod",
     "clusterLocatorContinueOnError",
     "customResources",
@@ -71,7 +71,7 @@ pub const BACKSTAGE_KUBERNETES_KEYS: &[&str] = &[
 ];
 
 /// What locator parsing needs besides the tree.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     /// `$HOME`, for `~/` paths.
     pub home: Option<&'a str>,
     /// The catalog URL implied by a Backstage `backend.baseUrl`, if any.
@@ -82,7 +82,7 @@ pub struct Ctx<'a> {
 
 /// Reads `kubernetes.clusterLocatorMethods` (Backstage's other keys of `kubernetes:` are
 /// ignored, unknown keys are problems). No locator at all is a problem.
-pub fn read_kubernetes(k: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Vec<LocatorConfig> {
+pub(crate) fn read_kubernetes(k: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Vec<LocatorConfig> {
     let before = p.0.len();
     k.deny_unknown_except(&["clusterLocatorMethods"], BACKSTAGE_KUBERNETES_KEYS, p);
     let Some(methods) = k.list("clusterLocatorMethods", p) else {
@@ -169,7 +169,7 @@ pub fn read_kubernetes(k: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Vec<Loca
 }
 
 /// The problem of a configuration without any cluster locator.
-pub const NO_LOCATORS: &str =
+pub(crate) const NO_LOCATORS: &str =
     "required: no cluster locators are configured, so kubeplex would serve no clusters (add e.g. - type: config)";
 
 /// Records `duplicate cluster name` for the second and later clusters of one locator with
@@ -227,7 +227,7 @@ fn read_config(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<Locator
 }
 
 /// Checks a cluster URL: http or https with a host, no credentials, query or fragment.
-pub fn check_url(s: &str) -> Result<url::Url, String> {
+pub(crate) fn check_url(s: &str) -> Result<url::Url, String> {
     match url::Url::parse(s) {
         Ok(u) if u.has_host() && !matches!(u.scheme(), "http" | "https") => Err(format!(
             "scheme must be http or https, got {:?}",

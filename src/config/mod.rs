@@ -3,11 +3,11 @@
 //! compatibility, and validation that reports every problem at once with the file and key
 //! path.
 //!
-//! [`load`] turns files into a validated [`Settings`]; the types in [`model`] are what the
+//! [`load`] turns files into a validated [`Settings`]; the types in `model` are what the
 //! rest of kubeplex reads. The stages: [`tree`] (parse, substitute, merge with provenance)
-//! with [`substitute`] (`$env`, `$file`, `$include`), [`env`] (`KUBEPLEX_` overrides), then
-//! the readers in [`read`] used by [`server`] (`kubeplex:`), [`locators`] (`kubernetes:`)
-//! and [`tls_material`].
+//! with `substitute` (`$env`, `$file`, `$include`), [`env`] (`KUBEPLEX_` overrides), then
+//! the readers in `read` used by `server` (`kubeplex:`), `locators` (`kubernetes:`)
+//! and `tls_material`.
 //!
 //! The layering is not built on the `config` crate: its merged values keep no record of
 //! which file (or which `$include`d file) set each key, so its errors could not name the
@@ -16,17 +16,17 @@
 //!
 //! Adding a `kubeplex.*` block (aggregate, pluginProxy): its key is already accepted, kept
 //! as a tree in [`Settings::sections`] and refused as not implemented yet; give it a typed
-//! field in [`model`], read it with [`read::Obj`] in `validate` below (dropping the
-//! refusal in [`server`]), and its problems are reported with file and key path like every
+//! field in `model`, read it with `read::Obj` in `validate` below (dropping the
+//! refusal in `server`), and its problems are reported with file and key path like every
 //! other.
 
-pub mod env;
-pub mod locators;
-pub mod model;
-pub mod read;
-pub mod server;
-pub mod substitute;
-pub mod tls_material;
+pub(crate) mod env;
+pub(crate) mod locators;
+pub(crate) mod model;
+pub(crate) mod read;
+pub(crate) mod server;
+pub(crate) mod substitute;
+pub(crate) mod tls_material;
 pub mod tree;
 
 pub use model::*;
@@ -37,10 +37,10 @@ use std::sync::Arc;
 use tree::{Env, Node, Origin, Value};
 
 /// The embedded default configuration, served by `kubeplex` with no `--config`.
-pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.yaml");
+pub(crate) const DEFAULT_CONFIG: &str = include_str!("../../config/default.yaml");
 
 /// The name the embedded default goes by in messages.
-pub const DEFAULT_NAME: &str = "<embedded default>";
+pub(crate) const DEFAULT_NAME: &str = "<embedded default>";
 
 /// One configuration problem: file, key path and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub enum Source {
     /// Inline YAML text with a name for messages (tests); relative paths resolve against
     /// the current directory.
     Inline { name: String, text: String },
-    /// The embedded default ([`DEFAULT_CONFIG`]).
+    /// The embedded default (`DEFAULT_CONFIG`).
     Embedded,
 }
 

@@ -22,7 +22,7 @@ pub struct Settings {
     pub locators: Vec<LocatorConfig>,
     /// The `kubeplex:` blocks later stages read themselves (`aggregate`, `pluginProxy`;
     /// refused as not implemented yet, so empty in a valid configuration), as trees that
-    /// remember their file, for [`super::read`]'s readers.
+    /// remember their file, for `super::read`'s readers.
     pub sections: BTreeMap<String, super::tree::Node>,
     /// The configuration files this was loaded from (absolute), for reload.
     pub files: Vec<PathBuf>,

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 /// The problems found so far.
 #[derive(Debug, Default)]
-pub struct Problems(pub Vec<Problem>);
+pub(crate) struct Problems(pub Vec<Problem>);
 
 impl Problems {
     /// Records a problem about `path`, set in the file `node` came from.
-    pub fn at(&mut self, node: &Node, path: &str, message: impl Into<String>) {
+    pub(crate) fn at(&mut self, node: &Node, path: &str, message: impl Into<String>) {
         self.0.push(Problem {
             file: node.origin.name.clone(),
             key: path.to_string(),
@@ -35,7 +35,7 @@ fn wrong_type(p: &mut Problems, node: &Node, path: &str, expected: &str) {
 }
 
 /// Reads a string; numbers and booleans are taken as their text.
-pub fn string(node: &Node, path: &str, p: &mut Problems) -> Option<String> {
+pub(crate) fn string(node: &Node, path: &str, p: &mut Problems) -> Option<String> {
     match &node.value {
         Value::Str(s) => Some(s.clone()),
         Value::Int(i) => Some(i.to_string()),
@@ -49,7 +49,7 @@ pub fn string(node: &Node, path: &str, p: &mut Problems) -> Option<String> {
 }
 
 /// Reads a boolean (`true`/`false`, also as strings after `${VAR}` substitution).
-pub fn boolean(node: &Node, path: &str, p: &mut Problems) -> Option<bool> {
+pub(crate) fn boolean(node: &Node, path: &str, p: &mut Problems) -> Option<bool> {
     match &node.value {
         Value::Bool(b) => Some(*b),
         Value::Str(s) if s == "true" => Some(true),
@@ -62,7 +62,7 @@ pub fn boolean(node: &Node, path: &str, p: &mut Problems) -> Option<bool> {
 }
 
 /// Reads a non-negative integer (also as a string after `${VAR}` substitution).
-pub fn uint(node: &Node, path: &str, p: &mut Problems) -> Option<u64> {
+pub(crate) fn uint(node: &Node, path: &str, p: &mut Problems) -> Option<u64> {
     let parsed = match &node.value {
         Value::Int(i) => u64::try_from(*i).ok(),
         Value::Str(s) => s.trim().parse::<u64>().ok(),
@@ -82,7 +82,7 @@ pub fn uint(node: &Node, path: &str, p: &mut Problems) -> Option<u64> {
 }
 
 /// Reads a duration written as `500ms`, `5s`, `2m`, `1h 30m`.
-pub fn duration(node: &Node, path: &str, p: &mut Problems) -> Option<Duration> {
+pub(crate) fn duration(node: &Node, path: &str, p: &mut Problems) -> Option<Duration> {
     match &node.value {
         Value::Str(s) => match humantime::parse_duration(s.trim()) {
             Ok(d) => Some(d),
@@ -114,7 +114,7 @@ pub fn duration(node: &Node, path: &str, p: &mut Problems) -> Option<Duration> {
 }
 
 /// Reads a list of strings.
-pub fn strings(node: &Node, path: &str, p: &mut Problems) -> Option<Vec<String>> {
+pub(crate) fn strings(node: &Node, path: &str, p: &mut Problems) -> Option<Vec<String>> {
     let items = list(node, path, p)?;
     let mut out = Vec::with_capacity(items.len());
     let mut ok = true;
@@ -128,7 +128,11 @@ pub fn strings(node: &Node, path: &str, p: &mut Problems) -> Option<Vec<String>>
 }
 
 /// Reads a list, giving each item with its key path (`path[i]`).
-pub fn list<'a>(node: &'a Node, path: &str, p: &mut Problems) -> Option<Vec<(String, &'a Node)>> {
+pub(crate) fn list<'a>(
+    node: &'a Node,
+    path: &str,
+    p: &mut Problems,
+) -> Option<Vec<(String, &'a Node)>> {
     match &node.value {
         Value::Seq(items) => Some(
             items
@@ -146,7 +150,12 @@ pub fn list<'a>(node: &'a Node, path: &str, p: &mut Problems) -> Option<Vec<(Str
 
 /// Reads a file path: `~/` is the home directory, a relative path resolves against the
 /// folder of the file that set it.
-pub fn file_path(node: &Node, path: &str, home: Option<&str>, p: &mut Problems) -> Option<PathBuf> {
+pub(crate) fn file_path(
+    node: &Node,
+    path: &str,
+    home: Option<&str>,
+    p: &mut Problems,
+) -> Option<PathBuf> {
     let s = string(node, path, p)?;
     if s.is_empty() {
         p.at(node, path, "must not be empty");
@@ -156,7 +165,7 @@ pub fn file_path(node: &Node, path: &str, home: Option<&str>, p: &mut Problems) 
 }
 
 /// Resolves `s` against `dir` (and `~/` against `home`).
-pub fn resolve_path(s: &str, dir: Option<&Path>, home: Option<&str>) -> PathBuf {
+pub(crate) fn resolve_path(s: &str, dir: Option<&Path>, home: Option<&str>) -> PathBuf {
     if let (Some(rest), Some(home)) = (s.strip_prefix("~/"), home) {
         return Path::new(home).join(rest);
     }
@@ -168,7 +177,7 @@ pub fn resolve_path(s: &str, dir: Option<&Path>, home: Option<&str>) -> PathBuf 
 }
 
 /// A short rendering of a scalar for messages (strings quoted).
-pub fn show(node: &Node) -> String {
+pub(crate) fn show(node: &Node) -> String {
     match &node.value {
         Value::Str(s) => format!("{s:?}"),
         Value::Int(i) => i.to_string(),
@@ -179,7 +188,7 @@ pub fn show(node: &Node) -> String {
 }
 
 /// A map being read: its node, its key path and the keys it knows.
-pub struct Obj<'a> {
+pub(crate) struct Obj<'a> {
     /// The map node.
     pub node: &'a Node,
     /// Its key path.
@@ -189,7 +198,7 @@ pub struct Obj<'a> {
 
 impl<'a> Obj<'a> {
     /// Reads `node` as a map; `null` is an empty map.
-    pub fn new(node: &'a Node, path: &str, p: &mut Problems) -> Option<Obj<'a>> {
+    pub(crate) fn new(node: &'a Node, path: &str, p: &mut Problems) -> Option<Obj<'a>> {
         match &node.value {
             Value::Map(m) => Some(Obj {
                 node,
@@ -209,12 +218,12 @@ impl<'a> Obj<'a> {
     }
 
     /// The key path of `key` in this map.
-    pub fn path_of(&self, key: &str) -> String {
+    pub(crate) fn path_of(&self, key: &str) -> String {
         join(&self.path, key)
     }
 
     /// The value of `key`, `None` when absent or null.
-    pub fn get(&self, key: &str) -> Option<&'a Node> {
+    pub(crate) fn get(&self, key: &str) -> Option<&'a Node> {
         self.entries
             .iter()
             .find(|(k, _)| k == key)
@@ -223,23 +232,23 @@ impl<'a> Obj<'a> {
     }
 
     /// Whether `key` is set (even to a value already reported as invalid).
-    pub fn has(&self, key: &str) -> bool {
+    pub(crate) fn has(&self, key: &str) -> bool {
         self.get(key).is_some()
     }
 
     /// Records `message` about `key` (in the file that set it, else this map's file).
-    pub fn problem(&self, key: &str, message: impl Into<String>, p: &mut Problems) {
+    pub(crate) fn problem(&self, key: &str, message: impl Into<String>, p: &mut Problems) {
         let node = self.get(key).unwrap_or(self.node);
         p.at(node, &self.path_of(key), message);
     }
 
     /// An optional string.
-    pub fn string(&self, key: &str, p: &mut Problems) -> Option<String> {
+    pub(crate) fn string(&self, key: &str, p: &mut Problems) -> Option<String> {
         self.get(key).and_then(|n| string(n, &self.path_of(key), p))
     }
 
     /// A required, non-empty string; records `required` when absent.
-    pub fn required_string(&self, key: &str, p: &mut Problems) -> Option<String> {
+    pub(crate) fn required_string(&self, key: &str, p: &mut Problems) -> Option<String> {
         match self.get(key) {
             None => {
                 self.problem(key, "required", p);
@@ -257,47 +266,52 @@ impl<'a> Obj<'a> {
     }
 
     /// An optional boolean.
-    pub fn boolean(&self, key: &str, p: &mut Problems) -> Option<bool> {
+    pub(crate) fn boolean(&self, key: &str, p: &mut Problems) -> Option<bool> {
         self.get(key)
             .and_then(|n| boolean(n, &self.path_of(key), p))
     }
 
     /// An optional non-negative integer.
-    pub fn uint(&self, key: &str, p: &mut Problems) -> Option<u64> {
+    pub(crate) fn uint(&self, key: &str, p: &mut Problems) -> Option<u64> {
         self.get(key).and_then(|n| uint(n, &self.path_of(key), p))
     }
 
     /// An optional duration.
-    pub fn duration(&self, key: &str, p: &mut Problems) -> Option<Duration> {
+    pub(crate) fn duration(&self, key: &str, p: &mut Problems) -> Option<Duration> {
         self.get(key)
             .and_then(|n| duration(n, &self.path_of(key), p))
     }
 
     /// An optional list of strings.
-    pub fn strings(&self, key: &str, p: &mut Problems) -> Option<Vec<String>> {
+    pub(crate) fn strings(&self, key: &str, p: &mut Problems) -> Option<Vec<String>> {
         self.get(key)
             .and_then(|n| strings(n, &self.path_of(key), p))
     }
 
     /// An optional list.
-    pub fn list(&self, key: &str, p: &mut Problems) -> Option<Vec<(String, &'a Node)>> {
+    pub(crate) fn list(&self, key: &str, p: &mut Problems) -> Option<Vec<(String, &'a Node)>> {
         self.get(key).and_then(|n| list(n, &self.path_of(key), p))
     }
 
     /// An optional file path, resolved against its file's folder.
-    pub fn file_path(&self, key: &str, home: Option<&str>, p: &mut Problems) -> Option<PathBuf> {
+    pub(crate) fn file_path(
+        &self,
+        key: &str,
+        home: Option<&str>,
+        p: &mut Problems,
+    ) -> Option<PathBuf> {
         self.get(key)
             .and_then(|n| file_path(n, &self.path_of(key), home, p))
     }
 
     /// An optional nested map.
-    pub fn obj(&self, key: &str, p: &mut Problems) -> Option<Obj<'a>> {
+    pub(crate) fn obj(&self, key: &str, p: &mut Problems) -> Option<Obj<'a>> {
         self.get(key)
             .and_then(|n| Obj::new(n, &self.path_of(key), p))
     }
 
     /// An optional map of strings to strings.
-    pub fn string_map(
+    pub(crate) fn string_map(
         &self,
         key: &str,
         p: &mut Problems,
@@ -314,13 +328,13 @@ impl<'a> Obj<'a> {
 
     /// Records `unknown key` for every key not in `known`, with a "did you mean" when a
     /// known key is a few edits away (a typo), else the list of known keys.
-    pub fn deny_unknown(&self, known: &[&str], p: &mut Problems) {
+    pub(crate) fn deny_unknown(&self, known: &[&str], p: &mut Problems) {
         self.deny_unknown_except(known, &[], p);
     }
 
     /// [`Obj::deny_unknown`] that also accepts (and ignores) the keys in `ignored`
     /// (another program's keys, e.g. Backstage's): suggested for a typo, not listed.
-    pub fn deny_unknown_except(&self, known: &[&str], ignored: &[&str], p: &mut Problems) {
+    pub(crate) fn deny_unknown_except(&self, known: &[&str], ignored: &[&str], p: &mut Problems) {
         for (k, v) in self.entries {
             if known.contains(&k.as_str()) || ignored.contains(&k.as_str()) {
                 continue;
@@ -333,16 +347,11 @@ impl<'a> Obj<'a> {
             p.at(v, &self.path_of(k), message);
         }
     }
-
-    /// The keys of this map, in order.
-    pub fn keys(&self) -> impl Iterator<Item = &'a str> {
-        self.entries.iter().map(|(k, _)| k.as_str())
-    }
 }
 
 /// The candidate closest to `word` if it is close enough to be a typo: case-insensitive
 /// edit distance at most a quarter of the word's length (at least 1, at most 3).
-pub fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
+pub(crate) fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
     let limit = (word.chars().count() / 4).clamp(1, 3);
     let w = word.to_lowercase();
     candidates
@@ -355,7 +364,7 @@ pub fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
 
 /// Edit distance with adjacent transpositions (optimal string alignment): insertions,
 /// deletions, substitutions and swaps of two neighbouring characters each cost 1.
-pub fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     // d[i][j]: distance between a[..i] and b[..j].

@@ -10,10 +10,10 @@ use super::{AuthMode, AuthSettings, DuplicateNames, ListenerTls, ServerSettings,
 use std::collections::BTreeMap;
 
 /// The smallest `maxHeaderBytes` accepted.
-pub const MIN_HEADER_BYTES: u64 = 1024;
+pub(crate) const MIN_HEADER_BYTES: u64 = 1024;
 
 /// Keys of `kubeplex.server`.
-pub const SERVER_KEYS: &[&str] = &[
+pub(crate) const SERVER_KEYS: &[&str] = &[
     "listen",
     "basePath",
     "connectTimeout",
@@ -26,10 +26,10 @@ pub const SERVER_KEYS: &[&str] = &[
 ];
 
 /// Blocks of `kubeplex:` that later stages read themselves (refused for now).
-pub const SECTION_KEYS: &[&str] = &["aggregate", "pluginProxy"];
+pub(crate) const SECTION_KEYS: &[&str] = &["aggregate", "pluginProxy"];
 
 /// Keys of `kubeplex:`.
-pub const KUBEPLEX_KEYS: &[&str] = &[
+pub(crate) const KUBEPLEX_KEYS: &[&str] = &[
     "server",
     "duplicateNames",
     "dangerouslySkipTLSVerifyWithCredentials",
@@ -39,10 +39,10 @@ pub const KUBEPLEX_KEYS: &[&str] = &[
 ];
 
 /// Keys of `kubeplex.auth` implemented in this version.
-pub const AUTH_KEYS: &[&str] = &["mode", "dangerouslyAllowUnauthenticated"];
+pub(crate) const AUTH_KEYS: &[&str] = &["mode", "dangerouslyAllowUnauthenticated"];
 
 /// Keys of `kubeplex.auth` that SPEC §5 names for `mode: jwt`, not implemented yet.
-pub const AUTH_LATER_KEYS: &[&str] = &[
+pub(crate) const AUTH_LATER_KEYS: &[&str] = &[
     "jwksUrl",
     "issuer",
     "audience",
@@ -55,10 +55,15 @@ pub const AUTH_LATER_KEYS: &[&str] = &[
 /// (no `Status` body possible) when the request head (request line, headers, line ends)
 /// reaches 128 KiB, or holds more than 96 header fields. 8 KiB of the head are left to
 /// the request line, so requests within `maxHeaderBytes` always reach kubeplex.
-pub const MAX_HEADER_BYTES_LIMIT: u64 = 128 * 1024 - 8 * 1024;
+pub(crate) const MAX_HEADER_BYTES_LIMIT: u64 = 128 * 1024 - 8 * 1024;
 
 /// Reads the `kubeplex:` block into `settings`.
-pub fn read_kubeplex(kp: &Obj<'_>, home: Option<&str>, settings: &mut Settings, p: &mut Problems) {
+pub(crate) fn read_kubeplex(
+    kp: &Obj<'_>,
+    home: Option<&str>,
+    settings: &mut Settings,
+    p: &mut Problems,
+) {
     kp.deny_unknown(KUBEPLEX_KEYS, p);
     if let Some(server) = kp.obj("server", p) {
         read_server(&server, home, &mut settings.server, p);
@@ -276,7 +281,7 @@ pub(crate) fn readable(
 }
 
 /// `host:port` with a numeric port; IPv6 hosts in brackets.
-pub fn check_listen(s: &str) -> Result<(), String> {
+pub(crate) fn check_listen(s: &str) -> Result<(), String> {
     let bad = || format!("must be host:port, got {s:?}");
     let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
     if host.is_empty() || port.parse::<u16>().is_err() {

@@ -20,20 +20,20 @@ use std::sync::Arc;
 
 /// How many `$include`s deep an included document may itself include (a guard against an
 /// include cycle).
-pub const MAX_INCLUDE_DEPTH: usize = 16;
+pub(crate) const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// The substitution keys, in the order messages list them.
-pub const KEYS: &[&str] = &["$env", "$file", "$include"];
+pub(crate) const KEYS: &[&str] = &["$env", "$file", "$include"];
 
 /// Whether `map` is a substitution: it has a string key starting with `$`.
-pub fn is_directive(map: &serde_yaml::Mapping) -> bool {
+pub(crate) fn is_directive(map: &serde_yaml::Mapping) -> bool {
     map.keys()
         .any(|k| matches!(k, serde_yaml::Value::String(s) if s.starts_with('$')))
 }
 
 /// Resolves the substitution `map` found at `path` of the file `origin`; a problem leaves
 /// [`Value::Invalid`] in its place.
-pub fn resolve(
+pub(crate) fn resolve(
     conv: &mut Converter<'_>,
     map: serde_yaml::Mapping,
     origin: &Arc<Origin>,

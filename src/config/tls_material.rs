@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 /// The TLS fields of a cluster, as written (base64 kept, paths resolved).
 #[derive(Debug, Default)]
-pub struct TlsFields {
+pub(crate) struct TlsFields {
     pub ca_data: Option<String>,
     pub ca_file: Option<PathBuf>,
     pub client_cert_data: Option<String>,
@@ -68,7 +68,7 @@ fn file(
 }
 
 /// Reads and checks the TLS fields of cluster `c`.
-pub fn read(c: &Obj<'_>, home: Option<&str>, p: &mut Problems) -> TlsFields {
+pub(crate) fn read(c: &Obj<'_>, home: Option<&str>, p: &mut Problems) -> TlsFields {
     let t = TlsFields {
         ca_data: data(c, "caData", Expect::Certs, p),
         ca_file: file(c, "caFile", home, Expect::Certs, p),

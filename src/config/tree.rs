@@ -2,9 +2,9 @@
 //! came from, so that every problem can name its file even after several files were merged.
 //!
 //! Each source is parsed with serde_yaml (anchors, aliases and `<<` merge keys resolved),
-//! its strings get `${VAR}` substituted ([`substitute`]), Backstage's `$env`, `$file` and
-//! `$include` maps are resolved ([`super::substitute`]), and the sources are deep-merged in
-//! order ([`merge`]): maps merge key by key, everything else (scalars, lists) is replaced by
+//! its strings get `${VAR}` substituted (`substitute`), Backstage's `$env`, `$file` and
+//! `$include` maps are resolved (`super::substitute`), and the sources are deep-merged in
+//! order (`merge`): maps merge key by key, everything else (scalars, lists) is replaced by
 //! the later source, as Backstage does.
 
 use super::Problem;
@@ -56,7 +56,7 @@ pub enum Value {
 
 impl Value {
     /// What this is, for "expected X, got Y" messages.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "a boolean",
@@ -71,7 +71,7 @@ impl Value {
 
 impl Node {
     /// An empty map from `origin`.
-    pub fn empty_map(origin: Arc<Origin>) -> Node {
+    pub(crate) fn empty_map(origin: Arc<Origin>) -> Node {
         Node {
             value: Value::Map(Vec::new()),
             origin,
@@ -79,7 +79,7 @@ impl Node {
     }
 
     /// The entry `key` of a map node.
-    pub fn get(&self, key: &str) -> Option<&Node> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {
             Value::Map(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
@@ -88,7 +88,7 @@ impl Node {
 
     /// The entry `key` of a map node, created as an empty map (or replacing a non-map) if
     /// needed; used to apply environment overrides.
-    pub fn entry_map(&mut self, key: &str, origin: &Arc<Origin>) -> &mut Node {
+    pub(crate) fn entry_map(&mut self, key: &str, origin: &Arc<Origin>) -> &mut Node {
         if !matches!(self.value, Value::Map(_)) {
             self.value = Value::Map(Vec::new());
         }
@@ -110,7 +110,7 @@ impl Node {
     }
 
     /// Sets `key` of a map node to `value`, replacing any previous value.
-    pub fn set(&mut self, key: &str, value: Node) {
+    pub(crate) fn set(&mut self, key: &str, value: Node) {
         if !matches!(self.value, Value::Map(_)) {
             self.value = Value::Map(Vec::new());
         }
@@ -127,21 +127,8 @@ impl Node {
 /// Looks up environment variables for `${VAR}` substitution and `KUBEPLEX_` overrides.
 pub type Env = HashMap<String, String>;
 
-/// Converts a parsed YAML document into a [`Node`] tree, substituting `${VAR}` in every
-/// string and resolving Backstage's `$env`, `$file` and `$include`. Problems (missing
-/// variables, unreadable includes, unsupported keys or tags) are pushed to `problems`.
-pub fn from_yaml(
-    value: serde_yaml::Value,
-    origin: &Arc<Origin>,
-    env: &Env,
-    path: &str,
-    problems: &mut Vec<Problem>,
-) -> Node {
-    Converter::new(env, problems).node(value, origin, path)
-}
-
 /// Turns YAML values into [`Node`]s, remembering the files `$file` and `$include` read.
-pub struct Converter<'a> {
+pub(crate) struct Converter<'a> {
     /// The environment for `${VAR}` and `$env`.
     pub env: &'a Env,
     /// Where problems go.
@@ -154,7 +141,7 @@ pub struct Converter<'a> {
 
 impl<'a> Converter<'a> {
     /// A converter with no file read yet.
-    pub fn new(env: &'a Env, problems: &'a mut Vec<Problem>) -> Self {
+    pub(crate) fn new(env: &'a Env, problems: &'a mut Vec<Problem>) -> Self {
         Converter {
             env,
             problems,
@@ -173,7 +160,12 @@ impl<'a> Converter<'a> {
     }
 
     /// Converts `value`, found at key path `path` of the file `origin`.
-    pub fn node(&mut self, value: serde_yaml::Value, origin: &Arc<Origin>, path: &str) -> Node {
+    pub(crate) fn node(
+        &mut self,
+        value: serde_yaml::Value,
+        origin: &Arc<Origin>,
+        path: &str,
+    ) -> Node {
         let value = match value {
             serde_yaml::Value::Null => Value::Null,
             serde_yaml::Value::Bool(b) => Value::Bool(b),
@@ -253,7 +245,7 @@ fn describe_yaml_kind(v: &serde_yaml::Value) -> &'static str {
 }
 
 /// `parent.key`, or `key` at the top.
-pub fn join(parent: &str, key: &str) -> String {
+pub(crate) fn join(parent: &str, key: &str) -> String {
     if parent.is_empty() {
         key.to_string()
     } else {
@@ -263,7 +255,7 @@ pub fn join(parent: &str, key: &str) -> String {
 
 /// Substitutes `${VAR}` (and `${VAR:-default}`) from `env`; `$${` is a literal `${`.
 /// A variable that is not set (and has no default) is an error naming it.
-pub fn substitute(s: &str, env: &Env) -> Result<String, String> {
+pub(crate) fn substitute(s: &str, env: &Env) -> Result<String, String> {
     if !s.contains("${") {
         return Ok(s.to_string());
     }
@@ -312,7 +304,7 @@ pub fn substitute(s: &str, env: &Env) -> Result<String, String> {
 }
 
 /// Deep-merges `later` into `base`: maps merge key by key, anything else is replaced.
-pub fn merge(base: &mut Node, later: Node) {
+pub(crate) fn merge(base: &mut Node, later: Node) {
     match (&mut base.value, later.value) {
         (Value::Map(b), Value::Map(l)) => {
             base.origin = later.origin;
@@ -335,6 +327,17 @@ pub fn merge(base: &mut Node, later: Node) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Converts a parsed YAML document into a [`Node`] tree through a [`Converter`].
+    fn from_yaml(
+        value: serde_yaml::Value,
+        origin: &Arc<Origin>,
+        env: &Env,
+        path: &str,
+        problems: &mut Vec<Problem>,
+    ) -> Node {
+        Converter::new(env, problems).node(value, origin, path)
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Env {
         pairs

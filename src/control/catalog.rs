@@ -10,7 +10,7 @@ use tokio::sync::mpsc::WeakUnboundedSender;
 
 /// The running refresh tasks and the configuration generation they belong to.
 #[derive(Default)]
-pub struct Refreshers {
+pub(crate) struct Refreshers {
     epoch: u64,
     tasks: Vec<actix_web::rt::task::JoinHandle<()>>,
 }

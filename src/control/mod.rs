@@ -1,5 +1,5 @@
-//! Background work, in one place: configuration reload ([`watch`]: file changes and
-//! SIGHUP), catalog refresh ([`catalog`]) and the simulated servers ([`sims`]). One task,
+//! Background work, in one place: configuration reload (`watch`: file changes and
+//! SIGHUP), catalog refresh (`catalog`) and the simulated servers (`sims`). One task,
 //! the owner, is the only writer of the registry: the others send it what they found and it
 //! swaps in a new registry (`Registry::replace_locator` for one locator's clusters,
 //! `Registry::replace_all` for a reload). No lock is shared with the request path: requests
@@ -11,10 +11,10 @@
 //! URL, same data); the others are started afresh, and removed ones stop. A reload that
 //! fails keeps the running configuration, logs each problem and reports them in `/readyz`.
 
-pub mod catalog;
+pub(crate) mod catalog;
 pub mod safety;
-pub mod sims;
-pub mod watch;
+pub(crate) mod sims;
+pub(crate) mod watch;
 
 use crate::cluster::{ClusterSpec, Registry, RegistryHandle};
 use crate::config::{self, LocatorKind, Settings, Source};
@@ -101,7 +101,7 @@ struct Owner {
 /// Starts the owner on the current actix runtime, with the registry built from `located`
 /// (whose simulated servers it takes over). Without `reload`, the configuration was built
 /// in code and a reload request only logs that there is nothing to reload.
-pub fn start(
+pub(crate) fn start(
     settings: Settings,
     located: Vec<Located>,
     registry: RegistryHandle,
@@ -250,6 +250,6 @@ fn read_all(files: &[PathBuf]) -> Vec<Option<Vec<u8>>> {
 }
 
 /// A registry handle holding `registry`.
-pub fn handle_for(registry: Registry) -> RegistryHandle {
+pub(crate) fn handle_for(registry: Registry) -> RegistryHandle {
     Arc::new(arc_swap::ArcSwap::from_pointee(registry))
 }

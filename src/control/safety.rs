@@ -45,7 +45,7 @@ pub enum SafetyError {
 }
 
 /// Checks `registry` against `settings`; warns when a dangerous setting lets it pass.
-pub fn check(settings: &Settings, registry: &Registry) -> Result<(), SafetyError> {
+pub(crate) fn check(settings: &Settings, registry: &Registry) -> Result<(), SafetyError> {
     let clusters = registry.clusters();
     // A catalog may be down at start: it fills in later (and `/readyz` says not ready).
     let may_fill_in = settings
@@ -92,7 +92,7 @@ pub fn check(settings: &Settings, registry: &Registry) -> Result<(), SafetyError
 }
 
 /// Whether a `host:port` listen address is loopback only.
-pub fn is_loopback(listen: &str) -> bool {
+pub(crate) fn is_loopback(listen: &str) -> bool {
     let host = listen.rsplit_once(':').map_or(listen, |(h, _)| h);
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")

@@ -13,12 +13,12 @@ type SimKey = (String, String);
 
 /// The running simulated servers, by locator id and cluster name.
 #[derive(Default)]
-pub struct Sims {
+pub(crate) struct Sims {
     running: HashMap<SimKey, (SimClusterConfig, SimServer)>,
 }
 
 /// A reload in progress: servers started for it, and every cluster it uses.
-pub struct SimsReload {
+pub(crate) struct SimsReload {
     urls: HashMap<SimKey, (SimClusterConfig, url::Url)>,
     fresh: HashMap<SimKey, (SimClusterConfig, SimServer)>,
     used: Vec<SimKey>,
@@ -26,7 +26,7 @@ pub struct SimsReload {
 
 impl Sims {
     /// Takes over the servers of the initial locator results.
-    pub fn take(settings: &Settings, located: Vec<Located>) -> Self {
+    pub(crate) fn take(settings: &Settings, located: Vec<Located>) -> Self {
         let mut running = HashMap::new();
         for (cfg, mut l) in settings.locators.iter().zip(located) {
             if let LocatorKind::Simulated { clusters } = &cfg.kind {
@@ -39,7 +39,7 @@ impl Sims {
     }
 
     /// Starts a reload.
-    pub fn begin(&self) -> SimsReload {
+    pub(crate) fn begin(&self) -> SimsReload {
         SimsReload {
             urls: self
                 .running
@@ -52,7 +52,7 @@ impl Sims {
     }
 
     /// The reload worked: keep the servers it uses, stop the others.
-    pub fn commit(&mut self, mut reload: SimsReload) {
+    pub(crate) fn commit(&mut self, mut reload: SimsReload) {
         let mut kept = HashMap::new();
         for key in reload.used {
             if let Some(entry) = reload
@@ -70,7 +70,7 @@ impl Sims {
 impl SimsReload {
     /// The clusters of simulated locator `id`: running servers whose definition is
     /// unchanged, new servers for the rest.
-    pub async fn locate(
+    pub(crate) async fn locate(
         &mut self,
         id: &str,
         clusters: &[SimClusterConfig],

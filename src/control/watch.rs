@@ -8,7 +8,10 @@ use std::path::PathBuf;
 /// Watches the folders of `files`; each event asks `handle` for a reload (which happens
 /// only if a file's content changed). `None` when there is nothing to watch or watching is
 /// not possible (then SIGHUP still reloads).
-pub fn watch_files(files: &[PathBuf], handle: ControlHandle) -> Option<notify::RecommendedWatcher> {
+pub(crate) fn watch_files(
+    files: &[PathBuf],
+    handle: ControlHandle,
+) -> Option<notify::RecommendedWatcher> {
     use notify::{RecursiveMode, Watcher};
     if files.is_empty() {
         return None;

@@ -38,21 +38,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Annotation: the API server URL.
-pub const API_SERVER: &str = "kubernetes.io/api-server";
+pub(crate) const API_SERVER: &str = "kubernetes.io/api-server";
 /// Annotation: base64 PEM of the API server's CA.
-pub const API_SERVER_CA: &str = "kubernetes.io/api-server-certificate-authority";
+pub(crate) const API_SERVER_CA: &str = "kubernetes.io/api-server-certificate-authority";
 /// Annotation: Backstage `authProvider`.
-pub const AUTH_PROVIDER: &str = "kubernetes.io/auth-provider";
+pub(crate) const AUTH_PROVIDER: &str = "kubernetes.io/auth-provider";
 /// Annotation: Backstage `oidcTokenProvider`.
-pub const OIDC_TOKEN_PROVIDER: &str = "kubernetes.io/oidc-token-provider";
+pub(crate) const OIDC_TOKEN_PROVIDER: &str = "kubernetes.io/oidc-token-provider";
 /// Annotation: `"true"` skips server certificate verification.
-pub const SKIP_TLS_VERIFY: &str = "kubernetes.io/skip-tls-verify";
-/// Annotation: Backstage `skipMetricsLookup` (kubeplex makes no metrics calls).
-pub const SKIP_METRICS_LOOKUP: &str = "kubernetes.io/skip-metrics-lookup";
+pub(crate) const SKIP_TLS_VERIFY: &str = "kubernetes.io/skip-tls-verify";
 /// Annotation: Backstage `dashboardUrl`.
-pub const DASHBOARD_URL: &str = "kubernetes.io/dashboard-url";
+pub(crate) const DASHBOARD_URL: &str = "kubernetes.io/dashboard-url";
 /// Annotation: Backstage `dashboardApp`.
-pub const DASHBOARD_APP: &str = "kubernetes.io/dashboard-app";
+pub(crate) const DASHBOARD_APP: &str = "kubernetes.io/dashboard-app";
 
 /// The catalog filter Backstage's locator uses.
 pub fn filter() -> String {
@@ -265,7 +263,8 @@ async fn entity_spec(
     spec.connect_guard = Some(guard.clone());
     // Build the TLS configuration once now, so a bad CA is reported here, not per request.
     if spec.url.scheme() == "https" {
-        crate::tls::client::cluster_client_config(&spec.url, &spec.tls)?;
+        crate::tls::client::cluster_client_config(&spec.url, &spec.tls)
+            .map_err(|e| e.to_string())?;
     }
     Ok(spec)
 }

@@ -10,11 +10,8 @@ use crate::tls::pem::decode_base64;
 use crate::tls::TlsSettings;
 use std::path::Path;
 
-/// Where a pod's service-account token and CA are mounted.
-pub use super::in_cluster::SERVICE_ACCOUNT_DIR as IN_CLUSTER_DIR;
-
 /// Turns the configured clusters into specs, in order.
-pub fn locate(locator: &str, clusters: &[ClusterConfig]) -> Result<Vec<ClusterSpec>, Error> {
+pub(crate) fn locate(locator: &str, clusters: &[ClusterConfig]) -> Result<Vec<ClusterSpec>, Error> {
     clusters.iter().map(|c| spec(locator, c)).collect()
 }
 
@@ -41,7 +38,7 @@ fn decode(locator: &str, name: &str, field: &str, data: &str) -> Result<Vec<u8>,
 }
 
 /// Builds one cluster's spec.
-pub fn spec(locator: &str, c: &ClusterConfig) -> Result<ClusterSpec, Error> {
+pub(crate) fn spec(locator: &str, c: &ClusterConfig) -> Result<ClusterSpec, Error> {
     let name = c.name.as_str();
     let in_cluster = c.auth_provider.as_deref() == Some("serviceAccount");
     let url_text = if c.url.is_empty() && in_cluster {

@@ -9,20 +9,20 @@ use crate::cluster::{ClusterSpec, ServerCredential};
 use std::path::{Path, PathBuf};
 
 /// Where a pod's service-account token, CA and namespace are mounted.
-pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+pub(crate) const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// Whether this cluster should use the pod's service account: `serviceAccount` without a
 /// token of its own.
-pub fn wants_pod_account(spec: &ClusterSpec) -> bool {
+pub(crate) fn wants_pod_account(spec: &ClusterSpec) -> bool {
     spec.auth_provider.as_deref() == Some("serviceAccount")
         && spec.credential == ServerCredential::None
 }
 
 /// Overrides [`SERVICE_ACCOUNT_DIR`] (a token mounted elsewhere, tests).
-pub const DIR_ENV: &str = "KUBEPLEX_SERVICE_ACCOUNT_DIR";
+pub(crate) const DIR_ENV: &str = "KUBEPLEX_SERVICE_ACCOUNT_DIR";
 
 /// The service-account folder: `$KUBEPLEX_SERVICE_ACCOUNT_DIR`, else [`SERVICE_ACCOUNT_DIR`].
-pub fn dir() -> PathBuf {
+pub(crate) fn dir() -> PathBuf {
     std::env::var_os(DIR_ENV)
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
@@ -30,14 +30,14 @@ pub fn dir() -> PathBuf {
 }
 
 /// Applies the pod's service account from [`dir`]; see [`apply_from`].
-pub fn apply(spec: &mut ClusterSpec) -> bool {
+pub(crate) fn apply(spec: &mut ClusterSpec) -> bool {
     apply_from(spec, &dir())
 }
 
 /// When the cluster wants the pod's account and `dir/token` exists: the credential becomes
 /// that token file, and the CA `dir/ca.crt` unless the cluster has its own CA. Returns
 /// whether it applied.
-pub fn apply_from(spec: &mut ClusterSpec, dir: &Path) -> bool {
+pub(crate) fn apply_from(spec: &mut ClusterSpec, dir: &Path) -> bool {
     if !wants_pod_account(spec) {
         return false;
     }
@@ -60,7 +60,7 @@ pub fn apply_from(spec: &mut ClusterSpec, dir: &Path) -> bool {
 }
 
 /// The in-cluster API server URL from the environment, when running in a pod.
-pub fn url() -> Option<String> {
+pub(crate) fn url() -> Option<String> {
     url_from(
         std::env::var("KUBERNETES_SERVICE_HOST").ok().as_deref(),
         std::env::var("KUBERNETES_SERVICE_PORT").ok().as_deref(),
@@ -68,7 +68,7 @@ pub fn url() -> Option<String> {
 }
 
 /// `https://host:port` (IPv6 bracketed, port 443 by default); `None` without a host.
-pub fn url_from(host: Option<&str>, port: Option<&str>) -> Option<String> {
+pub(crate) fn url_from(host: Option<&str>, port: Option<&str>) -> Option<String> {
     let host = host.filter(|h| !h.is_empty())?;
     let port = port.filter(|p| !p.is_empty()).unwrap_or("443");
     let host = if host.contains(':') && !host.starts_with('[') {

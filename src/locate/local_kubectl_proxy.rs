@@ -4,10 +4,10 @@
 use crate::cluster::ClusterSpec;
 
 /// The address `kubectl proxy` listens on by default.
-pub const URL: &str = "http://127.0.0.1:8001";
+pub(crate) const URL: &str = "http://127.0.0.1:8001";
 
 /// The one cluster `local`.
-pub fn locate() -> Vec<ClusterSpec> {
+pub(crate) fn locate() -> Vec<ClusterSpec> {
     vec![ClusterSpec::new(
         "local",
         url::Url::parse(URL).expect("static URL parses"),

@@ -3,11 +3,11 @@
 //! the registry gives each cluster its key.
 
 pub mod catalog;
-pub mod config;
-pub mod in_cluster;
+pub(crate) mod config;
+pub(crate) mod in_cluster;
 pub mod kubeconfig;
-pub mod local_kubectl_proxy;
-pub mod simulated;
+pub(crate) mod local_kubectl_proxy;
+pub(crate) mod simulated;
 
 use crate::cluster::{ClusterSpec, LocatorClusters};
 use crate::config::{LocatorConfig, LocatorKind, Settings};
@@ -77,7 +77,7 @@ pub async fn locate_all(settings: &Settings) -> Result<Vec<Located>, LocateError
 
 /// Runs one locator. `previous` is the locator's clusters before a reload: a catalog that
 /// cannot be read keeps them.
-pub async fn locate_one(
+pub(crate) async fn locate_one(
     l: &LocatorConfig,
     previous: Option<&[ClusterSpec]>,
 ) -> Result<Located, LocateError> {

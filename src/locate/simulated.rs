@@ -7,7 +7,7 @@ use crate::cluster::ClusterSpec;
 use crate::sim::config::SimClusterConfig;
 
 /// Starts one simulated server per cluster and returns their specs and servers.
-pub async fn locate(locator: &str, clusters: &[SimClusterConfig]) -> Result<Located, Error> {
+pub(crate) async fn locate(locator: &str, clusters: &[SimClusterConfig]) -> Result<Located, Error> {
     let mut out = Located {
         locator: locator.to_string(),
         clusters: Vec::with_capacity(clusters.len()),

@@ -1,3 +1,3 @@
 //! What operators see of a running kubeplex: liveness and readiness ([`readiness`]).
 
-pub mod readiness;
+pub(crate) mod readiness;

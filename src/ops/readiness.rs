@@ -17,7 +17,7 @@ pub struct Readiness {
 }
 
 /// The state the health routes read.
-pub struct HealthState {
+pub(crate) struct HealthState {
     /// The current registry.
     pub registry: RegistryHandle,
     /// The last reload's outcome.
@@ -25,7 +25,7 @@ pub struct HealthState {
 }
 
 /// Registers `GET /healthz` and `GET /readyz`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz));
 }

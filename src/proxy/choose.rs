@@ -7,13 +7,13 @@ use crate::status::Error;
 use actix_web::HttpRequest;
 
 /// Backstage's cluster header.
-pub const BACKSTAGE_CLUSTER_HEADER: &str = "backstage-kubernetes-cluster";
+pub(crate) const BACKSTAGE_CLUSTER_HEADER: &str = "backstage-kubernetes-cluster";
 /// The cluster header of Backstage 1.9 and the seed documents.
-pub const X_CLUSTER_HEADER: &str = "x-kubernetes-cluster";
+pub(crate) const X_CLUSTER_HEADER: &str = "x-kubernetes-cluster";
 
 /// The cluster header's value, if any. Both names are accepted; when both are sent they
 /// must agree.
-pub fn header_value(req: &HttpRequest) -> Result<Option<&str>, Error> {
+pub(crate) fn header_value(req: &HttpRequest) -> Result<Option<&str>, Error> {
     let h = req.headers();
     let read = |name: &str| -> Result<Option<&str>, Error> {
         let mut all = h.get_all(name);
@@ -46,12 +46,12 @@ pub fn header_value(req: &HttpRequest) -> Result<Option<&str>, Error> {
 }
 
 /// Chooses by header (the `{base}/proxy` route).
-pub fn by_header(registry: &Registry, req: &HttpRequest) -> Result<Choice, Error> {
+pub(crate) fn by_header(registry: &Registry, req: &HttpRequest) -> Result<Choice, Error> {
     registry.choose(header_value(req)?)
 }
 
 /// Chooses by the raw (still percent-encoded) `{cluster}` path segment.
-pub fn by_segment(registry: &Registry, raw: &str) -> Result<Choice, Error> {
+pub(crate) fn by_segment(registry: &Registry, raw: &str) -> Result<Choice, Error> {
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| Error::bad_request("the cluster in the path is not UTF-8"))?;

@@ -123,7 +123,7 @@ where
 
 /// Forwards the request and streams the answer back. Errors name the cluster key, never a
 /// token or the query string.
-pub async fn forward(
+pub(crate) async fn forward(
     req: &HttpRequest,
     payload: web::Payload,
     state: &ProxyState,

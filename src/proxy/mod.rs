@@ -8,14 +8,14 @@
 //! (target `kubeplex::audit`) when its response body ends: request id, cluster key, method,
 //! path without query, status, bytes, duration.
 
-pub mod choose;
-pub mod forward;
-pub mod headers;
-pub mod path;
-pub mod state;
-pub mod upgrade;
+pub(crate) mod choose;
+pub(crate) mod forward;
+pub(crate) mod headers;
+pub(crate) mod path;
+pub(crate) mod state;
+pub(crate) mod upgrade;
 
-pub use state::{ProxySettings, ProxyState};
+pub(crate) use state::{ProxySettings, ProxyState};
 
 use crate::cluster::{Choice, ClusterKey, Registry};
 use crate::status::Error;
@@ -30,9 +30,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 /// `Kubeplex-Cluster`: the key of the cluster that answered.
-pub const KUBEPLEX_CLUSTER: &str = "kubeplex-cluster";
+pub(crate) const KUBEPLEX_CLUSTER: &str = "kubeplex-cluster";
 /// `X-Request-Id`.
-pub const REQUEST_ID: &str = "x-request-id";
+pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// Registers the routes under `base` (`server.basePath`):
 /// `GET {base}/clusters`, `ANY {base}/proxy/{path...}`, `ANY {base}/clusters/{cluster}/{path...}`.
@@ -40,7 +40,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// Only static patterns are registered: actix-router matches dynamic segments with a regex
 /// on every request, which cost the proxy a sixth of its instructions per request. The two
 /// proxy routes are told apart by [`dispatch`] with plain prefix checks instead.
-pub fn configure(base: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+pub(crate) fn configure(base: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg| {
         let base = base.trim_end_matches('/');
         cfg.service(
@@ -85,7 +85,7 @@ async fn dispatch(
 
 /// Any path kubeplex does not serve at all: a 404 `Status`, with a request id and an audit
 /// line like every other answer.
-pub async fn no_route(req: HttpRequest) -> HttpResponse {
+pub(crate) async fn no_route(req: HttpRequest) -> HttpResponse {
     Ctx::new(&req).finish(&req, Err(Error::not_found("no such route")))
 }
 

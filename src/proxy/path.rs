@@ -13,7 +13,7 @@
 use crate::status::Error;
 
 /// Checks a raw request tail (starting with `/` or empty). Never echoes the path's query.
-pub fn check_tail(tail: &str) -> Result<(), Error> {
+pub(crate) fn check_tail(tail: &str) -> Result<(), Error> {
     let bytes = tail.as_bytes();
     if !tail.is_empty() && bytes[0] != b'/' {
         return Err(Error::bad_request("the proxied path must start with '/'"));

@@ -7,7 +7,7 @@ use crate::config::ServerSettings;
 use std::time::Duration;
 
 /// The proxy's shared state.
-pub struct ProxyState {
+pub(crate) struct ProxyState {
     /// The current registry (swapped by the background owner on reload or refresh).
     pub registry: RegistryHandle,
     /// Per-request settings.
@@ -16,7 +16,7 @@ pub struct ProxyState {
 
 /// The `kubeplex.server` settings a proxied request uses.
 #[derive(Debug, Clone)]
-pub struct ProxySettings {
+pub(crate) struct ProxySettings {
     /// `basePath`, without a trailing slash.
     pub base_path: String,
     /// TCP connect (and, separately, TLS handshake) timeout.

@@ -40,14 +40,14 @@ use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The message of the 400 for a SPDY upgrade.
-pub const SPDY_REFUSED: &str =
+pub(crate) const SPDY_REFUSED: &str =
     "kubeplex tunnels WebSocket upgrades only, not SPDY: kubectl 1.31 and later use \
      WebSocket by default for exec, attach, cp and port-forward; with kubectl 1.29 or 1.30 set \
      KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true and KUBECTL_PORT_FORWARD_WEBSOCKETS=true, or \
      upgrade kubectl";
 
 /// Handles a request with an `Upgrade` header for `tail` on `cluster`.
-pub async fn handle(
+pub(crate) async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
     state: &ProxyState,

@@ -5,26 +5,26 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 /// The service CIDR, as a real server names it in messages.
-pub const SERVICE_CIDR: &str = "10.96.0.0/12";
+pub(crate) const SERVICE_CIDR: &str = "10.96.0.0/12";
 const CIDR_BASE: u32 = u32::from_be_bytes([10, 96, 0, 0]);
 const CIDR_SIZE: u32 = 1 << 20;
 /// The first usable address, kept for `default/kubernetes` as a real cluster does.
-pub const KUBERNETES_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
+pub(crate) const KUBERNETES_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
 
 /// The node port range.
-pub const NODE_PORT_MIN: i64 = 30000;
+pub(crate) const NODE_PORT_MIN: i64 = 30000;
 /// The node port range (inclusive).
-pub const NODE_PORT_MAX: i64 = 32767;
+pub(crate) const NODE_PORT_MAX: i64 = 32767;
 
 /// Cluster IPs in use.
 #[derive(Debug, Default, Clone)]
-pub struct IpAllocator {
+pub(crate) struct IpAllocator {
     used: HashSet<u32>,
 }
 
 impl IpAllocator {
     /// Why `ip` cannot be allocated, if it cannot.
-    pub fn check(&self, ip: Ipv4Addr) -> Result<(), String> {
+    pub(crate) fn check(&self, ip: Ipv4Addr) -> Result<(), String> {
         let n = u32::from(ip);
         if !(CIDR_BASE + 1..CIDR_BASE + CIDR_SIZE - 1).contains(&n) {
             return Err(format!(
@@ -40,12 +40,12 @@ impl IpAllocator {
     }
 
     /// Marks `ip` used (after [`check`](Self::check)).
-    pub fn take(&mut self, ip: Ipv4Addr) {
+    pub(crate) fn take(&mut self, ip: Ipv4Addr) {
         self.used.insert(u32::from(ip));
     }
 
     /// Allocates a free address at random; `None` when the range is full.
-    pub fn allocate(&mut self) -> Option<Ipv4Addr> {
+    pub(crate) fn allocate(&mut self) -> Option<Ipv4Addr> {
         let size = CIDR_SIZE - 2;
         if self.used.len() as u32 >= size - 1 {
             return None;
@@ -63,7 +63,7 @@ impl IpAllocator {
     }
 
     /// Frees an address (ignores anything not an IPv4 address).
-    pub fn release(&mut self, ip: &str) {
+    pub(crate) fn release(&mut self, ip: &str) {
         if let Ok(ip) = ip.parse::<Ipv4Addr>() {
             self.used.remove(&u32::from(ip));
         }

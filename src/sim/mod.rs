@@ -2,24 +2,24 @@
 //! API and what kubectl needs. It runs in-process behind the `simulated` locator, alone as
 //! `kubeplex sim`, and as the upstream of the integration tests.
 
-pub mod alloc;
-pub mod api;
+pub(crate) mod alloc;
+pub(crate) mod api;
 pub mod config;
-pub mod discovery;
-pub mod errors;
+pub(crate) mod discovery;
+pub(crate) mod errors;
 pub mod model;
-pub mod namespace;
-pub mod patch;
+pub(crate) mod namespace;
+pub(crate) mod patch;
 pub mod pods;
-pub mod protobuf;
-pub mod seed;
-pub mod selectors;
-pub mod service;
-pub mod state;
+pub(crate) mod protobuf;
+pub(crate) mod seed;
+pub(crate) mod selectors;
+pub(crate) mod service;
+pub(crate) mod state;
 pub mod store;
-pub mod strict;
-pub mod table;
-pub mod validation;
+pub(crate) mod strict;
+pub(crate) mod table;
+pub(crate) mod validation;
 
 use actix_web::dev::{Service as _, ServiceResponse};
 use actix_web::web;
@@ -80,7 +80,7 @@ impl Drop for SimServer {
 }
 
 /// Builds the state of a simulated cluster: built-in namespaces, then the seed.
-pub fn build_state(cluster: &SimClusterConfig) -> Result<state::SimState, seed::SeedError> {
+pub(crate) fn build_state(cluster: &SimClusterConfig) -> Result<state::SimState, seed::SeedError> {
     let state = state::SimState::new(cluster);
     seed::builtins(&state.store).map_err(|e| seed::SeedError {
         source_name: cluster.name.clone(),
@@ -94,7 +94,7 @@ pub fn build_state(cluster: &SimClusterConfig) -> Result<state::SimState, seed::
 
 /// Registers the simulated API on an app whose `app_data` holds the
 /// `web::Data<SimState>` and a per-worker [`api::ProxyClient`].
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     api::configure(cfg);
 }
 

@@ -13,7 +13,7 @@ pub struct ObjectMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generate_name: Option<String>,
+    pub(crate) generate_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -25,20 +25,20 @@ pub struct ObjectMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creation_timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_timestamp: Option<String>,
+    pub(crate) deletion_timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_grace_period_seconds: Option<i64>,
+    pub(crate) deletion_grace_period_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner_references: Option<Vec<Value>>,
+    pub(crate) owner_references: Option<Vec<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finalizers: Option<Vec<String>>,
+    pub(crate) finalizers: Option<Vec<String>>,
     /// Accepted and dropped (server-side apply is not simulated).
     #[serde(default, skip_serializing)]
-    pub managed_fields: Option<Value>,
+    pub(crate) managed_fields: Option<Value>,
 }
 
 impl ObjectMeta {
@@ -65,7 +65,7 @@ pub struct ServicePort {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_protocol: Option<String>,
+    pub(crate) app_protocol: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,16 +77,16 @@ pub struct ServicePort {
 /// `spec.sessionAffinityConfig.clientIP`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ClientIpConfig {
+pub(crate) struct ClientIpConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<i64>,
 }
 
 /// `spec.sessionAffinityConfig`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SessionAffinityConfig {
+pub(crate) struct SessionAffinityConfig {
     #[serde(rename = "clientIP", default, skip_serializing_if = "Option::is_none")]
-    pub client_ip: Option<ClientIpConfig>,
+    pub(crate) client_ip: Option<ClientIpConfig>,
 }
 
 /// `spec` of a Service (v1).
@@ -104,52 +104,52 @@ pub struct ServiceSpec {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub cluster_ips: Option<Vec<String>>,
+    pub(crate) cluster_ips: Option<Vec<String>>,
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub type_: Option<String>,
+    pub(crate) type_: Option<String>,
     #[serde(
         rename = "externalIPs",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub external_ips: Option<Vec<String>>,
+    pub(crate) external_ips: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_affinity: Option<String>,
+    pub(crate) session_affinity: Option<String>,
     #[serde(
         rename = "loadBalancerIP",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub load_balancer_ip: Option<String>,
+    pub(crate) load_balancer_ip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub load_balancer_source_ranges: Option<Vec<String>>,
+    pub(crate) load_balancer_source_ranges: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_name: Option<String>,
+    pub(crate) external_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_traffic_policy: Option<String>,
+    pub(crate) external_traffic_policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health_check_node_port: Option<i64>,
+    pub(crate) health_check_node_port: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publish_not_ready_addresses: Option<bool>,
+    pub(crate) publish_not_ready_addresses: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_affinity_config: Option<SessionAffinityConfig>,
+    pub(crate) session_affinity_config: Option<SessionAffinityConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip_families: Option<Vec<String>>,
+    pub(crate) ip_families: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip_family_policy: Option<String>,
+    pub(crate) ip_family_policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allocate_load_balancer_node_ports: Option<bool>,
+    pub(crate) allocate_load_balancer_node_ports: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub load_balancer_class: Option<String>,
+    pub(crate) load_balancer_class: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub internal_traffic_policy: Option<String>,
+    pub(crate) internal_traffic_policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub traffic_distribution: Option<String>,
+    pub(crate) traffic_distribution: Option<String>,
 }
 
 impl ServiceSpec {
     /// `spec.type`, defaulted.
-    pub fn type_name(&self) -> &str {
+    pub(crate) fn type_name(&self) -> &str {
         self.type_.as_deref().unwrap_or("ClusterIP")
     }
 
@@ -179,7 +179,7 @@ pub struct LoadBalancerIngress {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip_mode: Option<String>,
+    pub(crate) ip_mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<Vec<PortStatus>>,
 }
@@ -198,7 +198,7 @@ pub struct ServiceStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<LoadBalancerStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conditions: Option<Vec<Value>>,
+    pub(crate) conditions: Option<Vec<Value>>,
 }
 
 /// A v1 Service.
@@ -208,7 +208,7 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
+    pub(crate) api_version: Option<String>,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -221,7 +221,7 @@ pub struct Service {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NamespaceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finalizers: Option<Vec<String>>,
+    pub(crate) finalizers: Option<Vec<String>>,
 }
 
 /// `status` of a Namespace.
@@ -230,7 +230,7 @@ pub struct NamespaceStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conditions: Option<Vec<Value>>,
+    pub(crate) conditions: Option<Vec<Value>>,
 }
 
 /// A v1 Namespace.
@@ -240,7 +240,7 @@ pub struct Namespace {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
+    pub(crate) api_version: Option<String>,
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -250,12 +250,12 @@ pub struct Namespace {
 }
 
 /// The current time as the API server writes timestamps (RFC 3339, seconds, `Z`).
-pub fn now_timestamp() -> String {
+pub(crate) fn now_timestamp() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// A random version-4 UUID in its usual text form.
-pub fn new_uid() -> String {
+pub(crate) fn new_uid() -> String {
     let b: [u8; 16] = rand::random();
     let mut b = b;
     b[6] = (b[6] & 0x0f) | 0x40;

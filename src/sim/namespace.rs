@@ -10,7 +10,7 @@ use super::validation;
 use std::sync::Arc;
 
 /// Namespaces that cannot be deleted.
-pub const IMMORTAL: &[&str] = &["default", "kube-system", "kube-public"];
+pub(crate) const IMMORTAL: &[&str] = &["default", "kube-system", "kube-public"];
 
 fn defaults(ns: &mut Namespace) {
     let name = ns.metadata.name().to_string();
@@ -27,7 +27,7 @@ fn defaults(ns: &mut Namespace) {
 }
 
 /// Creates a namespace.
-pub fn create(
+pub(crate) fn create(
     txn: &mut Txn<'_>,
     mut ns: Namespace,
     dry_run: bool,
@@ -90,7 +90,7 @@ fn preview(ns: Namespace) -> Arc<Stored> {
 }
 
 /// Replaces a namespace's labels, annotations and finalizers (the rest is the server's).
-pub fn update(
+pub(crate) fn update(
     txn: &mut Txn<'_>,
     name: &str,
     new: Namespace,
@@ -124,7 +124,11 @@ pub fn update(
 
 /// Deletes a namespace and every Service in it. Returns the namespace as last seen, in
 /// phase `Terminating`.
-pub fn delete(txn: &mut Txn<'_>, name: &str, dry_run: bool) -> Result<Arc<Stored>, SimError> {
+pub(crate) fn delete(
+    txn: &mut Txn<'_>,
+    name: &str,
+    dry_run: bool,
+) -> Result<Arc<Stored>, SimError> {
     let current = txn
         .get(Kind::Namespace, "", name)
         .ok_or_else(|| SimError::not_found("namespaces", name))?;

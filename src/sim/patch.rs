@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 /// A patch type, from the request's `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatchType {
+pub(crate) enum PatchType {
     /// `application/merge-patch+json`
     Merge,
     /// `application/json-patch+json`
@@ -19,7 +19,7 @@ pub enum PatchType {
 
 impl PatchType {
     /// The patch type of a `Content-Type`, or 415.
-    pub fn from_content_type(ct: &str) -> Result<PatchType, SimError> {
+    pub(crate) fn from_content_type(ct: &str) -> Result<PatchType, SimError> {
         let base = super::api::media_type(ct);
         match base.as_str() {
             "application/merge-patch+json" => Ok(PatchType::Merge),
@@ -31,7 +31,7 @@ impl PatchType {
 }
 
 /// Applies `patch` (raw bytes) of type `t` to `target`.
-pub fn apply(t: PatchType, target: &Value, patch: &[u8]) -> Result<Value, SimError> {
+pub(crate) fn apply(t: PatchType, target: &Value, patch: &[u8]) -> Result<Value, SimError> {
     let patch: Value = serde_json::from_slice(patch)
         .map_err(|e| SimError::bad_request(format!("error decoding patch: {e}")))?;
     match t {
@@ -58,7 +58,7 @@ pub fn apply(t: PatchType, target: &Value, patch: &[u8]) -> Result<Value, SimErr
 }
 
 /// RFC 7386 merge.
-pub fn merge(target: &mut Value, patch: &Value) {
+pub(crate) fn merge(target: &mut Value, patch: &Value) {
     let Value::Object(p) = patch else {
         *target = patch.clone();
         return;
@@ -169,7 +169,7 @@ fn remove(doc: &mut Value, path: &str) -> Result<Value, SimError> {
 }
 
 /// RFC 6902 patch.
-pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, SimError> {
+pub(crate) fn json_patch(target: &Value, patch: &Value) -> Result<Value, SimError> {
     let Value::Array(ops) = patch else {
         return Err(SimError::bad_request(
             "json: cannot unmarshal object into Go value of type jsonpatch.Patch",

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 /// Why a protobuf body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProtoError {
+pub(crate) enum ProtoError {
     /// The envelope names a kind this module does not decode (answer 415).
     UnsupportedKind(String),
     /// The bytes are not a valid Kubernetes protobuf envelope or message (answer 400).
@@ -373,7 +373,7 @@ fn message(
 
 /// Decodes a Kubernetes protobuf request body (`k8s\0` + `runtime.Unknown`) into the JSON
 /// object a client would have sent as `application/json`.
-pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
+pub(crate) fn decode(body: &[u8]) -> Result<Value, ProtoError> {
     let rest = body
         .strip_prefix(MAGIC)
         .ok_or_else(|| ProtoError::Malformed("missing the k8s protobuf prefix".into()))?;

@@ -12,13 +12,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// Namespaces every cluster has.
-pub const BUILTIN_NAMESPACES: &[&str] =
+pub(crate) const BUILTIN_NAMESPACES: &[&str] =
     &["default", "kube-node-lease", "kube-public", "kube-system"];
 
 /// Why a seed could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[error("seed {source_name}: {message}")]
-pub struct SeedError {
+pub(crate) struct SeedError {
     /// The seed's file or name.
     pub source_name: String,
     /// What is wrong.
@@ -37,7 +37,7 @@ fn ensure_namespace(store: &Store, name: &str) -> Result<(), SimError> {
 }
 
 /// Creates the built-in namespaces.
-pub fn builtins(store: &Store) -> Result<(), SimError> {
+pub(crate) fn builtins(store: &Store) -> Result<(), SimError> {
     for ns in BUILTIN_NAMESPACES {
         ensure_namespace(store, ns)?;
     }
@@ -61,7 +61,7 @@ fn flatten(doc: Value, out: &mut Vec<Value>) {
 }
 
 /// Loads a seed into `store`.
-pub fn load(store: &Store, source: &SeedSource) -> Result<(), SeedError> {
+pub(crate) fn load(store: &Store, source: &SeedSource) -> Result<(), SeedError> {
     let (name, text) = match source {
         SeedSource::File(path) => (
             path.display().to_string(),

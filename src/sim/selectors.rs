@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 /// One label requirement.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Requirement {
+pub(crate) enum Requirement {
     /// `key`
     Exists(String),
     /// `!key`
@@ -29,7 +29,7 @@ pub enum Requirement {
 
 /// A parsed label selector (all requirements must hold).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct LabelSelector(pub Vec<Requirement>);
+pub(crate) struct LabelSelector(pub Vec<Requirement>);
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -148,7 +148,7 @@ fn check_value(i: usize, key: &str, v: &str) -> Result<(), SimError> {
 
 impl LabelSelector {
     /// Parses a selector; malformed input is a 400 BadRequest.
-    pub fn parse(s: &str) -> Result<LabelSelector, SimError> {
+    pub(crate) fn parse(s: &str) -> Result<LabelSelector, SimError> {
         let toks = lex(s);
         let mut reqs = Vec::new();
         let mut i = 0;
@@ -328,12 +328,12 @@ impl LabelSelector {
     }
 
     /// Whether the selector selects everything.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// Whether `labels` satisfy every requirement.
-    pub fn matches(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
+    pub(crate) fn matches(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
         let get = |k: &str| labels.and_then(|l| l.get(k));
         self.0.iter().all(|r| match r {
             Requirement::Exists(k) => get(k).is_some(),
@@ -354,7 +354,7 @@ impl LabelSelector {
 
 /// One field requirement: `field` equal (or not) to `value`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FieldRequirement {
+pub(crate) struct FieldRequirement {
     /// `metadata.name`, ...
     pub field: String,
     /// The value compared.
@@ -365,7 +365,7 @@ pub struct FieldRequirement {
 
 /// A parsed field selector.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct FieldSelector(pub Vec<FieldRequirement>);
+pub(crate) struct FieldSelector(pub Vec<FieldRequirement>);
 
 fn split_unescaped(s: &str, sep: char) -> Vec<String> {
     let mut parts = Vec::new();
@@ -418,7 +418,7 @@ fn unescape(s: &str) -> Result<String, SimError> {
 
 impl FieldSelector {
     /// Parses a selector, allowing only the fields in `known` (400 otherwise).
-    pub fn parse(s: &str, known: &[&str]) -> Result<FieldSelector, SimError> {
+    pub(crate) fn parse(s: &str, known: &[&str]) -> Result<FieldSelector, SimError> {
         let mut reqs = Vec::new();
         if s.trim().is_empty() {
             return Ok(FieldSelector(reqs));
@@ -453,12 +453,12 @@ impl FieldSelector {
     }
 
     /// Whether the selector selects everything.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// The name the selector pins (`metadata.name=x`), if any.
-    pub fn pinned(&self, field: &str) -> Option<&str> {
+    pub(crate) fn pinned(&self, field: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|r| r.field == field && !r.negate)
@@ -466,7 +466,7 @@ impl FieldSelector {
     }
 
     /// Whether `object` satisfies every requirement.
-    pub fn matches(&self, object: &Stored) -> bool {
+    pub(crate) fn matches(&self, object: &Stored) -> bool {
         self.0.iter().all(|r| {
             let v = object.field(&r.field).unwrap_or_default();
             (v == r.value) != r.negate
@@ -476,7 +476,7 @@ impl FieldSelector {
 
 /// Both selectors of a list or watch.
 #[derive(Debug, Clone, Default)]
-pub struct Selectors {
+pub(crate) struct Selectors {
     /// `labelSelector`.
     pub labels: LabelSelector,
     /// `fieldSelector`.
@@ -485,12 +485,12 @@ pub struct Selectors {
 
 impl Selectors {
     /// Whether `object` is selected.
-    pub fn matches(&self, object: &Stored) -> bool {
+    pub(crate) fn matches(&self, object: &Stored) -> bool {
         self.labels.matches(object.labels()) && self.fields.matches(object)
     }
 
     /// Whether nothing is filtered.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.labels.is_empty() && self.fields.is_empty()
     }
 }

@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 /// Events kept for watch resumption and older snapshots.
-pub const HISTORY_LIMIT: usize = 10_000;
+pub(crate) const HISTORY_LIMIT: usize = 10_000;
 /// Events a watcher may fall behind before it is ended with 410.
-pub const BROADCAST_CAPACITY: usize = 16_384;
+pub(crate) const BROADCAST_CAPACITY: usize = 16_384;
 /// etcd-like compaction period: history older than the previous tick is dropped.
-pub const COMPACTION_INTERVAL: Duration = Duration::from_secs(300);
+pub(crate) const COMPACTION_INTERVAL: Duration = Duration::from_secs(300);
 
 /// The kinds of object the simulated cluster stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,7 +56,7 @@ impl Kind {
     }
 
     /// The list kind (`ServiceList`).
-    pub fn list_kind(self) -> &'static str {
+    pub(crate) fn list_kind(self) -> &'static str {
         match self {
             Kind::Namespace => "NamespaceList",
             Kind::Service => "ServiceList",
@@ -92,7 +92,7 @@ impl Object {
     }
 
     /// Its metadata, mutable.
-    pub fn meta_mut(&mut self) -> &mut ObjectMeta {
+    pub(crate) fn meta_mut(&mut self) -> &mut ObjectMeta {
         match self {
             Object::Namespace(o) => &mut o.metadata,
             Object::Service(o) => &mut o.metadata,
@@ -152,7 +152,7 @@ impl Stored {
 
     /// 409 when an update names a `resourceVersion` (`asked`, empty meaning none) other
     /// than this object's.
-    pub fn check_fresh(&self, asked: Option<&str>) -> Result<(), SimError> {
+    pub(crate) fn check_fresh(&self, asked: Option<&str>) -> Result<(), SimError> {
         match asked.filter(|v| !v.is_empty()) {
             Some(rv) if rv != self.rv.to_string() => {
                 Err(SimError::stale(self.kind().resource(), &self.name))
@@ -162,17 +162,17 @@ impl Stored {
     }
 
     /// The object's kind.
-    pub fn kind(&self) -> Kind {
+    pub(crate) fn kind(&self) -> Kind {
         self.object.kind()
     }
 
     /// The object's labels.
-    pub fn labels(&self) -> Option<&BTreeMap<String, String>> {
+    pub(crate) fn labels(&self) -> Option<&BTreeMap<String, String>> {
         self.object.meta().labels.as_ref()
     }
 
     /// The full JSON (with `kind` and `apiVersion`), as a single GET returns it.
-    pub fn full_json(&self) -> Vec<u8> {
+    pub(crate) fn full_json(&self) -> Vec<u8> {
         let prefix = format!(
             "{{\"kind\":\"{}\",\"apiVersion\":\"v1\"",
             self.kind().name()
@@ -187,12 +187,12 @@ impl Stored {
     }
 
     /// The full object as a JSON value.
-    pub fn value(&self) -> serde_json::Value {
+    pub(crate) fn value(&self) -> serde_json::Value {
         serde_json::from_slice(&self.full_json()).unwrap_or_default()
     }
 
     /// A field value for field selectors (`metadata.name`, `spec.type`, ...).
-    pub fn field(&self, path: &str) -> Option<String> {
+    pub(crate) fn field(&self, path: &str) -> Option<String> {
         match (path, &self.object) {
             ("metadata.name", _) => Some(self.name.clone()),
             ("metadata.namespace", _) => Some(self.namespace.clone()),
@@ -212,29 +212,19 @@ type Key = (String, String);
 
 /// A consistent view of every object at one resourceVersion.
 #[derive(Debug, Clone, Default)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     maps: [OrdMap<Key, Arc<Stored>>; KINDS],
 }
 
 impl Snapshot {
     /// One object.
-    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<&Arc<Stored>> {
+    pub(crate) fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<&Arc<Stored>> {
         self.maps[kind as usize].get(&(namespace.to_string(), name.to_string()))
-    }
-
-    /// How many objects of `kind` (all namespaces).
-    pub fn len(&self, kind: Kind) -> usize {
-        self.maps[kind as usize].len()
-    }
-
-    /// Whether there is no object of `kind`.
-    pub fn is_empty(&self, kind: Kind) -> bool {
-        self.maps[kind as usize].is_empty()
     }
 
     /// Objects of `kind` in key order, optionally in one namespace, strictly after the key
     /// `after` (`(namespace, name)`).
-    pub fn iter<'a>(
+    pub(crate) fn iter<'a>(
         &'a self,
         kind: Kind,
         namespace: Option<&str>,
@@ -277,7 +267,7 @@ impl Snapshot {
 
 /// The type of a watch event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
+pub(crate) enum EventType {
     /// Created.
     Added = 0,
     /// Changed.
@@ -288,7 +278,7 @@ pub enum EventType {
 
 impl EventType {
     /// The wire name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             EventType::Added => "ADDED",
             EventType::Modified => "MODIFIED",
@@ -299,7 +289,7 @@ impl EventType {
 
 /// A committed change.
 #[derive(Debug)]
-pub struct Event {
+pub(crate) struct Event {
     /// The change's resourceVersion.
     pub rv: u64,
     /// What happened.
@@ -324,13 +314,13 @@ impl Event {
     }
 
     /// The object's kind.
-    pub fn kind(&self) -> Kind {
+    pub(crate) fn kind(&self) -> Kind {
         self.object.kind()
     }
 
     /// The watch line `{"type":..,"object":..}\n` for this event seen as `typ` (a selector
     /// transition turns a MODIFIED into an ADDED or DELETED for some watchers).
-    pub fn line(&self, typ: EventType) -> Bytes {
+    pub(crate) fn line(&self, typ: EventType) -> Bytes {
         self.lines[typ as usize]
             .get_or_init(|| watch_line(typ.as_str(), &self.object.full_json()))
             .clone()
@@ -338,7 +328,7 @@ impl Event {
 }
 
 /// One watch event line around an object's JSON.
-pub fn watch_line(typ: &str, object: &[u8]) -> Bytes {
+pub(crate) fn watch_line(typ: &str, object: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(object.len() + 32);
     out.extend_from_slice(b"{\"type\":\"");
     out.extend_from_slice(typ.as_bytes());
@@ -360,7 +350,7 @@ struct Inner {
 }
 
 /// Where a watch starts.
-pub enum WatchStart {
+pub(crate) enum WatchStart {
     /// Synthetic ADDED events for every object of this snapshot, then live events.
     Initial(Snapshot),
     /// These missed events, then live events.
@@ -393,17 +383,17 @@ pub struct Txn<'a> {
 
 impl Txn<'_> {
     /// The current state of one object.
-    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<Arc<Stored>> {
+    pub(crate) fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<Arc<Stored>> {
         self.inner.snap.get(kind, namespace, name).cloned()
     }
 
     /// The current snapshot (O(1) clone).
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         self.inner.snap.clone()
     }
 
     /// Cluster IP allocations.
-    pub fn ips(&mut self) -> &mut IpAllocator {
+    pub(crate) fn ips(&mut self) -> &mut IpAllocator {
         &mut self.inner.ips
     }
 
@@ -435,7 +425,12 @@ impl Txn<'_> {
 
     /// Deletes an object; returns its last state stamped with the deletion's
     /// resourceVersion.
-    pub fn delete(&mut self, kind: Kind, namespace: &str, name: &str) -> Option<Arc<Stored>> {
+    pub(crate) fn delete(
+        &mut self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<Stored>> {
         let old = self.inner.snap.remove(kind, namespace, name)?;
         self.inner.rv += 1;
         let rv = self.inner.rv;
@@ -525,13 +520,8 @@ impl Store {
         self.lock().rv
     }
 
-    /// The oldest resourceVersion still resumable from.
-    pub fn compacted(&self) -> u64 {
-        self.lock().compacted
-    }
-
     /// The current snapshot and its resourceVersion.
-    pub fn snapshot(&self) -> (Snapshot, u64) {
+    pub(crate) fn snapshot(&self) -> (Snapshot, u64) {
         let inner = self.lock();
         (inner.snap.clone(), inner.rv)
     }
@@ -539,7 +529,7 @@ impl Store {
     /// The snapshot at resourceVersion `rv`: rebuilt from the current one by undoing the
     /// newer history. `Err(Some(oldest))` when `rv` is compacted, `Err(None)` when it is
     /// in the future.
-    pub fn snapshot_at(&self, rv: u64) -> Result<Snapshot, Option<u64>> {
+    pub(crate) fn snapshot_at(&self, rv: u64) -> Result<Snapshot, Option<u64>> {
         let (mut snap, newer) = {
             let inner = self.lock();
             if rv > inner.rv {
@@ -572,7 +562,7 @@ impl Store {
     /// compacted); without, the current snapshot for synthetic ADDED events. Live events
     /// follow on the receiver with no gap and no duplicate.
     #[allow(clippy::type_complexity)]
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         &self,
         kind: Kind,
         since: Option<u64>,
@@ -633,7 +623,7 @@ mod tests {
             .unwrap();
         let (now, rv) = store.snapshot();
         assert_eq!(rv, 4);
-        assert_eq!(now.len(Kind::Service), 2);
+        assert_eq!(now.iter(Kind::Service, None, None).count(), 2);
         let then = store.snapshot_at(2).unwrap();
         let names: Vec<_> = then
             .iter(Kind::Service, None, None)

@@ -80,7 +80,7 @@ fn walk(value: &Value, schema: &'static Value, path: &str, out: &mut Vec<String>
 /// Paths of every field of `object` that the schema of `kind` (a core/v1 kind such as
 /// `Service`, `Namespace`, `ServiceList`, or a meta kind such as `DeleteOptions`) does not
 /// know. An unknown kind has no known fields to check against and yields nothing.
-pub fn unknown_fields_of(kind: &str, object: &Value) -> Vec<String> {
+pub(crate) fn unknown_fields_of(kind: &str, object: &Value) -> Vec<String> {
     let schema = schemas()
         .get(&format!("io.k8s.api.core.v1.{kind}"))
         .or_else(|| schemas().get(&format!("io.k8s.apimachinery.pkg.apis.meta.v1.{kind}")));
@@ -91,17 +91,12 @@ pub fn unknown_fields_of(kind: &str, object: &Value) -> Vec<String> {
     out
 }
 
-/// Paths of every field of `service` that the v1 Service schema does not know.
-pub fn unknown_fields(service: &Value) -> Vec<String> {
-    unknown_fields_of("Service", service)
-}
-
 /// The message of the 400 BadRequest a real server answers for a `fieldValidation=Strict`
 /// request with unknown fields, or `None` when there are none:
 /// `Service in version "v1" cannot be handled as a Service: strict decoding error: unknown
 /// field "spec.bogus", unknown field "spec.ports[0].x"`. For `fieldValidation=Warn` a real
 /// server instead adds one `Warning: 299 - "unknown field \"spec.bogus\""` header per field.
-pub fn strict_error_message(kind: &str, unknown: &[String]) -> Option<String> {
+pub(crate) fn strict_error_message(kind: &str, unknown: &[String]) -> Option<String> {
     if unknown.is_empty() {
         return None;
     }
@@ -118,6 +113,11 @@ pub fn strict_error_message(kind: &str, unknown: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Paths of every field of `service` that the v1 Service schema does not know.
+    fn unknown_fields(service: &Value) -> Vec<String> {
+        unknown_fields_of("Service", service)
+    }
     use serde_json::json;
 
     fn full_service() -> Value {

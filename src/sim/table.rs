@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 
 /// Whether the `Accept` header asks for a `meta.k8s.io/v1` Table (any of its media ranges
 /// has `as=Table` and `g=meta.k8s.io`, with `v=v1` or no version).
-pub fn wants_table(accept: &str) -> bool {
+pub(crate) fn wants_table(accept: &str) -> bool {
     accept.split(',').any(|range| {
         let mut parts = range.split(';').map(str::trim);
         let media = parts.next().unwrap_or("");
@@ -118,7 +118,7 @@ fn str_list(v: &Value, pointer: &str) -> Vec<String> {
 }
 
 /// kubectl's `HumanDuration`: `45s`, `5m10s`, `42m`, `5h3m`, `20h`, `3d4h`, `120d`, `2y30d`.
-pub fn human_duration(d: chrono::Duration) -> String {
+pub(crate) fn human_duration(d: chrono::Duration) -> String {
     let seconds = d.num_seconds();
     if seconds < -1 {
         return "<invalid>".into();
@@ -271,7 +271,7 @@ fn cluster_ip(svc: &Value) -> String {
 }
 
 /// The cells of one Service row: NAME, TYPE, CLUSTER-IP, EXTERNAL-IP, PORT(S), AGE, SELECTOR.
-pub fn service_cells(svc: &Value, now: DateTime<Utc>) -> Vec<Value> {
+pub(crate) fn service_cells(svc: &Value, now: DateTime<Utc>) -> Vec<Value> {
     vec![
         json!(str_at(svc, "/metadata/name").unwrap_or("")),
         json!(str_at(svc, "/spec/type").unwrap_or("ClusterIP")),
@@ -284,7 +284,7 @@ pub fn service_cells(svc: &Value, now: DateTime<Utc>) -> Vec<Value> {
 }
 
 /// [`service_table`] at a given time (for AGE).
-pub fn service_table_at(
+pub(crate) fn service_table_at(
     items: &[Value],
     include_object: &str,
     list_metadata: Value,
@@ -303,12 +303,12 @@ pub fn service_table_at(
 /// priority 1), each row carrying the object per `includeObject` (`Object`, `Metadata` (the
 /// default), `None`). `list_metadata` becomes the Table's `metadata` (resourceVersion,
 /// continue).
-pub fn service_table(items: &[Value], include_object: &str, list_metadata: Value) -> Value {
+pub(crate) fn service_table(items: &[Value], include_object: &str, list_metadata: Value) -> Value {
     service_table_at(items, include_object, list_metadata, Utc::now())
 }
 
 /// [`namespace_table`] at a given time (for AGE).
-pub fn namespace_table_at(
+pub(crate) fn namespace_table_at(
     items: &[Value],
     include_object: &str,
     list_metadata: Value,
@@ -330,7 +330,11 @@ pub fn namespace_table_at(
 
 /// A `Table` of Namespaces (NAME, STATUS, AGE), used like [`service_table`]: call it for
 /// namespace lists, gets and watch events when [`wants_table`] says so.
-pub fn namespace_table(items: &[Value], include_object: &str, list_metadata: Value) -> Value {
+pub(crate) fn namespace_table(
+    items: &[Value],
+    include_object: &str,
+    list_metadata: Value,
+) -> Value {
     namespace_table_at(items, include_object, list_metadata, Utc::now())
 }
 

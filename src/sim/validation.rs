@@ -11,9 +11,9 @@ const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist
 const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
 const QUALIFIED_NAME_MSG: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 /// The message for an invalid IP address.
-pub const IP_MSG: &str = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
+pub(crate) const IP_MSG: &str = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
 /// The message for a port number out of range.
-pub const PORT_MSG: &str = "must be between 1 and 65535, inclusive";
+pub(crate) const PORT_MSG: &str = "must be between 1 and 65535, inclusive";
 
 fn is_label_chars(s: &str, first_alpha: bool) -> bool {
     let b = s.as_bytes();
@@ -45,17 +45,17 @@ fn length_and_form(s: &str, max: usize, well_formed: bool, form_msg: &str) -> Ve
 }
 
 /// RFC 1123 label (namespace names, port names).
-pub fn dns1123_label(s: &str) -> Vec<String> {
+pub(crate) fn dns1123_label(s: &str) -> Vec<String> {
     length_and_form(s, 63, is_label_chars(s, false), DNS1123_LABEL_MSG)
 }
 
 /// RFC 1035 label (Service names).
-pub fn dns1035_label(s: &str) -> Vec<String> {
+pub(crate) fn dns1035_label(s: &str) -> Vec<String> {
     length_and_form(s, 63, is_label_chars(s, true), DNS1035_LABEL_MSG)
 }
 
 /// RFC 1123 subdomain (externalName, label key prefixes).
-pub fn dns1123_subdomain(s: &str) -> Vec<String> {
+pub(crate) fn dns1123_subdomain(s: &str) -> Vec<String> {
     let well_formed = !s.is_empty() && s.split('.').all(|l| is_label_chars(l, false));
     length_and_form(s, 253, well_formed, DNS1123_SUBDOMAIN_MSG)
 }
@@ -70,7 +70,7 @@ fn is_label_value_chars(s: &str) -> bool {
 }
 
 /// A label value (may be empty).
-pub fn label_value(s: &str) -> Vec<String> {
+pub(crate) fn label_value(s: &str) -> Vec<String> {
     if s.is_empty() {
         return Vec::new();
     }
@@ -78,7 +78,7 @@ pub fn label_value(s: &str) -> Vec<String> {
 }
 
 /// A qualified name (`prefix/name` label and annotation keys).
-pub fn qualified_name(s: &str) -> Vec<String> {
+pub(crate) fn qualified_name(s: &str) -> Vec<String> {
     let mut errs = Vec::new();
     let (prefix, name) = match s.split_once('/') {
         Some((p, n)) => (Some(p), n),
@@ -107,7 +107,7 @@ pub fn qualified_name(s: &str) -> Vec<String> {
 }
 
 /// An IANA service name (named ports).
-pub fn port_name(s: &str) -> Vec<String> {
+pub(crate) fn port_name(s: &str) -> Vec<String> {
     let mut errs = Vec::new();
     if s.len() > 15 {
         errs.push(too_long(15));
@@ -131,17 +131,17 @@ pub fn port_name(s: &str) -> Vec<String> {
 }
 
 /// Whether `s` is an IP address.
-pub fn is_ip(s: &str) -> bool {
+pub(crate) fn is_ip(s: &str) -> bool {
     s.parse::<std::net::IpAddr>().is_ok()
 }
 
 /// Whether `s` is a CIDR.
-pub fn is_cidr(s: &str) -> bool {
+pub(crate) fn is_cidr(s: &str) -> bool {
     s.parse::<ipnet::IpNet>().is_ok()
 }
 
 /// Validates labels and annotations of `meta`.
-pub fn labels_and_annotations(meta: &ObjectMeta, causes: &mut Vec<Cause>) {
+pub(crate) fn labels_and_annotations(meta: &ObjectMeta, causes: &mut Vec<Cause>) {
     if let Some(labels) = &meta.labels {
         for (k, v) in labels {
             for e in qualified_name(k) {
@@ -171,7 +171,7 @@ pub fn labels_and_annotations(meta: &ObjectMeta, causes: &mut Vec<Cause>) {
 }
 
 /// Validates the name of a new object: `name_check` is the kind's name rule.
-pub fn object_name(
+pub(crate) fn object_name(
     meta: &ObjectMeta,
     name_check: fn(&str) -> Vec<String>,
     causes: &mut Vec<Cause>,

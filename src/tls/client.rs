@@ -7,13 +7,13 @@
 //!
 //! The name checked is, in order: `tlsServerName`, else the host of the cluster URL (a DNS
 //! name, an IPv4 or an IPv6 address; IP addresses are checked against the certificate's IP
-//! SANs). [`cluster_client_config`] pins that name into the verifier, so what awc's
+//! SANs). `cluster_client_config` pins that name into the verifier, so what awc's
 //! connector passes to rustls does not matter.
 //!
 //! `skipTLSVerify` accepts any certificate but still checks the handshake signatures.
 
 use super::pem::{certs, private_key};
-use super::provider;
+use super::{provider, TlsError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
@@ -51,8 +51,8 @@ impl PartialEq for TlsSettings {
 
 /// Builds the rustls client configuration for a cluster from its TLS settings alone: the
 /// name verified is `server_name` when set, else whatever name the connection was opened
-/// for. Prefer [`cluster_client_config`], which also handles IPv6 hosts.
-pub fn client_config(tls: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, String> {
+/// for. Prefer `cluster_client_config`, which also handles IPv6 hosts.
+pub fn client_config(tls: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let pinned = match &tls.server_name {
         Some(n) => Some(parse_server_name(n)?),
         None => None,
@@ -63,10 +63,10 @@ pub fn client_config(tls: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, Str
 /// Builds the rustls client configuration for a cluster reached at `url`: the certificate
 /// is verified against [`verify_name`] (`tlsServerName`, else the URL host) whatever host
 /// the connector hands to rustls. SNI is sent only for DNS names.
-pub fn cluster_client_config(
+pub(crate) fn cluster_client_config(
     url: &url::Url,
     tls: &TlsSettings,
-) -> Result<Arc<rustls::ClientConfig>, String> {
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let name = verify_name(url, tls)?;
     let is_dns = matches!(name, ServerName::DnsName(_));
     let mut cfg = build(tls, Some(name))?;
@@ -76,7 +76,10 @@ pub fn cluster_client_config(
 
 /// The name a cluster's certificate is verified against: `tlsServerName`, else the URL's
 /// host (IPv6 without its brackets).
-pub fn verify_name(url: &url::Url, tls: &TlsSettings) -> Result<ServerName<'static>, String> {
+pub(crate) fn verify_name(
+    url: &url::Url,
+    tls: &TlsSettings,
+) -> Result<ServerName<'static>, TlsError> {
     if let Some(n) = &tls.server_name {
         return parse_server_name(n);
     }
@@ -84,20 +87,20 @@ pub fn verify_name(url: &url::Url, tls: &TlsSettings) -> Result<ServerName<'stat
         Some(url::Host::Domain(d)) => parse_server_name(d),
         Some(url::Host::Ipv4(ip)) => Ok(ServerName::IpAddress(std::net::IpAddr::V4(ip).into())),
         Some(url::Host::Ipv6(ip)) => Ok(ServerName::IpAddress(std::net::IpAddr::V6(ip).into())),
-        None => Err("the cluster URL has no host".into()),
+        None => Err(TlsError::UrlWithoutHost),
     }
 }
 
-fn parse_server_name(name: &str) -> Result<ServerName<'static>, String> {
+fn parse_server_name(name: &str) -> Result<ServerName<'static>, TlsError> {
     let trimmed = name.trim_start_matches('[').trim_end_matches(']');
     ServerName::try_from(trimmed.to_string())
-        .map_err(|_| format!("not a valid TLS server name: {name:?}"))
+        .map_err(|_| TlsError::InvalidServerName(name.to_string()))
 }
 
 fn build(
     tls: &TlsSettings,
     pinned: Option<ServerName<'static>>,
-) -> Result<rustls::ClientConfig, String> {
+) -> Result<rustls::ClientConfig, TlsError> {
     let provider = provider();
     let verifier: Arc<dyn ServerCertVerifier> = if tls.skip_verify {
         Arc::new(SkipVerify {
@@ -107,7 +110,7 @@ fn build(
         let roots = Arc::new(roots(tls.ca_pem.as_deref())?);
         let inner = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
             .build()
-            .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
+            .map_err(|e| TlsError::Verifier(e.to_string()))?;
         match pinned {
             Some(name) => Arc::new(PinnedName { inner, name }),
             None => inner,
@@ -115,7 +118,7 @@ fn build(
     };
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| TlsError::ProtocolVersions(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let mut cfg = match (&tls.client_cert_pem, &tls.client_key_pem) {
@@ -124,18 +127,18 @@ fn build(
             let key = private_key(key.expose_secret())?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("client certificate and key do not fit: {e}"))?
+                .map_err(|e| TlsError::CertificateKeyMismatch(e.to_string()))?
         }
         (None, None) => builder.with_no_client_auth(),
-        (Some(_), None) => return Err("a client certificate is set but no client key".into()),
-        (None, Some(_)) => return Err("a client key is set but no client certificate".into()),
+        (Some(_), None) => return Err(TlsError::CertificateWithoutKey),
+        (None, Some(_)) => return Err(TlsError::KeyWithoutCertificate),
     };
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
 }
 
 /// The root store: the given PEM bundle, or the webpki-roots (Mozilla) roots.
-fn roots(ca_pem: Option<&[u8]>) -> Result<rustls::RootCertStore, String> {
+fn roots(ca_pem: Option<&[u8]>) -> Result<rustls::RootCertStore, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     match ca_pem {
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -143,7 +146,7 @@ fn roots(ca_pem: Option<&[u8]>) -> Result<rustls::RootCertStore, String> {
             for cert in certs(pem, "CA")? {
                 roots
                     .add(cert)
-                    .map_err(|e| format!("CA certificate not usable: {e}"))?;
+                    .map_err(|e| TlsError::UnusableCa(e.to_string()))?;
             }
         }
     }

@@ -8,7 +8,7 @@ use rustls::{AlertDescription, CertificateError};
 /// Describes a failed connection to a cluster for a 502 message: what failed (refused,
 /// DNS, unknown CA, name mismatch, expired, client certificate refused, ...). Never
 /// includes a token or a query string.
-pub fn describe_connect_error(err: &awc::error::ConnectError) -> String {
+pub(crate) fn describe_connect_error(err: &awc::error::ConnectError) -> String {
     use awc::error::ConnectError as C;
     match err {
         C::Timeout => "timed out connecting (TCP or TLS handshake)".into(),
@@ -39,21 +39,6 @@ pub fn describe_send_error(err: &awc::error::SendRequestError) -> String {
         S::Url(e) => format!("bad upstream URL: {e}"),
         other => other.to_string(),
     }
-}
-
-/// Describes any error whose source chain may hold an I/O or rustls error.
-pub fn describe_dyn(err: &(dyn std::error::Error + 'static)) -> String {
-    if let Some(r) = find_rustls(err) {
-        return describe_rustls(r);
-    }
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return describe_io(io);
-        }
-        cur = e.source();
-    }
-    err.to_string()
 }
 
 fn describe_io(e: &std::io::Error) -> String {
@@ -99,7 +84,7 @@ fn find_rustls<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rus
 }
 
 /// What a rustls failure means, in words a cluster operator recognises.
-pub fn describe_rustls(e: &rustls::Error) -> String {
+pub(crate) fn describe_rustls(e: &rustls::Error) -> String {
     use rustls::Error as R;
     match e {
         R::InvalidCertificate(c) => describe_cert_error(c),

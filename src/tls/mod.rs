@@ -1,6 +1,6 @@
-//! Everything TLS, in one place: PEM and base64 parsing ([`pem`]), the rustls client
+//! Everything TLS, in one place: PEM and base64 parsing (`pem`), the rustls client
 //! configuration and verifiers for clusters ([`client`]), the listener's server
-//! configuration ([`listener`]) and the descriptions of TLS and connection failures that 502
+//! configuration (`listener`), the [`TlsError`] they fail with, and the descriptions of TLS and connection failures that 502
 //! messages carry ([`describe`]). One crypto provider for the whole binary: ring.
 //!
 //! This module depends on nothing else of kubeplex: the cluster, upstream and app layers
@@ -8,15 +8,17 @@
 
 pub mod client;
 pub mod describe;
-pub mod listener;
-pub mod pem;
+mod error;
+pub(crate) mod listener;
+pub(crate) mod pem;
 
 pub use client::TlsSettings;
+pub use error::TlsError;
 
 use rustls::crypto::CryptoProvider;
 use std::sync::Arc;
 
 /// The one crypto provider kubeplex uses (ring).
-pub fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

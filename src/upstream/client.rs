@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A cluster as one worker talks to it.
-pub struct Upstream {
+pub(crate) struct Upstream {
     /// The registry's cluster this was built for.
     pub cluster: Arc<Cluster>,
     /// The awc client with this cluster's connector and pool.
@@ -45,7 +45,7 @@ pub struct Upstream {
 }
 
 /// An opened tunnel: the upstream's response head and the connection, framed.
-pub type TunnelFuture = LocalBoxFuture<
+pub(crate) type TunnelFuture = LocalBoxFuture<
     'static,
     Result<(ResponseHead, Framed<BoxedSocket, ClientCodec>), SendRequestError>,
 >;
@@ -56,14 +56,14 @@ type Opener = Rc<dyn Fn(RequestHead) -> TunnelFuture>;
 impl Upstream {
     /// Opens a WebSocket tunnel with `head` on a fresh HTTP/1.1 connection of its own
     /// (the cluster's connector, outside the pool: a tunnel's socket is never reused).
-    pub fn open_tunnel(&self, head: RequestHead) -> TunnelFuture {
+    pub(crate) fn open_tunnel(&self, head: RequestHead) -> TunnelFuture {
         (self.tunnel)(head)
     }
 
     /// The absolute upstream URI for a request tail (already checked by
     /// `proxy::path::check_tail`) and query: origin + prefix + tail + query, built
     /// in one allocation.
-    pub fn target(&self, tail: &str, query: Option<&str>) -> Result<Uri, Error> {
+    pub(crate) fn target(&self, tail: &str, query: Option<&str>) -> Result<Uri, Error> {
         let origin = self
             .cluster
             .origin
@@ -110,7 +110,7 @@ thread_local! {
 }
 
 /// This worker's [`Upstream`] for `cluster` of `registry`, built on first use.
-pub fn for_cluster(
+pub(crate) fn for_cluster(
     registry: &Registry,
     cluster: &Arc<Cluster>,
     connect_timeout: Duration,
@@ -141,11 +141,6 @@ pub fn for_cluster(
             .insert(cluster.key.clone(), u.clone());
     });
     Ok(u)
-}
-
-/// How many clusters this worker holds clients for (tests of cache pruning).
-pub fn cached_on_this_worker() -> usize {
-    UPSTREAMS.with(|c| c.borrow().entries.len())
 }
 
 fn build(cluster: &Arc<Cluster>, connect_timeout: Duration) -> Result<Upstream, Error> {

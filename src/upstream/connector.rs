@@ -1,11 +1,11 @@
 //! The awc connector for one cluster: TCP (with `TCP_NODELAY`) plus rustls with the
-//! cluster's own configuration from [`super::tls`].
+//! cluster's own configuration from [`crate::tls`].
 //!
 //! awc's rustls connector turns the URI host into the rustls `ServerName`. That fails for
 //! IPv6 hosts (`Uri::host()` keeps the brackets: `[::1]`) and cannot express
 //! `tlsServerName`. So the TCP step here hands the TLS step a URI whose host is the name to
 //! verify (a DNS name), or, for IP addresses, a placeholder DNS name; the rustls
-//! configuration from [`crate::tls::client::cluster_client_config`] pins the real name (an IP
+//! configuration from `crate::tls::client::cluster_client_config` pins the real name (an IP
 //! address is checked against the certificate's IP SANs) and sends SNI only for DNS names.
 //! The request itself (`Host`, path) is unaffected: only the TLS step sees the rewritten URI.
 //!
@@ -114,7 +114,7 @@ fn refused(e: NotPublic) -> TcpConnectError {
 /// rustls configuration (built once, with the cluster), with connect and TLS handshake each
 /// bounded by `connect_timeout`. Callers add their pool settings (`limit(0)`, keep-alive)
 /// before `finish()`.
-pub fn for_cluster(
+pub(crate) fn for_cluster(
     cluster: &Cluster,
     connect_timeout: Duration,
 ) -> Result<awc::Connector<ClusterTcpConnector>, String> {
@@ -127,7 +127,7 @@ pub fn for_cluster(
 }
 
 /// An awc connector for a cluster at `url` with these TLS settings, building the rustls
-/// configuration now (the catalog client and tests; the proxy uses [`for_cluster`]).
+/// configuration now (the catalog client and tests; the proxy uses `for_cluster`).
 pub fn cluster_connector(
     url: &url::Url,
     tls_settings: &TlsSettings,
@@ -169,7 +169,7 @@ fn build(
         .timeout(connect_timeout)
         .handshake_timeout(connect_timeout);
     if let Some(t) = tls {
-        connector = connector.rustls_0_23(t.config.clone()?);
+        connector = connector.rustls_0_23(t.config.clone().map_err(|e| e.to_string())?);
     }
     Ok(connector)
 }

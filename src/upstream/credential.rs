@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 /// Which rule gave the upstream credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// Rule 1: `Backstage-Kubernetes-Authorization`.
     PortalHeader,
     /// Rule 2: `Backstage-Kubernetes-Authorization-<provider>[-<sub>]`.
@@ -42,7 +42,7 @@ pub enum Source {
 
 impl Source {
     /// Whether the credential is the caller's own (rules 1-3): then `Impersonate-*` passes.
-    pub fn is_callers_own(self) -> bool {
+    pub(crate) fn is_callers_own(self) -> bool {
         matches!(
             self,
             Source::PortalHeader | Source::ProviderHeader | Source::CallerAuthorization
@@ -52,7 +52,7 @@ impl Source {
 
 /// The credential to send upstream.
 #[derive(Debug, Clone)]
-pub struct Credential {
+pub(crate) struct Credential {
     /// The `Authorization` value, if any.
     pub authorization: Option<HeaderValue>,
     /// The rule it came from.
@@ -158,7 +158,7 @@ fn bearer(v: &HeaderValue) -> Result<HeaderValue, Error> {
 /// Whether an `Authorization` value is a Backstage token: a JWT whose header `typ` starts
 /// with `vnd.backstage.` or whose payload `aud` is (or contains) `backstage`. The token is
 /// decoded, not verified: this only decides that it must not go to a cluster.
-pub fn is_backstage_token(value: &[u8]) -> bool {
+pub(crate) fn is_backstage_token(value: &[u8]) -> bool {
     let token = match value.get(..7) {
         Some(p) if p.eq_ignore_ascii_case(b"bearer ") => &value[7..],
         _ => return false,
@@ -203,7 +203,7 @@ pub fn is_backstage_token(value: &[u8]) -> bool {
 /// fixed token's header value is built once; a token file is re-read when its size,
 /// modification time or inode changes (projected tokens are swapped by symlink).
 #[derive(Debug)]
-pub struct ServerToken {
+pub(crate) struct ServerToken {
     kind: ServerTokenKind,
 }
 
@@ -239,7 +239,7 @@ fn bearer_str(token: &str) -> Result<HeaderValue, ()> {
 
 impl ServerToken {
     /// Prepares the credential of a cluster.
-    pub fn new(cred: &ServerCredential) -> Self {
+    pub(crate) fn new(cred: &ServerCredential) -> Self {
         let kind = match cred {
             ServerCredential::None => ServerTokenKind::None,
             ServerCredential::Token(t) => ServerTokenKind::Fixed(bearer_str(t.expose_secret())),
@@ -253,7 +253,7 @@ impl ServerToken {
 
     /// The current `Authorization` value (rule 4), or `None` for rule 5. `cluster` names the
     /// cluster in errors.
-    pub fn current(&self, cluster: &str) -> Result<Option<HeaderValue>, Error> {
+    pub(crate) fn current(&self, cluster: &str) -> Result<Option<HeaderValue>, Error> {
         match &self.kind {
             ServerTokenKind::None => Ok(None),
             ServerTokenKind::Fixed(Ok(v)) => Ok(Some(v.clone())),

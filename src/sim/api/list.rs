@@ -18,7 +18,7 @@ use std::sync::Arc;
 type Key = (String, String);
 
 /// The fields a field selector may name, per kind.
-pub fn known_fields(kind: Kind) -> &'static [&'static str] {
+pub(super) fn known_fields(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::Service => &[
             "metadata.name",
@@ -31,7 +31,7 @@ pub fn known_fields(kind: Kind) -> &'static [&'static str] {
 }
 
 /// Parses `labelSelector` and `fieldSelector`.
-pub fn selectors(kind: Kind, params: &Params) -> Result<Selectors, SimError> {
+pub(super) fn selectors(kind: Kind, params: &Params) -> Result<Selectors, SimError> {
     Ok(Selectors {
         labels: LabelSelector::parse(params.get("labelSelector").unwrap_or(""))?,
         fields: FieldSelector::parse(
@@ -46,7 +46,7 @@ fn bad_continue(why: &str) -> SimError {
 }
 
 /// Encodes a continue token: the list's resourceVersion and the last key returned.
-pub fn encode_continue(rv: u64, namespace: &str, name: &str) -> String {
+pub(super) fn encode_continue(rv: u64, namespace: &str, name: &str) -> String {
     let start = if namespace.is_empty() {
         format!("{name}\u{0}")
     } else {
@@ -57,7 +57,10 @@ pub fn encode_continue(rv: u64, namespace: &str, name: &str) -> String {
 }
 
 /// Decodes a continue token into (resourceVersion, last key).
-pub fn decode_continue(token: &str, kind: Kind) -> Result<(u64, (String, String)), SimError> {
+pub(super) fn decode_continue(
+    token: &str,
+    kind: Kind,
+) -> Result<(u64, (String, String)), SimError> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|e| bad_continue(&e.to_string()))?;
@@ -89,7 +92,7 @@ pub fn decode_continue(token: &str, kind: Kind) -> Result<(u64, (String, String)
 }
 
 /// A parsed `resourceVersion` (400 when not a number).
-pub fn parse_rv(s: &str) -> Result<u64, SimError> {
+pub(super) fn parse_rv(s: &str) -> Result<u64, SimError> {
     s.parse::<u64>().map_err(|_| {
         SimError::bad_request(format!(
             "resourceVersion: Invalid value: {s:?}: must be a number"
@@ -98,7 +101,7 @@ pub fn parse_rv(s: &str) -> Result<u64, SimError> {
 }
 
 /// 504 for a resourceVersion the store has not reached.
-pub fn too_large(asked: u64, current: u64) -> SimError {
+pub(super) fn too_large(asked: u64, current: u64) -> SimError {
     SimError {
         details: Some(Box::new(crate::sim::errors::Details {
             causes: vec![Cause {
@@ -176,7 +179,7 @@ fn choose_snapshot(
 }
 
 /// Serves a list of `kind` (in `namespace`, or all).
-pub fn list(
+pub(super) fn list(
     state: &SimState,
     req: &HttpRequest,
     params: &Params,
@@ -260,7 +263,7 @@ pub fn list(
 
 /// The compact JSON of a `<Kind>List` with list metadata `meta`, built from the objects'
 /// stored JSON.
-pub fn list_body(
+pub(super) fn list_body(
     kind: Kind,
     meta: &serde_json::Map<String, Value>,
     items: &[Arc<Stored>],

@@ -21,10 +21,10 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use proxy::ProxyClient;
+pub(crate) use proxy::ProxyClient;
 
 /// Registers every route of the simulated API (discovery included).
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     super::discovery::configure(cfg);
     let na = || web::to(method_not_allowed);
     cfg.service(
@@ -114,17 +114,17 @@ async fn method_not_allowed() -> HttpResponse {
 }
 
 /// 404 for paths the server does not serve.
-pub async fn not_found() -> HttpResponse {
+pub(crate) async fn not_found() -> HttpResponse {
     actix_web::ResponseError::error_response(&SimError::no_route())
 }
 
 /// The query parameters of a request.
 #[derive(Debug, Default)]
-pub struct Params(HashMap<String, String>);
+pub(crate) struct Params(HashMap<String, String>);
 
 impl Params {
     /// Parses the query string.
-    pub fn of(req: &HttpRequest) -> Params {
+    pub(crate) fn of(req: &HttpRequest) -> Params {
         Params(
             url::form_urlencoded::parse(req.query_string().as_bytes())
                 .into_owned()
@@ -133,12 +133,12 @@ impl Params {
     }
 
     /// A parameter.
-    pub fn get(&self, k: &str) -> Option<&str> {
+    pub(crate) fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str)
     }
 
     /// A boolean parameter (`true`/`1`/`false`/`0`; absent or empty is false).
-    pub fn flag(&self, k: &str) -> Result<bool, SimError> {
+    pub(crate) fn flag(&self, k: &str) -> Result<bool, SimError> {
         match self.get(k) {
             None | Some("") => Ok(false),
             // Go's strconv.ParseBool.
@@ -151,7 +151,7 @@ impl Params {
     }
 
     /// `dryRun=All`.
-    pub fn dry_run(&self) -> Result<bool, SimError> {
+    pub(crate) fn dry_run(&self) -> Result<bool, SimError> {
         match self.get("dryRun") {
             None | Some("") => Ok(false),
             Some("All") => Ok(true),
@@ -168,7 +168,7 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 }
 
 /// The lower-cased media type of a `Content-Type` value, without its parameters.
-pub fn media_type(ct: &str) -> String {
+pub(crate) fn media_type(ct: &str) -> String {
     ct.split(';')
         .next()
         .unwrap_or("")
@@ -177,7 +177,7 @@ pub fn media_type(ct: &str) -> String {
 }
 
 /// Whether to indent JSON (`pretty=true`, or a curl/wget user agent as a real server does).
-pub fn pretty(req: &HttpRequest, params: &Params) -> bool {
+pub(crate) fn pretty(req: &HttpRequest, params: &Params) -> bool {
     match params.get("pretty") {
         Some(v) => matches!(v, "true" | "1" | "True"),
         None => header(req, "user-agent")
@@ -186,7 +186,7 @@ pub fn pretty(req: &HttpRequest, params: &Params) -> bool {
 }
 
 /// A JSON response from compact bytes, indented when asked.
-pub fn json_response(status: StatusCode, body: Vec<u8>, pretty: bool) -> HttpResponse {
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>, pretty: bool) -> HttpResponse {
     let mut body = if pretty {
         match serde_json::from_slice::<Value>(&body) {
             Ok(v) => serde_json::to_vec_pretty(&v).unwrap_or(body),
@@ -202,12 +202,17 @@ pub fn json_response(status: StatusCode, body: Vec<u8>, pretty: bool) -> HttpRes
 }
 
 /// The `Accept` header.
-pub fn accept(req: &HttpRequest) -> &str {
+pub(crate) fn accept(req: &HttpRequest) -> &str {
     header(req, "accept").unwrap_or("")
 }
 
 /// A Table of objects of `kind` (Services through `table::service_table`).
-pub fn table_of(kind: Kind, items: &[Value], include_object: &str, list_meta: Value) -> Value {
+pub(crate) fn table_of(
+    kind: Kind,
+    items: &[Value],
+    include_object: &str,
+    list_meta: Value,
+) -> Value {
     match kind {
         Kind::Service => table::service_table(items, include_object, list_meta),
         Kind::Namespace => table::namespace_table(items, include_object, list_meta),
@@ -215,7 +220,7 @@ pub fn table_of(kind: Kind, items: &[Value], include_object: &str, list_meta: Va
 }
 
 /// A Table response.
-pub fn table_response(table: Value, pretty: bool) -> HttpResponse {
+pub(crate) fn table_response(table: Value, pretty: bool) -> HttpResponse {
     let mut resp = json_response(
         StatusCode::OK,
         serde_json::to_vec(&table).unwrap_or_default(),
@@ -231,7 +236,7 @@ pub fn table_response(table: Value, pretty: bool) -> HttpResponse {
 }
 
 /// One object as a response (Table when the Accept header asks for one).
-pub fn object_response(
+pub(crate) fn object_response(
     req: &HttpRequest,
     params: &Params,
     status: StatusCode,
@@ -247,13 +252,13 @@ pub fn object_response(
 }
 
 /// The patch type of a PATCH request's `Content-Type` (415 for any other).
-pub fn patch_type(req: &HttpRequest) -> Result<PatchType, SimError> {
+pub(crate) fn patch_type(req: &HttpRequest) -> Result<PatchType, SimError> {
     PatchType::from_content_type(header(req, "content-type").unwrap_or(""))
 }
 
 /// Decodes a request body (JSON or YAML) to a JSON value; 400 when malformed, 415 for
 /// other media types.
-pub fn body_value(req: &HttpRequest, body: &[u8]) -> Result<Value, SimError> {
+pub(crate) fn body_value(req: &HttpRequest, body: &[u8]) -> Result<Value, SimError> {
     let base = media_type(header(req, "content-type").unwrap_or("application/json"));
     match base.as_str() {
         "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| {
@@ -290,7 +295,7 @@ pub fn body_value(req: &HttpRequest, body: &[u8]) -> Result<Value, SimError> {
 
 /// The `fieldValidation` directive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldValidation {
+pub(crate) enum FieldValidation {
     /// Drop unknown fields silently.
     Ignore,
     /// Drop them with a `Warning` header each (the default).
@@ -301,7 +306,7 @@ pub enum FieldValidation {
 
 impl FieldValidation {
     /// From the query.
-    pub fn of(params: &Params) -> Result<FieldValidation, SimError> {
+    pub(crate) fn of(params: &Params) -> Result<FieldValidation, SimError> {
         match params.get("fieldValidation") {
             None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
             Some("Ignore") => Ok(FieldValidation::Ignore),
@@ -315,7 +320,7 @@ impl FieldValidation {
 
 /// Decodes `value` as the typed object of `kind`, applying `fieldValidation`: returns the
 /// object and the warnings to send.
-pub fn decode<T: DeserializeOwned>(
+pub(crate) fn decode<T: DeserializeOwned>(
     kind: Kind,
     value: Value,
     validation: FieldValidation,
@@ -372,7 +377,7 @@ pub fn decode<T: DeserializeOwned>(
 }
 
 /// Adds `Warning: 299 - "..."` headers.
-pub fn with_warnings(mut resp: HttpResponse, warnings: &[String]) -> HttpResponse {
+pub(crate) fn with_warnings(mut resp: HttpResponse, warnings: &[String]) -> HttpResponse {
     for w in warnings {
         let text = format!("299 - {:?}", w);
         if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&text) {
@@ -384,7 +389,7 @@ pub fn with_warnings(mut resp: HttpResponse, warnings: &[String]) -> HttpRespons
 }
 
 /// A collection GET: a list, or a watch with `watch=1`.
-pub fn list_or_watch(
+pub(crate) fn list_or_watch(
     state: web::Data<SimState>,
     req: &HttpRequest,
     kind: Kind,
@@ -400,7 +405,7 @@ pub fn list_or_watch(
 }
 
 /// A GET on a `/watch/` path: a watch of a collection, or of one object when `name` is set.
-pub fn watch_path(
+pub(crate) fn watch_path(
     state: web::Data<SimState>,
     req: &HttpRequest,
     kind: Kind,
@@ -413,7 +418,7 @@ pub fn watch_path(
 }
 
 /// 400 when the body names an object other than the URL's.
-pub fn check_name(body_name: Option<&str>, url_name: &str) -> Result<(), SimError> {
+pub(crate) fn check_name(body_name: Option<&str>, url_name: &str) -> Result<(), SimError> {
     match body_name {
         Some(n) if n != url_name => Err(SimError::bad_request(format!(
             "the name of the object ({n}) does not match the name on the URL ({url_name})"
@@ -423,7 +428,7 @@ pub fn check_name(body_name: Option<&str>, url_name: &str) -> Result<(), SimErro
 }
 
 /// Shorthand for [`SimState::authorize`].
-pub fn authorize(
+pub(crate) fn authorize(
     state: &SimState,
     req: &HttpRequest,
     verb: &str,
@@ -447,7 +452,7 @@ pub fn authorize(
 /// What a DELETE body's `DeleteOptions` (JSON, YAML or, from typed clients, protobuf) asks:
 /// preconditions (uid, resourceVersion) and `dryRun: ["All"]` (kubectl's
 /// `delete --dry-run=server` sends it there, not in the query).
-pub fn delete_preconditions(
+pub(crate) fn delete_preconditions(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<(Option<String>, Option<String>, bool), SimError> {
@@ -477,7 +482,7 @@ pub fn delete_preconditions(
 /// A DELETE of one object (`namespace` `""` for a cluster-scoped one): reads the
 /// `DeleteOptions`, checks its preconditions against the stored object, then runs
 /// `delete(txn, dry_run)` and returns the deleted object.
-pub fn delete_one(
+pub(crate) fn delete_one(
     state: &SimState,
     req: &HttpRequest,
     body: &[u8],
@@ -501,7 +506,7 @@ pub fn delete_one(
 }
 
 /// Checks DELETE preconditions against the stored object (409 on mismatch).
-pub fn check_preconditions(
+pub(crate) fn check_preconditions(
     obj: &Stored,
     uid: &Option<String>,
     rv: &Option<String>,

@@ -18,17 +18,20 @@ type Result<T> = std::result::Result<T, SimError>;
 const K: Kind = Kind::Namespace;
 
 /// `GET /api/v1/namespaces`
-pub async fn list(state: web::Data<SimState>, req: HttpRequest) -> Result<HttpResponse> {
+pub(super) async fn list(state: web::Data<SimState>, req: HttpRequest) -> Result<HttpResponse> {
     list_or_watch(state, &req, K, None)
 }
 
 /// `GET /api/v1/watch/namespaces`
-pub async fn watch_list(state: web::Data<SimState>, req: HttpRequest) -> Result<HttpResponse> {
+pub(super) async fn watch_list(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
     watch_path(state, &req, K, None, None)
 }
 
 /// `GET /api/v1/watch/namespaces/{ns}`
-pub async fn watch_one(
+pub(super) async fn watch_one(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -37,7 +40,7 @@ pub async fn watch_one(
 }
 
 /// `GET /api/v1/namespaces/{ns}`
-pub async fn get(
+pub(super) async fn get(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -52,7 +55,7 @@ pub async fn get(
 }
 
 /// `POST /api/v1/namespaces`
-pub async fn create(
+pub(super) async fn create(
     state: web::Data<SimState>,
     req: HttpRequest,
     body: web::Bytes,
@@ -72,7 +75,7 @@ pub async fn create(
 }
 
 /// `PUT /api/v1/namespaces/{ns}` (labels, annotations and finalizers).
-pub async fn replace(
+pub(super) async fn replace(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -91,7 +94,7 @@ pub async fn replace(
 }
 
 /// `PATCH /api/v1/namespaces/{ns}`
-pub async fn patch(
+pub(super) async fn patch(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -114,7 +117,7 @@ pub async fn patch(
 }
 
 /// `DELETE /api/v1/namespaces/{ns}`
-pub async fn delete(
+pub(super) async fn delete(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<String>,

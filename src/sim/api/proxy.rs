@@ -22,14 +22,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// The annotation naming a Service's backend URL.
-pub const BACKEND_ANNOTATION: &str = "sim.kubeplex.io/backend";
+pub(super) const BACKEND_ANNOTATION: &str = "sim.kubeplex.io/backend";
 
 /// The per-worker HTTP client used to reach backends.
-pub struct ProxyClient(pub awc::Client);
+pub(crate) struct ProxyClient(pub awc::Client);
 
 impl ProxyClient {
     /// A client without timeouts, redirects or decompression and with no pool limit.
-    pub fn new() -> ProxyClient {
+    pub(crate) fn new() -> ProxyClient {
         let connector = awc::Connector::new().limit(0);
         ProxyClient(
             awc::Client::builder()
@@ -163,7 +163,7 @@ async fn first_reachable(addrs: &[SocketAddr]) -> SocketAddr {
 }
 
 /// Forwards a proxy request.
-pub async fn forward(
+pub(super) async fn forward(
     state: web::Data<SimState>,
     client: web::Data<ProxyClient>,
     req: HttpRequest,

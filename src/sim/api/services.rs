@@ -20,12 +20,12 @@ type Result<T> = std::result::Result<T, SimError>;
 const K: Kind = Kind::Service;
 
 /// `GET /api/v1/services`
-pub async fn list_all(state: web::Data<SimState>, req: HttpRequest) -> Result<HttpResponse> {
+pub(super) async fn list_all(state: web::Data<SimState>, req: HttpRequest) -> Result<HttpResponse> {
     list_or_watch(state, &req, K, None)
 }
 
 /// `GET /api/v1/namespaces/{ns}/services`
-pub async fn list(
+pub(super) async fn list(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -34,12 +34,15 @@ pub async fn list(
 }
 
 /// `GET /api/v1/watch/services`
-pub async fn watch_all(state: web::Data<SimState>, req: HttpRequest) -> Result<HttpResponse> {
+pub(super) async fn watch_all(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
     watch_path(state, &req, K, None, None)
 }
 
 /// `GET /api/v1/watch/namespaces/{ns}/services`
-pub async fn watch_ns(
+pub(super) async fn watch_ns(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -48,7 +51,7 @@ pub async fn watch_ns(
 }
 
 /// `GET /api/v1/watch/namespaces/{ns}/services/{name}`
-pub async fn watch_one(
+pub(super) async fn watch_one(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -58,7 +61,7 @@ pub async fn watch_one(
 }
 
 /// `POST /api/v1/namespaces/{ns}/services`
-pub async fn create(
+pub(super) async fn create(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -82,7 +85,7 @@ pub async fn create(
 }
 
 /// `GET /api/v1/namespaces/{ns}/services/{name}`
-pub async fn get(
+pub(super) async fn get(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -92,7 +95,7 @@ pub async fn get(
 }
 
 /// `GET .../services/{name}/status`
-pub async fn get_status(
+pub(super) async fn get_status(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -165,7 +168,7 @@ async fn replace_part(
 }
 
 /// `PUT .../services/{name}`
-pub async fn replace(
+pub(super) async fn replace(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -175,7 +178,7 @@ pub async fn replace(
 }
 
 /// `PUT .../services/{name}/status`
-pub async fn replace_status(
+pub(super) async fn replace_status(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -214,7 +217,7 @@ async fn patch_part(
 }
 
 /// `PATCH .../services/{name}`
-pub async fn patch(
+pub(super) async fn patch(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -224,7 +227,7 @@ pub async fn patch(
 }
 
 /// `PATCH .../services/{name}/status`
-pub async fn patch_status(
+pub(super) async fn patch_status(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -234,7 +237,7 @@ pub async fn patch_status(
 }
 
 /// `DELETE .../services/{name}`: returns the deleted object.
-pub async fn delete(
+pub(super) async fn delete(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -248,7 +251,7 @@ pub async fn delete(
 
 /// `DELETE /api/v1/namespaces/{ns}/services`: deletes every selected Service and returns
 /// them as a list.
-pub async fn delete_collection(
+pub(super) async fn delete_collection(
     state: web::Data<SimState>,
     req: HttpRequest,
     path: web::Path<String>,

@@ -92,7 +92,7 @@ impl Filter {
 }
 
 /// An ERROR event line carrying a Status.
-pub fn error_line(e: &SimError) -> Bytes {
+pub(super) fn error_line(e: &SimError) -> Bytes {
     let mut line =
         serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_value()})).unwrap_or_default();
     line.push(b'\n');
@@ -133,7 +133,7 @@ impl Sender {
 }
 
 /// Serves a watch of `kind` (in `namespace`, optionally pinned to one name).
-pub fn watch(
+pub(super) fn watch(
     state: web::Data<SimState>,
     req: &HttpRequest,
     params: &Params,

@@ -9,11 +9,11 @@ use base64::Engine;
 use bytes::Bytes;
 
 /// Channel number of the v5 close signal.
-pub const CLOSE_SIGNAL: u8 = 255;
+pub(crate) const CLOSE_SIGNAL: u8 = 255;
 
 /// The remote-command protocol versions, oldest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Version {
+pub(crate) enum Version {
     /// `channel.k8s.io` (or no subprotocol): error channel carries plain text.
     V1,
     /// `v2.channel.k8s.io`.
@@ -27,7 +27,7 @@ pub enum Version {
 }
 
 /// Subprotocols the simulated exec and attach endpoints accept.
-pub const REMOTE_COMMAND_PROTOCOLS: &[&str] = &[
+pub(crate) const REMOTE_COMMAND_PROTOCOLS: &[&str] = &[
     "v5.channel.k8s.io",
     "v4.channel.k8s.io",
     "v4.base64.channel.k8s.io",
@@ -39,7 +39,7 @@ pub const REMOTE_COMMAND_PROTOCOLS: &[&str] = &[
 
 /// How messages are framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
+pub(crate) enum Framing {
     /// Binary messages, first byte the channel.
     Binary,
     /// Text messages, first character the channel digit, then base64 data.
@@ -47,7 +47,7 @@ pub enum Framing {
 }
 
 /// Version and framing of a negotiated subprotocol (`None`: the client offered none).
-pub fn parse_protocol(p: Option<&str>) -> (Version, Framing) {
+pub(crate) fn parse_protocol(p: Option<&str>) -> (Version, Framing) {
     match p.unwrap_or("") {
         "v5.channel.k8s.io" => (Version::V5, Framing::Binary),
         "v4.channel.k8s.io" => (Version::V4, Framing::Binary),
@@ -61,19 +61,19 @@ pub fn parse_protocol(p: Option<&str>) -> (Version, Framing) {
 
 /// Writes channel-framed messages to the client.
 #[derive(Clone)]
-pub struct Channels {
+pub(crate) struct Channels {
     tx: WsSender,
     framing: Framing,
 }
 
 impl Channels {
     /// Frames messages on `tx` with `framing`.
-    pub fn new(tx: WsSender, framing: Framing) -> Self {
+    pub(crate) fn new(tx: WsSender, framing: Framing) -> Self {
         Channels { tx, framing }
     }
 
     /// Sends `data` on channel `ch`. Fails when the client is gone.
-    pub async fn send(&self, ch: u8, data: &[u8]) -> Result<(), ()> {
+    pub(crate) async fn send(&self, ch: u8, data: &[u8]) -> Result<(), ()> {
         match self.framing {
             Framing::Binary => {
                 let mut buf = Vec::with_capacity(data.len() + 1);
@@ -91,12 +91,12 @@ impl Channels {
     }
 
     /// The underlying sender (to close the connection).
-    pub fn sender(&self) -> &WsSender {
+    pub(crate) fn sender(&self) -> &WsSender {
         &self.tx
     }
 
     /// Splits a received message into channel and data; `None` for a malformed message.
-    pub fn decode(&self, msg: Incoming) -> Option<(u8, Bytes)> {
+    pub(crate) fn decode(&self, msg: Incoming) -> Option<(u8, Bytes)> {
         match (self.framing, msg) {
             (Framing::Binary, Incoming::Binary(b)) if !b.is_empty() => Some((b[0], b.slice(1..))),
             (Framing::Base64, Incoming::Text(b)) if !b.is_empty() => {

@@ -24,7 +24,7 @@ const RESIZE: u8 = 4;
 
 /// What the client asked for.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// The command (`command=` query values); empty for attach.
     pub command: Vec<String>,
     /// `stdin=true`.
@@ -41,7 +41,7 @@ pub struct Options {
 
 /// Runs an exec (`attach == false`) or attach session until the command ends or the
 /// client goes away.
-pub async fn session(
+pub(crate) async fn session(
     mut rx: WsReceiver,
     ch: Channels,
     version: Version,

@@ -5,7 +5,7 @@
 //! Over WebSocket (`binary.k8s.io`, `base64.binary.k8s.io`) each chunk is one message.
 
 /// Subprotocols of the WebSocket form of the log (the API server's stream reader).
-pub const LOG_PROTOCOLS: &[&str] = &["binary.k8s.io", "base64.binary.k8s.io"];
+pub(crate) const LOG_PROTOCOLS: &[&str] = &["binary.k8s.io", "base64.binary.k8s.io"];
 
 use super::store::Pod;
 use super::ws::{WsReceiver, WsSender};
@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use std::time::Duration;
 
 /// The lines a container logged at start.
-pub fn startup_lines(pod: &Pod, container: &str) -> Vec<(DateTime<Utc>, String)> {
+pub(crate) fn startup_lines(pod: &Pod, container: &str) -> Vec<(DateTime<Utc>, String)> {
     let c = pod.container(Some(container));
     let image = c.map(|c| c.image.as_str()).unwrap_or("");
     let port = c
@@ -46,7 +46,7 @@ pub fn startup_lines(pod: &Pod, container: &str) -> Vec<(DateTime<Utc>, String)>
 }
 
 /// The `n`th line a running container logs after start (n from 1).
-pub fn tick_line(pod: &Pod, container: &str, n: u64) -> String {
+pub(crate) fn tick_line(pod: &Pod, container: &str, n: u64) -> String {
     format!(
         "{container}: handled request {n} GET /healthz 200 ({} ms)",
         1 + (n * 7 + super::store::fnv(&pod.name) % 13) % 23
@@ -55,7 +55,7 @@ pub fn tick_line(pod: &Pod, container: &str, n: u64) -> String {
 
 /// Log query options.
 #[derive(Debug, Clone, Default)]
-pub struct LogOptions {
+pub(crate) struct LogOptions {
     /// `follow=true`.
     pub follow: bool,
     /// `tailLines`.
@@ -78,7 +78,7 @@ fn render(ts: DateTime<Utc>, line: &str, timestamps: bool) -> String {
 }
 
 /// The log body as a stream of chunks (one per line when following).
-pub fn stream(
+pub(crate) fn stream(
     pod: Pod,
     container: String,
     opts: LogOptions,
@@ -125,7 +125,7 @@ pub fn stream(
 
 /// Sends the log over WebSocket, one message per chunk, until it ends (then a normal
 /// close) or the client goes away.
-pub async fn websocket_session(
+pub(crate) async fn websocket_session(
     mut rx: WsReceiver,
     tx: WsSender,
     log: impl futures_core::Stream<Item = Result<Bytes, std::io::Error>>,

@@ -6,13 +6,13 @@
 //!
 //! Routes are added to the simulated API server's app with [`configure`].
 
-pub mod channel;
-pub mod exec;
-pub mod logs;
-pub mod portforward;
-pub mod spdy;
-pub mod store;
-pub mod ws;
+pub(crate) mod channel;
+pub(crate) mod exec;
+pub(crate) mod logs;
+pub(crate) mod portforward;
+pub(crate) mod spdy;
+pub(crate) mod store;
+pub(crate) mod ws;
 
 use crate::sim::config::{SeedSource, SimClusterConfig, SimToken};
 use actix_web::http::{header, StatusCode};
@@ -23,11 +23,11 @@ use store::{Pod, PodStore};
 
 /// Decides whether a request may do `verb` (get, list, exec) on pods in `namespace`
 /// (`None`: all namespaces); `Err` is the response to send (401 or 403 `Status`).
-pub type Authorize =
+pub(crate) type Authorize =
     Arc<dyn Fn(&HttpRequest, &str, Option<&str>) -> Result<(), Refused> + Send + Sync>;
 
 /// A refusal: the error response to send, boxed.
-pub type Refused = Box<HttpResponse>;
+pub(crate) type Refused = Box<HttpResponse>;
 
 /// What the pod routes share.
 #[derive(Clone)]
@@ -35,7 +35,7 @@ pub struct PodsState {
     /// The pods.
     pub store: Arc<PodStore>,
     /// Access check.
-    pub authorize: Authorize,
+    pub(crate) authorize: Authorize,
 }
 
 impl PodsState {
@@ -54,7 +54,7 @@ impl PodsState {
     }
 
     /// Replaces the access check (the simulated API server's own).
-    pub fn with_authorize(mut self, authorize: Authorize) -> Self {
+    pub(crate) fn with_authorize(mut self, authorize: Authorize) -> Self {
         self.authorize = authorize;
         self
     }
@@ -62,7 +62,7 @@ impl PodsState {
 
 /// An access check from a cluster's tokens: none configured allows anonymous; otherwise a
 /// known bearer token is required, limited to its namespaces and verbs.
-pub fn token_authorizer(tokens: Vec<SimToken>) -> Authorize {
+pub(crate) fn token_authorizer(tokens: Vec<SimToken>) -> Authorize {
     Arc::new(move |req, verb, ns| {
         if tokens.is_empty() {
             return Ok(());
@@ -135,7 +135,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: PodsState) {
 }
 
 /// A Kubernetes `Status` failure response.
-pub fn status(code: u16, reason: &str, message: String, details: Option<Value>) -> HttpResponse {
+pub(crate) fn status(
+    code: u16,
+    reason: &str,
+    message: String,
+    details: Option<Value>,
+) -> HttpResponse {
     let mut v = json!({
         "kind": "Status",
         "apiVersion": "v1",

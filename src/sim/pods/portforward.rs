@@ -15,10 +15,10 @@ use bytes::BytesMut;
 use std::collections::HashMap;
 
 /// The WebSocket subprotocol for SPDY tunnelled in WebSocket.
-pub const SPDY_TUNNEL_PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
+pub(crate) const SPDY_TUNNEL_PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
 
 /// Subprotocols the port-forward endpoint accepts.
-pub const PORT_FORWARD_PROTOCOLS: &[&str] = &[
+pub(crate) const PORT_FORWARD_PROTOCOLS: &[&str] = &[
     SPDY_TUNNEL_PROTOCOL,
     "v4.channel.k8s.io",
     "v4.base64.channel.k8s.io",
@@ -37,7 +37,7 @@ fn serves(pod: &Pod, port: u16) -> bool {
 }
 
 /// Runs a SPDY-over-WebSocket port-forward session until the client closes.
-pub async fn spdy_session(mut rx: WsReceiver, tx: WsSender, pod: Pod) {
+pub(crate) async fn spdy_session(mut rx: WsReceiver, tx: WsSender, pod: Pod) {
     let mut codec = spdy::Codec::new();
     let mut buf = BytesMut::new();
     // request id -> (error stream, data stream, port)
@@ -127,7 +127,7 @@ pub async fn spdy_session(mut rx: WsReceiver, tx: WsSender, pod: Pod) {
 }
 
 /// Runs a channel-protocol port-forward session for `ports` until the client closes.
-pub async fn channel_session(mut rx: WsReceiver, ch: Channels, pod: Pod, ports: Vec<u16>) {
+pub(crate) async fn channel_session(mut rx: WsReceiver, ch: Channels, pod: Pod, ports: Vec<u16>) {
     for (i, port) in ports.iter().enumerate() {
         let prefix = port.to_le_bytes();
         if ch.send((2 * i) as u8, &prefix).await.is_err()

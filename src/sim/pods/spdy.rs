@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Frame flag: the sender will send nothing more on this stream.
-pub const FLAG_FIN: u8 = 0x01;
+pub(crate) const FLAG_FIN: u8 = 0x01;
 
 /// Control frame types.
 const SYN_STREAM: u16 = 1;
@@ -24,7 +24,7 @@ const MAX_FRAME: usize = 0xff_ffff;
 
 /// The SPDY/3 header compression dictionary (draft 3.1, section 2.6.10.1): the listed
 /// words, each preceded by its length as 4 big-endian bytes, then the tail text.
-pub fn dictionary() -> &'static [u8] {
+pub(crate) fn dictionary() -> &'static [u8] {
     static DICT: OnceLock<Vec<u8>> = OnceLock::new();
     DICT.get_or_init(|| {
         const WORDS: &[&str] = &[
@@ -116,13 +116,11 @@ pub fn dictionary() -> &'static [u8] {
 
 /// A parsed frame.
 #[derive(Debug)]
-pub enum Frame {
+pub(crate) enum Frame {
     /// A new stream from the peer, with its headers (names lowercased).
     SynStream {
         /// Stream id.
         id: u32,
-        /// Flags (FIN).
-        flags: u8,
         /// Headers.
         headers: HashMap<String, String>,
     },
@@ -149,7 +147,7 @@ pub enum Frame {
 }
 
 /// Reads frames from the tunnelled byte stream and writes frames back.
-pub struct Codec {
+pub(crate) struct Codec {
     inflate: Decompress,
     deflate: Compress,
 }
@@ -162,7 +160,7 @@ impl Default for Codec {
 
 impl Codec {
     /// A fresh codec for one connection.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut deflate = Compress::new(Compression::default(), true);
         // Cannot fail on a fresh stream.
         let _ = deflate.set_dictionary(dictionary());
@@ -173,7 +171,7 @@ impl Codec {
     }
 
     /// Takes one complete frame off the front of `buf`, if there is one.
-    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, String> {
+    pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, String> {
         if buf.len() < 8 {
             return Ok(None);
         }
@@ -211,7 +209,6 @@ impl Codec {
                 let block = self.inflate_block(&payload)?;
                 Frame::SynStream {
                     id,
-                    flags,
                     headers: parse_header_block(&block)?,
                 }
             }
@@ -276,7 +273,7 @@ impl Codec {
     }
 
     /// A SYN_REPLY for stream `id` with the given headers.
-    pub fn syn_reply(&mut self, id: u32, headers: &[(&str, &str)]) -> Bytes {
+    pub(crate) fn syn_reply(&mut self, id: u32, headers: &[(&str, &str)]) -> Bytes {
         let block = header_block(headers);
         let compressed = self.deflate_block(&block);
         let mut f = BytesMut::with_capacity(12 + compressed.len());
@@ -296,7 +293,7 @@ fn control_head(f: &mut BytesMut, kind: u16, flags: u8, len: usize) {
 
 /// DATA frames carrying `data` on stream `id` (split at the frame size limit); with
 /// `fin`, the last one carries FIN (an empty frame when `data` is empty).
-pub fn data_frames(id: u32, data: &[u8], fin: bool) -> Bytes {
+pub(crate) fn data_frames(id: u32, data: &[u8], fin: bool) -> Bytes {
     const CHUNK: usize = 64 * 1024;
     let mut f = BytesMut::with_capacity(data.len() + 8 * (data.len() / CHUNK + 1));
     let mut chunks: Vec<&[u8]> = data.chunks(CHUNK).collect();
@@ -314,7 +311,7 @@ pub fn data_frames(id: u32, data: &[u8], fin: bool) -> Bytes {
 }
 
 /// A RST_STREAM for `id` with status CANCEL (5).
-pub fn rst_stream(id: u32) -> Bytes {
+pub(crate) fn rst_stream(id: u32) -> Bytes {
     let mut f = BytesMut::with_capacity(16);
     control_head(&mut f, RST_STREAM, 0, 8);
     f.put_u32(id & 0x7fff_ffff);

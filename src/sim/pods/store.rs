@@ -46,7 +46,7 @@ pub struct Pod {
 }
 
 /// Annotation that sets the interval of followed log lines (`500ms`, `2s`).
-pub const LOG_INTERVAL_ANNOTATION: &str = "sim.kubeplex.io/log-interval";
+pub(crate) const LOG_INTERVAL_ANNOTATION: &str = "sim.kubeplex.io/log-interval";
 
 impl Pod {
     /// The container named `name`, or the default (first) container for `None`.
@@ -169,7 +169,7 @@ impl Pod {
 }
 
 /// 64-bit FNV-1a, for stable made-up identifiers.
-pub fn fnv(s: &str) -> u64 {
+pub(crate) fn fnv(s: &str) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in s.bytes() {
         h ^= b as u64;

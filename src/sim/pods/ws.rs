@@ -19,7 +19,7 @@ const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 /// A message received from the client.
 #[derive(Debug)]
-pub enum Incoming {
+pub(crate) enum Incoming {
     /// A complete binary message.
     Binary(Bytes),
     /// A complete text message (bytes as sent).
@@ -27,7 +27,7 @@ pub enum Incoming {
 }
 
 /// An accepted WebSocket: the 101 response to return, and the two directions.
-pub struct Accepted {
+pub(crate) struct Accepted {
     /// The `101 Switching Protocols` response; its body carries what [`Accepted::tx`] sends.
     pub response: HttpResponse,
     /// Messages from the client.
@@ -39,7 +39,7 @@ pub struct Accepted {
 }
 
 /// The protocols a client offered in `Sec-WebSocket-Protocol` (all headers, comma lists).
-pub fn offered_protocols(req: &HttpRequest) -> Vec<String> {
+pub(crate) fn offered_protocols(req: &HttpRequest) -> Vec<String> {
     req.headers()
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .filter_map(|v| v.to_str().ok())
@@ -50,7 +50,7 @@ pub fn offered_protocols(req: &HttpRequest) -> Vec<String> {
 }
 
 /// Whether the request asks for a WebSocket upgrade.
-pub fn is_websocket(req: &HttpRequest) -> bool {
+pub(crate) fn is_websocket(req: &HttpRequest) -> bool {
     req.headers()
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
@@ -60,7 +60,7 @@ pub fn is_websocket(req: &HttpRequest) -> bool {
 /// Accepts a WebSocket upgrade, choosing the first protocol of the client's list that is in
 /// `supported`. A client that offers protocols of which none is supported gets a 400, as
 /// from a real API server; a client that offers none gets `None`.
-pub fn accept(
+pub(crate) fn accept(
     req: &HttpRequest,
     payload: web::Payload,
     supported: &[&str],
@@ -140,13 +140,13 @@ pub fn accept(
 
 /// Sends messages to the client. Cloneable; sends fail once the connection is gone.
 #[derive(Clone)]
-pub struct WsSender {
+pub(crate) struct WsSender {
     send: mpsc::Sender<Message>,
 }
 
 impl WsSender {
     /// Sends a binary message.
-    pub async fn binary(&self, data: impl Into<Bytes>) -> Result<(), ()> {
+    pub(crate) async fn binary(&self, data: impl Into<Bytes>) -> Result<(), ()> {
         self.send
             .send(Message::Binary(data.into()))
             .await
@@ -154,7 +154,7 @@ impl WsSender {
     }
 
     /// Sends a text message.
-    pub async fn text(&self, data: String) -> Result<(), ()> {
+    pub(crate) async fn text(&self, data: String) -> Result<(), ()> {
         self.send
             .send(Message::Text(data.into()))
             .await
@@ -162,7 +162,7 @@ impl WsSender {
     }
 
     /// Sends a close frame with the given code; the response body ends after it.
-    pub async fn close(&self, code: CloseCode) {
+    pub(crate) async fn close(&self, code: CloseCode) {
         let _ = self
             .send
             .send(Message::Close(Some(CloseReason {
@@ -173,7 +173,7 @@ impl WsSender {
     }
 
     /// Sends a close frame with code 1000 (normal closure).
-    pub async fn close_normal(&self) {
+    pub(crate) async fn close_normal(&self) {
         self.close(CloseCode::Normal).await
     }
 
@@ -183,7 +183,7 @@ impl WsSender {
 }
 
 /// Receives complete messages from the client; answers pings and close frames itself.
-pub struct WsReceiver {
+pub(crate) struct WsReceiver {
     payload: web::Payload,
     buf: BytesMut,
     codec: Codec,
@@ -195,7 +195,7 @@ pub struct WsReceiver {
 impl WsReceiver {
     /// The next complete data message, or `None` when the client closed (close frame,
     /// end of stream or protocol error).
-    pub async fn next(&mut self) -> Option<Incoming> {
+    pub(crate) async fn next(&mut self) -> Option<Incoming> {
         loop {
             if self.closed {
                 return None;

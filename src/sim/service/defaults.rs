@@ -6,7 +6,7 @@ use crate::sim::model::{
 };
 
 /// Applies the server's defaults.
-pub fn apply_defaults(s: &mut Service) {
+pub(crate) fn apply_defaults(s: &mut Service) {
     let spec = &mut s.spec;
     if spec.type_.as_deref().unwrap_or("").is_empty() {
         spec.type_ = Some("ClusterIP".into());

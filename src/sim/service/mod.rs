@@ -7,8 +7,8 @@ mod allocate;
 mod defaults;
 mod validate;
 
-pub use defaults::apply_defaults;
-pub use validate::validate;
+pub(crate) use defaults::apply_defaults;
+pub(crate) use validate::validate;
 
 use super::errors::SimError;
 use super::model::{LoadBalancerStatus, Service};
@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 /// Which part of a Service an update may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
+pub(crate) enum Part {
     /// The main resource: metadata and spec (status is kept).
     Main,
     /// The `status` subresource: status only.
@@ -123,7 +123,7 @@ fn drop_type_dependent(new: &mut Service, old: &Service) {
 const GENERATE_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 /// A name from `generateName` (5 random characters appended, as the API server does).
-pub fn generate_name(prefix: &str) -> String {
+pub(crate) fn generate_name(prefix: &str) -> String {
     let mut name = prefix.chars().take(58).collect::<String>();
     for _ in 0..5 {
         name.push(GENERATE_CHARS[rand::random::<u32>() as usize % GENERATE_CHARS.len()] as char);
@@ -132,7 +132,7 @@ pub fn generate_name(prefix: &str) -> String {
 }
 
 /// Creates a Service in `ns` (which must exist). With `dry_run`, validates only.
-pub fn create(
+pub(crate) fn create(
     txn: &mut Txn<'_>,
     ns: &str,
     mut s: Service,
@@ -198,7 +198,7 @@ fn preview(s: Service) -> Arc<Stored> {
 
 /// Replaces a Service (`part` Main or Status). A stale `metadata.resourceVersion` is a 409.
 /// An update that changes nothing writes nothing and returns the current object.
-pub fn update(
+pub(crate) fn update(
     txn: &mut Txn<'_>,
     ns: &str,
     name: &str,
@@ -265,7 +265,7 @@ pub fn update(
 }
 
 /// Deletes a Service and frees its allocations.
-pub fn delete(
+pub(crate) fn delete(
     txn: &mut Txn<'_>,
     ns: &str,
     name: &str,

@@ -67,7 +67,7 @@ fn go_port(p: &ServicePort) -> String {
 }
 
 /// Every validation failure of a (defaulted) Service; `old` for updates.
-pub fn validate(s: &Service, old: Option<&Service>) -> Vec<Cause> {
+pub(crate) fn validate(s: &Service, old: Option<&Service>) -> Vec<Cause> {
     let mut causes = Vec::new();
     if old.is_none() {
         validation::object_name(&s.metadata, validation::dns1035_label, &mut causes);
