@@ -116,7 +116,7 @@ struct Metadata {
 }
 
 /// Reads every cluster entity from the catalog and turns the acceptable ones into specs.
-pub async fn fetch(id: &str, cfg: &CatalogConfig) -> Result<Vec<ClusterSpec>, String> {
+pub async fn fetch(id: &str, cfg: &CatalogConfig) -> Result<Vec<ClusterSpec>, CatalogError> {
     let entities = fetch_entities(cfg).await?;
     let guard = Arc::new(ConnectGuard::new(&cfg.dangerously_allow_cluster_urls));
     let mut out = Vec::new();
@@ -146,13 +146,46 @@ pub async fn fetch(id: &str, cfg: &CatalogConfig) -> Result<Vec<ClusterSpec>, St
     Ok(out)
 }
 
-async fn fetch_entities(cfg: &CatalogConfig) -> Result<Vec<serde_json::Value>, String> {
-    let base = url::Url::parse(&cfg.url).map_err(|e| format!("catalog URL: {e}"))?;
+/// Why the catalog could not be read. Never carries the catalog URL's query or the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogError {
+    /// The catalog URL does not parse (the URL itself is not repeated: it may hold a token).
+    #[error("catalog URL: {0}")]
+    Url(url::ParseError),
+    /// The catalog URL cannot take a path (`mailto:`-like).
+    #[error("catalog URL cannot have a path")]
+    NotABase,
+    /// The catalog's TLS configuration could not be built.
+    #[error("catalog TLS: {0}")]
+    Tls(String),
+    /// Connecting, sending or reading the response head failed.
+    #[error("{0}")]
+    Request(String),
+    /// The catalog answered with a non-success status.
+    #[error("the catalog answered {0}")]
+    Status(awc::http::StatusCode),
+    /// The body could not be read.
+    #[error("reading the catalog's answer: {0}")]
+    Body(String),
+    /// The body is not JSON.
+    #[error("the catalog's answer is not JSON: {0}")]
+    NotJson(String),
+    /// The body is JSON but not an entity page.
+    #[error("the catalog's answer is not an entity page: {0}")]
+    NotAPage(String),
+    /// Paging did not end.
+    #[error("the catalog returned more than {0} pages")]
+    TooManyPages(usize),
+}
+
+async fn fetch_entities(cfg: &CatalogConfig) -> Result<Vec<serde_json::Value>, CatalogError> {
+    let base = url::Url::parse(&cfg.url).map_err(CatalogError::Url)?;
     let connector = crate::upstream::connector::cluster_connector(
         &base,
         &TlsSettings::default(),
         Duration::from_secs(10),
-    )?
+    )
+    .map_err(|e| CatalogError::Tls(e.to_string()))?
     .limit(0);
     let client = awc::Client::builder()
         .connector(connector)
@@ -161,7 +194,7 @@ async fn fetch_entities(cfg: &CatalogConfig) -> Result<Vec<serde_json::Value>, S
     let mut endpoint = base.clone();
     endpoint
         .path_segments_mut()
-        .map_err(|_| "catalog URL cannot have a path".to_string())?
+        .map_err(|_| CatalogError::NotABase)?
         .pop_if_empty()
         .extend(["entities", "by-query"]);
     let mut items = Vec::new();
@@ -185,31 +218,31 @@ async fn fetch_entities(cfg: &CatalogConfig) -> Result<Vec<serde_json::Value>, S
         let mut res = req
             .send()
             .await
-            .map_err(|e| crate::tls::describe::describe_send_error(&e))?;
+            .map_err(|e| CatalogError::Request(crate::tls::describe::describe_send_error(&e)))?;
         if !res.status().is_success() {
-            return Err(format!("the catalog answered {}", res.status()));
+            return Err(CatalogError::Status(res.status()));
         }
         let body = res
             .body()
             .limit(MAX_BODY)
             .await
-            .map_err(|e| format!("reading the catalog's answer: {e}"))?;
-        let v: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("the catalog's answer is not JSON: {e}"))?;
+            .map_err(|e| CatalogError::Body(e.to_string()))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| CatalogError::NotJson(e.to_string()))?;
         if let serde_json::Value::Array(all) = v {
             // `/entities`-style answer: everything at once.
             items.extend(all);
             return Ok(items);
         }
-        let page: Page = serde_json::from_value(v)
-            .map_err(|e| format!("the catalog's answer is not an entity page: {e}"))?;
+        let page: Page =
+            serde_json::from_value(v).map_err(|e| CatalogError::NotAPage(e.to_string()))?;
         items.extend(page.items);
         match page.page_info.and_then(|p| p.next_cursor) {
             Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
             _ => return Ok(items),
         }
     }
-    Err(format!("the catalog returned more than {MAX_PAGES} pages"))
+    Err(CatalogError::TooManyPages(MAX_PAGES))
 }
 
 async fn entity_spec(
