@@ -1,13 +1,25 @@
-//! Streaming forward of one request to one cluster (SPEC §3).
+//! Streaming forward of one request to one cluster (SPEC §3), with hyper's HTTP/1 client
+//! ([`crate::upstream::client`]).
 //!
-//! The request is rebuilt with `client.request(method, uri)` and each forwarded header
-//! appended (awc's `request_from` would keep only the first value of a repeated header and
-//! copy `Host` and hop-by-hop headers). The body streams both ways: `SizedStream` when a
-//! length is known (the `Content-Length` is kept), a chunked stream otherwise, and a
-//! `body::None` when there is none (awc's `send()` sends a `()` body, `Sized(0)`, and would
-//! write `content-length: 0` on a GET). The response
-//! body is a `SizedStream` or `BodyStream`, never `HttpResponse::streaming`, which would add
-//! a `Content-Type` the cluster did not send.
+//! Why hyper and not awc for forwarded requests: awc's HTTP/1 client took a `1xx` for the
+//! final response and pooled the connection (the next caller then got this caller's
+//! response), ended a chunked body cut short as if complete, and wrote the whole request body
+//! before reading an early answer. hyper consumes informational responses, reports a body
+//! cut short as an error (the client's response then ends without its final chunk, so the
+//! client sees it incomplete), reads the response while it sends, and keeps a per-cluster
+//! idle pool that drops connections the cluster closed. awc still opens the WebSocket
+//! tunnels (their own connections, never pooled).
+//!
+//! The request is rebuilt with the filtered headers (each value kept, repeated ones too),
+//! the credential of SPEC §3 and the body streamed through a small channel (the client
+//! needs a `Send` body; the caller's payload is read by a local task), with the caller's
+//! `Content-Length` when it sent one, chunked otherwise, and no body at all when there is
+//! none. The response body is a `SizedStream` or `BodyStream`, never
+//! `HttpResponse::streaming`, which would add a `Content-Type` the cluster did not send.
+//!
+//! A bodyless idempotent request (GET, HEAD, OPTIONS, DELETE, PUT) whose pooled connection
+//! the cluster closed before answering is sent once more on a fresh connection; POST and
+//! PATCH never are.
 //!
 //! Time bounds: connect (and TLS handshake) by the connector; the response head by
 //! `responseHeadTimeout`, counted from the last request body chunk that went out (an upload
@@ -17,20 +29,30 @@ use crate::cluster::{Choice, Registry};
 use crate::proxy::headers::{self, RequestFilter};
 use crate::proxy::ProxyState;
 use crate::status::Error;
-use crate::upstream::client::{self, Upstream};
+use crate::upstream::client::{self, RequestBody, Upstream};
 use crate::upstream::credential;
 use actix_web::body::{BodyStream, BoxBody, MessageBody, SizedStream};
-use actix_web::http::header::{HeaderValue, AUTHORIZATION};
+use actix_web::http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use awc::error::SendRequestError;
 use bytes::Bytes;
-use futures_core::Stream;
+use http_body_util::BodyExt;
 use std::cell::Cell;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
+
+/// The upstream request, ready to send: the worker's upstream for the cluster, the absolute
+/// URI and the filtered headers with the credential.
+pub(crate) struct Prepared {
+    /// This worker's upstream for the chosen cluster.
+    pub up: Rc<Upstream>,
+    /// origin + cluster path prefix + tail + query.
+    pub uri: String,
+    /// The headers to send (no `Host`: the client sets the cluster's).
+    pub headers: HeaderMap,
+}
 
 /// Builds the upstream request for `tail` on `cluster`: URI (prefix + tail + query),
 /// filtered headers and the credential of SPEC §3. Shared with the WebSocket tunnel.
@@ -41,7 +63,7 @@ pub(crate) fn prepare(
     choice: &Choice,
     tail: &str,
     keep_upgrade: bool,
-) -> Result<(Rc<Upstream>, awc::ClientRequest), Error> {
+) -> Result<Prepared, Error> {
     let server = &state.settings;
     let cluster = &choice.cluster;
     let up = client::for_cluster(registry, cluster, server.connect_timeout)?;
@@ -53,11 +75,11 @@ pub(crate) fn prepare(
         cluster.key.as_str(),
     )?;
     let uri = up.target(tail, req.uri().query())?;
-    let mut creq = up.client.request(req.method().clone(), uri).no_decompress();
+    let mut headers = HeaderMap::with_capacity(req.headers().len() + 2);
     let peer = req.peer_addr().map(|a| a.ip());
     headers::copy_request_headers(
         req.headers(),
-        creq.headers_mut(),
+        &mut headers,
         &RequestFilter {
             keep_impersonate: cred.source.is_callers_own(),
             keep_upgrade,
@@ -68,11 +90,10 @@ pub(crate) fn prepare(
     )?;
     if let Some(mut a) = cred.authorization {
         a.set_sensitive(true);
-        creq.headers_mut().insert(AUTHORIZATION, a);
+        headers.insert(AUTHORIZATION, a);
     }
-    Ok((up, creq))
+    Ok(Prepared { up, uri, headers })
 }
-
 /// What the request body looks like.
 enum BodyKind {
     None,
@@ -100,25 +121,132 @@ fn body_kind(req: &HttpRequest) -> Result<BodyKind, Error> {
     }
 }
 
-/// The request body, noting when each chunk went out (for the response-head timeout).
-struct Progress<S = web::Payload> {
-    inner: S,
-    last: Rc<Cell<Instant>>,
+/// A request body fed by a local task that reads the caller's payload (which is not
+/// `Send`); `size` is the caller's `Content-Length`, if any.
+struct ChannelBody {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    size: Option<u64>,
 }
 
-impl<S> Stream for Progress<S>
-where
-    S: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
-{
-    type Item = Result<Bytes, actix_web::error::PayloadError>;
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let r = Pin::new(&mut self.inner).poll_next(cx);
-        if let Poll::Ready(Some(Ok(_))) = &r {
-            self.last.set(Instant::now());
-        }
-        r
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|o| o.map(|r| r.map(http_body::Frame::data)))
     }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self.size {
+            Some(n) => http_body::SizeHint::with_exact(n),
+            None => http_body::SizeHint::default(),
+        }
+    }
+}
+
+/// Starts the task that streams `payload` (after `first`, a chunk already read) into a
+/// body, noting in `last` when each chunk was handed on (for the response-head timeout).
+/// The task ends when the payload ends or the client stops reading the body (an early
+/// answer).
+fn stream_body(
+    first: Option<Bytes>,
+    payload: web::Payload,
+    size: Option<u64>,
+    last: Rc<Cell<Instant>>,
+) -> RequestBody {
+    use futures_util::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    actix_web::rt::spawn(async move {
+        let mut payload = payload;
+        if let Some(b) = first {
+            if tx.send(Ok(b)).await.is_err() {
+                return;
+            }
+            last.set(Instant::now());
+        }
+        while let Some(chunk) = payload.next().await {
+            let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                return;
+            }
+            last.set(Instant::now());
+        }
+    });
+    ChannelBody { rx, size }.boxed()
+}
+
+fn empty_body() -> RequestBody {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// The request for hyper: method, URI and headers of `p` (converted to the `http` 1.x
+/// types hyper uses) and `body`.
+fn request(
+    method: &actix_web::http::Method,
+    p: &Prepared,
+    body: RequestBody,
+) -> Result<http1::Request<RequestBody>, Error> {
+    let bad_path = || Error::bad_request("the request path is not a valid URI path");
+    let mut r = http1::Request::new(body);
+    *r.method_mut() =
+        http1::Method::from_bytes(method.as_str().as_bytes()).map_err(|_| bad_path())?;
+    *r.uri_mut() = http1::Uri::try_from(p.uri.as_str()).map_err(|_| bad_path())?;
+    let h = r.headers_mut();
+    h.reserve(p.headers.len());
+    for (name, value) in p.headers.iter() {
+        let (Ok(n), Ok(mut v)) = (
+            http1::HeaderName::from_bytes(name.as_str().as_bytes()),
+            http1::HeaderValue::from_bytes(value.as_bytes()),
+        ) else {
+            continue;
+        };
+        v.set_sensitive(value.is_sensitive());
+        h.append(n, v);
+    }
+    Ok(r)
+}
+
+/// Whether a request may be sent again after its pooled connection failed before any
+/// answer: idempotent (RFC 9110 §9.2.2) and without a body to replay.
+fn retryable(method: &actix_web::http::Method, kind: &BodyKind) -> bool {
+    use actix_web::http::Method as M;
+    matches!(kind, BodyKind::None)
+        && [M::GET, M::HEAD, M::OPTIONS, M::DELETE, M::PUT].contains(method)
+}
+
+/// Whether a failure means the connection closed before any response: the case a fresh
+/// connection may fix (the cluster closed an idle pooled connection as it was reused).
+fn closed_before_answer(e: &hyper_util::client::legacy::Error) -> bool {
+    if e.is_connect() {
+        return false;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
+                return true;
+            }
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            if matches!(
+                io.kind(),
+                K::ConnectionReset | K::BrokenPipe | K::UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Forwards the request and streams the answer back. Errors name the cluster key, never a
@@ -132,82 +260,91 @@ pub(crate) async fn forward(
     tail: &str,
 ) -> Result<HttpResponse, Error> {
     let kind = body_kind(req)?;
-    let (_up, creq) = prepare(req, state, registry, choice, tail, false)?;
+    let p = prepare(req, state, registry, choice, tail, false)?;
     let last = Rc::new(Cell::new(Instant::now()));
-    let send = match kind {
-        // Not `send()`: its `()` body is `Sized(0)` and would write `content-length: 0`.
-        BodyKind::None => creq.send_body(actix_web::body::None::new()),
-        BodyKind::Sized(n) => creq.send_body(SizedStream::new(
-            n,
-            Progress {
-                inner: payload,
-                last: last.clone(),
-            },
-        )),
-        BodyKind::Chunked => creq.send_stream(Progress {
-            inner: payload,
-            last: last.clone(),
-        }),
+    let body = match kind {
+        BodyKind::None => empty_body(),
+        BodyKind::Sized(0) => http_body_util::Full::new(Bytes::new())
+            .map_err(|never| match never {})
+            .boxed(),
+        BodyKind::Sized(n) => stream_body(None, payload, Some(n), last.clone()),
+        BodyKind::Chunked => stream_body(None, payload, None, last.clone()),
         BodyKind::H2Unknown => {
             use futures_util::StreamExt;
             let mut payload = payload;
             match payload.next().await {
-                None => creq.send_body(actix_web::body::None::new()),
-                Some(first) => creq.send_stream(Progress {
-                    inner: futures_util::stream::iter([first]).chain(payload),
-                    last: last.clone(),
-                }),
+                None => empty_body(),
+                Some(Err(e)) => {
+                    return Err(Error::bad_request(format!("reading the request body: {e}")))
+                }
+                Some(Ok(first)) => stream_body(Some(first), payload, None, last.clone()),
             }
         }
     };
     let timeout = state.settings.response_head_timeout;
     let key = &choice.cluster.key;
-    let mut send = std::pin::pin!(send);
+    let method = req.method();
+    let mut attempt = 0;
+    let mut body = Some(body);
     let res = loop {
-        let deadline = last.get() + timeout;
-        tokio::select! {
-            r = &mut send => break r,
-            _ = tokio::time::sleep_until(deadline) => {
-                if last.get() + timeout <= Instant::now() {
-                    return Err(Error::timeout(format!(
-                        "cluster {key} did not answer within {}",
-                        humantime::format_duration(timeout)
-                    )));
+        // A retry is bodyless by construction (see `retryable`).
+        let body = body.take().unwrap_or_else(empty_body);
+        let send = p.up.http.request(request(method, &p, body)?);
+        let mut send = std::pin::pin!(send);
+        let r = loop {
+            let deadline = last.get() + timeout;
+            tokio::select! {
+                r = &mut send => break r,
+                _ = tokio::time::sleep_until(deadline) => {
+                    if last.get() + timeout <= Instant::now() {
+                        return Err(Error::timeout(format!(
+                            "cluster {key} did not answer within {}",
+                            humantime::format_duration(timeout)
+                        )));
+                    }
                 }
             }
+        };
+        match r {
+            Err(e) if attempt == 0 && retryable(method, &kind) && closed_before_answer(&e) => {
+                tracing::debug!(cluster = %key, "pooled connection closed by the cluster; retrying once");
+                attempt += 1;
+            }
+            other => break other,
         }
     };
-    let cres = res.map_err(|e| send_error(key.as_str(), e))?;
-    Ok(response(cres))
+    let res = res.map_err(|e| send_error(key.as_str(), &e))?;
+    Ok(response(res))
 }
 
-fn send_error(key: &str, e: SendRequestError) -> Error {
-    match e {
-        SendRequestError::Connect(c) => Error::bad_gateway(format!(
-            "cannot connect to cluster {key}: {}",
-            crate::tls::describe::describe_connect_error(&c)
-        )),
-        SendRequestError::Timeout => {
-            Error::timeout(format!("cluster {key} did not answer in time"))
-        }
-        SendRequestError::Url(_) => Error::bad_request("the request path is not a valid URI path"),
-        other => Error::bad_gateway(format!(
-            "cluster {key}: {}",
-            crate::tls::describe::describe_send_error(&other)
-        )),
+fn send_error(key: &str, e: &hyper_util::client::legacy::Error) -> Error {
+    let why = crate::tls::describe::describe_chain(e);
+    if e.is_connect() {
+        Error::bad_gateway(format!("cannot connect to cluster {key}: {why}"))
+    } else {
+        Error::bad_gateway(format!("cluster {key}: {why}"))
     }
 }
 
 /// The client's response: upstream status, headers (hop-by-hop removed) and body, streamed.
-fn response<S>(cres: awc::ClientResponse<S>) -> HttpResponse
-where
-    S: Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin + 'static,
-{
-    let status = cres.status();
-    let upstream_len = if cres.headers().contains_key("transfer-encoding") {
+/// A body that ends in an error (cut short) ends the client's response as incomplete.
+fn response(res: http1::Response<hyper::body::Incoming>) -> HttpResponse {
+    use http_body_util::BodyExt;
+    let (parts, body) = res.into_parts();
+    let status = StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut upstream = HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in parts.headers.iter() {
+        if let (Ok(n), Ok(v)) = (
+            actix_web::http::header::HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            upstream.append(n, v);
+        }
+    }
+    let upstream_len = if upstream.contains_key("transfer-encoding") {
         None
     } else {
-        cres.headers()
+        upstream
             .get("content-length")
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok())
@@ -216,7 +353,7 @@ where
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     let mut res = HttpResponse::new(status);
-    headers::copy_response_headers(cres.headers(), res.headers_mut());
+    headers::copy_response_headers(&upstream, res.headers_mut());
     let body: BoxBody = if no_body {
         if status == StatusCode::NOT_MODIFIED {
             if let Some(n) = upstream_len {
@@ -228,9 +365,10 @@ where
         }
         ().boxed()
     } else {
+        let stream = body.into_data_stream();
         match upstream_len {
-            Some(n) => SizedStream::new(n, cres).boxed(),
-            None => BodyStream::new(cres).boxed(),
+            Some(n) => SizedStream::new(n, stream).boxed(),
+            None => BodyStream::new(stream).boxed(),
         }
     };
     res.set_body(body)

@@ -211,6 +211,15 @@ async fn proxy(
         ));
     }
     path::check_tail(tail)?;
+    // TRACE would reflect the request, credential included (RFC 9110 §9.3.8); CONNECT
+    // would open a tunnel to wherever the cluster lets it. Neither goes upstream.
+    let m = req.method();
+    if m == actix_web::http::Method::TRACE || m == actix_web::http::Method::CONNECT {
+        return Err(Error::new(
+            crate::status::Reason::MethodNotAllowed,
+            format!("{m} is not proxied to clusters"),
+        ));
+    }
     if req.headers().contains_key("upgrade") {
         return upgrade::handle(req, payload, state, registry, choice, tail).await;
     }

@@ -75,12 +75,14 @@ pub(crate) async fn handle(
         ));
     }
     let key = choice.cluster.key.as_str();
-    let (up, creq) = forward::prepare(req, state, registry, choice, tail, true)?;
+    let p = forward::prepare(req, state, registry, choice, tail, true)?;
+    let up = p.up;
     let mut head = RequestHead::default();
     head.method = req.method().clone();
-    head.uri = creq.get_uri().clone();
+    head.uri = awc::http::Uri::try_from(p.uri)
+        .map_err(|_| Error::bad_request("the request path is not a valid URI path"))?;
     head.version = Version::HTTP_11;
-    head.headers = creq.headers().clone();
+    head.headers = p.headers;
     // `Connection: Upgrade` names `Upgrade`, so the filter dropped it: put the client's back.
     if let Some(v) = req.headers().get(header::UPGRADE) {
         head.headers.insert(header::UPGRADE, v.clone());

@@ -41,6 +41,33 @@ pub fn describe_send_error(err: &awc::error::SendRequestError) -> String {
     }
 }
 
+/// Describes any failure whose source chain holds a rustls error, an I/O error or one of
+/// hyper's: what failed talking to a cluster, for a 502 message.
+pub fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(r) = find_rustls(err) {
+        return describe_rustls(r);
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return describe_io(io);
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() {
+                return "the server closed the connection before a complete response head".into();
+            }
+            if h.is_parse() {
+                return format!("bad response head: {h}");
+            }
+            if std::error::Error::source(h).is_none() {
+                return format!("HTTP error: {h}");
+            }
+        }
+        cur = e.source();
+    }
+    err.to_string()
+}
+
 fn describe_io(e: &std::io::Error) -> String {
     if let Some(r) = e.get_ref().and_then(|inner| find_rustls(inner)) {
         return describe_rustls(r);

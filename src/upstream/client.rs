@@ -24,7 +24,6 @@ use actix_http::h1::ClientCodec;
 use actix_http::{RequestHead, ResponseHead};
 use actix_service::Service;
 use awc::error::SendRequestError;
-use awc::http::Uri;
 use awc::BoxedSocket;
 use futures_util::future::LocalBoxFuture;
 use std::cell::RefCell;
@@ -37,12 +36,26 @@ use std::time::Duration;
 pub(crate) struct Upstream {
     /// The registry's cluster this was built for.
     pub cluster: Arc<Cluster>,
-    /// The awc client with this cluster's connector and pool.
-    pub client: awc::Client,
+    /// The forwarding client (hyper's HTTP/1 client) with this cluster's connector and its
+    /// own idle pool.
+    pub http: HttpClient,
     /// The server-side credential (SPEC §3 rule 4).
     pub token: ServerToken,
     tunnel: Opener,
 }
+
+/// A request body for the forwarding client: streamed, `Send` (hyper's pool needs it).
+pub(crate) type RequestBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>;
+
+/// The forwarding client of one cluster.
+pub(crate) type HttpClient =
+    hyper_util::client::legacy::Client<crate::upstream::connect::ClusterConnect, RequestBody>;
+
+/// Idle connections kept per cluster and worker; more are closed when they go idle.
+const MAX_IDLE_PER_CLUSTER: usize = 64;
+/// An idle pooled connection is closed after this long (below the API server's own idle
+/// timeout, so kubeplex, not the server, usually closes it).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An opened tunnel: the upstream's response head and the connection, framed.
 pub(crate) type TunnelFuture = LocalBoxFuture<
@@ -63,7 +76,7 @@ impl Upstream {
     /// The absolute upstream URI for a request tail (already checked by
     /// `proxy::path::check_tail`) and query: origin + prefix + tail + query, built
     /// in one allocation.
-    pub(crate) fn target(&self, tail: &str, query: Option<&str>) -> Result<Uri, Error> {
+    pub(crate) fn target(&self, tail: &str, query: Option<&str>) -> Result<String, Error> {
         let origin = self
             .cluster
             .origin
@@ -75,7 +88,7 @@ impl Upstream {
         );
         s.push_str(origin);
         join_into(&mut s, prefix, tail, query);
-        Uri::try_from(s).map_err(|_| Error::bad_request("the request path is not a valid URI path"))
+        Ok(s)
     }
 }
 
@@ -165,16 +178,25 @@ fn build(cluster: &Arc<Cluster>, connect_timeout: Duration) -> Result<Upstream, 
             Ok((res, framed.into_map_io(|io| Box::new(io) as BoxedSocket)))
         })
     });
-    let connector = connector()?;
-    let client = awc::Client::builder()
-        .connector(connector)
-        .disable_timeout()
-        .disable_redirects()
-        .no_default_headers()
-        .finish();
+    // Checked now, so a bad TLS configuration is the same 502 for both paths.
+    if let Some(Err(e)) = cluster.tls.as_ref().map(|t| &t.config) {
+        return Err(Error::bad_gateway(format!(
+            "cluster {}: TLS configuration: {e}",
+            cluster.key
+        )));
+    }
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .pool_max_idle_per_host(MAX_IDLE_PER_CLUSTER)
+        .retry_canceled_requests(true)
+        .build(crate::upstream::connect::ClusterConnect::new(
+            cluster.clone(),
+            connect_timeout,
+        ));
     Ok(Upstream {
         cluster: cluster.clone(),
-        client,
+        http,
         token: ServerToken::new(&cluster.spec.credential),
         tunnel,
     })

@@ -1,7 +1,10 @@
-//! Talking to a cluster: the connector ([`connector`]: TCP, then TLS with the cluster's
-//! configuration built once in [`crate::cluster`]), the credential rules of SPEC §3
-//! (`credential`) and the per-worker HTTP clients (`client`).
+//! Talking to a cluster: the per-worker clients (`client`: hyper's HTTP/1 client with its
+//! idle pool for forwarded requests, awc's tunnel for WebSocket upgrades), their connectors
+//! ([`connect`] for hyper, [`connector`] for awc: TCP, the catalog's connect guard, then TLS
+//! with the cluster's configuration built once in [`crate::cluster`]) and the credential
+//! rules of SPEC §3 (`credential`).
 
 pub(crate) mod client;
+pub mod connect;
 pub mod connector;
 pub(crate) mod credential;
