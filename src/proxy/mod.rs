@@ -290,6 +290,7 @@ impl Ctx {
             start: self.start,
             bytes: 0,
             done: false,
+            upstream_failed: false,
         };
         res.map_body(|_, body| {
             let mut audit = audit;
@@ -318,6 +319,21 @@ struct Audit {
     start: Instant,
     bytes: u64,
     done: bool,
+    /// The cluster's body failed (cut short, reset): the client's response ended incomplete.
+    upstream_failed: bool,
+}
+
+impl Audit {
+    /// How the response body ended: `complete`, `upstream body cut short` or `client gone`.
+    fn outcome(&self) -> &'static str {
+        if self.done {
+            "complete"
+        } else if self.upstream_failed {
+            "upstream body cut short"
+        } else {
+            "client gone"
+        }
+    }
 }
 
 impl Drop for Audit {
@@ -331,6 +347,7 @@ impl Drop for Audit {
             status = self.status,
             bytes = self.bytes,
             complete = self.done,
+            outcome = self.outcome(),
             duration_ms = self.start.elapsed().as_secs_f64() * 1000.0,
             "proxied"
         );
@@ -364,7 +381,11 @@ impl MessageBody for AuditedBody {
                 this.audit.done = true;
                 Poll::Ready(None)
             }
-            other => other,
+            Poll::Ready(Some(Err(e))) => {
+                this.audit.upstream_failed = true;
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }
