@@ -314,7 +314,7 @@ pub(crate) async fn forward(
         }
     };
     let res = res.map_err(|e| send_error(key.as_str(), &e))?;
-    Ok(response(res))
+    Ok(response(res, req.version()))
 }
 
 fn send_error(key: &str, e: &hyper_util::client::legacy::Error) -> Error {
@@ -328,7 +328,12 @@ fn send_error(key: &str, e: &hyper_util::client::legacy::Error) -> Error {
 
 /// The client's response: upstream status, headers (hop-by-hop removed) and body, streamed.
 /// A body that ends in an error (cut short) ends the client's response as incomplete.
-fn response(res: http1::Response<hyper::body::Incoming>) -> HttpResponse {
+/// An HTTP/1.0 client knows no chunked encoding (RFC 9112 §6.1): an unsized body is sent
+/// until the connection closes.
+fn response(
+    res: http1::Response<hyper::body::Incoming>,
+    version: actix_web::http::Version,
+) -> HttpResponse {
     use http_body_util::BodyExt;
     let (parts, body) = res.into_parts();
     let status = StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -368,7 +373,14 @@ fn response(res: http1::Response<hyper::body::Incoming>) -> HttpResponse {
         let stream = body.into_data_stream();
         match upstream_len {
             Some(n) => SizedStream::new(n, stream).boxed(),
-            None => BodyStream::new(stream).boxed(),
+            None => {
+                if version < actix_web::http::Version::HTTP_11 {
+                    res.head_mut().no_chunking(true);
+                    res.head_mut()
+                        .set_connection_type(actix_web::http::ConnectionType::Close);
+                }
+                BodyStream::new(stream).boxed()
+            }
         }
     };
     res.set_body(body)
