@@ -1245,7 +1245,6 @@ async fn slow_client_app() -> (RawUpstream, RunningApp, Client) {
     (up, app, c)
 }
 
-#[ignore = "issue 9 item 5, open: actix-http arms its request-head timer for the first request only; needs an actix-http change"]
 #[actix_web::test]
 async fn second_request_head_that_stalls_is_timed_out() {
     let (_up, _app, mut c) = slow_client_app().await;
@@ -1267,7 +1266,6 @@ async fn second_request_head_that_stalls_is_timed_out() {
     );
 }
 
-#[ignore = "issue 9 item 5, open: actix-http arms its request-head timer for the first request only; needs an actix-http change"]
 #[actix_web::test]
 async fn second_request_head_dribbled_byte_by_byte_is_timed_out() {
     let (_up, _app, mut c) = slow_client_app().await;
