@@ -21,6 +21,50 @@ use tokio::{
 use tokio_util::codec::{Decoder as _, Encoder as _};
 use tracing::{error, trace};
 
+/// kubeplex patch: client protocol errors (malformed requests, request heads that time out)
+/// are logged at `info`, at most once a second for each kind, with how many were left out
+/// since the last line, so a flood of bad requests cannot become a storm of log lines.
+mod client_errors {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    pub(super) struct Limiter {
+        last: AtomicU64,
+        suppressed: AtomicU64,
+    }
+
+    impl Limiter {
+        pub(super) const fn new() -> Self {
+            Limiter {
+                last: AtomicU64::new(0),
+                suppressed: AtomicU64::new(0),
+            }
+        }
+
+        /// `Some(left out since the last line)` when a line may be logged now.
+        pub(super) fn allow(&self) -> Option<u64> {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let last = self.last.load(Ordering::Relaxed);
+            if now > last
+                && self
+                    .last
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                Some(self.suppressed.swap(0, Ordering::Relaxed))
+            } else {
+                self.suppressed.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    pub(super) static MALFORMED: Limiter = Limiter::new();
+    pub(super) static HEAD_TIMEOUT: Limiter = Limiter::new();
+}
+
 use super::{
     codec::Codec,
     decoder::MAX_BUFFER_SIZE,
@@ -1057,6 +1101,14 @@ where
 
                 Err(err) => {
                     trace!("parse error {}", &err);
+                    if let Some(left_out) = client_errors::MALFORMED.allow() {
+                        tracing::info!(
+                            target: "kubeplex::client",
+                            peer = ?this.peer_addr,
+                            left_out,
+                            "malformed request refused with 400: {err}"
+                        );
+                    }
 
                     if let Some(mut payload) = this.payload.take() {
                         payload.set_error(PayloadError::EncodingCorrupted);
@@ -1088,6 +1140,14 @@ where
                 // timeout on first request (slow request) return 408
 
                 trace!("timed out on slow request; replying with 408 and closing connection");
+                if let Some(left_out) = client_errors::HEAD_TIMEOUT.allow() {
+                    tracing::info!(
+                        target: "kubeplex::client",
+                        peer = ?this.peer_addr,
+                        left_out,
+                        "request head not received in time: 408, connection closed"
+                    );
+                }
 
                 let _ = self.as_mut().send_error_response(
                     Response::with_body(StatusCode::REQUEST_TIMEOUT, ()),
