@@ -707,7 +707,10 @@ async fn x_forwarded_for_is_created_with_the_peer() {
 }
 
 #[actix_web::test]
-async fn expect_100_continue_is_answered_by_kubeplex_not_forwarded() {
+/// `Expect: 100-continue` goes to the cluster; the caller's `100 Continue` comes when the
+/// cluster's does (kubeplex asks for the body only then), so a cluster that refuses the body
+/// is asked first.
+async fn expect_100_continue_goes_upstream_and_the_clusters_100_is_relayed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let up = Upstream::ok().await;
     let app = spawn_app_for(&up).await;
@@ -732,5 +735,5 @@ async fn expect_100_continue_is_answered_by_kubeplex_not_forwarded() {
     assert!(rest.contains("HTTP/1.1 200"), "{rest}");
     let rec = up.only();
     assert_eq!(rec.body, b"hello");
-    assert_eq!(rec.one("expect"), None);
+    assert_eq!(rec.one("expect"), Some("100-continue"));
 }

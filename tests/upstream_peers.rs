@@ -819,7 +819,6 @@ async fn early_401_then_no_reading_during_a_large_upload_is_delivered() {
     early_401(true).await;
 }
 
-#[ignore = "issue 9 item 3, open: actix-http answers 100 Continue itself; needs an actix-http change"]
 #[actix_web::test]
 async fn expect_100_continue_goes_upstream_and_kubeplex_does_not_answer_it_itself() {
     let (heads_tx, mut heads) = tokio::sync::mpsc::unbounded_channel::<Head>();
@@ -893,7 +892,6 @@ async fn expect_100_continue_goes_upstream_and_kubeplex_does_not_answer_it_itsel
     assert!(r.infos.iter().all(|s| *s == 100), "{r:?}");
 }
 
-#[ignore = "issue 9 item 3, open: actix-http answers 100 Continue itself; needs an actix-http change"]
 #[actix_web::test]
 async fn expect_100_continue_refused_upstream_gets_the_refusal_without_a_100() {
     let (answer, status_body) = unauthorized("no uploads for you");

@@ -40,6 +40,7 @@ use http_body_util::BodyExt;
 use std::cell::Cell;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
 
@@ -158,10 +159,22 @@ fn stream_body(
     payload: web::Payload,
     size: Option<u64>,
     last: Rc<Cell<Instant>>,
+    expect: Option<Arc<tokio::sync::Notify>>,
 ) -> RequestBody {
     use futures_util::StreamExt;
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     actix_web::rt::spawn(async move {
+        if let Some(go) = expect {
+            // `Expect: 100-continue`: the caller's body is not asked for (so the caller gets
+            // no `100 Continue`) until the cluster says `100 Continue`, or stays silent for a
+            // second (RFC 9110 §10.1.1: then send anyway); a final answer first (a 401) ends
+            // it here and the caller never sends the body.
+            tokio::select! {
+                _ = go.notified() => {}
+                _ = tokio::time::sleep(EXPECT_WAIT) => {}
+                _ = tx.closed() => return,
+            }
+        }
         let mut payload = payload;
         if let Some(b) = first {
             if tx.send(Ok(b)).await.is_err() {
@@ -179,6 +192,16 @@ fn stream_body(
         }
     });
     ChannelBody { rx, size }.boxed()
+}
+
+/// How long a caller's `Expect: 100-continue` body waits for the cluster's `100 Continue`.
+const EXPECT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether the caller sent `Expect: 100-continue`.
+fn expects_continue(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 fn empty_body() -> RequestBody {
@@ -262,13 +285,16 @@ pub(crate) async fn forward(
     let kind = body_kind(req)?;
     let p = prepare(req, state, registry, choice, tail, false)?;
     let last = Rc::new(Cell::new(Instant::now()));
+    let expect = (expects_continue(req)
+        && matches!(kind, BodyKind::Sized(1..) | BodyKind::Chunked))
+    .then(|| Arc::new(tokio::sync::Notify::new()));
     let body = match kind {
         BodyKind::None => empty_body(),
         BodyKind::Sized(0) => http_body_util::Full::new(Bytes::new())
             .map_err(|never| match never {})
             .boxed(),
-        BodyKind::Sized(n) => stream_body(None, payload, Some(n), last.clone()),
-        BodyKind::Chunked => stream_body(None, payload, None, last.clone()),
+        BodyKind::Sized(n) => stream_body(None, payload, Some(n), last.clone(), expect.clone()),
+        BodyKind::Chunked => stream_body(None, payload, None, last.clone(), expect.clone()),
         BodyKind::H2Unknown => {
             use futures_util::StreamExt;
             let mut payload = payload;
@@ -277,7 +303,7 @@ pub(crate) async fn forward(
                 Some(Err(e)) => {
                     return Err(Error::bad_request(format!("reading the request body: {e}")))
                 }
-                Some(Ok(first)) => stream_body(Some(first), payload, None, last.clone()),
+                Some(Ok(first)) => stream_body(Some(first), payload, None, last.clone(), None),
             }
         }
     };
@@ -289,7 +315,16 @@ pub(crate) async fn forward(
     let res = loop {
         // A retry is bodyless by construction (see `retryable`).
         let body = body.take().unwrap_or_else(empty_body);
-        let send = p.up.http.request(request(method, &p, body)?);
+        let mut upstream_req = request(method, &p, body)?;
+        if let Some(go) = &expect {
+            let go = go.clone();
+            hyper::ext::on_informational(&mut upstream_req, move |res| {
+                if res.status() == http1::StatusCode::CONTINUE {
+                    go.notify_one();
+                }
+            });
+        }
+        let send = p.up.http.request(upstream_req);
         let mut send = std::pin::pin!(send);
         let r = loop {
             let deadline = last.get() + timeout;

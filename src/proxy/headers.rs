@@ -60,7 +60,6 @@ fn is_removed_request_header(name: &str, f: &RequestFilter) -> bool {
         | "content-length"
         | "authorization"
         | "cookie"
-        | "expect"
         | "x-forwarded-for"
         | "backstage-kubernetes-cluster"
         | "x-kubernetes-cluster"

@@ -89,7 +89,7 @@ const WRITE_BUFFER_RETENTION_LIMIT: usize = 1024 * 128;
 
 bitflags! {
     #[derive(Debug, Clone, Copy)]
-    pub struct Flags: u8 {
+    pub struct Flags: u16 {
         /// Set when stream is read for first time.
         const STARTED          = 0b0000_0001;
 
@@ -118,6 +118,11 @@ bitflags! {
         /// after the current response finishes. [`LINGER`](Self::LINGER) remains separate and is
         /// used only to close cleanly after a response to an unread request payload.
         const DRAINING         = 0b1000_0000;
+
+        /// kubeplex patch: the request said `Expect: 100-continue` and its `100 Continue` is
+        /// owed: it is written when the service first reads the body, and never once the
+        /// final response has started.
+        const CONTINUE_PENDING = 0b1_0000_0000;
     }
 }
 
@@ -556,6 +561,8 @@ where
             res.head_mut().set_connection_type(ConnectionType::Close);
         }
 
+        // kubeplex patch: a final response ends any owed `100 Continue`.
+        self.as_mut().project().flags.remove(Flags::CONTINUE_PENDING);
         let size = self.as_mut().send_response_inner(res, &body)?;
         match size {
             BodySize::None | BodySize::Sized(0) => {
@@ -606,6 +613,7 @@ where
             res.head_mut().set_connection_type(ConnectionType::Close);
         }
 
+        self.as_mut().project().flags.remove(Flags::CONTINUE_PENDING);
         let size = self.as_mut().send_response_inner(res, &body)?;
         match size {
             BodySize::None | BodySize::Sized(0) => {
@@ -633,10 +641,24 @@ where
         Ok(())
     }
 
+    /// kubeplex patch: the `100 Continue` is owed, not written yet (see `CONTINUE_PENDING`).
     fn send_continue(self: Pin<&mut Self>) {
-        self.project()
-            .write_buf
-            .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        self.project().flags.insert(Flags::CONTINUE_PENDING);
+    }
+
+    /// kubeplex patch: writes the owed `100 Continue` once the service reads the body.
+    fn poll_continue(self: Pin<&mut Self>, cx: &mut Context<'_>) {
+        let this = self.project();
+        if !this.flags.contains(Flags::CONTINUE_PENDING) {
+            return;
+        }
+        if this.payload.as_ref().is_none_or(|p| p.consumer_polled(cx)) {
+            this.flags.remove(Flags::CONTINUE_PENDING);
+            if this.payload.is_some() {
+                this.write_buf
+                    .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            }
+        }
     }
 
     fn poll_response(
@@ -846,8 +868,7 @@ where
                         // expect resolved. write continue to buffer and set InnerDispatcher state
                         // to service call.
                         Poll::Ready(Ok(req)) => {
-                            this.write_buf
-                                .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                            this.flags.insert(Flags::CONTINUE_PENDING);
                             let fut = this.flow.service.call(req);
                             this.state.set(State::ServiceCall { fut });
                         }
@@ -1462,6 +1483,8 @@ where
                             payload.feed_eof();
                         }
                     };
+
+                    inner.as_mut().poll_continue(cx);
 
                     loop {
                         // poll response to populate write buffer

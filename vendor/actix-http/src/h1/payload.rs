@@ -134,6 +134,22 @@ impl PayloadSender {
         }
     }
 
+    /// kubeplex patch: whether the consumer has asked for the body yet (or is gone); when it
+    /// has not, the dispatcher is woken when it does. A `100 Continue` is sent only then.
+    pub fn consumer_polled(&self, cx: &mut Context<'_>) -> bool {
+        match self.inner.upgrade() {
+            Some(shared) => {
+                if shared.borrow().polled {
+                    true
+                } else {
+                    shared.borrow_mut().register_io(cx);
+                    false
+                }
+            }
+            None => true,
+        }
+    }
+
     #[inline]
     pub fn is_dropped(&self) -> bool {
         self.inner.strong_count() == 0
@@ -155,6 +171,9 @@ struct Inner {
     err: Option<PayloadError>,
     sender_closed: bool,
     need_read: bool,
+    /// kubeplex patch: whether the consumer has asked for data yet (see
+    /// [`PayloadSender::consumer_polled`]).
+    polled: bool,
     items: VecDeque<Bytes>,
     task: Option<Waker>,
     io_task: Option<Waker>,
@@ -169,6 +188,7 @@ impl Inner {
             sender_closed: eof,
             items: VecDeque::new(),
             need_read: true,
+            polled: false,
             task: None,
             io_task: None,
         }
@@ -246,6 +266,10 @@ impl Inner {
         mut self: Pin<&mut Self>,
         cx: &Context<'_>,
     ) -> Poll<Option<Result<Bytes, PayloadError>>> {
+        if !self.polled {
+            self.polled = true;
+            self.wake_io();
+        }
         if let Some(data) = self.items.pop_front() {
             self.len -= data.len();
             self.need_read = self.len < MAX_BUFFER_SIZE;
