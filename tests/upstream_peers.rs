@@ -808,7 +808,6 @@ async fn early_401(hold_open: bool) {
     assert_eq!(up.seen().len(), 1, "{:?}", up.seen());
 }
 
-#[ignore = "issue 9 item 3, open: the upstream resets the connection after its early 401 and hyper reports the reset, not the 401"]
 #[actix_web::test]
 async fn early_401_then_close_during_a_large_upload_is_delivered() {
     early_401(false).await;
