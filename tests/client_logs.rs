@@ -1,6 +1,8 @@
 //! Honest, bounded logs about broken clients (issue 9 item 8): a malformed request and a
 //! request head that does not arrive in time are logged (`kubeplex::client`, at info), and a
-//! flood of them is logged at most once a second per kind, with how many were left out.
+//! flood of them is logged at most once a second per kind, with how many were left out; an
+//! upstream that closes without answering is reported as such, and the audit line says how
+//! a response ended (complete, upstream body cut short, client gone).
 
 mod common;
 
@@ -77,4 +79,112 @@ async fn a_request_head_that_does_not_arrive_is_a_408_and_logged() {
     })
     .await;
     assert!(found, "the 408 is logged");
+}
+
+/// A raw upstream: for each connection, reads a request head and then does `what`.
+async fn raw_upstream(what: &'static str) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    actix_web::rt::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            actix_web::rt::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                match what {
+                    // Close without answering.
+                    "close" => {}
+                    // A chunked body cut off by the FIN.
+                    "truncate" => {
+                        let _ = s
+                            .write_all(
+                                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n",
+                            )
+                            .await;
+                    }
+                    // A body that never ends (a watch), until the client leaves.
+                    _ => {
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                            .await;
+                        loop {
+                            if s.write_all(b"6\r\nevent\n\r\n").await.is_err() {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+fn audit_outcomes(kp: &KubeplexProcess) -> Vec<String> {
+    kp.json_logs("kubeplex::audit")
+        .iter()
+        .filter_map(|l| l["fields"]["outcome"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[actix_web::test]
+async fn an_upstream_that_closes_without_answering_is_reported_as_such() {
+    let up = raw_upstream("close").await;
+    let kp = KubeplexProcess::start(&up, "info");
+    let res = reqwest::get(kp.proxy_url("/api")).await.unwrap();
+    assert_eq!(res.status(), 502);
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("closed the connection before a complete response head"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("cannot connect"),
+        "not a connect failure: {body}"
+    );
+}
+
+#[actix_web::test]
+async fn a_body_cut_short_is_not_logged_as_complete() {
+    let up = raw_upstream("truncate").await;
+    let kp = KubeplexProcess::start(&up, "info");
+    let res = reqwest::get(kp.proxy_url("/api")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.bytes().await.is_err(),
+        "the client sees the body incomplete"
+    );
+    let found = common::eventually(Duration::from_secs(10), || {
+        audit_outcomes(&kp)
+            .iter()
+            .any(|o| o == "upstream body cut short")
+    })
+    .await;
+    assert!(found, "audit outcomes: {:?}", audit_outcomes(&kp));
+}
+
+#[actix_web::test]
+async fn a_client_gone_mid_response_is_logged_as_such() {
+    let up = raw_upstream("stream").await;
+    let kp = KubeplexProcess::start(&up, "info");
+    let mut res = reqwest::get(kp.proxy_url("/api/v1/pods?watch=1"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.chunk().await.unwrap().is_some(), "the stream started");
+    drop(res);
+    let found = common::eventually(Duration::from_secs(10), || {
+        audit_outcomes(&kp).iter().any(|o| o == "client gone")
+    })
+    .await;
+    assert!(found, "audit outcomes: {:?}", audit_outcomes(&kp));
 }
