@@ -22,6 +22,8 @@ pub(crate) enum Reason {
     NotFound,
     /// 405: method not allowed on this route.
     MethodNotAllowed,
+    /// 408: the request body stalled longer than `bodyIdleTimeout`.
+    RequestTimeout,
     /// 409: e.g. an ambiguous cluster name with `duplicateNames: reject`.
     Conflict,
     /// 431: the request headers exceed `maxHeaderBytes`. Kubernetes has no `StatusReason`
@@ -43,6 +45,7 @@ impl Reason {
             Reason::Unauthorized => StatusCode::UNAUTHORIZED,
             Reason::NotFound => StatusCode::NOT_FOUND,
             Reason::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Reason::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Reason::Conflict => StatusCode::CONFLICT,
             Reason::RequestHeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Reason::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -58,6 +61,7 @@ impl Reason {
             Reason::Unauthorized => "Unauthorized",
             Reason::NotFound => "NotFound",
             Reason::MethodNotAllowed => "MethodNotAllowed",
+            Reason::RequestTimeout => "RequestTimeout",
             Reason::Conflict => "Conflict",
             Reason::RequestHeaderFieldsTooLarge => "RequestHeaderFieldsTooLarge",
             Reason::InternalError => "InternalError",

@@ -188,3 +188,28 @@ async fn a_client_gone_mid_response_is_logged_as_such() {
     .await;
     assert!(found, "audit outcomes: {:?}", audit_outcomes(&kp));
 }
+
+#[actix_web::test]
+async fn a_request_body_that_stalls_is_abandoned_with_a_408() {
+    let up = common::Upstream::ok().await;
+    let kp = KubeplexProcess::spawn(
+        &format!(
+            "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 1\n    bodyIdleTimeout: 1s\n\
+             kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n\
+             \x20       - name: up\n          url: {}\n",
+            up.url
+        ),
+        "info",
+        &[],
+    );
+    let out = send_raw(
+        &kp.addr,
+        b"POST /api/kubernetes/proxy/api/v1/namespaces HTTP/1.1\r\nHost: x\r\n\
+          Content-Length: 100\r\n\r\n0123456789",
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"reason\":\"RequestTimeout\""), "{text}");
+    assert!(text.contains("bodyIdleTimeout"), "{text}");
+}

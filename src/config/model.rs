@@ -53,6 +53,9 @@ pub struct ServerSettings {
     pub connect_timeout: Duration,
     /// `responseHeadTimeout`: until the response head, default 60s; never bounds a body.
     pub response_head_timeout: Duration,
+    /// `bodyIdleTimeout`: the longest pause inside a request body being uploaded, default
+    /// 60s; a body that stalls longer is abandoned with a 408.
+    pub body_idle_timeout: Duration,
     /// `maxHeaderBytes`, default 65536.
     pub max_header_bytes: usize,
     /// `shutdownTimeout`, default 30s.
@@ -73,6 +76,7 @@ impl Default for ServerSettings {
             base_path: "/api/kubernetes".into(),
             connect_timeout: Duration::from_secs(5),
             response_head_timeout: Duration::from_secs(60),
+            body_idle_timeout: Duration::from_secs(60),
             max_header_bytes: 65536,
             shutdown_timeout: Duration::from_secs(30),
             workers: None,

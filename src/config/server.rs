@@ -23,6 +23,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "workers",
     "tls",
     "trustedProxies",
+    "bodyIdleTimeout",
 ];
 
 /// Blocks of `kubeplex:` that later stages read themselves (refused for now).
@@ -121,6 +122,7 @@ fn read_server(s: &Obj<'_>, home: Option<&str>, out: &mut ServerSettings, p: &mu
     for (key, slot) in [
         ("connectTimeout", &mut out.connect_timeout),
         ("responseHeadTimeout", &mut out.response_head_timeout),
+        ("bodyIdleTimeout", &mut out.body_idle_timeout),
     ] {
         if let Some(d) = s.duration(key, p) {
             if d.is_zero() {

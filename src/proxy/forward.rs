@@ -160,6 +160,7 @@ fn stream_body(
     size: Option<u64>,
     last: Rc<Cell<Instant>>,
     expect: Option<Arc<tokio::sync::Notify>>,
+    idle: IdleLimit,
 ) -> RequestBody {
     use futures_util::StreamExt;
     let (tx, rx) = tokio::sync::mpsc::channel(2);
@@ -182,7 +183,23 @@ fn stream_body(
             }
             last.set(Instant::now());
         }
-        while let Some(chunk) = payload.next().await {
+        loop {
+            let chunk = match tokio::time::timeout(idle.limit, payload.next()).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => return,
+                Err(_) => {
+                    // The caller stalled: abandon the upload (the cluster sees the request
+                    // aborted) and answer 408.
+                    idle.stalled.set(true);
+                    let _ = tx
+                        .send(Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the request body stalled",
+                        )))
+                        .await;
+                    return;
+                }
+            };
             let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
             let failed = item.is_err();
             if tx.send(item).await.is_err() || failed {
@@ -192,6 +209,13 @@ fn stream_body(
         }
     });
     ChannelBody { rx, size }.boxed()
+}
+
+/// The longest pause inside a request body (`bodyIdleTimeout`), and whether it was hit.
+#[derive(Clone)]
+struct IdleLimit {
+    limit: std::time::Duration,
+    stalled: Rc<Cell<bool>>,
 }
 
 /// How long a caller's `Expect: 100-continue` body waits for the cluster's `100 Continue`.
@@ -285,6 +309,10 @@ pub(crate) async fn forward(
     let kind = body_kind(req)?;
     let p = prepare(req, state, registry, choice, tail, false)?;
     let last = Rc::new(Cell::new(Instant::now()));
+    let idle = IdleLimit {
+        limit: state.settings.body_idle_timeout,
+        stalled: Rc::new(Cell::new(false)),
+    };
     let expect = (expects_continue(req)
         && matches!(kind, BodyKind::Sized(1..) | BodyKind::Chunked))
     .then(|| Arc::new(tokio::sync::Notify::new()));
@@ -293,8 +321,22 @@ pub(crate) async fn forward(
         BodyKind::Sized(0) => http_body_util::Full::new(Bytes::new())
             .map_err(|never| match never {})
             .boxed(),
-        BodyKind::Sized(n) => stream_body(None, payload, Some(n), last.clone(), expect.clone()),
-        BodyKind::Chunked => stream_body(None, payload, None, last.clone(), expect.clone()),
+        BodyKind::Sized(n) => stream_body(
+            None,
+            payload,
+            Some(n),
+            last.clone(),
+            expect.clone(),
+            idle.clone(),
+        ),
+        BodyKind::Chunked => stream_body(
+            None,
+            payload,
+            None,
+            last.clone(),
+            expect.clone(),
+            idle.clone(),
+        ),
         BodyKind::H2Unknown => {
             use futures_util::StreamExt;
             let mut payload = payload;
@@ -303,7 +345,9 @@ pub(crate) async fn forward(
                 Some(Err(e)) => {
                     return Err(Error::bad_request(format!("reading the request body: {e}")))
                 }
-                Some(Ok(first)) => stream_body(Some(first), payload, None, last.clone(), None),
+                Some(Ok(first)) => {
+                    stream_body(Some(first), payload, None, last.clone(), None, idle.clone())
+                }
             }
         }
     };
@@ -348,6 +392,16 @@ pub(crate) async fn forward(
             other => break other,
         }
     };
+    if res.is_err() && idle.stalled.get() {
+        return Err(Error::new(
+            crate::status::Reason::RequestTimeout,
+            format!(
+                "the request body stalled for more than {} (bodyIdleTimeout); the request to \
+                 cluster {key} was abandoned",
+                humantime::format_duration(idle.limit)
+            ),
+        ));
+    }
     let res = res.map_err(|e| send_error(key.as_str(), &e))?;
     Ok(response(res, req.version()))
 }

@@ -23,6 +23,8 @@ pub(crate) struct ProxySettings {
     pub connect_timeout: Duration,
     /// Until the response head; never bounds a body.
     pub response_head_timeout: Duration,
+    /// The longest pause inside a request body.
+    pub body_idle_timeout: Duration,
     /// The most request header bytes forwarded.
     pub max_header_bytes: usize,
     /// Peers whose `X-Forwarded-For`, `X-Real-Ip` and `Forwarded` are kept (SPEC §11).
@@ -35,6 +37,7 @@ impl From<&ServerSettings> for ProxySettings {
             base_path: s.base_path.trim_end_matches('/').to_owned(),
             connect_timeout: s.connect_timeout,
             response_head_timeout: s.response_head_timeout,
+            body_idle_timeout: s.body_idle_timeout,
             max_header_bytes: s.max_header_bytes,
             trusted_proxies: s.trusted_proxies.clone(),
         }
