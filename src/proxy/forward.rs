@@ -32,7 +32,7 @@ use crate::status::Error;
 use crate::upstream::client::{self, RequestBody, Upstream};
 use crate::upstream::credential;
 use actix_web::body::{BodyStream, BoxBody, MessageBody, SizedStream};
-use actix_web::http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
@@ -51,8 +51,9 @@ pub(crate) struct Prepared {
     pub up: Rc<Upstream>,
     /// origin + cluster path prefix + tail + query.
     pub uri: String,
-    /// The headers to send (no `Host`: the client sets the cluster's).
-    pub headers: HeaderMap,
+    /// The headers to send, already in hyper's types (no `Host`: the client sets the
+    /// cluster's).
+    pub headers: http1::HeaderMap,
 }
 
 /// Builds the upstream request for `tail` on `cluster`: URI (prefix + tail + query),
@@ -76,7 +77,7 @@ pub(crate) fn prepare(
         cluster.key.as_str(),
     )?;
     let uri = up.target(tail, req.uri().query())?;
-    let mut headers = HeaderMap::with_capacity(req.headers().len() + 2);
+    let mut headers = http1::HeaderMap::with_capacity(req.headers().len() + 2);
     let peer = req.peer_addr().map(|a| a.ip());
     headers::copy_request_headers(
         req.headers(),
@@ -89,9 +90,11 @@ pub(crate) fn prepare(
             max_header_bytes: server.max_header_bytes,
         },
     )?;
-    if let Some(mut a) = cred.authorization {
-        a.set_sensitive(true);
-        headers.insert(AUTHORIZATION, a);
+    if let Some(a) = cred.authorization {
+        if let Ok(mut a) = http1::HeaderValue::from_bytes(a.as_bytes()) {
+            a.set_sensitive(true);
+            headers.insert(http1::header::AUTHORIZATION, a);
+        }
     }
     Ok(Prepared { up, uri, headers })
 }
@@ -234,30 +237,19 @@ fn empty_body() -> RequestBody {
         .boxed()
 }
 
-/// The request for hyper: method, URI and headers of `p` (converted to the `http` 1.x
-/// types hyper uses) and `body`.
+/// The request for hyper: method, URI and headers of `p` (headers moved, not copied) and
+/// `body`.
 fn request(
     method: &actix_web::http::Method,
-    p: &Prepared,
+    p: Prepared,
     body: RequestBody,
 ) -> Result<http1::Request<RequestBody>, Error> {
     let bad_path = || Error::bad_request("the request path is not a valid URI path");
     let mut r = http1::Request::new(body);
     *r.method_mut() =
         http1::Method::from_bytes(method.as_str().as_bytes()).map_err(|_| bad_path())?;
-    *r.uri_mut() = http1::Uri::try_from(p.uri.as_str()).map_err(|_| bad_path())?;
-    let h = r.headers_mut();
-    h.reserve(p.headers.len());
-    for (name, value) in p.headers.iter() {
-        let (Ok(n), Ok(mut v)) = (
-            http1::HeaderName::from_bytes(name.as_str().as_bytes()),
-            http1::HeaderValue::from_bytes(value.as_bytes()),
-        ) else {
-            continue;
-        };
-        v.set_sensitive(value.is_sensitive());
-        h.append(n, v);
-    }
+    *r.uri_mut() = http1::Uri::try_from(p.uri).map_err(|_| bad_path())?;
+    *r.headers_mut() = p.headers;
     Ok(r)
 }
 
@@ -307,7 +299,8 @@ pub(crate) async fn forward(
     tail: &str,
 ) -> Result<HttpResponse, Error> {
     let kind = body_kind(req)?;
-    let p = prepare(req, state, registry, choice, tail, false)?;
+    let mut p = Some(prepare(req, state, registry, choice, tail, false)?);
+    let up = p.as_ref().map(|p| p.up.clone()).expect("just prepared");
     let last = Rc::new(Cell::new(Instant::now()));
     let idle = IdleLimit {
         limit: state.settings.body_idle_timeout,
@@ -359,7 +352,13 @@ pub(crate) async fn forward(
     let res = loop {
         // A retry is bodyless by construction (see `retryable`).
         let body = body.take().unwrap_or_else(empty_body);
-        let mut upstream_req = request(method, &p, body)?;
+        // A retry is rare: it prepares the request again rather than every request keeping
+        // a copy of its headers.
+        let prepared = match p.take() {
+            Some(p) => p,
+            None => prepare(req, state, registry, choice, tail, false)?,
+        };
+        let mut upstream_req = request(method, prepared, body)?;
         if let Some(go) = &expect {
             let go = go.clone();
             hyper::ext::on_informational(&mut upstream_req, move |res| {
@@ -368,7 +367,7 @@ pub(crate) async fn forward(
                 }
             });
         }
-        let send = p.up.http.request(upstream_req);
+        let send = up.http.request(upstream_req);
         let mut send = std::pin::pin!(send);
         let r = loop {
             let deadline = last.get() + timeout;
@@ -426,20 +425,12 @@ fn response(
     use http_body_util::BodyExt;
     let (parts, body) = res.into_parts();
     let status = StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut upstream = HeaderMap::with_capacity(parts.headers.len());
-    for (name, value) in parts.headers.iter() {
-        if let (Ok(n), Ok(v)) = (
-            actix_web::http::header::HeaderName::from_bytes(name.as_str().as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            upstream.append(n, v);
-        }
-    }
-    let upstream_len = if upstream.contains_key("transfer-encoding") {
+    let upstream = &parts.headers;
+    let upstream_len = if upstream.contains_key(http1::header::TRANSFER_ENCODING) {
         None
     } else {
         upstream
-            .get("content-length")
+            .get(http1::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok())
     };
@@ -447,7 +438,10 @@ fn response(
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     let mut res = HttpResponse::new(status);
-    headers::copy_response_headers(&upstream, res.headers_mut());
+    headers::copy_response_headers(
+        || upstream.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+        res.headers_mut(),
+    );
     let body: BoxBody = if no_body {
         if status == StatusCode::NOT_MODIFIED {
             if let Some(n) = upstream_len {

@@ -76,9 +76,9 @@ fn is_removed_request_header(name: &str, f: &RequestFilter) -> bool {
 }
 
 /// Whether `name` is listed in one of the `Connection` header values.
-fn named_by_connection(connection: &[&HeaderValue], name: &str) -> bool {
+fn named_by_connection(connection: &[&[u8]], name: &str) -> bool {
     connection.iter().any(|v| {
-        v.to_str()
+        std::str::from_utf8(v)
             .unwrap_or("")
             .split(',')
             .any(|t| t.trim().eq_ignore_ascii_case(name))
@@ -97,15 +97,16 @@ pub(crate) fn is_trusted(peer: Option<IpAddr>, trusted: &[ipnet::IpNet]) -> bool
     }
 }
 
-/// Copies the request headers to be forwarded from `src` into `dst` (SPEC §3) and sets the
-/// client address headers (SPEC §11, see the module doc). Fails with a 431 `Status` when
-/// the headers exceed `maxHeaderBytes`.
+/// Copies the request headers to be forwarded from `src` (actix's `http` 0.2 types) into
+/// `dst` (hyper's `http` 1.x types, what the upstream client sends), in one pass (SPEC §3),
+/// and sets the client address headers (SPEC §11, see the module doc). Fails with a 431
+/// `Status` when the headers exceed `maxHeaderBytes`.
 pub(crate) fn copy_request_headers(
     src: &HeaderMap,
-    dst: &mut HeaderMap,
+    dst: &mut http1::HeaderMap,
     f: &RequestFilter,
 ) -> Result<(), Error> {
-    let connection: Vec<&HeaderValue> = src.get_all("connection").collect();
+    let connection: Vec<&[u8]> = src.get_all("connection").map(|v| v.as_bytes()).collect();
     let mut total = 0usize;
     let mut xff: Option<String> = None;
     for (name, value) in src.iter() {
@@ -137,7 +138,13 @@ pub(crate) fn copy_request_headers(
         if !connection.is_empty() && named_by_connection(&connection, n) {
             continue;
         }
-        dst.append(name.clone(), value.clone());
+        if let (Ok(n), Ok(mut v)) = (
+            http1::HeaderName::from_bytes(n.as_bytes()),
+            http1::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            v.set_sensitive(value.is_sensitive());
+            dst.append(n, v);
+        }
     }
     if total > f.max_header_bytes {
         return Err(Error::new(
@@ -159,27 +166,39 @@ pub(crate) fn copy_request_headers(
     };
     if let Some(s) = xff {
         // The `String`'s buffer becomes the header value's: no copy.
-        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(s)) {
-            dst.insert(HeaderName::from_static("x-forwarded-for"), v);
+        if let Ok(v) = http1::HeaderValue::from_maybe_shared(bytes::Bytes::from(s)) {
+            dst.insert(http1::HeaderName::from_static("x-forwarded-for"), v);
         }
     }
     Ok(())
 }
 
-/// Copies an upstream response's headers for the client: everything, repeated values kept,
-/// except hop-by-hop headers (and those `Connection` names) and the framing headers
-/// `Content-Length` / `Transfer-Encoding`, which the server sets for the streamed body.
-pub(crate) fn copy_response_headers(src: &HeaderMap, dst: &mut HeaderMap) {
-    let connection: Vec<&HeaderValue> = src.get_all("connection").collect();
-    for (name, value) in src.iter() {
-        let n = name.as_str();
+/// Copies an upstream response's headers for the client, in one pass from whichever map
+/// holds them (hyper's for forwarded responses, actix's for tunnels); `src` yields the
+/// `(name, value)` pairs, once for the `Connection` values and once to copy: everything, repeated values kept, except hop-by-hop headers (and those
+/// `Connection` names) and the framing headers `Content-Length` / `Transfer-Encoding`,
+/// which the server sets for the streamed body.
+pub(crate) fn copy_response_headers<'a, I>(src: impl Fn() -> I, dst: &mut HeaderMap)
+where
+    I: Iterator<Item = (&'a str, &'a [u8])>,
+{
+    let connection: Vec<&[u8]> = src()
+        .filter(|(n, _)| *n == "connection")
+        .map(|(_, v)| v)
+        .collect();
+    for (n, value) in src() {
         if is_hop_by_hop(n) || n == "content-length" {
             continue;
         }
         if !connection.is_empty() && named_by_connection(&connection, n) {
             continue;
         }
-        dst.append(name.clone(), value.clone());
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            dst.append(n, v);
+        }
     }
 }
 
@@ -215,7 +234,7 @@ mod tests {
             ("te", "trailers"),
             ("upgrade", "websocket"),
         ]);
-        let mut dst = HeaderMap::new();
+        let mut dst = http1::HeaderMap::new();
         let f = RequestFilter {
             keep_impersonate: false,
             keep_upgrade: false,
@@ -226,14 +245,14 @@ mod tests {
         copy_request_headers(&src, &mut dst, &f).unwrap();
         let names: Vec<_> = dst.keys().map(|k| k.as_str().to_owned()).collect();
         assert!(names.contains(&"accept".to_owned()));
-        assert_eq!(dst.get_all("accept").count(), 2);
+        assert_eq!(dst.get_all("accept").iter().count(), 2);
         assert_eq!(dst.get("x-forwarded-for").unwrap(), "127.0.0.1");
         assert_eq!(dst.len(), 3, "{names:?}");
         let trusted = RequestFilter {
             peer_trusted: true,
             ..f
         };
-        let mut dst = HeaderMap::new();
+        let mut dst = http1::HeaderMap::new();
         copy_request_headers(&src, &mut dst, &trusted).unwrap();
         assert_eq!(dst.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.1");
         assert_eq!(dst.get("x-real-ip").unwrap(), "10.0.0.2");
@@ -243,14 +262,14 @@ mod tests {
             keep_impersonate: true,
             ..f
         };
-        let mut dst = HeaderMap::new();
+        let mut dst = http1::HeaderMap::new();
         copy_request_headers(&src, &mut dst, &f).unwrap();
         assert_eq!(dst.get("impersonate-user").unwrap(), "admin");
         let f = RequestFilter {
             max_header_bytes: 10,
             ..f
         };
-        let e = copy_request_headers(&src, &mut HeaderMap::new(), &f).unwrap_err();
+        let e = copy_request_headers(&src, &mut http1::HeaderMap::new(), &f).unwrap_err();
         assert_eq!(e.reason, Reason::RequestHeaderFieldsTooLarge);
         assert_eq!(e.reason.code().as_u16(), 431);
     }
@@ -280,7 +299,10 @@ mod tests {
             ("content-type", "application/json"),
         ]);
         let mut dst = HeaderMap::new();
-        copy_response_headers(&src, &mut dst);
+        copy_response_headers(
+            || src.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+            &mut dst,
+        );
         assert_eq!(dst.get_all("warning").count(), 2);
         assert_eq!(dst.len(), 3);
     }

@@ -82,7 +82,15 @@ pub(crate) async fn handle(
     head.uri = awc::http::Uri::try_from(p.uri)
         .map_err(|_| Error::bad_request("the request path is not a valid URI path"))?;
     head.version = Version::HTTP_11;
-    head.headers = p.headers;
+    // The tunnel speaks actix's `http` 0.2 types: the rare path pays the conversion.
+    for (n, v) in p.headers.iter() {
+        if let (Ok(n), Ok(v)) = (
+            header::HeaderName::from_bytes(n.as_str().as_bytes()),
+            HeaderValue::from_bytes(v.as_bytes()),
+        ) {
+            head.headers.append(n, v);
+        }
+    }
     // `Connection: Upgrade` names `Upgrade`, so the filter dropped it: put the client's back.
     if let Some(v) = req.headers().get(header::UPGRADE) {
         head.headers.insert(header::UPGRADE, v.clone());
@@ -106,7 +114,15 @@ pub(crate) async fn handle(
     }
 
     let mut res = HttpResponse::new(StatusCode::SWITCHING_PROTOCOLS);
-    headers::copy_response_headers(&rhead.headers, res.headers_mut());
+    headers::copy_response_headers(
+        || {
+            rhead
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        },
+        res.headers_mut(),
+    );
     if let Some(v) = rhead.headers.get(header::UPGRADE) {
         res.headers_mut().insert(header::UPGRADE, v.clone());
     }
@@ -187,7 +203,15 @@ fn open_error(key: &str, e: SendRequestError) -> Error {
 /// without `Content-Length` or `Transfer-Encoding` runs until the upstream closes.
 fn refused(rhead: ResponseHead, framed: Framed<BoxedSocket, ClientCodec>) -> HttpResponse {
     let mut res = HttpResponse::new(rhead.status);
-    headers::copy_response_headers(&rhead.headers, res.headers_mut());
+    headers::copy_response_headers(
+        || {
+            rhead
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        },
+        res.headers_mut(),
+    );
     let status = rhead.status;
     if status.is_informational()
         || status == StatusCode::NO_CONTENT
