@@ -153,18 +153,30 @@ impl http_body::Body for ChannelBody {
     }
 }
 
+/// What the task streaming an upload tells the forwarder: when a chunk last went out (the
+/// response-head timeout counts from there) and whether the caller stalled longer than
+/// `bodyIdleTimeout`. Only requests with a body have one.
+struct Upload {
+    last: Cell<Instant>,
+    stalled: Cell<bool>,
+}
+
 /// Starts the task that streams `payload` (after `first`, a chunk already read) into a
-/// body, noting in `last` when each chunk was handed on (for the response-head timeout).
-/// The task ends when the payload ends or the client stops reading the body (an early
-/// answer).
+/// body, noting in `upload` when each chunk was handed on and whether the caller stalled
+/// longer than `idle`. The task ends when the payload ends or the client stops reading the
+/// body (an early answer).
 fn stream_body(
     first: Option<Bytes>,
     payload: web::Payload,
     size: Option<u64>,
-    last: Rc<Cell<Instant>>,
     expect: Option<Arc<tokio::sync::Notify>>,
-    idle: IdleLimit,
-) -> RequestBody {
+    idle: std::time::Duration,
+) -> (Rc<Upload>, RequestBody) {
+    let upload = Rc::new(Upload {
+        last: Cell::new(Instant::now()),
+        stalled: Cell::new(false),
+    });
+    let state = upload.clone();
     use futures_util::StreamExt;
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     actix_web::rt::spawn(async move {
@@ -184,16 +196,16 @@ fn stream_body(
             if tx.send(Ok(b)).await.is_err() {
                 return;
             }
-            last.set(Instant::now());
+            state.last.set(Instant::now());
         }
         loop {
-            let chunk = match tokio::time::timeout(idle.limit, payload.next()).await {
+            let chunk = match tokio::time::timeout(idle, payload.next()).await {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => return,
                 Err(_) => {
                     // The caller stalled: abandon the upload (the cluster sees the request
                     // aborted) and answer 408.
-                    idle.stalled.set(true);
+                    state.stalled.set(true);
                     let _ = tx
                         .send(Err(std::io::Error::new(
                             std::io::ErrorKind::TimedOut,
@@ -208,17 +220,10 @@ fn stream_body(
             if tx.send(item).await.is_err() || failed {
                 return;
             }
-            last.set(Instant::now());
+            state.last.set(Instant::now());
         }
     });
-    ChannelBody { rx, size }.boxed()
-}
-
-/// The longest pause inside a request body (`bodyIdleTimeout`), and whether it was hit.
-#[derive(Clone)]
-struct IdleLimit {
-    limit: std::time::Duration,
-    stalled: Rc<Cell<bool>>,
+    (upload, ChannelBody { rx, size }.boxed())
 }
 
 /// How long a caller's `Expect: 100-continue` body waits for the cluster's `100 Continue`.
@@ -301,49 +306,44 @@ pub(crate) async fn forward(
     let kind = body_kind(req)?;
     let mut p = Some(prepare(req, state, registry, choice, tail, false)?);
     let up = p.as_ref().map(|p| p.up.clone()).expect("just prepared");
-    let last = Rc::new(Cell::new(Instant::now()));
-    let idle = IdleLimit {
-        limit: state.settings.body_idle_timeout,
-        stalled: Rc::new(Cell::new(false)),
-    };
+    let idle = state.settings.body_idle_timeout;
     let expect = (expects_continue(req)
         && matches!(kind, BodyKind::Sized(1..) | BodyKind::Chunked))
     .then(|| Arc::new(tokio::sync::Notify::new()));
-    let body = match kind {
-        BodyKind::None => empty_body(),
-        BodyKind::Sized(0) => http_body_util::Full::new(Bytes::new())
-            .map_err(|never| match never {})
-            .boxed(),
-        BodyKind::Sized(n) => stream_body(
+    let (upload, body) = match kind {
+        BodyKind::None => (None, empty_body()),
+        BodyKind::Sized(0) => (
             None,
-            payload,
-            Some(n),
-            last.clone(),
-            expect.clone(),
-            idle.clone(),
+            http_body_util::Full::new(Bytes::new())
+                .map_err(|never| match never {})
+                .boxed(),
         ),
-        BodyKind::Chunked => stream_body(
-            None,
-            payload,
-            None,
-            last.clone(),
-            expect.clone(),
-            idle.clone(),
-        ),
+        BodyKind::Sized(n) => {
+            let (u, b) = stream_body(None, payload, Some(n), expect.clone(), idle);
+            (Some(u), b)
+        }
+        BodyKind::Chunked => {
+            let (u, b) = stream_body(None, payload, None, expect.clone(), idle);
+            (Some(u), b)
+        }
         BodyKind::H2Unknown => {
             use futures_util::StreamExt;
             let mut payload = payload;
             match payload.next().await {
-                None => empty_body(),
+                None => (None, empty_body()),
                 Some(Err(e)) => {
                     return Err(Error::bad_request(format!("reading the request body: {e}")))
                 }
                 Some(Ok(first)) => {
-                    stream_body(Some(first), payload, None, last.clone(), None, idle.clone())
+                    let (u, b) = stream_body(Some(first), payload, None, None, idle);
+                    (Some(u), b)
                 }
             }
         }
     };
+    // The response-head deadline counts from the last body chunk that went out.
+    let start = Instant::now();
+    let last = || upload.as_ref().map_or(start, |u| u.last.get());
     let timeout = state.settings.response_head_timeout;
     let key = &choice.cluster.key;
     let method = req.method();
@@ -370,11 +370,11 @@ pub(crate) async fn forward(
         let send = up.http.request(upstream_req);
         let mut send = std::pin::pin!(send);
         let r = loop {
-            let deadline = last.get() + timeout;
+            let deadline = last() + timeout;
             tokio::select! {
                 r = &mut send => break r,
                 _ = tokio::time::sleep_until(deadline) => {
-                    if last.get() + timeout <= Instant::now() {
+                    if last() + timeout <= Instant::now() {
                         return Err(Error::timeout(format!(
                             "cluster {key} did not answer within {}",
                             humantime::format_duration(timeout)
@@ -391,13 +391,13 @@ pub(crate) async fn forward(
             other => break other,
         }
     };
-    if res.is_err() && idle.stalled.get() {
+    if res.is_err() && upload.as_ref().is_some_and(|u| u.stalled.get()) {
         return Err(Error::new(
             crate::status::Reason::RequestTimeout,
             format!(
                 "the request body stalled for more than {} (bodyIdleTimeout); the request to \
                  cluster {key} was abandoned",
-                humantime::format_duration(idle.limit)
+                humantime::format_duration(idle)
             ),
         ));
     }
