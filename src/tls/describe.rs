@@ -81,6 +81,8 @@ fn describe_io(e: &std::io::Error) -> String {
     }
     match e.kind() {
         K::ConnectionRefused => "connection refused".into(),
+        // The connector's own DNS failures say so themselves.
+        K::NotFound => e.to_string(),
         K::ConnectionReset => "connection reset by the server".into(),
         K::ConnectionAborted => "connection aborted".into(),
         K::TimedOut => "timed out connecting".into(),

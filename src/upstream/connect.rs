@@ -127,8 +127,32 @@ fn timed_out() -> io::Error {
     )
 }
 
-/// Connects to `cluster`: TCP, the connect guard, then TLS for `https` clusters.
+/// Connects to `cluster`: [`tcp`], then TLS for `https` clusters.
 pub async fn connect(cluster: &Cluster, timeout: Duration) -> io::Result<Stream> {
+    let tcp = tcp(cluster, timeout).await?;
+    let Some(tls) = &cluster.tls else {
+        return Ok(Stream::Plain(tcp));
+    };
+    let config = tls
+        .config
+        .clone()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let name = ServerName::try_from(tls.host.to_string())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "invalid TLS server name"))?;
+    let stream = tokio::time::timeout(
+        timeout,
+        tokio_rustls::TlsConnector::from(config).connect(name, tcp),
+    )
+    .await
+    .map_err(|_| timed_out())??;
+    Ok(Stream::Tls(Box::new(stream)))
+}
+
+/// The TCP step every connection to a cluster takes (the forwarding client's and the
+/// WebSocket tunnels'): resolve the cluster's host (IPv6 literals need no lookup), connect
+/// to the first address that answers within `timeout`, `TCP_NODELAY`, then the catalog's
+/// connect guard on the address actually reached.
+pub async fn tcp(cluster: &Cluster, timeout: Duration) -> io::Result<TcpStream> {
     let url = &cluster.spec.url;
     let port = url.port_or_known_default().unwrap_or(443);
     let addrs: Vec<SocketAddr> = match url.host() {
@@ -137,7 +161,10 @@ pub async fn connect(cluster: &Cluster, timeout: Duration) -> io::Result<Stream>
         Some(url::Host::Domain(d)) => {
             tokio::time::timeout(timeout, tokio::net::lookup_host((d, port)))
                 .await
-                .map_err(|_| timed_out())??
+                .map_err(|_| timed_out())?
+                .map_err(|e| {
+                    io::Error::new(io::ErrorKind::NotFound, format!("DNS lookup failed: {e}"))
+                })?
                 .collect()
         }
         None => {
@@ -172,20 +199,5 @@ pub async fn connect(cluster: &Cluster, timeout: Duration) -> io::Result<Stream>
             .check(url, peer.ip())
             .map_err(|e: NotPublic| io::Error::new(io::ErrorKind::PermissionDenied, e))?;
     }
-    let Some(tls) = &cluster.tls else {
-        return Ok(Stream::Plain(tcp));
-    };
-    let config = tls
-        .config
-        .clone()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let name = ServerName::try_from(tls.host.to_string())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "invalid TLS server name"))?;
-    let stream = tokio::time::timeout(
-        timeout,
-        tokio_rustls::TlsConnector::from(config).connect(name, tcp),
-    )
-    .await
-    .map_err(|_| timed_out())??;
-    Ok(Stream::Tls(Box::new(stream)))
+    Ok(tcp)
 }

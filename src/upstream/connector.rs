@@ -9,52 +9,28 @@
 //! address is checked against the certificate's IP SANs) and sends SNI only for DNS names.
 //! The request itself (`Host`, path) is unaffected: only the TLS step sees the rewritten URI.
 //!
-//! A cluster with a [`ConnectGuard`] (catalog clusters) has the address each TCP connection
-//! reached checked before TLS and before anything is sent: DNS may answer differently now
-//! than at the catalog refresh. A refused connection fails with a `PermissionDenied` I/O
-//! error carrying [`NotPublic`], which the 502 message describes.
+//! The TCP step (resolution, `TCP_NODELAY`, the catalog's connect guard) is the one the
+//! forwarding client uses too, [`super::connect::tcp`].
 
-use crate::cluster::{Cluster, ClusterTls};
+use crate::cluster::Cluster;
 use crate::tls::TlsSettings;
-use crate::url_guard::{ConnectGuard, NotPublic};
+use crate::url_guard::ConnectGuard;
 use actix_service::Service;
 use actix_tls::connect::{ConnectError as TcpConnectError, ConnectInfo, Connection};
 use awc::http::Uri;
 use futures_util::future::LocalBoxFuture;
-use std::net::{IpAddr, SocketAddr};
-use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
 
-/// TCP connector service for awc that connects to the URI's host and port and presents the
-/// TLS step with the name to verify.
+/// TCP connector service for awc: the shared TCP step ([`super::connect::tcp`]: resolve,
+/// connect, `TCP_NODELAY`, the connect guard), then presents the TLS step with the name to
+/// verify.
 #[derive(Clone)]
 pub struct ClusterTcpConnector {
-    inner: actix_tls::connect::ConnectorService,
-    tls_host: Option<Rc<str>>,
-    /// The guard and the cluster URL it checks against, unless the URL is admitted anyway.
-    guard: Option<Rc<(Arc<ConnectGuard>, url::Url)>>,
-}
-
-impl ClusterTcpConnector {
-    /// A connector that hands the TLS step `tls_host` (`None` for plain HTTP) and, with a
-    /// `guard`, refuses connections to `url` that reach a non-public address the guard
-    /// does not admit.
-    pub fn new(
-        tls_host: Option<Rc<str>>,
-        url: &url::Url,
-        guard: Option<Arc<ConnectGuard>>,
-    ) -> Self {
-        ClusterTcpConnector {
-            inner: actix_tls::connect::Connector::default().service(),
-            tls_host,
-            guard: guard
-                .filter(|g| !g.admits_url(url))
-                .map(|g| Rc::new((g, url.clone()))),
-        }
-    }
+    cluster: Arc<Cluster>,
+    timeout: Duration,
 }
 
 impl Service<ConnectInfo<Uri>> for ClusterTcpConnector {
@@ -66,34 +42,20 @@ impl Service<ConnectInfo<Uri>> for ClusterTcpConnector {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&self, mut req: ConnectInfo<Uri>) -> Self::Future {
-        // `[::1]` keeps its brackets in Uri::host(); give the resolver the address itself.
-        let host = req.hostname();
-        if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            if let Ok(ip) = inner.parse::<IpAddr>() {
-                let port = req.port();
-                req = req.set_addr(Some(SocketAddr::new(ip, port)));
-            }
-        }
-        let fut = self.inner.call(req);
-        let tls_host = self.tls_host.clone();
-        let guard = self.guard.clone();
+    fn call(&self, req: ConnectInfo<Uri>) -> Self::Future {
+        let (cluster, timeout) = (self.cluster.clone(), self.timeout);
+        let uri = req.request().clone();
         Box::pin(async move {
-            let conn = fut.await?;
-            if let Some(g) = guard {
-                let (guard, url) = &*g;
-                let peer = conn.io_ref().peer_addr().map_err(TcpConnectError::Io)?;
-                guard.check(url, peer.ip()).map_err(refused)?;
-            }
-            let _ = conn.io_ref().set_nodelay(true);
-            let Some(tls_host) = tls_host else {
-                return Ok(conn);
+            let io = super::connect::tcp(&cluster, timeout)
+                .await
+                .map_err(TcpConnectError::Io)?;
+            let Some(tls) = &cluster.tls else {
+                return Ok(Connection::new(uri, io));
             };
-            let (io, uri) = conn.into_parts();
             let port = uri.port_u16().unwrap_or(443);
             let tls_uri = Uri::builder()
                 .scheme("https")
-                .authority(format!("{tls_host}:{port}"))
+                .authority(format!("{}:{port}", tls.host))
                 .path_and_query("/")
                 .build()
                 .map_err(|e| {
@@ -105,25 +67,26 @@ impl Service<ConnectInfo<Uri>> for ClusterTcpConnector {
     }
 }
 
-/// The connect error for a connection the guard refused (the socket is dropped: closed).
-fn refused(e: NotPublic) -> TcpConnectError {
-    TcpConnectError::Io(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e))
-}
-
 /// An awc connector for a registry cluster: [`ClusterTcpConnector`] plus the cluster's
 /// rustls configuration (built once, with the cluster), with connect and TLS handshake each
 /// bounded by `connect_timeout`. Callers add their pool settings (`limit(0)`, keep-alive)
 /// before `finish()`.
 pub(crate) fn for_cluster(
-    cluster: &Cluster,
+    cluster: &Arc<Cluster>,
     connect_timeout: Duration,
 ) -> Result<awc::Connector<ClusterTcpConnector>, String> {
-    build(
-        &cluster.spec.url,
-        cluster.tls.as_ref(),
-        cluster.spec.connect_guard.clone(),
-        connect_timeout,
-    )
+    let tcp = ClusterTcpConnector {
+        cluster: cluster.clone(),
+        timeout: connect_timeout,
+    };
+    let mut connector = awc::Connector::new()
+        .connector(tcp)
+        .timeout(connect_timeout)
+        .handshake_timeout(connect_timeout);
+    if let Some(t) = &cluster.tls {
+        connector = connector.rustls_0_23(t.config.clone().map_err(|e| e.to_string())?);
+    }
+    Ok(connector)
 }
 
 /// An awc connector for a cluster at `url` with these TLS settings, building the rustls
@@ -144,7 +107,7 @@ pub fn guarded_connector(
     guard: Option<Arc<ConnectGuard>>,
     connect_timeout: Duration,
 ) -> Result<awc::Connector<ClusterTcpConnector>, String> {
-    let cluster = Cluster::new(
+    let cluster = Arc::new(Cluster::new(
         "-",
         crate::cluster::ClusterSpec {
             tls: tls_settings.clone(),
@@ -153,23 +116,6 @@ pub fn guarded_connector(
         },
         false,
         None,
-    );
+    ));
     for_cluster(&cluster, connect_timeout)
-}
-
-fn build(
-    url: &url::Url,
-    tls: Option<&ClusterTls>,
-    guard: Option<Arc<ConnectGuard>>,
-    connect_timeout: Duration,
-) -> Result<awc::Connector<ClusterTcpConnector>, String> {
-    let tcp = ClusterTcpConnector::new(tls.map(|t| Rc::from(&*t.host)), url, guard);
-    let mut connector = awc::Connector::new()
-        .connector(tcp)
-        .timeout(connect_timeout)
-        .handshake_timeout(connect_timeout);
-    if let Some(t) = tls {
-        connector = connector.rustls_0_23(t.config.clone().map_err(|e| e.to_string())?);
-    }
-    Ok(connector)
 }
