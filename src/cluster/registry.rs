@@ -97,7 +97,7 @@ impl Registry {
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
             ..Default::default()
         };
-        let mut first_of_name: HashMap<&str, ()> = HashMap::new();
+        let mut warned: std::collections::HashSet<&str> = Default::default();
         for l in &lists {
             for spec in &l.clusters {
                 let key = ClusterKey::new(&l.locator, &spec.name);
@@ -109,7 +109,7 @@ impl Registry {
                 }
                 let count = name_count[spec.name.as_str()];
                 let ambiguous = count > 1;
-                let warning = (ambiguous && first_of_name.insert(&spec.name, ()).is_none()).then(|| {
+                let warning = (ambiguous && warned.insert(&spec.name)).then(|| {
                     format!(
                         "299 kubeplex \"cluster name '{}' matches {count} clusters; routed to {key}; send a key to choose\"",
                         spec.name
