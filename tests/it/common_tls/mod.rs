@@ -17,13 +17,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 /// Key fixtures (test-only keys) in the formats kubeconfigs carry.
-pub const RSA_PKCS1: &str = include_str!("../fixtures/tls/rsa-pkcs1.pem");
+pub const RSA_PKCS1: &str = include_str!("../../fixtures/tls/rsa-pkcs1.pem");
 /// The same RSA key as PKCS#8 (rcgen signs with it).
-pub const RSA_PKCS8: &str = include_str!("../fixtures/tls/rsa-pkcs8.pem");
+pub const RSA_PKCS8: &str = include_str!("../../fixtures/tls/rsa-pkcs8.pem");
 /// A P-256 key as SEC1 (`EC PRIVATE KEY`).
-pub const EC_SEC1: &str = include_str!("../fixtures/tls/ec-sec1.pem");
+pub const EC_SEC1: &str = include_str!("../../fixtures/tls/ec-sec1.pem");
 /// The same P-256 key as PKCS#8.
-pub const EC_PKCS8: &str = include_str!("../fixtures/tls/ec-pkcs8.pem");
+pub const EC_PKCS8: &str = include_str!("../../fixtures/tls/ec-pkcs8.pem");
 
 /// A certificate authority that issues certificates.
 pub struct Ca {

@@ -6,9 +6,9 @@
 //! refused, the credential applied and cookies removed on the upgrade request, and a few
 //! hundred tunnels open at once while ordinary requests still succeed.
 
-mod common;
-mod common_tls;
-mod support_ws;
+use crate::common;
+use crate::common_tls;
+use crate::support_ws;
 
 use common::{cluster, eventually, http, spawn_app};
 use futures_util::{SinkExt, StreamExt};

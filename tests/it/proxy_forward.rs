@@ -4,7 +4,7 @@
 //! headers, body unchanged, no decompression, no redirects, no added `Content-Type`), and
 //! the errors kubeplex produces itself (502, 504, 400 paths, SPDY).
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::*;

@@ -15,7 +15,7 @@
 //!
 //! Everything runs the real binary (or the app) on port 0 over loopback.
 
-mod common;
+use crate::common;
 
 use common::{http, strip_ansi, KubeplexProcess};
 use kubeplex::app::StartError;

@@ -2,7 +2,7 @@
 //! binary, with request id, cluster key, method, path without query, status, bytes and
 //! duration; never the query string or a token.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::time::Duration;

@@ -18,7 +18,7 @@
 //!
 //! Every wait is bounded (a few seconds) and fails with a message saying what was seen.
 
-mod common;
+use crate::common;
 
 use common::{cluster, settings, spawn_app};
 use kubeplex::app::RunningApp;

@@ -2,7 +2,7 @@
 //! attach over the channel protocols (v5 close signal, v4 Status with exit codes, base64),
 //! port-forward over the channel protocol, followed logs, and the refusals.
 
-mod support_ws;
+use crate::support_ws;
 
 use futures_util::{SinkExt, StreamExt};
 use kubeplex::sim::config::{SeedSource, SimClusterConfig, SimToken};

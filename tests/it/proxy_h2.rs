@@ -4,9 +4,9 @@
 //! same listener keeps working and still refuses absolute-form targets. kubectl itself
 //! talks HTTP/2 to kubeplex over https with its token.
 
-mod common;
-mod common_tls;
-mod kubectl_support;
+use crate::common;
+use crate::common_tls;
+use crate::kubectl_support;
 
 use actix_web::http::Version;
 use common::{cluster, settings, Body, Reply, Upstream};

@@ -4,7 +4,7 @@
 //! plugin users. The located clusters then reach real HTTPS upstreams on loopback (one of
 //! them requiring a client certificate) through kubeplex's cluster connector.
 
-mod common_tls;
+use crate::common_tls;
 
 use common_tls::{upstream, Ca, UpstreamOpts};
 use kubeplex::cluster::{ClusterSpec, ServerCredential};

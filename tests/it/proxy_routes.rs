@@ -2,7 +2,7 @@
 //! match by name with the ambiguity `Warning`, reject mode, single-cluster default, 400 and
 //! 404 `Status` answers, `Kubeplex-Cluster`, `GET {base}/clusters`, request ids.
 
-mod common;
+use crate::common;
 
 use common::*;
 use kubeplex::config::DuplicateNames;

@@ -3,8 +3,8 @@
 //! IPv4 and IPv6 hosts, and a `kubeconfig` locator, all against real rustls upstreams on
 //! loopback; every TLS failure is a 502 `Status` naming the cluster key and the cause.
 
-mod common;
-mod common_tls;
+use crate::common;
+use crate::common_tls;
 
 use common::KubeplexProcess;
 use common_tls::{b64, upstream, Ca, UpstreamOpts};

@@ -3,7 +3,7 @@
 //! `-oidc-<tokenProvider>` become `Authorization: Bearer` for the clusters whose
 //! `authProvider` matches, and never for the others.
 
-mod common_tls;
+use crate::common_tls;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use common_tls::{b64, upstream, Ca, UpstreamOpts};

@@ -3,7 +3,7 @@
 //! before the next is sent, and a client that disconnects mid-stream making kubeplex close
 //! the upstream connection.
 
-mod common;
+use crate::common;
 
 use common::*;
 use futures_util::StreamExt;

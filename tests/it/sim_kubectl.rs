@@ -5,7 +5,7 @@
 //! OpenAPI v3 document), the three patch types, `delete`, `get --watch`, `get --raw` through
 //! the Service proxy subresource, and bearer-token checks.
 
-mod kubectl_support;
+use crate::kubectl_support;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use kubectl_support::{cells, watch_sees_create_and_patch, Kubectl};

@@ -4,7 +4,7 @@
 //! upstream that closes without answering is reported as such, and the audit line says how
 //! a response ended (complete, upstream body cut short, client gone).
 
-mod common;
+use crate::common;
 
 use common::KubeplexProcess;
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //! catalog cluster whose name resolves to a non-public address at connect time (DNS
 //! rebinding) is refused before anything is sent, directly and through kubeplex.
 
-mod common_tls;
+use crate::common_tls;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use common_tls::{b64, upstream, Ca, UpstreamOpts};

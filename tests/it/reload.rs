@@ -2,7 +2,7 @@
 //! kubeplex; a bad one keeps the running configuration and says why in `/readyz`;
 //! unchanged simulated clusters keep running; SIGHUP reloads the real binary.
 
-mod common;
+use crate::common;
 
 use common::KubeplexProcess;
 use kubeplex::config::{load_with_env, tree::Env, Source};

@@ -3,8 +3,8 @@
 //! and `KUBERNETES_SERVICE_HOST`/`_PORT`), reaches the API server over TLS verified with the
 //! pod's `ca.crt`, with the pod's token, and picks up a rotated token without a restart.
 
-mod common;
-mod common_tls;
+use crate::common;
+use crate::common_tls;
 
 use common::KubeplexProcess;
 use common_tls::{upstream, Ca, UpstreamOpts};

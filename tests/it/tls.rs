@@ -3,7 +3,7 @@
 //! skipTLSVerify (signatures still checked), client certificates (PKCS#8, PKCS#1, SEC1), and
 //! the message of each failure. Also listener TLS.
 
-mod common_tls;
+use crate::common_tls;
 
 use common_tls::{upstream, Ca, UpstreamOpts};
 use kubeplex::tls::client::client_config;

@@ -6,7 +6,7 @@
 //! actix-http's 128 KiB head, headers above `maxHeaderBytes` get kubeplex's 431 `Status`;
 //! above it (or more than 96 fields) actix-http answers an empty 431 itself.
 
-mod common;
+use crate::common;
 
 use common::{cluster, settings, spawn_app, Upstream};
 use kubeplex::app::RunningApp;

@@ -5,7 +5,7 @@
 //! clusters named alike in different locators told apart by key; a `config` cluster whose
 //! server-side token kubeplex supplies; an unknown cluster refused.
 
-mod kubectl_support;
+use crate::kubectl_support;
 
 use kubectl_support::{cells, watch_sees_create_and_patch, Kubectl};
 use kubeplex::app::RunningApp;

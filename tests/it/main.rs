@@ -1,0 +1,38 @@
+//! The integration tests, in one binary (one link, one copy of the dependencies on disk):
+//! each module starts the real app or binary on port 0 and talks to it over loopback.
+//! Shared support lives in `common` (app, settings, recording upstream), `common_tls`
+//! (generated certificates, HTTPS upstreams), `kubectl_support` and `support_ws`.
+
+mod common;
+mod common_tls;
+mod kubectl_support;
+mod support_ws;
+
+mod backstage_client;
+mod catalog;
+mod client_logs;
+mod config;
+mod config_server_edge;
+mod credentials;
+mod hardening;
+mod in_cluster;
+mod kubeconfig;
+mod locate;
+mod proxy_audit;
+mod proxy_forward;
+mod proxy_h2;
+mod proxy_kubectl;
+mod proxy_routes;
+mod proxy_smuggling;
+mod proxy_streaming;
+mod reload;
+mod sim_api;
+mod sim_backends;
+mod sim_kubectl;
+mod sim_pods;
+mod sim_python_client;
+mod tls;
+mod tls_proxy;
+mod upstream_peers;
+mod ws;
+mod ws_kubectl;
