@@ -7,6 +7,7 @@ pub(crate) mod api;
 pub mod config;
 pub(crate) mod discovery;
 pub(crate) mod errors;
+pub mod kinds;
 pub mod model;
 pub(crate) mod namespace;
 pub(crate) mod patch;

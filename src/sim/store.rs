@@ -27,42 +27,7 @@ pub(crate) const BROADCAST_CAPACITY: usize = 16_384;
 /// etcd-like compaction period: history older than the previous tick is dropped.
 pub(crate) const COMPACTION_INTERVAL: Duration = Duration::from_secs(300);
 
-/// The kinds of object the simulated cluster stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// v1 Namespace (cluster-scoped).
-    Namespace = 0,
-    /// v1 Service.
-    Service = 1,
-}
-
-const KINDS: usize = 2;
-
-impl Kind {
-    /// The resource name (`services`).
-    pub fn resource(self) -> &'static str {
-        match self {
-            Kind::Namespace => "namespaces",
-            Kind::Service => "services",
-        }
-    }
-
-    /// The kind (`Service`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Namespace => "Namespace",
-            Kind::Service => "Service",
-        }
-    }
-
-    /// The list kind (`ServiceList`).
-    pub(crate) fn list_kind(self) -> &'static str {
-        match self {
-            Kind::Namespace => "NamespaceList",
-            Kind::Service => "ServiceList",
-        }
-    }
-}
+pub use super::kinds::Kind;
 
 /// A stored object.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +37,68 @@ pub enum Object {
     Namespace(Namespace),
     /// A Service.
     Service(Service),
+    /// An object of any other kind, kept as JSON.
+    Generic(Generic),
+}
+
+/// An object of a kind without a typed model: its metadata and the rest of its fields
+/// (`spec`, `status`, `data`, ...) in the order they came, without `kind`/`apiVersion`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generic {
+    /// Its kind.
+    pub kind: Kind,
+    /// `metadata`.
+    pub metadata: ObjectMeta,
+    /// Every other top-level field.
+    pub body: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Generic {
+    /// An object of `kind` from its JSON (`kind`/`apiVersion` dropped); 400-style message
+    /// when `metadata` is malformed.
+    pub fn from_value(kind: Kind, value: serde_json::Value) -> Result<Generic, String> {
+        let mut body = match value {
+            serde_json::Value::Object(m) => m,
+            _ => return Err("the object is not a JSON object".into()),
+        };
+        body.shift_remove("kind");
+        body.shift_remove("apiVersion");
+        let metadata = match body.shift_remove("metadata") {
+            None | Some(serde_json::Value::Null) => ObjectMeta::default(),
+            Some(m) => serde_json::from_value(m).map_err(|e| format!("metadata: {e}"))?,
+        };
+        Ok(Generic {
+            kind,
+            metadata,
+            body,
+        })
+    }
+
+    /// A field of the body by JSON pointer (`/spec/replicas`).
+    pub fn pointer(&self, pointer: &str) -> Option<&serde_json::Value> {
+        let rest = pointer.strip_prefix('/')?;
+        let (first, tail) = match rest.split_once('/') {
+            Some((f, t)) => (f, Some(t)),
+            None => (rest, None),
+        };
+        let v = self.body.get(first)?;
+        match tail {
+            None => Some(v),
+            Some(t) => v.pointer(&format!("/{t}")),
+        }
+    }
+}
+
+impl serde::Serialize for Generic {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = ser.serialize_map(Some(self.body.len() + 1))?;
+        map.serialize_entry("metadata", &self.metadata)?;
+        for (k, v) in &self.body {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 impl Object {
@@ -80,6 +107,7 @@ impl Object {
         match self {
             Object::Namespace(_) => Kind::Namespace,
             Object::Service(_) => Kind::Service,
+            Object::Generic(g) => g.kind,
         }
     }
 
@@ -88,6 +116,7 @@ impl Object {
         match self {
             Object::Namespace(o) => &o.metadata,
             Object::Service(o) => &o.metadata,
+            Object::Generic(o) => &o.metadata,
         }
     }
 
@@ -96,6 +125,7 @@ impl Object {
         match self {
             Object::Namespace(o) => &mut o.metadata,
             Object::Service(o) => &mut o.metadata,
+            Object::Generic(o) => &mut o.metadata,
         }
     }
 
@@ -103,6 +133,7 @@ impl Object {
         let r = match self {
             Object::Namespace(o) => serde_json::to_vec(o),
             Object::Service(o) => serde_json::to_vec(o),
+            Object::Generic(o) => serde_json::to_vec(o),
         };
         r.unwrap_or_else(|_| b"{}".to_vec())
     }
@@ -139,6 +170,7 @@ impl Stored {
                 o.kind = None;
                 o.api_version = None;
             }
+            Object::Generic(_) => {}
         }
         let json = Bytes::from(object.to_json());
         Arc::new(Stored {
@@ -174,8 +206,9 @@ impl Stored {
     /// The full JSON (with `kind` and `apiVersion`), as a single GET returns it.
     pub(crate) fn full_json(&self) -> Vec<u8> {
         let prefix = format!(
-            "{{\"kind\":\"{}\",\"apiVersion\":\"v1\"",
-            self.kind().name()
+            "{{\"kind\":\"{}\",\"apiVersion\":\"{}\"",
+            self.kind().name(),
+            self.kind().api_version()
         );
         let mut out = Vec::with_capacity(self.json.len() + prefix.len() + 1);
         out.extend_from_slice(prefix.as_bytes());
@@ -203,6 +236,20 @@ impl Stored {
             ("status.phase", Object::Namespace(n)) => {
                 Some(n.status.phase.clone().unwrap_or_default())
             }
+            (path, Object::Generic(g)) => {
+                let pointer = format!("/{}", path.replace('.', "/"));
+                Some(match g.pointer(&pointer) {
+                    None | Some(serde_json::Value::Null) => String::new(),
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    // The `source` field label of Events is `source.component`.
+                    Some(serde_json::Value::Object(m)) if path == "source" => m
+                        .get("component")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    Some(v) => v.to_string(),
+                })
+            }
             _ => None,
         }
     }
@@ -213,13 +260,16 @@ type Key = (String, String);
 /// A consistent view of every object at one resourceVersion.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Snapshot {
-    maps: [OrdMap<Key, Arc<Stored>>; KINDS],
+    /// One map per kind, indexed by [`Kind::id`]; grown on the first insert of a kind.
+    maps: Vec<OrdMap<Key, Arc<Stored>>>,
 }
 
 impl Snapshot {
     /// One object.
     pub(crate) fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<&Arc<Stored>> {
-        self.maps[kind as usize].get(&(namespace.to_string(), name.to_string()))
+        self.maps
+            .get(kind.id())?
+            .get(&(namespace.to_string(), name.to_string()))
     }
 
     /// Objects of `kind` in key order, optionally in one namespace, strictly after the key
@@ -243,25 +293,25 @@ impl Snapshot {
             None => Bound::Unbounded,
         };
         let empty = matches!((&lower, &upper), (Bound::Excluded(l), Bound::Excluded(u)) if l >= u);
-        let range = if empty {
-            None
-        } else {
-            Some(
-                self.maps[kind as usize]
-                    .range((lower, upper))
-                    .map(|(_, v)| v),
-            )
+        let range = match self.maps.get(kind.id()) {
+            Some(map) if !empty => Some(map.range((lower, upper)).map(|(_, v)| v)),
+            _ => None,
         };
         range.into_iter().flatten()
     }
 
     fn insert(&mut self, s: Arc<Stored>) {
-        let kind = s.kind() as usize;
-        self.maps[kind].insert((s.namespace.clone(), s.name.clone()), s);
+        let id = s.kind().id();
+        if self.maps.len() <= id {
+            self.maps.resize_with(id + 1, OrdMap::new);
+        }
+        self.maps[id].insert((s.namespace.clone(), s.name.clone()), s);
     }
 
     fn remove(&mut self, kind: Kind, namespace: &str, name: &str) -> Option<Arc<Stored>> {
-        self.maps[kind as usize].remove(&(namespace.to_string(), name.to_string()))
+        self.maps
+            .get_mut(kind.id())?
+            .remove(&(namespace.to_string(), name.to_string()))
     }
 }
 

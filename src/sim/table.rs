@@ -13,6 +13,7 @@
 //! Table, each event's `object` is such a one-row Table (the `ERROR`/`BOOKMARK` events keep
 //! their usual object).
 
+use crate::sim::kinds::TypeInfo;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
@@ -42,13 +43,17 @@ pub(crate) fn wants_table(accept: &str) -> bool {
 /// The `includeObject` query value (`None`, `Metadata`, `Object`); anything else, including
 /// absent, is `Metadata`, kubectl's default.
 fn row_object(item: &Value, include_object: &str, kind: &str) -> Value {
+    row_object_of(item, include_object, kind, "v1")
+}
+
+fn row_object_of(item: &Value, include_object: &str, kind: &str, api_version: &str) -> Value {
     match include_object {
         "None" => Value::Null,
         "Object" => {
             let mut obj = item.clone();
             if let Value::Object(m) = &mut obj {
                 m.entry("kind").or_insert_with(|| json!(kind));
-                m.entry("apiVersion").or_insert_with(|| json!("v1"));
+                m.entry("apiVersion").or_insert_with(|| json!(api_version));
             }
             obj
         }
@@ -336,6 +341,56 @@ pub(crate) fn namespace_table(
     list_metadata: Value,
 ) -> Value {
     namespace_table_at(items, include_object, list_metadata, Utc::now())
+}
+
+/// The columns of a kind's Table: NAME and AGE, then whatever [`kind_columns`] adds.
+fn object_columns(info: &TypeInfo) -> Value {
+    let mut cols = vec![column("Name", "name", NAME_DOC, 0)];
+    cols.extend(kind_columns(info).into_iter().map(|(c, _)| c));
+    cols.push(column("Age", "", AGE_DOC, 0));
+    Value::Array(cols)
+}
+
+/// The extra columns of a kind (between NAME and AGE) with the function computing each
+/// cell from the object.
+#[allow(clippy::type_complexity)]
+fn kind_columns(_info: &TypeInfo) -> Vec<(Value, fn(&Value) -> Value)> {
+    Vec::new()
+}
+
+/// [`object_table`] at a given time (for AGE).
+pub(crate) fn object_table_at(
+    info: &TypeInfo,
+    items: &[Value],
+    include_object: &str,
+    list_metadata: Value,
+    now: DateTime<Utc>,
+) -> Value {
+    let extra = kind_columns(info);
+    let rows = items
+        .iter()
+        .map(|item| {
+            let mut cells = vec![json!(str_at(item, "/metadata/name").unwrap_or(""))];
+            cells.extend(extra.iter().map(|(_, cell)| cell(item)));
+            cells.push(json!(age(item, now)));
+            json!({
+                "cells": cells,
+                "object": row_object_of(item, include_object, info.kind, info.api_version),
+            })
+        })
+        .collect();
+    table(object_columns(info), rows, list_metadata)
+}
+
+/// A `Table` of objects of any kind but Service and Namespace, used like
+/// [`service_table`].
+pub(crate) fn object_table(
+    info: &TypeInfo,
+    items: &[Value],
+    include_object: &str,
+    list_metadata: Value,
+) -> Value {
+    object_table_at(info, items, include_object, list_metadata, Utc::now())
 }
 
 #[cfg(test)]

@@ -18,16 +18,14 @@ use std::sync::Arc;
 type Key = (String, String);
 
 /// The fields a field selector may name, per kind.
-pub(super) fn known_fields(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::Service => &[
-            "metadata.name",
-            "metadata.namespace",
-            "spec.clusterIP",
-            "spec.type",
-        ],
-        Kind::Namespace => &["metadata.name", "status.phase"],
-    }
+pub(super) fn known_fields(kind: Kind) -> Vec<&'static str> {
+    let info = kind.info();
+    let own: &[&str] = if info.namespaced {
+        &["metadata.name", "metadata.namespace"]
+    } else {
+        &["metadata.name"]
+    };
+    own.iter().chain(info.field_labels).copied().collect()
 }
 
 /// Parses `labelSelector` and `fieldSelector`.
@@ -36,7 +34,7 @@ pub(super) fn selectors(kind: Kind, params: &Params) -> Result<Selectors, SimErr
         labels: LabelSelector::parse(params.get("labelSelector").unwrap_or(""))?,
         fields: FieldSelector::parse(
             params.get("fieldSelector").unwrap_or(""),
-            known_fields(kind),
+            &known_fields(kind),
         )?,
     })
 }
@@ -81,12 +79,13 @@ pub(super) fn decode_continue(
         .and_then(Value::as_str)
         .and_then(|s| s.strip_suffix('\u{0}'))
         .ok_or_else(|| bad_continue("invalid start key"))?;
-    let key = match kind {
-        Kind::Namespace => (String::new(), start.to_string()),
-        Kind::Service => match start.split_once('/') {
+    let key = if kind.namespaced() {
+        match start.split_once('/') {
             Some((ns, name)) => (ns.to_string(), name.to_string()),
             None => return Err(bad_continue("invalid start key")),
-        },
+        }
+    } else {
+        (String::new(), start.to_string())
     };
     Ok((rv, key))
 }

@@ -213,9 +213,12 @@ pub(crate) fn table_of(
     include_object: &str,
     list_meta: Value,
 ) -> Value {
-    match kind {
-        Kind::Service => table::service_table(items, include_object, list_meta),
-        Kind::Namespace => table::namespace_table(items, include_object, list_meta),
+    if kind == Kind::Service {
+        table::service_table(items, include_object, list_meta)
+    } else if kind == Kind::Namespace {
+        table::namespace_table(items, include_object, list_meta)
+    } else {
+        table::object_table(kind.info(), items, include_object, list_meta)
     }
 }
 
