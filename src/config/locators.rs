@@ -12,6 +12,7 @@ use crate::sim::config::{
     default_backends, parse_backend, SeedSource, SimClusterConfig, SimFaults, SimToken,
     DEFAULT_SEED,
 };
+use crate::sim::kinds::CustomType;
 use crate::url_guard::AllowPattern;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -423,7 +424,17 @@ fn read_simulated(obj: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<Loca
 }
 
 fn read_sim_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SimClusterConfig> {
-    c.deny_unknown(&["name", "seed", "tokens", "faults", "backends"], p);
+    c.deny_unknown(
+        &[
+            "name",
+            "seed",
+            "tokens",
+            "faults",
+            "backends",
+            "customResources",
+        ],
+        p,
+    );
     let name = c.required_string("name", p);
     let seed = read_seed(c, ctx, p);
     let mut tokens = Vec::new();
@@ -489,13 +500,76 @@ fn read_sim_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SimC
         faults.close_watch_after = f.uint("closeWatchAfter", p);
     }
     let backends = read_backends(c, p);
+    let custom_types = read_custom_resources(c, p);
     Some(SimClusterConfig {
         name: name?,
         seed,
         tokens,
         faults,
         backends,
+        custom_types,
     })
+}
+
+/// A simulated cluster's `customResources`: `{group, version, kind, plural, singular,
+/// scope: Namespaced|Cluster, shortNames, categories}` each.
+fn read_custom_resources(c: &Obj<'_>, p: &mut Problems) -> Vec<CustomType> {
+    let mut out = Vec::new();
+    for (path, node) in c.list("customResources", p).unwrap_or_default() {
+        let Some(t) = Obj::new(node, &path, p) else {
+            continue;
+        };
+        t.deny_unknown(
+            &[
+                "group",
+                "version",
+                "kind",
+                "plural",
+                "singular",
+                "scope",
+                "shortNames",
+                "categories",
+            ],
+            p,
+        );
+        let (group, version, kind, plural) = (
+            t.required_string("group", p),
+            t.required_string("version", p),
+            t.required_string("kind", p),
+            t.required_string("plural", p),
+        );
+        let namespaced = match t.string("scope", p).as_deref() {
+            None | Some("Namespaced") => true,
+            Some("Cluster") => false,
+            Some(other) => {
+                t.problem(
+                    "scope",
+                    format!("must be Namespaced or Cluster, got {other:?}"),
+                    p,
+                );
+                true
+            }
+        };
+        let (Some(group), Some(version), Some(kind), Some(plural)) = (group, version, kind, plural)
+        else {
+            continue;
+        };
+        let custom = CustomType {
+            group,
+            version,
+            kind,
+            plural,
+            singular: t.string("singular", p),
+            namespaced,
+            short_names: t.strings("shortNames", p).unwrap_or_default(),
+            categories: t.strings("categories", p).unwrap_or_default(),
+        };
+        for problem in custom.problems() {
+            p.at(node, &path, problem);
+        }
+        out.push(custom);
+    }
+    out
 }
 
 /// A simulated cluster's `backends`: the CIDRs its Service proxy may connect to, default

@@ -54,6 +54,9 @@ pub struct SimClusterConfig {
     /// The networks the Service `proxy` subresource may connect to (every address a
     /// backend's host resolves to must be in one); default [`default_backends`].
     pub backends: Vec<IpNet>,
+    /// Custom resource types served besides the built-in kinds (a seed may declare more
+    /// with `CustomResourceDefinition` objects).
+    pub custom_types: Vec<super::kinds::CustomType>,
 }
 
 impl Default for SimClusterConfig {
@@ -64,6 +67,7 @@ impl Default for SimClusterConfig {
             tokens: Vec::new(),
             faults: SimFaults::default(),
             backends: default_backends(),
+            custom_types: Vec::new(),
         }
     }
 }

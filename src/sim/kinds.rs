@@ -247,6 +247,11 @@ impl Kind {
     /// metrics.k8s.io/v1beta1 PodMetrics (derived from the pods, read-only).
     pub const PodMetrics: Kind = Kind(&POD_METRICS);
 
+    /// The kind described by `info`.
+    pub fn of(info: &'static TypeInfo) -> Kind {
+        Kind(info)
+    }
+
     /// Its description.
     pub fn info(self) -> &'static TypeInfo {
         self.0

@@ -83,6 +83,14 @@ impl Drop for SimServer {
 /// Builds the state of a simulated cluster: built-in namespaces, then the seed.
 pub(crate) fn build_state(cluster: &SimClusterConfig) -> Result<state::SimState, seed::SeedError> {
     let state = state::SimState::new(cluster);
+    for custom in &cluster.custom_types {
+        state
+            .add_custom(custom)
+            .map_err(|message| seed::SeedError {
+                source_name: cluster.name.clone(),
+                message: format!("custom resource type {}: {message}", custom.kind),
+            })?;
+    }
     seed::builtins(&state.store).map_err(|e| seed::SeedError {
         source_name: cluster.name.clone(),
         message: e.message,

@@ -7,10 +7,12 @@
 
 use super::config::{SimClusterConfig, SimFaults, SimToken};
 use super::errors::SimError;
+use super::kinds::{self, Kind};
 use super::store::Store;
 use actix_web::dev::ServiceRequest;
 use actix_web::{HttpMessage, HttpRequest};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
 use std::time::Duration;
 
 /// Who is calling, as established by the gate and kept in the request's extensions.
@@ -65,6 +67,8 @@ pub struct SimState {
     pub bookmark_interval: Duration,
     /// The networks the Service `proxy` subresource may connect to.
     pub backends: Vec<ipnet::IpNet>,
+    /// The kinds this cluster serves: the built-in ones, then its custom types.
+    kinds: RwLock<Vec<Kind>>,
 }
 
 impl SimState {
@@ -78,7 +82,56 @@ impl SimState {
             requests: AtomicU64::new(0),
             bookmark_interval: Duration::from_secs(10),
             backends: config.backends.clone(),
+            kinds: RwLock::new(kinds::BUILTINS.iter().map(|t| Kind::of(t)).collect()),
         }
+    }
+
+    /// The kinds this cluster serves, built-in ones first.
+    pub fn kinds(&self) -> Vec<Kind> {
+        self.kinds.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The kind served as `plural` in `api_version` (`v1`, `apps/v1`).
+    pub fn kind_for(&self, api_version: &str, plural: &str) -> Option<Kind> {
+        self.kinds
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .find(|k| k.api_version() == api_version && k.resource() == plural)
+    }
+
+    /// The kind named `kind` in `api_version`, for decoding seeds.
+    pub fn kind_named(&self, api_version: &str, kind: &str) -> Option<Kind> {
+        self.kinds
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .find(|k| k.api_version() == api_version && k.name() == kind)
+    }
+
+    /// Serves a custom resource type from now on (config or a seed's CRD). `Err` names
+    /// what is wrong with the declaration, or the kind it clashes with.
+    pub fn add_custom(&self, custom: &kinds::CustomType) -> Result<Kind, String> {
+        let kind = kinds::intern(custom)?;
+        let mut all = self.kinds.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(other) = all.iter().find(|k| {
+            **k != kind
+                && k.api_version() == kind.api_version()
+                && (k.resource() == kind.resource() || k.name() == kind.name())
+        }) {
+            return Err(format!(
+                "{}/{} clashes with the declared {}",
+                kind.api_version(),
+                kind.resource(),
+                other.name()
+            ));
+        }
+        if !all.contains(&kind) {
+            all.push(kind);
+        }
+        Ok(kind)
     }
 
     /// The caller for a bearer token (`None`: unauthenticated).
