@@ -10,6 +10,7 @@ pub(crate) mod errors;
 pub mod kinds;
 pub mod model;
 pub(crate) mod namespace;
+pub(crate) mod objects;
 pub(crate) mod patch;
 pub mod pods;
 pub(crate) mod protobuf;
@@ -96,7 +97,7 @@ pub(crate) fn build_state(cluster: &SimClusterConfig) -> Result<state::SimState,
         message: e.message,
     })?;
     if let Some(source) = &cluster.seed {
-        seed::load(&state.store, source)?;
+        seed::load(&state, source)?;
     }
     Ok(state)
 }
@@ -138,6 +139,7 @@ pub async fn spawn(addr: &str, cluster: &SimClusterConfig) -> std::io::Result<Si
             .app_data(web::Data::new(api::ProxyClient::new()))
             .configure(routes)
             .configure(move |c| pods::configure(c, pods))
+            .configure(api::objects::configure)
             .default_service(web::to(api::not_found))
             .wrap_fn(|req, srv| {
                 let state = req.app_data::<web::Data<state::SimState>>().cloned();

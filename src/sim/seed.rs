@@ -6,7 +6,10 @@
 use super::config::SeedSource;
 use super::errors::SimError;
 use super::model::{Namespace, Service};
-use super::store::{Kind, Store};
+use super::kinds::CustomType;
+use super::objects::{self, Origin};
+use super::state::SimState;
+use super::store::{Generic, Kind, Store};
 use super::{namespace, service};
 use serde::Deserialize;
 use serde_json::Value;
@@ -60,8 +63,10 @@ fn flatten(doc: Value, out: &mut Vec<Value>) {
     }
 }
 
-/// Loads a seed into `store`.
-pub(crate) fn load(store: &Store, source: &SeedSource) -> Result<(), SeedError> {
+/// Loads a seed into the cluster's store: Namespaces, Services, custom resource
+/// definitions (which make their kind served) and objects of every served kind.
+pub(crate) fn load(state: &SimState, source: &SeedSource) -> Result<(), SeedError> {
+    let store = &state.store;
     let (name, text) = match source {
         SeedSource::File(path) => (
             path.display().to_string(),
@@ -120,12 +125,97 @@ pub(crate) fn load(store: &Store, source: &SeedSource) -> Result<(), SeedError> 
             }
             // Pods are seeded by the pod store (`pods::store`).
             "Pod" => {}
+            "CustomResourceDefinition" => {
+                for custom in crd_types(&obj).map_err(at)? {
+                    state.add_custom(&custom).map_err(at)?;
+                }
+            }
             other => {
-                return Err(at(format!(
-                    "unsupported kind {other:?}: a seed holds Namespaces and Services"
-                )))
+                let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+                let Some(kind) = state.kind_named(api_version, other).filter(|k| !k.info().read_only) else {
+                    return Err(at(format!(
+                        "unsupported kind {api_version}/{other}: a seed holds {}",
+                        seedable(state)
+                    )));
+                };
+                let generic = Generic::from_value(kind, obj).map_err(at)?;
+                let ns = if kind.namespaced() {
+                    let ns = generic
+                        .metadata
+                        .namespace
+                        .clone()
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| "default".into());
+                    ensure_namespace(store, &ns).map_err(|e| at(e.message))?;
+                    ns
+                } else {
+                    String::new()
+                };
+                store
+                    .write(|txn| objects::create(txn, &ns, generic, Origin::Seed, false))
+                    .map_err(|e| at(e.message))?;
             }
         }
     }
     Ok(())
+}
+
+/// What a seed may hold, for messages: every served kind but the derived ones.
+fn seedable(state: &SimState) -> String {
+    let mut kinds: Vec<String> = vec!["Pod".into(), "CustomResourceDefinition".into()];
+    kinds.extend(
+        state
+            .kinds()
+            .into_iter()
+            .filter(|k| !k.info().read_only)
+            .map(|k| format!("{} ({})", k.name(), k.api_version())),
+    );
+    kinds.join(", ")
+}
+
+/// The custom types an `apiextensions.k8s.io/v1` CustomResourceDefinition declares: one
+/// per served version.
+fn crd_types(crd: &Value) -> Result<Vec<CustomType>, String> {
+    let spec = crd.get("spec").ok_or("spec is required")?;
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let names = spec.get("names").ok_or("spec.names is required")?;
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let group = s(spec.get("group")).ok_or("spec.group is required")?;
+    let kind = s(names.get("kind")).ok_or("spec.names.kind is required")?;
+    let plural = s(names.get("plural")).ok_or("spec.names.plural is required")?;
+    let namespaced = match s(spec.get("scope")).as_deref() {
+        Some("Namespaced") => true,
+        Some("Cluster") => false,
+        _ => return Err("spec.scope must be Namespaced or Cluster".into()),
+    };
+    let versions: Vec<String> = spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v.get("served") != Some(&Value::Bool(false)))
+                .filter_map(|v| s(v.get("name")))
+                .collect()
+        })
+        .unwrap_or_default();
+    if versions.is_empty() {
+        return Err("spec.versions must name at least one served version".into());
+    }
+    Ok(versions
+        .into_iter()
+        .map(|version| CustomType {
+            group: group.clone(),
+            version,
+            kind: kind.clone(),
+            plural: plural.clone(),
+            singular: s(names.get("singular")),
+            namespaced,
+            short_names: strings(names.get("shortNames")),
+            categories: strings(names.get("categories")),
+        })
+        .collect())
 }

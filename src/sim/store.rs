@@ -300,6 +300,11 @@ impl Snapshot {
         range.into_iter().flatten()
     }
 
+    /// Every object of every kind.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<Stored>> {
+        self.maps.iter().flat_map(|m| m.values())
+    }
+
     fn insert(&mut self, s: Arc<Stored>) {
         let id = s.kind().id();
         if self.maps.len() <= id {

@@ -272,8 +272,9 @@ pub(super) fn list_body(
     let mut body = Vec::with_capacity(size + 128);
     body.extend_from_slice(
         format!(
-            "{{\"kind\":\"{}\",\"apiVersion\":\"v1\",\"metadata\":{meta_json},\"items\":[",
-            kind.list_kind()
+            "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{meta_json},\"items\":[",
+            kind.list_kind(),
+            kind.api_version()
         )
         .as_bytes(),
     );

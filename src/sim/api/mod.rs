@@ -5,6 +5,7 @@
 
 mod list;
 mod namespaces;
+pub(crate) mod objects;
 mod proxy;
 mod services;
 mod watch;

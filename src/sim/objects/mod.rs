@@ -1,0 +1,222 @@
+//! The generic object registry: create, update and delete, in a store transaction, of every
+//! kind without a typed model (ConfigMaps, Secrets, workloads, HPAs, Jobs, Ingresses,
+//! custom resources). The common rules live here (server-owned metadata, namespaces that
+//! must exist, resourceVersion preconditions, generation bumped on spec changes, status
+//! only through `/status`, no-op updates write nothing); what differs per kind (defaults,
+//! validation, immutable fields, the status a controller would write) is in [`rules`].
+
+mod rules;
+
+pub(crate) use rules::{scale_selector, synthesize_status};
+
+use super::errors::SimError;
+use super::model::{new_uid, now_timestamp};
+use super::service::{generate_name, Part};
+use super::store::{Generic, Kind, Object, Stored, Txn};
+use super::validation;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// How a create treats the `status` it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// An API request: the status is the server's (a controller's) to write.
+    Request,
+    /// A seed: a given status is kept (a demo may show a rollout in progress).
+    Seed,
+}
+
+/// A stored-like view of an object that is not committed (dry runs).
+fn preview(obj: Generic) -> Arc<Stored> {
+    let json = bytes::Bytes::from(serde_json::to_vec(&obj).unwrap_or_default());
+    Arc::new(Stored {
+        namespace: obj.metadata.namespace.clone().unwrap_or_default(),
+        name: obj.metadata.name().to_string(),
+        rv: 0,
+        object: Object::Generic(obj),
+        json,
+    })
+}
+
+fn check_namespace_exists(txn: &Txn<'_>, kind: Kind, ns: &str) -> Result<(), SimError> {
+    if kind.namespaced() && txn.get(Kind::Namespace, "", ns).is_none() {
+        return Err(SimError::not_found("namespaces", ns));
+    }
+    Ok(())
+}
+
+/// Creates an object of `kind` in namespace `ns` (`""` for cluster-scoped kinds).
+pub(crate) fn create(
+    txn: &mut Txn<'_>,
+    ns: &str,
+    mut obj: Generic,
+    origin: Origin,
+    dry_run: bool,
+) -> Result<Arc<Stored>, SimError> {
+    let kind = obj.kind;
+    check_namespace_exists(txn, kind, ns)?;
+    if obj
+        .metadata
+        .resource_version
+        .as_deref()
+        .is_some_and(|v| !v.is_empty())
+    {
+        return Err(SimError::internal(
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
+    let meta = &mut obj.metadata;
+    if meta.name.as_deref().unwrap_or("").is_empty() {
+        if let Some(prefix) = meta.generate_name.as_deref().filter(|p| !p.is_empty()) {
+            meta.name = Some(generate_name(prefix));
+        }
+    }
+    meta.namespace = kind.namespaced().then(|| ns.to_string());
+    meta.uid = Some(new_uid());
+    meta.creation_timestamp = Some(now_timestamp());
+    meta.generation = rules::has_generation(kind).then_some(1);
+    meta.deletion_timestamp = None;
+    meta.deletion_grace_period_seconds = None;
+    let given_status = obj.body.shift_remove("status");
+    rules::defaults(&mut obj);
+    let name = obj.metadata.name().to_string();
+    let mut causes = Vec::new();
+    validation::object_name(&obj.metadata, rules::name_rule(kind), &mut causes);
+    validation::labels_and_annotations(&obj.metadata, &mut causes);
+    causes.extend(rules::validate(&obj, None));
+    if !causes.is_empty() {
+        return Err(SimError::invalid(kind.name(), &name, causes));
+    }
+    if txn.get(kind, ns, &name).is_some() {
+        return Err(SimError::already_exists(kind.resource(), &name));
+    }
+    match (origin, given_status) {
+        (Origin::Seed, Some(status)) if !status.is_null() => {
+            obj.body.insert("status".into(), status);
+        }
+        _ => synthesize_status(&mut obj),
+    }
+    if dry_run {
+        return Ok(preview(obj));
+    }
+    Ok(txn.put(Object::Generic(obj)))
+}
+
+/// The body without `status`: what a change of bumps `generation`.
+fn spec_of(obj: &Generic) -> Vec<(&String, &Value)> {
+    obj.body.iter().filter(|(k, _)| *k != "status").collect()
+}
+
+/// Replaces an object (`part` Main or Status). A stale `metadata.resourceVersion` is a 409;
+/// an update that changes nothing writes nothing and returns the current object.
+pub(crate) fn update(
+    txn: &mut Txn<'_>,
+    ns: &str,
+    name: &str,
+    mut obj: Generic,
+    part: Part,
+    dry_run: bool,
+) -> Result<Arc<Stored>, SimError> {
+    let kind = obj.kind;
+    let current = txn
+        .get(kind, ns, name)
+        .ok_or_else(|| SimError::not_found(kind.resource(), name))?;
+    let Object::Generic(old) = &current.object else {
+        return Err(SimError::internal("stored object has a typed model"));
+    };
+    current.check_fresh(obj.metadata.resource_version.as_deref())?;
+    match part {
+        Part::Status => {
+            let status = obj.body.shift_remove("status");
+            obj = old.clone();
+            match status {
+                Some(s) if !s.is_null() => {
+                    obj.body.insert("status".into(), s);
+                }
+                _ => {
+                    obj.body.shift_remove("status");
+                }
+            }
+        }
+        Part::Main => {
+            let meta = &mut obj.metadata;
+            meta.name = old.metadata.name.clone();
+            meta.namespace = old.metadata.namespace.clone();
+            meta.uid = old.metadata.uid.clone();
+            meta.creation_timestamp = old.metadata.creation_timestamp.clone();
+            meta.generation = old.metadata.generation;
+            meta.deletion_timestamp = old.metadata.deletion_timestamp.clone();
+            meta.generate_name = meta
+                .generate_name
+                .clone()
+                .or(old.metadata.generate_name.clone());
+            obj.body.shift_remove("status");
+            if let Some(status) = old.body.get("status") {
+                obj.body.insert("status".into(), status.clone());
+            }
+            rules::defaults(&mut obj);
+        }
+    }
+    obj.metadata.resource_version = old.metadata.resource_version.clone();
+    let spec_changed = spec_of(&obj) != spec_of(old);
+    if part == Part::Main && spec_changed && rules::has_generation(kind) {
+        obj.metadata.generation = Some(old.metadata.generation.unwrap_or(1) + 1);
+    }
+    let mut causes = Vec::new();
+    validation::labels_and_annotations(&obj.metadata, &mut causes);
+    causes.extend(rules::validate(&obj, Some(old)));
+    if !causes.is_empty() {
+        return Err(SimError::invalid(kind.name(), name, causes));
+    }
+    if part == Part::Main && spec_changed {
+        synthesize_status(&mut obj);
+    }
+    if &obj == old {
+        return Ok(current);
+    }
+    if dry_run {
+        return Ok(preview(obj));
+    }
+    Ok(txn.put(Object::Generic(obj)))
+}
+
+/// Deletes an object, and (as the garbage collector's background propagation would) every
+/// object of this cluster whose `ownerReferences` name it, recursively.
+pub(crate) fn delete(
+    txn: &mut Txn<'_>,
+    kind: Kind,
+    ns: &str,
+    name: &str,
+    dry_run: bool,
+) -> Result<Arc<Stored>, SimError> {
+    let current = txn
+        .get(kind, ns, name)
+        .ok_or_else(|| SimError::not_found(kind.resource(), name))?;
+    if dry_run {
+        return Ok(current);
+    }
+    let gone = txn
+        .delete(kind, ns, name)
+        .ok_or_else(|| SimError::not_found(kind.resource(), name))?;
+    let mut owners: Vec<String> = current.object.meta().uid.clone().into_iter().collect();
+    while let Some(uid) = owners.pop() {
+        let snap = txn.snapshot();
+        let dependents: Vec<Arc<Stored>> = snap
+            .all()
+            .filter(|s| s.namespace == ns || !s.kind().namespaced())
+            .filter(|s| {
+                s.object.meta().owner_references.as_ref().is_some_and(|refs| {
+                    refs.iter()
+                        .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
+                })
+            })
+            .cloned()
+            .collect();
+        for dep in dependents {
+            if txn.delete(dep.kind(), &dep.namespace, &dep.name).is_some() {
+                owners.extend(dep.object.meta().uid.clone());
+            }
+        }
+    }
+    Ok(gone)
+}
