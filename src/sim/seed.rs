@@ -5,8 +5,8 @@
 
 use super::config::SeedSource;
 use super::errors::SimError;
-use super::model::{Namespace, Service};
 use super::kinds::CustomType;
+use super::model::{Namespace, Service};
 use super::objects::{self, Origin};
 use super::state::SimState;
 use super::store::{Generic, Kind, Store};
@@ -132,7 +132,10 @@ pub(crate) fn load(state: &SimState, source: &SeedSource) -> Result<(), SeedErro
             }
             other => {
                 let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-                let Some(kind) = state.kind_named(api_version, other).filter(|k| !k.info().read_only) else {
+                let Some(kind) = state
+                    .kind_named(api_version, other)
+                    .filter(|k| !k.info().read_only)
+                else {
                     return Err(at(format!(
                         "unsupported kind {api_version}/{other}: a seed holds {}",
                         seedable(state)
@@ -181,7 +184,12 @@ fn crd_types(crd: &Value) -> Result<Vec<CustomType>, String> {
     let names = spec.get("names").ok_or("spec.names is required")?;
     let strings = |v: Option<&Value>| -> Vec<String> {
         v.and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let group = s(spec.get("group")).ok_or("spec.group is required")?;

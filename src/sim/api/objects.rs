@@ -7,8 +7,8 @@
 
 use super::list::{list_body, selectors};
 use super::{
-    authorize, body_value, check_name, delete_one, json_response, list_or_watch,
-    object_response, patch_type, pretty, watch_path, with_warnings, FieldValidation, Params,
+    authorize, body_value, check_name, delete_one, json_response, list_or_watch, object_response,
+    patch_type, pretty, watch_path, with_warnings, FieldValidation, Params,
 };
 use crate::sim::errors::SimError;
 use crate::sim::objects::{self, Origin};
@@ -391,7 +391,9 @@ fn scale(
         return Ok(respond(obj));
     }
     let dry_run = params.dry_run()?;
-    let patch_type = (method == Method::PATCH).then(|| patch_type(req)).transpose()?;
+    let patch_type = (method == Method::PATCH)
+        .then(|| patch_type(req))
+        .transpose()?;
     let updated = state.store.write(|txn| {
         let current = txn
             .get(kind, ns, name)

@@ -82,7 +82,9 @@ impl Filter {
         }
         let object = match &self.table {
             Some(include) => table_of(self.kind, &[], include, meta),
-            None => json!({"kind": self.kind.name(), "apiVersion": self.kind.api_version(), "metadata": meta}),
+            None => {
+                json!({"kind": self.kind.name(), "apiVersion": self.kind.api_version(), "metadata": meta})
+            }
         };
         let mut line =
             serde_json::to_vec(&json!({"type": "BOOKMARK", "object": object})).unwrap_or_default();

@@ -3,10 +3,14 @@
 //! custom resources). The common rules live here (server-owned metadata, namespaces that
 //! must exist, resourceVersion preconditions, generation bumped on spec changes, status
 //! only through `/status`, no-op updates write nothing); what differs per kind (defaults,
-//! validation, immutable fields, the status a controller would write) is in [`rules`].
+//! validation, immutable fields, the status a controller would write) is in [`rules`]; what
+//! controllers do to other objects (a Deployment's ReplicaSets and Events) in
+//! [`controllers`].
 
+mod controllers;
 mod rules;
 
+pub(crate) use controllers::{pod_template_hash, uid_for};
 pub(crate) use rules::{scale_selector, synthesize_status};
 
 use super::errors::SimError;
@@ -72,7 +76,17 @@ pub(crate) fn create(
         }
     }
     meta.namespace = kind.namespaced().then(|| ns.to_string());
-    meta.uid = Some(new_uid());
+    // Seeded objects keep a given uid or get a stable one, so that seeds and the pods of
+    // seeded workloads can name them as owners.
+    meta.uid = match origin {
+        Origin::Request => Some(new_uid()),
+        Origin::Seed => Some(
+            meta.uid
+                .clone()
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| uid_for(ns, kind.name(), meta.name.as_deref().unwrap_or(""))),
+        ),
+    };
     meta.creation_timestamp = Some(now_timestamp());
     meta.generation = rules::has_generation(kind).then_some(1);
     meta.deletion_timestamp = None;
@@ -99,7 +113,9 @@ pub(crate) fn create(
     if dry_run {
         return Ok(preview(obj));
     }
-    Ok(txn.put(Object::Generic(obj)))
+    let stored = txn.put(Object::Generic(obj));
+    controllers::after_write(txn, &stored, None)?;
+    Ok(stored)
 }
 
 /// The body without `status`: what a change of bumps `generation`.
@@ -177,7 +193,11 @@ pub(crate) fn update(
     if dry_run {
         return Ok(preview(obj));
     }
-    Ok(txn.put(Object::Generic(obj)))
+    let stored = txn.put(Object::Generic(obj));
+    if part == Part::Main && spec_changed {
+        controllers::after_write(txn, &stored, Some(&current))?;
+    }
+    Ok(stored)
 }
 
 /// Deletes an object, and (as the garbage collector's background propagation would) every
@@ -205,10 +225,14 @@ pub(crate) fn delete(
             .all()
             .filter(|s| s.namespace == ns || !s.kind().namespaced())
             .filter(|s| {
-                s.object.meta().owner_references.as_ref().is_some_and(|refs| {
-                    refs.iter()
-                        .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
-                })
+                s.object
+                    .meta()
+                    .owner_references
+                    .as_ref()
+                    .is_some_and(|refs| {
+                        refs.iter()
+                            .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
+                    })
             })
             .cloned()
             .collect();

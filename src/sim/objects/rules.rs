@@ -238,9 +238,11 @@ fn selects(selector: &Value, labels: Option<&Value>) -> bool {
 
 fn selector_is_empty(selector: &Value) -> bool {
     let empty = |k: &str| {
-        selector
-            .get(k)
-            .is_none_or(|v| v.as_object().is_some_and(Map::is_empty) || v.as_array().is_some_and(Vec::is_empty) || v.is_null())
+        selector.get(k).is_none_or(|v| {
+            v.as_object().is_some_and(Map::is_empty)
+                || v.as_array().is_some_and(Vec::is_empty)
+                || v.is_null()
+        })
     };
     empty("matchLabels") && empty("matchExpressions")
 }
@@ -268,7 +270,11 @@ fn pod_spec_causes(spec: Option<&Value>, at: &str, restart: &[&str], causes: &mu
                         seen.push(n);
                     }
                 }
-                if c.get("image").and_then(Value::as_str).unwrap_or("").is_empty() {
+                if c.get("image")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty()
+                {
                     causes.push(Cause::required(format!("{field}.image"), ""));
                 }
             }
@@ -312,7 +318,12 @@ fn workload_causes(spec: Option<&Value>, at: &str, kind_word: &str, causes: &mut
     }
     match template {
         None | Some(Value::Null) => causes.push(Cause::required(format!("{at}.template"), "")),
-        Some(t) => pod_spec_causes(t.get("spec"), &format!("{at}.template.spec"), &["Always"], causes),
+        Some(t) => pod_spec_causes(
+            t.get("spec"),
+            &format!("{at}.template.spec"),
+            &["Always"],
+            causes,
+        ),
     }
     if let Some(r) = spec.and_then(|s| s.get("replicas")).and_then(Value::as_i64) {
         if r < 0 {
@@ -475,7 +486,9 @@ pub(super) fn validate(obj: &Generic, old: Option<&Generic>) -> Vec<Cause> {
                 causes.push(Cause::required(format!("spec.scaleTargetRef.{f}"), ""));
             }
         }
-        let max = spec.and_then(|s| s.get("maxReplicas")).and_then(Value::as_i64);
+        let max = spec
+            .and_then(|s| s.get("maxReplicas"))
+            .and_then(Value::as_i64);
         let min = spec
             .and_then(|s| s.get("minReplicas"))
             .and_then(Value::as_i64)
@@ -533,7 +546,11 @@ pub(super) fn validate(obj: &Generic, old: Option<&Generic>) -> Vec<Cause> {
     } else if kind == Kind::LimitRange {
         if let Some(limits) = spec.and_then(|s| s.get("limits")).and_then(Value::as_array) {
             for (i, l) in limits.iter().enumerate() {
-                if l.get("type").and_then(Value::as_str).unwrap_or("").is_empty() {
+                if l.get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty()
+                {
                     causes.push(Cause::required(format!("spec.limits[{i}].type"), ""));
                 }
             }
@@ -627,7 +644,11 @@ fn ingress_causes(spec: Option<&Value>, causes: &mut Vec<Cause>) {
                     "must specify one of: `resource` or `service`",
                 )),
                 (Some(s), _) => {
-                    if s.get("name").and_then(Value::as_str).unwrap_or("").is_empty() {
+                    if s.get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .is_empty()
+                    {
                         causes.push(Cause::required(format!("{at}.backend.service.name"), ""));
                     }
                     let port = s.get("port");
@@ -647,12 +668,16 @@ fn ingress_causes(spec: Option<&Value>, causes: &mut Vec<Cause>) {
 }
 
 fn secret_causes(obj: &Generic, old: Option<&Generic>, causes: &mut Vec<Cause>) {
-    let typ = obj.body.get("type").and_then(Value::as_str).unwrap_or("Opaque");
+    let typ = obj
+        .body
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("Opaque");
     if let Some(data) = obj.body.get("data").and_then(Value::as_object) {
         for (k, v) in data {
-            let ok = v.as_str().is_some_and(|s| {
-                base64::engine::general_purpose::STANDARD.decode(s).is_ok()
-            });
+            let ok = v
+                .as_str()
+                .is_some_and(|s| base64::engine::general_purpose::STANDARD.decode(s).is_ok());
             if !ok {
                 causes.push(Cause::invalid(
                     format!("data[{k}]"),
@@ -680,7 +705,11 @@ fn secret_causes(obj: &Generic, old: Option<&Generic>, causes: &mut Vec<Cause>) 
         _ => {}
     }
     if let Some(old) = old {
-        let old_type = old.body.get("type").and_then(Value::as_str).unwrap_or("Opaque");
+        let old_type = old
+            .body
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("Opaque");
         if old_type != typ {
             causes.push(Cause::invalid("type", &json!(typ), "field is immutable"));
         }
@@ -721,7 +750,12 @@ pub(crate) fn synthesize_status(obj: &mut Generic) {
         let mut s = with_replicas(
             s,
             r,
-            &["replicas", "updatedReplicas", "readyReplicas", "availableReplicas"],
+            &[
+                "replicas",
+                "updatedReplicas",
+                "readyReplicas",
+                "availableReplicas",
+            ],
         );
         let rs_name = format!("{}-{}", obj.metadata.name(), template_hash(spec));
         s.insert(
@@ -741,7 +775,12 @@ pub(crate) fn synthesize_status(obj: &mut Generic) {
         let mut s = with_replicas(
             Map::new(),
             r,
-            &["replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas"],
+            &[
+                "replicas",
+                "fullyLabeledReplicas",
+                "readyReplicas",
+                "availableReplicas",
+            ],
         );
         s.insert("observedGeneration".into(), json!(generation));
         Some(s)
@@ -753,7 +792,12 @@ pub(crate) fn synthesize_status(obj: &mut Generic) {
         let mut s = with_replicas(
             s,
             r,
-            &["replicas", "readyReplicas", "currentReplicas", "updatedReplicas"],
+            &[
+                "replicas",
+                "readyReplicas",
+                "currentReplicas",
+                "updatedReplicas",
+            ],
         );
         s.insert("currentRevision".into(), json!(revision));
         s.insert("updateRevision".into(), json!(revision));
@@ -826,9 +870,17 @@ pub(crate) fn synthesize_status(obj: &mut Generic) {
             m
         })
     } else if kind == Kind::Ingress {
-        Some(json!({"loadBalancer": {}}).as_object().cloned().unwrap_or_default())
+        Some(
+            json!({"loadBalancer": {}})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        )
     } else if kind == Kind::ResourceQuota {
-        let hard = spec.and_then(|s| s.get("hard")).cloned().unwrap_or(json!({}));
+        let hard = spec
+            .and_then(|s| s.get("hard"))
+            .cloned()
+            .unwrap_or(json!({}));
         let used: Map<String, Value> = hard
             .as_object()
             .map(|m| m.keys().map(|k| (k.clone(), json!("0"))).collect())
@@ -889,12 +941,14 @@ pub(crate) fn scale_selector(obj: &Generic) -> String {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        parts.push(match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.to_string(),
-            _ => format!("!{key}"),
-        });
+        parts.push(
+            match e.get("operator").and_then(Value::as_str).unwrap_or("") {
+                "In" => format!("{key} in ({})", values.join(",")),
+                "NotIn" => format!("{key} notin ({})", values.join(",")),
+                "Exists" => key.to_string(),
+                _ => format!("!{key}"),
+            },
+        );
     }
     parts.join(",")
 }
@@ -931,7 +985,9 @@ mod tests {
         let causes = validate(&obj(Kind::Deployment, bad), None);
         assert_eq!(causes.len(), 1);
         assert_eq!(causes[0].field, "spec.template.metadata.labels");
-        assert!(causes[0].message.contains("`selector` does not match template `labels`"));
+        assert!(causes[0]
+            .message
+            .contains("`selector` does not match template `labels`"));
         let mut changed = obj(Kind::Deployment, deployment());
         changed.body["spec"]["selector"] = json!({"matchLabels": {"app": "web", "x": "y"}});
         changed.body["spec"]["template"]["metadata"]["labels"]["x"] = json!("y");

@@ -2,6 +2,7 @@
 //! pod in every namespace, plus `kind: Pod` objects from the seed YAML) and rendered as
 //! realistic v1 Pod objects (Running, one ready container each) that kubectl accepts.
 
+use crate::sim::objects::{pod_template_hash, uid_for};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -43,6 +44,9 @@ pub struct Pod {
     pub pod_ip: String,
     /// Interval between the lines a followed log emits.
     pub log_interval: Duration,
+    /// `metadata.ownerReferences` (the ReplicaSet, StatefulSet or DaemonSet of a seeded
+    /// workload's pods).
+    pub owner_references: Vec<Value>,
 }
 
 /// Annotation that sets the interval of followed log lines (`500ms`, `2s`).
@@ -116,6 +120,9 @@ impl Pod {
         }
         if !self.annotations.is_empty() {
             metadata.insert("annotations".into(), json!(self.annotations));
+        }
+        if !self.owner_references.is_empty() {
+            metadata.insert("ownerReferences".into(), json!(self.owner_references));
         }
         let mut pod = Map::new();
         if full {
@@ -232,6 +239,24 @@ impl PodStore {
         };
         for d in &docs {
             let kind = d.get("kind").and_then(Value::as_str).unwrap_or("");
+            let api_version = d.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+            let ns = d
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("default");
+            if let (true, Some(n)) = (
+                api_version == "apps/v1"
+                    && matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet"),
+                d.pointer("/metadata/name").and_then(Value::as_str),
+            ) {
+                add_ns(ns, &mut namespaces);
+                for pod in workload_pods(d, kind, ns, n, start) {
+                    store.insert(pod);
+                }
+            }
+        }
+        for d in &docs {
+            let kind = d.get("kind").and_then(Value::as_str).unwrap_or("");
             let name = d.pointer("/metadata/name").and_then(Value::as_str);
             let ns = d
                 .pointer("/metadata/namespace")
@@ -245,7 +270,13 @@ impl PodStore {
                         .pointer("/spec/selector")
                         .and_then(|s| serde_json::from_value(s.clone()).ok())
                         .unwrap_or_default();
-                    if selector.is_empty() {
+                    // A Service whose pods a seeded workload runs needs no pod of its own.
+                    if selector.is_empty()
+                        || store.pods.values().any(|p| {
+                            p.namespace == ns
+                                && selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
+                        })
+                    {
                         continue;
                     }
                     let ports: Vec<u16> = d
@@ -285,6 +316,7 @@ impl PodStore {
                         node: "sim-node-1".into(),
                         pod_ip: String::new(),
                         log_interval: Duration::from_secs(1),
+                        owner_references: Vec::new(),
                     });
                 }
                 ("Pod", Some(n)) => {
@@ -314,6 +346,7 @@ impl PodStore {
                     node: "sim-node-1".into(),
                     pod_ip: String::new(),
                     log_interval: Duration::from_secs(1),
+                    owner_references: Vec::new(),
                 });
             }
         }
@@ -415,7 +448,80 @@ fn pod_from_seed(d: &Value, ns: &str, name: &str, start: DateTime<Utc>) -> Optio
         node: "sim-node-1".into(),
         pod_ip: String::new(),
         log_interval: Duration::from_secs(1),
+        owner_references: d
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
     })
+}
+
+/// The pods the controllers would run for a seeded workload (`Deployment` through its
+/// ReplicaSet, `StatefulSet`, `DaemonSet`), named and owned as the simulated controllers
+/// name and own them (see `objects::controllers`).
+fn workload_pods(d: &Value, kind: &str, ns: &str, name: &str, start: DateTime<Utc>) -> Vec<Pod> {
+    let template = d.pointer("/spec/template");
+    let replicas = match kind {
+        "DaemonSet" => 1,
+        _ => d
+            .pointer("/spec/replicas")
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            .min(50),
+    };
+    let hash = pod_template_hash(template);
+    let (owner_kind, owner_name) = match kind {
+        "Deployment" => ("ReplicaSet", format!("{name}-{hash}")),
+        _ => (kind, name.to_string()),
+    };
+    let owner = json!({
+        "apiVersion": "apps/v1", "kind": owner_kind, "name": owner_name,
+        "uid": uid_for(ns, owner_kind, &owner_name),
+        "controller": true, "blockOwnerDeletion": true
+    });
+    let Some(spec) = template.cloned() else {
+        return Vec::new();
+    };
+    (0..replicas)
+        .filter_map(|i| {
+            let pod_name = match kind {
+                "StatefulSet" => format!("{name}-{i}"),
+                _ => {
+                    let s = suffix(&format!("{ns}/{owner_name}/{i}"));
+                    format!("{owner_name}-{}", &s[s.len() - 5..])
+                }
+            };
+            let mut pod = pod_from_seed(
+                &json!({"metadata": spec.get("metadata").cloned().unwrap_or(json!({})),
+                        "spec": spec.get("spec").cloned().unwrap_or(json!({}))}),
+                ns,
+                &pod_name,
+                start,
+            )?;
+            match kind {
+                "Deployment" => {
+                    pod.labels.insert("pod-template-hash".into(), hash.clone());
+                }
+                "StatefulSet" => {
+                    pod.labels
+                        .insert("controller-revision-hash".into(), format!("{name}-{hash}"));
+                    pod.labels.insert(
+                        "statefulset.kubernetes.io/pod-name".into(),
+                        pod_name.clone(),
+                    );
+                }
+                _ => {
+                    pod.labels
+                        .insert("controller-revision-hash".into(), hash.clone());
+                    pod.labels
+                        .insert("pod-template-generation".into(), "1".into());
+                }
+            }
+            pod.annotations.clear();
+            pod.owner_references = vec![owner.clone()];
+            Some(pod)
+        })
+        .collect()
 }
 
 #[cfg(test)]
