@@ -10,7 +10,7 @@ use super::tls_material;
 use super::{CatalogConfig, ClusterConfig, LocatorConfig, LocatorKind};
 use crate::sim::config::{
     default_backends, parse_backend, SeedSource, SimClusterConfig, SimFaults, SimToken,
-    DEFAULT_SEED,
+    EMBEDDED_SEEDS,
 };
 use crate::sim::kinds::CustomType;
 use crate::url_guard::AllowPattern;
@@ -591,15 +591,16 @@ fn read_backends(c: &Obj<'_>, p: &mut Problems) -> Vec<ipnet::IpNet> {
 }
 
 /// A simulated cluster's `seed`: a file relative to its config file; in the embedded
-/// default, `config/seed.yaml` is the seed compiled into the binary.
+/// default, `config/seed.yaml` and `config/seed-next.yaml` are compiled into the binary.
 fn read_seed(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SeedSource> {
     let node = c.get("seed")?;
     if node.origin.embedded {
         let s = super::read::string(node, &c.path_of("seed"), p)?;
-        if s == "config/seed.yaml" || s == "seed.yaml" {
+        let file = s.strip_prefix("config/").unwrap_or(&s);
+        if let Some((name, text)) = EMBEDDED_SEEDS.iter().find(|(n, _)| *n == file) {
             return Some(SeedSource::Text {
-                name: "config/seed.yaml".into(),
-                text: DEFAULT_SEED.into(),
+                name: format!("config/{name}"),
+                text: (*text).into(),
             });
         }
     }

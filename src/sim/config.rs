@@ -10,6 +10,16 @@ use std::time::Duration;
 /// The seed shipped in `config/seed.yaml`, embedded for the default configuration.
 pub const DEFAULT_SEED: &str = include_str!("../../config/seed.yaml");
 
+/// The seeds the embedded default configuration names, by file name: `seed.yaml` (the demo
+/// apps) and `seed-next.yaml` (their next release, for `staging:prod`).
+pub const EMBEDDED_SEEDS: &[(&str, &str)] = &[
+    ("seed.yaml", DEFAULT_SEED),
+    (
+        "seed-next.yaml",
+        include_str!("../../config/seed-next.yaml"),
+    ),
+];
+
 /// The backends a simulated cluster's Service proxy may reach unless configured otherwise:
 /// loopback only (`127.0.0.0/8`, `::1/128`).
 pub fn default_backends() -> Vec<IpNet> {
