@@ -1,17 +1,29 @@
 //! `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`: server-side printing, as
 //! kube-apiserver does it for `kubectl get`.
 //!
-//! Cells are computed like kubectl's own printers (`pkg/printers/internalversion`): Services
-//! get NAME, TYPE, CLUSTER-IP, EXTERNAL-IP, PORT(S), AGE and the wide column SELECTOR
-//! (priority 1); Namespaces get NAME, STATUS, AGE. Each row carries, per `includeObject`, the
-//! full object (`Object`), a `PartialObjectMetadata` (`Metadata`, kubectl's default and the
-//! default here), or `null` (`None`).
+//! Each kind prints the columns kube-apiserver 1.32 returns for it (the printers of
+//! `pkg/printers/internalversion`, called with `Wide: true` as the apiserver's table
+//! convertor does): column names, types, and priority 1 for the columns only
+//! `kubectl get -o wide` shows, which come after AGE. Cells are computed from the object JSON
+//! as those printers compute them: numbers stay JSON numbers where the printer emits an
+//! `int64`, quantities print in canonical form ([`Quantity`]), durations like kubectl's
+//! `HumanDuration`. Fields the apiserver would have defaulted (`replicas`, an HPA's
+//! `minReplicas` and default CPU metric, a Secret's type, a Job's completions) print as
+//! their defaults when absent, so an object created without them looks as it would on a
+//! real cluster. Kinds without a printer of their own (LimitRange) get the default table
+//! convertor's NAME and CREATED AT; custom types get NAME and AGE (a `date` column), as a CRD
+//! without `additionalPrinterColumns` does; PodMetrics get metrics-server's table (NAME,
+//! `cpu`, `memory`, WINDOW).
 //!
-//! How the store calls this: for a list, `service_table(&items, include, list_metadata)` with
-//! the list's `metadata` (resourceVersion, continue, remainingItemCount); for a single get,
-//! the same with one item and `{"resourceVersion": <the object's>}`; for a watch asked as a
-//! Table, each event's `object` is such a one-row Table (the `ERROR`/`BOOKMARK` events keep
-//! their usual object).
+//! Each row carries, per `includeObject`, the full object (`Object`), a
+//! `PartialObjectMetadata` (`Metadata`, kubectl's default and the default here), or `null`
+//! (`None`).
+//!
+//! How the store calls this: for a list, `object_table(info, &items, include,
+//! list_metadata)` (or `service_table`/`namespace_table`) with the list's `metadata`
+//! (resourceVersion, continue, remainingItemCount); for a single get, the same with one item
+//! and `{"resourceVersion": <the object's>}`; for a watch asked as a Table, each event's
+//! `object` is such a one-row Table (the `ERROR`/`BOOKMARK` events keep their usual object).
 
 use crate::sim::kinds::TypeInfo;
 use chrono::{DateTime, Utc};
@@ -42,10 +54,6 @@ pub(crate) fn wants_table(accept: &str) -> bool {
 
 /// The `includeObject` query value (`None`, `Metadata`, `Object`); anything else, including
 /// absent, is `Metadata`, kubectl's default.
-fn row_object(item: &Value, include_object: &str, kind: &str) -> Value {
-    row_object_of(item, include_object, kind, "v1")
-}
-
 fn row_object_of(item: &Value, include_object: &str, kind: &str, api_version: &str) -> Value {
     match include_object {
         "None" => Value::Null,
@@ -65,31 +73,125 @@ fn row_object_of(item: &Value, include_object: &str, kind: &str, api_version: &s
     }
 }
 
-fn column(name: &str, format: &str, description: &str, priority: u8) -> Value {
-    json!({"name": name, "type": "string", "format": format, "description": description, "priority": priority})
+/// One column of a kind's Table, as `metav1.TableColumnDefinition`.
+struct Col {
+    name: &'static str,
+    /// `string`, `integer`, `boolean` or `date`.
+    ty: &'static str,
+    /// `name` for the NAME column, otherwise empty.
+    format: &'static str,
+    /// 0, or 1 for the columns `kubectl get -o wide` adds.
+    priority: u8,
+    description: &'static str,
+}
+
+const fn col(name: &'static str, ty: &'static str, description: &'static str) -> Col {
+    Col {
+        name,
+        ty,
+        format: "",
+        priority: 0,
+        description,
+    }
+}
+
+const fn wide(name: &'static str, ty: &'static str, description: &'static str) -> Col {
+    Col {
+        name,
+        ty,
+        format: "",
+        priority: 1,
+        description,
+    }
+}
+
+impl Col {
+    fn to_json(&self) -> Value {
+        json!({"name": self.name, "type": self.ty, "format": self.format, "description": self.description, "priority": self.priority})
+    }
+}
+
+/// How a kind is printed: its columns and the function computing a row's cells (one per
+/// column, in order), like a `print<Kind>` function of `pkg/printers/internalversion` called
+/// with `Wide: true`, as kube-apiserver's table convertor does.
+struct Printer {
+    columns: &'static [Col],
+    cells: fn(&Value, DateTime<Utc>) -> Vec<Value>,
 }
 
 const NAME_DOC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
 const AGE_DOC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
 
-fn service_columns() -> Value {
-    json!([
-        column("Name", "name", NAME_DOC, 0),
-        column("Type", "", "type determines how the Service is exposed. Defaults to ClusterIP. Valid options are ExternalName, ClusterIP, NodePort, and LoadBalancer.", 0),
-        column("Cluster-IP", "", "clusterIP is the IP address of the service and is usually assigned randomly.", 0),
-        column("External-IP", "", "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.  These IPs are not managed by Kubernetes.", 0),
-        column("Port(s)", "", "The list of ports that are exposed by this service.", 0),
-        column("Age", "", AGE_DOC, 0),
-        column("Selector", "", "Route service traffic to pods with label keys and values matching this selector.", 1),
-    ])
+const NAME: Col = Col {
+    name: "Name",
+    ty: "string",
+    format: "name",
+    priority: 0,
+    description: NAME_DOC,
+};
+const AGE: Col = col("Age", "string", AGE_DOC);
+
+static SERVICE: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Type", "string", "type determines how the Service is exposed. Defaults to ClusterIP. Valid options are ExternalName, ClusterIP, NodePort, and LoadBalancer."),
+        col("Cluster-IP", "string", "clusterIP is the IP address of the service and is usually assigned randomly."),
+        col("External-IP", "string", "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.  These IPs are not managed by Kubernetes."),
+        col("Port(s)", "string", "The list of ports that are exposed by this service."),
+        AGE,
+        wide("Selector", "string", "Route service traffic to pods with label keys and values matching this selector."),
+    ],
+    cells: service_cells,
+};
+
+static NAMESPACE: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Status", "string", "The status of the namespace"),
+        AGE,
+    ],
+    cells: |ns, now| {
+        vec![
+            json!(name_of(ns)),
+            json!(str_at(ns, "/status/phase").unwrap_or("Active")),
+            json!(age(ns, now)),
+        ]
+    },
+};
+
+/// Kinds without a printer of their own (LimitRange): the apiserver's default table
+/// convertor (`rest.NewDefaultTableConvertor`), NAME and CREATED AT (RFC 3339, UTC).
+static DEFAULT: Printer = Printer {
+    columns: &[NAME, col("Created At", "date", AGE_DOC)],
+    cells: |item, _| vec![json!(name_of(item)), json!(created_at(item))],
+};
+
+/// Custom types: a CRD without `additionalPrinterColumns` gets NAME and AGE, a `date`
+/// column whose cells the apiextensions apiserver renders as a duration.
+static CUSTOM: Printer = Printer {
+    columns: &[NAME, col("Age", "date", AGE_DOC)],
+    cells: |item, now| vec![json!(name_of(item)), json!(age(item, now))],
+};
+
+/// The printer of a kind; `None` for PodMetrics, whose columns depend on the rows.
+fn printer(info: &TypeInfo) -> Option<&'static Printer> {
+    if !info.is_builtin() {
+        return Some(&CUSTOM);
+    }
+    Some(match (info.api_version, info.kind) {
+        ("v1", "Service") => &SERVICE,
+        ("v1", "Namespace") => &NAMESPACE,
+        ("v1", "ConfigMap") => &CONFIG_MAP,
+        ("v1", "Secret") => &SECRET,
+        ("v1", "ResourceQuota") => &RESOURCE_QUOTA,
+        ("v1", "Event") => &EVENT,
+        ("metrics.k8s.io/v1beta1", "PodMetrics") => return None,
+        _ => &DEFAULT,
+    })
 }
 
-fn namespace_columns() -> Value {
-    json!([
-        column("Name", "name", NAME_DOC, 0),
-        column("Status", "", "The status of the namespace", 0),
-        column("Age", "", AGE_DOC, 0),
-    ])
+fn columns_json(columns: &[Col]) -> Value {
+    Value::Array(columns.iter().map(Col::to_json).collect())
 }
 
 fn table(columns: Value, rows: Vec<Value>, list_metadata: Value) -> Value {
@@ -295,13 +397,15 @@ pub(crate) fn service_table_at(
     list_metadata: Value,
     now: DateTime<Utc>,
 ) -> Value {
-    let rows = items
-        .iter()
-        .map(|svc| {
-            json!({"cells": service_cells(svc, now), "object": row_object(svc, include_object, "Service")})
-        })
-        .collect();
-    table(service_columns(), rows, list_metadata)
+    printed_table(
+        &SERVICE,
+        "Service",
+        "v1",
+        items,
+        include_object,
+        list_metadata,
+        now,
+    )
 }
 
 /// A `Table` of Services (NAME, TYPE, CLUSTER-IP, EXTERNAL-IP, PORT(S), AGE, and SELECTOR at
@@ -319,18 +423,15 @@ pub(crate) fn namespace_table_at(
     list_metadata: Value,
     now: DateTime<Utc>,
 ) -> Value {
-    let rows = items
-        .iter()
-        .map(|ns| {
-            let cells = json!([
-                str_at(ns, "/metadata/name").unwrap_or(""),
-                str_at(ns, "/status/phase").unwrap_or("Active"),
-                age(ns, now),
-            ]);
-            json!({"cells": cells, "object": row_object(ns, include_object, "Namespace")})
-        })
-        .collect();
-    table(namespace_columns(), rows, list_metadata)
+    printed_table(
+        &NAMESPACE,
+        "Namespace",
+        "v1",
+        items,
+        include_object,
+        list_metadata,
+        now,
+    )
 }
 
 /// A `Table` of Namespaces (NAME, STATUS, AGE), used like [`service_table`]: call it for
@@ -343,22 +444,28 @@ pub(crate) fn namespace_table(
     namespace_table_at(items, include_object, list_metadata, Utc::now())
 }
 
-/// The columns of a kind's Table: NAME and AGE, then whatever [`kind_columns`] adds.
-fn object_columns(info: &TypeInfo) -> Value {
-    let mut cols = vec![column("Name", "name", NAME_DOC, 0)];
-    cols.extend(kind_columns(info).into_iter().map(|(c, _)| c));
-    cols.push(column("Age", "", AGE_DOC, 0));
-    Value::Array(cols)
+fn printed_table(
+    printer: &Printer,
+    kind: &str,
+    api_version: &str,
+    items: &[Value],
+    include_object: &str,
+    list_metadata: Value,
+    now: DateTime<Utc>,
+) -> Value {
+    let rows = items
+        .iter()
+        .map(|item| {
+            json!({
+                "cells": (printer.cells)(item, now),
+                "object": row_object_of(item, include_object, kind, api_version),
+            })
+        })
+        .collect();
+    table(columns_json(printer.columns), rows, list_metadata)
 }
 
-/// The extra columns of a kind (between NAME and AGE) with the function computing each
-/// cell from the object.
-#[allow(clippy::type_complexity)]
-fn kind_columns(_info: &TypeInfo) -> Vec<(Value, fn(&Value) -> Value)> {
-    Vec::new()
-}
-
-/// [`object_table`] at a given time (for AGE).
+/// [`object_table`] at a given time (for AGE and the other durations).
 pub(crate) fn object_table_at(
     info: &TypeInfo,
     items: &[Value],
@@ -366,23 +473,22 @@ pub(crate) fn object_table_at(
     list_metadata: Value,
     now: DateTime<Utc>,
 ) -> Value {
-    let extra = kind_columns(info);
-    let rows = items
-        .iter()
-        .map(|item| {
-            let mut cells = vec![json!(str_at(item, "/metadata/name").unwrap_or(""))];
-            cells.extend(extra.iter().map(|(_, cell)| cell(item)));
-            cells.push(json!(age(item, now)));
-            json!({
-                "cells": cells,
-                "object": row_object_of(item, include_object, info.kind, info.api_version),
-            })
-        })
-        .collect();
-    table(object_columns(info), rows, list_metadata)
+    match printer(info) {
+        Some(p) => printed_table(
+            p,
+            info.kind,
+            info.api_version,
+            items,
+            include_object,
+            list_metadata,
+            now,
+        ),
+        None => pod_metrics_table(items, include_object, list_metadata),
+    }
 }
 
-/// A `Table` of objects of any kind but Service and Namespace, used like
+/// A `Table` of objects of any kind, with the columns kube-apiserver 1.32 prints for it
+/// (metrics-server's for PodMetrics, NAME and AGE for custom types), used like
 /// [`service_table`].
 pub(crate) fn object_table(
     info: &TypeInfo,
@@ -393,9 +499,459 @@ pub(crate) fn object_table(
     object_table_at(info, items, include_object, list_metadata, Utc::now())
 }
 
+/// metrics-server's Table of PodMetrics (`addPodMetricsToTable`): NAME, one `quantity`
+/// column per resource the first row's containers use (`cpu`, `memory`, in name order),
+/// WINDOW; each cell the sum over the pod's containers. Without rows there are no columns.
+fn pod_metrics_table(items: &[Value], include_object: &str, list_metadata: Value) -> Value {
+    let mut names: Option<Vec<String>> = None;
+    let mut columns = Vec::new();
+    let rows = items
+        .iter()
+        .map(|pm| {
+            let mut usage: std::collections::BTreeMap<&str, Quantity> = Default::default();
+            let containers = pm
+                .get("containers")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for (resource, value) in containers
+                .iter()
+                .filter_map(|c| c.get("usage").and_then(Value::as_object))
+                .flatten()
+            {
+                let Some(q) = value.as_str().and_then(Quantity::parse) else {
+                    continue;
+                };
+                let sum = match usage.get(resource.as_str()) {
+                    Some(total) => total.add(q).unwrap_or(*total),
+                    None => q,
+                };
+                usage.insert(resource, sum);
+            }
+            let names = names.get_or_insert_with(|| {
+                columns.push(json!({"name": "Name", "type": "string", "format": "name", "description": "Name of the resource", "priority": 0}));
+                for name in usage.keys() {
+                    columns.push(json!({"name": name, "type": "string", "format": "quantity", "description": "", "priority": 0}));
+                }
+                columns.push(json!({"name": "Window", "type": "string", "format": "duration", "description": "", "priority": 0}));
+                usage.keys().map(|k| (*k).to_owned()).collect()
+            });
+            let mut cells = vec![json!(name_of(pm))];
+            cells.extend(names.iter().map(|n| {
+                json!(usage
+                    .get(n.as_str())
+                    .map_or_else(|| "0".to_owned(), Quantity::to_string))
+            }));
+            cells.push(json!(str_at(pm, "/window").unwrap_or("0s")));
+            json!({
+                "cells": cells,
+                "object": row_object_of(pm, include_object, "PodMetrics", "metrics.k8s.io/v1beta1"),
+            })
+        })
+        .collect();
+    table(Value::Array(columns), rows, list_metadata)
+}
+
+// ---- helpers shared by the printers ----
+
+fn name_of(item: &Value) -> &str {
+    str_at(item, "/metadata/name").unwrap_or("")
+}
+
+/// An integer field, 0 when absent (Go's zero value).
+fn int_at(v: &Value, pointer: &str) -> i64 {
+    v.pointer(pointer)
+        .and_then(|n| n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)))
+        .unwrap_or(0)
+}
+
+/// How many keys the object at `pointer` has.
+fn len_at(v: &Value, pointer: &str) -> usize {
+    v.pointer(pointer)
+        .and_then(Value::as_object)
+        .map_or(0, Map::len)
+}
+
+fn time_at(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
+    str_at(v, pointer)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// `translateTimestampSince`: how long ago, `<unknown>` for an absent time.
+fn since(v: &Value, pointer: &str, now: DateTime<Utc>) -> String {
+    time_at(v, pointer)
+        .map(|t| human_duration(now.signed_duration_since(t)))
+        .unwrap_or_else(|| "<unknown>".into())
+}
+
+/// The default table convertor's CREATED AT: RFC 3339 in UTC (Go's zero time when absent).
+fn created_at(item: &Value) -> String {
+    time_at(item, "/metadata/creationTimestamp")
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
+}
+
+// ---- v1 ----
+
+static CONFIG_MAP: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Data", "string", "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process."),
+        AGE,
+    ],
+    cells: |cm, now| {
+        let data = len_at(cm, "/data") + len_at(cm, "/binaryData");
+        vec![json!(name_of(cm)), json!(data), json!(age(cm, now))]
+    },
+};
+
+static SECRET: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Type", "string", "Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types"),
+        col("Data", "string", "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4"),
+        AGE,
+    ],
+    cells: |secret, now| {
+        // The apiserver merges the write-only stringData into data, and defaults the type.
+        let mut keys: Vec<&String> = ["/data", "/stringData"]
+            .iter()
+            .filter_map(|p| secret.pointer(p).and_then(Value::as_object))
+            .flat_map(Map::keys)
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let ty = str_at(secret, "/type").filter(|t| !t.is_empty());
+        vec![
+            json!(name_of(secret)),
+            json!(ty.unwrap_or("Opaque")),
+            json!(keys.len()),
+            json!(age(secret, now)),
+        ]
+    },
+};
+
+static RESOURCE_QUOTA: Printer = Printer {
+    columns: &[
+        NAME,
+        AGE,
+        col("Request", "string", "Request represents a minimum amount of cpu/memory that a container may consume."),
+        col("Limit", "string", "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node."),
+    ],
+    cells: |rq, now| {
+        let (request, limit) = quota_usage(rq);
+        vec![
+            json!(name_of(rq)),
+            json!(age(rq, now)),
+            json!(request),
+            json!(limit),
+        ]
+    },
+};
+
+/// `printResourceQuota`'s REQUEST and LIMIT: `resource: used/hard` for each resource of
+/// `status.hard` in name order, `limits.*` ones in LIMIT, the others in REQUEST.
+fn quota_usage(rq: &Value) -> (String, String) {
+    let Some(hard) = rq.pointer("/status/hard").and_then(Value::as_object) else {
+        return (String::new(), String::new());
+    };
+    let mut names: Vec<&String> = hard.keys().collect();
+    names.sort();
+    let (mut request, mut limit) = (Vec::new(), Vec::new());
+    for name in names {
+        let used = rq
+            .pointer("/status/used")
+            .and_then(|u| u.get(name.as_str()))
+            .and_then(Value::as_str)
+            .map_or_else(|| "0".to_owned(), canonical_quantity);
+        let hard = canonical_quantity(hard[name.as_str()].as_str().unwrap_or("0"));
+        let entry = format!("{name}: {used}/{hard}");
+        match name.split_once('.') {
+            Some(("limits", _)) => limit.push(entry),
+            _ => request.push(entry),
+        }
+    }
+    (request.join(", "), limit.join(", "))
+}
+
+static EVENT: Printer = Printer {
+    columns: &[
+        col("Last Seen", "string", "The time at which the most recent occurrence of this event was recorded."),
+        col("Type", "string", "Type of this event (Normal, Warning), new types could be added in the future"),
+        col("Reason", "string", "This should be a short, machine understandable string that gives the reason for the transition into the object's current status."),
+        col("Object", "string", "The object that this event is about."),
+        wide("Subobject", "string", "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2]. For example, if the object reference is to a container within a pod, this would take on a value like: \"spec.containers{name}\" (where \"name\" refers to the name of the container that triggered the event) or if no container name is specified \"spec.containers[2]\" (container with index 2 in this pod). This syntax is chosen only to have some well-defined way of referencing a part of an object."),
+        wide("Source", "string", "The component reporting this event. Should be a short machine understandable string."),
+        col("Message", "string", "A human-readable description of the status of this operation."),
+        wide("First Seen", "string", "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)"),
+        wide("Count", "string", "The number of times this event has occurred."),
+        Col {
+            priority: 1,
+            ..NAME
+        },
+    ],
+    cells: event_cells,
+};
+
+/// `printEvent`: LAST SEEN (the series' last observation, else lastTimestamp, else FIRST
+/// SEEN), TYPE, REASON, OBJECT (`deployment/web`), SUBOBJECT, SOURCE, MESSAGE, FIRST SEEN
+/// (firstTimestamp, else eventTime), COUNT (the series' count, else count, at least 1), NAME.
+fn event_cells(ev: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let first = if time_at(ev, "/firstTimestamp").is_some() {
+        since(ev, "/firstTimestamp", now)
+    } else {
+        since(ev, "/eventTime", now)
+    };
+    let mut last = if time_at(ev, "/lastTimestamp").is_some() {
+        since(ev, "/lastTimestamp", now)
+    } else {
+        first.clone()
+    };
+    let mut count = int_at(ev, "/count");
+    if ev.get("series").is_some_and(Value::is_object) {
+        last = since(ev, "/series/lastObservedTime", now);
+        count = int_at(ev, "/series/count");
+    } else if count == 0 {
+        count = 1;
+    }
+    let kind = str_at(ev, "/involvedObject/kind")
+        .unwrap_or("")
+        .to_lowercase();
+    let target = match str_at(ev, "/involvedObject/name") {
+        Some(name) if !name.is_empty() => format!("{kind}/{name}"),
+        _ => kind,
+    };
+    let non_empty = |p: &str| str_at(ev, p).filter(|s| !s.is_empty());
+    let component = non_empty("/source/component")
+        .or_else(|| non_empty("/reportingComponent"))
+        .unwrap_or("");
+    let source = match non_empty("/source/host").or_else(|| non_empty("/reportingInstance")) {
+        Some(instance) => format!("{component}, {instance}"),
+        None => component.to_owned(),
+    };
+    vec![
+        json!(last),
+        json!(str_at(ev, "/type").unwrap_or("")),
+        json!(str_at(ev, "/reason").unwrap_or("")),
+        json!(target),
+        json!(str_at(ev, "/involvedObject/fieldPath").unwrap_or("")),
+        json!(source),
+        json!(str_at(ev, "/message").unwrap_or("").trim()),
+        json!(first),
+        json!(count),
+        json!(name_of(ev)),
+    ]
+}
+
+/// The notation of a [`Quantity`], chosen by its suffix as `resource.Quantity` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuantityFormat {
+    /// `m`, `k`, `M`, ... or no suffix.
+    DecimalSi,
+    /// `Ki`, `Mi`, `Gi`, ...
+    BinarySi,
+    /// `e3`, `E-2`.
+    DecimalExponent,
+}
+
+/// A Kubernetes resource quantity (`resource.Quantity`): `mantissa × 10^scale`, exact to the
+/// nano unit (finer values round up, as the apiserver's parser does), printed in the
+/// canonical form of `Quantity.String()`: `1500m`, `2`, `1k`, `1536Mi`, `12345678n`. The
+/// apiserver stores quantities in that form, so printers show them so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Quantity {
+    mantissa: i128,
+    scale: i32,
+    format: QuantityFormat,
+}
+
+impl Quantity {
+    /// Parses `1.5Gi`, `250m`, `+3`, `1e3`; `None` for what `resource.ParseQuantity`
+    /// rejects (or what would overflow 128 bits).
+    pub(crate) fn parse(s: &str) -> Option<Quantity> {
+        let s = s.trim();
+        let (negative, rest) = match s.as_bytes().first()? {
+            b'-' => (true, &s[1..]),
+            b'+' => (false, &s[1..]),
+            _ => (false, s),
+        };
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, suffix) = rest.split_at(number_end);
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+            return None;
+        }
+        let (base2_exp, base10_exp, format) = match suffix {
+            "" => (0, 0, QuantityFormat::DecimalSi),
+            "n" => (0, -9, QuantityFormat::DecimalSi),
+            "u" => (0, -6, QuantityFormat::DecimalSi),
+            "m" => (0, -3, QuantityFormat::DecimalSi),
+            "k" => (0, 3, QuantityFormat::DecimalSi),
+            "M" => (0, 6, QuantityFormat::DecimalSi),
+            "G" => (0, 9, QuantityFormat::DecimalSi),
+            "T" => (0, 12, QuantityFormat::DecimalSi),
+            "P" => (0, 15, QuantityFormat::DecimalSi),
+            "E" => (0, 18, QuantityFormat::DecimalSi),
+            "Ki" => (10, 0, QuantityFormat::BinarySi),
+            "Mi" => (20, 0, QuantityFormat::BinarySi),
+            "Gi" => (30, 0, QuantityFormat::BinarySi),
+            "Ti" => (40, 0, QuantityFormat::BinarySi),
+            "Pi" => (50, 0, QuantityFormat::BinarySi),
+            "Ei" => (60, 0, QuantityFormat::BinarySi),
+            _ => {
+                let exp = suffix
+                    .strip_prefix('e')
+                    .or_else(|| suffix.strip_prefix('E'))?;
+                let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                (0, exp.parse::<i32>().ok()?, QuantityFormat::DecimalExponent)
+            }
+        };
+        let mut mantissa: i128 = 0;
+        for b in whole.bytes().chain(fraction.bytes()) {
+            mantissa = mantissa
+                .checked_mul(10)?
+                .checked_add(i128::from(b - b'0'))?;
+        }
+        mantissa = mantissa.checked_mul(1i128.checked_shl(base2_exp)?)?;
+        if negative {
+            mantissa = -mantissa;
+        }
+        let scale = base10_exp.checked_sub(i32::try_from(fraction.len()).ok()?)?;
+        Some(
+            Quantity {
+                mantissa,
+                scale,
+                format,
+            }
+            .round_to_nano(),
+        )
+    }
+
+    /// Rounds values finer than a nano unit up (away from zero).
+    fn round_to_nano(mut self) -> Quantity {
+        if self.scale < -9 {
+            let div = pow10(-9 - self.scale).unwrap_or(i128::MAX);
+            let (q, r) = (self.mantissa / div, self.mantissa % div);
+            self.mantissa = q + r.signum();
+            self.scale = -9;
+        }
+        self
+    }
+
+    /// The sum, in the notation of `self` (as `Quantity.Add` keeps the receiver's format,
+    /// or takes the addend's when the receiver is zero).
+    pub(crate) fn add(self, other: Quantity) -> Option<Quantity> {
+        let scale = self.scale.min(other.scale);
+        let a = self.mantissa.checked_mul(pow10(self.scale - scale)?)?;
+        let b = other.mantissa.checked_mul(pow10(other.scale - scale)?)?;
+        let format = if self.mantissa == 0 {
+            other.format
+        } else {
+            self.format
+        };
+        Some(Quantity {
+            mantissa: a.checked_add(b)?,
+            scale,
+            format,
+        })
+    }
+
+    /// The value in `10^scale` units, rounded up (away from zero): `scaled(-3)` is
+    /// `MilliValue()`, as `kubectl top` prints CPU; `scaled(0)` is `Value()`.
+    #[cfg(test)]
+    pub(crate) fn scaled(&self, scale: i32) -> Option<i128> {
+        if self.scale >= scale {
+            self.mantissa.checked_mul(pow10(self.scale - scale)?)
+        } else {
+            let div = pow10(scale - self.scale)?;
+            Some(self.mantissa / div + (self.mantissa % div).signum())
+        }
+    }
+
+    /// The exact integer value, if it has no fractional part.
+    fn exact_integer(&self) -> Option<i128> {
+        if self.scale >= 0 {
+            return self.mantissa.checked_mul(pow10(self.scale)?);
+        }
+        let div = pow10(-self.scale)?;
+        (self.mantissa % div == 0).then(|| self.mantissa / div)
+    }
+}
+
+fn pow10(exp: i32) -> Option<i128> {
+    10i128.checked_pow(u32::try_from(exp).ok()?)
+}
+
+impl std::fmt::Display for Quantity {
+    /// `Quantity.String()`: the canonical form.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.mantissa == 0 {
+            return f.write_str("0");
+        }
+        let mut format = self.format;
+        let mut integer = None;
+        if format == QuantityFormat::BinarySi {
+            integer = self.exact_integer();
+            match integer {
+                Some(v) if v.abs() >= 1024 => {}
+                _ => format = QuantityFormat::DecimalSi,
+            }
+        }
+        if let (QuantityFormat::BinarySi, Some(mut v)) = (format, integer) {
+            let mut exp = 0;
+            while exp < 6 && v % 1024 == 0 {
+                v /= 1024;
+                exp += 1;
+            }
+            let suffix = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"][exp];
+            return write!(f, "{v}{suffix}");
+        }
+        // Strip trailing zeros, then lower the exponent to a multiple of three.
+        let (mut m, mut e) = (self.mantissa, self.scale);
+        while m % 10 == 0 {
+            m /= 10;
+            e += 1;
+        }
+        let r = e.rem_euclid(3);
+        if let Some(scaled) = pow10(r).and_then(|p| m.checked_mul(p)) {
+            m = scaled;
+            e -= r;
+        }
+        let suffix = match (format, e) {
+            (QuantityFormat::DecimalExponent, 0) => String::new(),
+            (QuantityFormat::DecimalExponent, _) => format!("e{e}"),
+            (_, -9) => "n".into(),
+            (_, -6) => "u".into(),
+            (_, -3) => "m".into(),
+            (_, 0) => String::new(),
+            (_, 3) => "k".into(),
+            (_, 6) => "M".into(),
+            (_, 9) => "G".into(),
+            (_, 12) => "T".into(),
+            (_, 15) => "P".into(),
+            (_, 18) => "E".into(),
+            _ => format!("e{e}"),
+        };
+        write!(f, "{m}{suffix}")
+    }
+}
+
+/// A quantity string in canonical form (`Quantity.String()` of the parsed value); text
+/// that is no quantity is returned as it is.
+pub(crate) fn canonical_quantity(s: &str) -> String {
+    Quantity::parse(s).map_or_else(|| s.to_owned(), |q| q.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::kinds::Kind;
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
@@ -552,5 +1108,296 @@ mod tests {
         let t = namespace_table_at(&[ns], "Metadata", json!({}), now());
         assert_eq!(t["rows"][0]["cells"], json!(["payments", "Active", "3h"]));
         assert_eq!(t["columnDefinitions"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn quantities_print_in_canonical_form() {
+        for (input, canonical) in [
+            ("1500m", "1500m"),
+            ("1.5", "1500m"),
+            ("2000m", "2"),
+            ("1000", "1k"),
+            ("100", "100"),
+            ("1200", "1200"),
+            ("0.1", "100m"),
+            ("1.5Gi", "1536Mi"),
+            ("0.5Gi", "512Mi"),
+            ("1024Mi", "1Gi"),
+            ("2048Ki", "2Mi"),
+            ("512Ki", "512Ki"),
+            ("0.5Ki", "512"),
+            ("12345678n", "12345678n"),
+            ("12000000n", "12m"),
+            ("1e3", "1e3"),
+            ("1.5e3", "1500"),
+            ("0", "0"),
+            ("0m", "0"),
+            ("-1500m", "-1500m"),
+            ("+5", "5"),
+            ("0.0000000001", "1n"),
+            ("5E", "5E"),
+        ] {
+            assert_eq!(canonical_quantity(input), canonical, "{input}");
+        }
+        for bad in ["", "abc", "1.2.3", "Mi", "1Mx", "1e", "1ee3", "--1", "."] {
+            assert!(Quantity::parse(bad).is_none(), "{bad:?}");
+        }
+        assert_eq!(canonical_quantity("lots"), "lots");
+        let q = |s| Quantity::parse(s).unwrap();
+        assert_eq!(q("250m").add(q("1.5")).unwrap().to_string(), "1750m");
+        assert_eq!(q("100Mi").add(q("28Mi")).unwrap().to_string(), "128Mi");
+        assert_eq!(q("0").add(q("64Ki")).unwrap().to_string(), "64Ki");
+        assert_eq!(q("12345678n").scaled(-3), Some(13));
+        assert_eq!(q("1536Mi").scaled(0), Some(1536 * 1024 * 1024));
+    }
+
+    fn names_and_priorities(t: &Value) -> Vec<(String, u64)> {
+        t["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_owned(),
+                    c["priority"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn cols(spec: &[(&str, u64)]) -> Vec<(String, u64)> {
+        spec.iter().map(|(n, p)| ((*n).to_owned(), *p)).collect()
+    }
+
+    fn cells_of(kind: Kind, item: Value) -> Value {
+        let t = object_table_at(kind.info(), &[item], "None", json!({}), now());
+        t["rows"][0]["cells"].clone()
+    }
+
+    #[test]
+    fn every_builtin_prints_a_cell_per_column() {
+        for info in crate::sim::kinds::BUILTINS {
+            if let Some(p) = printer(info) {
+                for item in [
+                    json!({}),
+                    json!({"metadata": {"name": "x"}, "spec": {}, "status": {}}),
+                ] {
+                    assert_eq!(
+                        (p.cells)(&item, now()).len(),
+                        p.columns.len(),
+                        "{}",
+                        info.kind
+                    );
+                }
+                assert_eq!(p.columns.iter().filter(|c| c.format == "name").count(), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn config_maps_secrets_and_limit_ranges() {
+        let cm = json!({"metadata": {"name": "app-config", "namespace": "shop", "creationTimestamp": "2025-01-10T11:00:00Z"},
+                        "data": {"LOG_LEVEL": "debug", "app.yaml": "port: 8080\n"}, "binaryData": {"logo.png": "iVBORw0KGgo="}});
+        let t = object_table_at(Kind::ConfigMap.info(), &[cm], "", json!({}), now());
+        assert_eq!(
+            names_and_priorities(&t),
+            cols(&[("Name", 0), ("Data", 0), ("Age", 0)])
+        );
+        assert_eq!(t["rows"][0]["cells"], json!(["app-config", 3, "60m"]));
+        assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+
+        let tls = json!({"metadata": {"name": "web-tls", "creationTimestamp": "2025-01-08T12:00:00Z"},
+                         "type": "kubernetes.io/tls", "data": {"tls.crt": "LS0t", "tls.key": "LS0t"}});
+        let t = object_table_at(Kind::Secret.info(), &[tls], "", json!({}), now());
+        assert_eq!(
+            names_and_priorities(&t),
+            cols(&[("Name", 0), ("Type", 0), ("Data", 0), ("Age", 0)])
+        );
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!(["web-tls", "kubernetes.io/tls", 2, "2d"])
+        );
+        let opaque = json!({"metadata": {"name": "db", "creationTimestamp": "2025-01-10T11:59:15Z"},
+                            "data": {"password": "cw=="}, "stringData": {"password": "s", "user": "app"}});
+        assert_eq!(
+            cells_of(Kind::Secret, opaque),
+            json!(["db", "Opaque", 2, "45s"])
+        );
+
+        let lr = json!({"metadata": {"name": "limits", "creationTimestamp": "2025-01-10T11:55:00Z"},
+                        "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"}}]}});
+        let t = object_table_at(Kind::LimitRange.info(), &[lr], "", json!({}), now());
+        assert_eq!(
+            names_and_priorities(&t),
+            cols(&[("Name", 0), ("Created At", 0)])
+        );
+        assert_eq!(t["columnDefinitions"][1]["type"], "date");
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!(["limits", "2025-01-10T11:55:00Z"])
+        );
+        assert_eq!(
+            cells_of(Kind::LimitRange, json!({"metadata": {"name": "x"}})),
+            json!(["x", "0001-01-01T00:00:00Z"])
+        );
+    }
+
+    #[test]
+    fn resource_quotas_show_usage_per_resource() {
+        let rq = json!({"metadata": {"name": "compute", "creationTimestamp": "2025-01-10T09:00:00Z"},
+            "spec": {"hard": {"pods": "10"}},
+            "status": {
+                "hard": {"pods": "10", "requests.cpu": "2", "requests.memory": "1Gi", "limits.cpu": "4", "limits.memory": "2048Mi"},
+                "used": {"pods": "1", "requests.cpu": "500m", "requests.memory": "512Mi", "limits.cpu": "1000m"}}});
+        let t = object_table_at(Kind::ResourceQuota.info(), &[rq], "", json!({}), now());
+        assert_eq!(
+            names_and_priorities(&t),
+            cols(&[("Name", 0), ("Age", 0), ("Request", 0), ("Limit", 0)])
+        );
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!([
+                "compute",
+                "3h",
+                "pods: 1/10, requests.cpu: 500m/2, requests.memory: 512Mi/1Gi",
+                "limits.cpu: 1/4, limits.memory: 0/2Gi"
+            ])
+        );
+        let fresh = json!({"metadata": {"name": "q"}, "spec": {"hard": {"pods": "10"}}});
+        assert_eq!(
+            cells_of(Kind::ResourceQuota, fresh),
+            json!(["q", "<unknown>", "", ""])
+        );
+    }
+
+    #[test]
+    fn events_like_kubectl_get_events() {
+        let ev = json!({"metadata": {"name": "web.17f3a2b4c5d6e7f8", "namespace": "shop", "creationTimestamp": "2025-01-10T11:50:00Z"},
+            "involvedObject": {"kind": "Deployment", "namespace": "shop", "name": "web", "apiVersion": "apps/v1"},
+            "reason": "ScalingReplicaSet", "message": "Scaled up replica set web-7d9f8c6b5 to 3\n",
+            "source": {"component": "deployment-controller"},
+            "firstTimestamp": "2025-01-10T11:50:00Z", "lastTimestamp": "2025-01-10T11:58:00Z",
+            "count": 2, "type": "Normal", "eventTime": null, "reportingComponent": "deployment-controller", "reportingInstance": ""});
+        let t = object_table_at(Kind::Event.info(), &[ev], "", json!({}), now());
+        assert_eq!(
+            names_and_priorities(&t),
+            cols(&[
+                ("Last Seen", 0),
+                ("Type", 0),
+                ("Reason", 0),
+                ("Object", 0),
+                ("Subobject", 1),
+                ("Source", 1),
+                ("Message", 0),
+                ("First Seen", 1),
+                ("Count", 1),
+                ("Name", 1)
+            ])
+        );
+        assert_eq!(t["columnDefinitions"][9]["format"], "name");
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!([
+                "2m",
+                "Normal",
+                "ScalingReplicaSet",
+                "deployment/web",
+                "",
+                "deployment-controller",
+                "Scaled up replica set web-7d9f8c6b5 to 3",
+                "10m",
+                2,
+                "web.17f3a2b4c5d6e7f8"
+            ])
+        );
+
+        // An event recorded through events.k8s.io: eventTime, a series, reporting fields.
+        let series = json!({"metadata": {"name": "web-1.17f3"},
+            "involvedObject": {"kind": "Pod", "name": "web-1", "fieldPath": "spec.containers{web}"},
+            "reason": "BackOff", "message": "Back-off restarting failed container", "type": "Warning",
+            "eventTime": "2025-01-10T11:59:30.123456Z",
+            "series": {"count": 5, "lastObservedTime": "2025-01-10T11:59:50.000000Z"},
+            "reportingComponent": "kubelet", "reportingInstance": "sim-node-1"});
+        assert_eq!(
+            cells_of(Kind::Event, series),
+            json!([
+                "10s",
+                "Warning",
+                "BackOff",
+                "pod/web-1",
+                "spec.containers{web}",
+                "kubelet, sim-node-1",
+                "Back-off restarting failed container",
+                "29s",
+                5,
+                "web-1.17f3"
+            ])
+        );
+
+        let bare = json!({"metadata": {"name": "n"}, "involvedObject": {"kind": "Node"},
+                          "source": {"component": "kubelet", "host": "sim-node-1"}});
+        let cells = cells_of(Kind::Event, bare);
+        assert_eq!(cells[0], "<unknown>");
+        assert_eq!(cells[3], "node");
+        assert_eq!(cells[5], "kubelet, sim-node-1");
+        assert_eq!(cells[7], "<unknown>");
+        assert_eq!(cells[8], 1);
+    }
+
+    #[test]
+    fn custom_types_print_name_and_age() {
+        let kind = crate::sim::kinds::intern(&crate::sim::kinds::CustomType {
+            group: "stable.example.com".into(),
+            version: "v1".into(),
+            kind: "CronTab".into(),
+            plural: "crontabs".into(),
+            singular: None,
+            namespaced: true,
+            short_names: vec![],
+            categories: vec![],
+        })
+        .unwrap();
+        let ct = json!({"metadata": {"name": "nightly", "creationTimestamp": "2025-01-10T11:15:00Z"},
+                        "spec": {"cronSpec": "* * * * */5"}});
+        let t = object_table_at(kind.info(), &[ct], "Object", json!({}), now());
+        assert_eq!(names_and_priorities(&t), cols(&[("Name", 0), ("Age", 0)]));
+        assert_eq!(t["columnDefinitions"][1]["type"], "date");
+        assert_eq!(t["rows"][0]["cells"], json!(["nightly", "45m"]));
+        assert_eq!(t["rows"][0]["object"]["kind"], "CronTab");
+        assert_eq!(
+            t["rows"][0]["object"]["apiVersion"],
+            "stable.example.com/v1"
+        );
+    }
+
+    #[test]
+    fn pod_metrics_sum_their_containers() {
+        let pm = json!({"metadata": {"name": "web-7d9f8c6b5-x2k4p", "namespace": "shop"},
+            "timestamp": "2025-01-10T12:00:00Z", "window": "30s",
+            "containers": [
+                {"name": "web", "usage": {"cpu": "12345678n", "memory": "65536Ki"}},
+                {"name": "proxy", "usage": {"cpu": "250m", "memory": "28Mi"}}]});
+        let t = object_table_at(
+            Kind::PodMetrics.info(),
+            &[pm],
+            "Object",
+            json!({"resourceVersion": "5"}),
+            now(),
+        );
+        assert_eq!(
+            names_and_priorities(&t),
+            cols(&[("Name", 0), ("cpu", 0), ("memory", 0), ("Window", 0)])
+        );
+        assert_eq!(t["columnDefinitions"][1]["format"], "quantity");
+        assert_eq!(t["columnDefinitions"][3]["format"], "duration");
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!(["web-7d9f8c6b5-x2k4p", "262345678n", "92Mi", "30s"])
+        );
+        assert_eq!(t["rows"][0]["object"]["kind"], "PodMetrics");
+        assert_eq!(t["metadata"]["resourceVersion"], "5");
+        let empty = object_table_at(Kind::PodMetrics.info(), &[], "", json!({}), now());
+        assert_eq!(empty["columnDefinitions"], json!([]));
+        assert_eq!(empty["rows"], json!([]));
     }
 }
