@@ -185,6 +185,10 @@ fn printer(info: &TypeInfo) -> Option<&'static Printer> {
         ("v1", "Secret") => &SECRET,
         ("v1", "ResourceQuota") => &RESOURCE_QUOTA,
         ("v1", "Event") => &EVENT,
+        ("apps/v1", "Deployment") => &DEPLOYMENT,
+        ("apps/v1", "ReplicaSet") => &REPLICA_SET,
+        ("apps/v1", "StatefulSet") => &STATEFUL_SET,
+        ("apps/v1", "DaemonSet") => &DAEMON_SET,
         ("metrics.k8s.io/v1beta1", "PodMetrics") => return None,
         _ => &DEFAULT,
     })
@@ -743,6 +747,199 @@ fn event_cells(ev: &Value, now: DateTime<Utc>) -> Vec<Value> {
         json!(name_of(ev)),
     ]
 }
+
+// ---- apps/v1 ----
+
+const CONTAINERS_DOC: &str = "Names of each container in the template.";
+const IMAGES_DOC: &str = "Images referenced by each container in the template.";
+
+/// `layoutContainerCells`: the containers' names and images, each joined with commas.
+fn containers_and_images(v: &Value, pointer: &str) -> (String, String) {
+    let containers = v
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let field = |key: &str| {
+        containers
+            .iter()
+            .map(|c| c.get(key).and_then(Value::as_str).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    (field("name"), field("image"))
+}
+
+/// `metav1.LabelSelectorAsSelector(sel).String()`: `a=1,b in (x,y),!c` sorted by key, empty
+/// for a missing or empty selector, `Err` for an invalid one.
+fn label_selector_string(sel: Option<&Value>) -> Result<String, ()> {
+    let Some(sel) = sel.filter(|s| !s.is_null()) else {
+        return Ok(String::new());
+    };
+    let mut reqs: Vec<(String, String)> = Vec::new();
+    if let Some(labels) = sel.get("matchLabels").and_then(Value::as_object) {
+        for (k, v) in labels {
+            reqs.push((k.clone(), format!("{k}={}", v.as_str().unwrap_or_default())));
+        }
+    }
+    let expressions = sel
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for e in expressions {
+        let key = e.get("key").and_then(Value::as_str).unwrap_or("");
+        let mut values = str_list(e, "/values");
+        values.sort();
+        let text = match e.get("operator").and_then(Value::as_str).unwrap_or("") {
+            "In" if !values.is_empty() => format!("{key} in ({})", values.join(",")),
+            "NotIn" if !values.is_empty() => format!("{key} notin ({})", values.join(",")),
+            "Exists" if values.is_empty() => key.to_owned(),
+            "DoesNotExist" if values.is_empty() => format!("!{key}"),
+            _ => return Err(()),
+        };
+        reqs.push((key.to_owned(), text));
+    }
+    reqs.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(reqs
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect::<Vec<_>>()
+        .join(","))
+}
+
+/// `metav1.FormatLabelSelector`: like [`label_selector_string`] but `<none>` when empty and
+/// `<error>` when invalid.
+fn format_label_selector(sel: Option<&Value>) -> String {
+    match label_selector_string(sel) {
+        Ok(s) if s.is_empty() => "<none>".into(),
+        Ok(s) => s,
+        Err(()) => "<error>".into(),
+    }
+}
+
+/// `spec.replicas`, 1 when absent (the apiserver defaults it).
+fn desired_replicas(v: &Value) -> i64 {
+    v.pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+}
+
+const SELECTOR_DOC: &str = "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.";
+
+static DEPLOYMENT: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Ready", "string", "Number of the pod with ready state"),
+        col("Up-to-date", "string", "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
+        col("Available", "string", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+        AGE,
+        wide("Containers", "string", CONTAINERS_DOC),
+        wide("Images", "string", IMAGES_DOC),
+        wide("Selector", "string", SELECTOR_DOC),
+    ],
+    cells: |d, now| {
+        let (containers, images) = containers_and_images(d, "/spec/template/spec/containers");
+        let selector = label_selector_string(d.pointer("/spec/selector"))
+            .unwrap_or_else(|()| "<invalid>".into());
+        vec![
+            json!(name_of(d)),
+            json!(format!(
+                "{}/{}",
+                int_at(d, "/status/readyReplicas"),
+                desired_replicas(d)
+            )),
+            json!(int_at(d, "/status/updatedReplicas")),
+            json!(int_at(d, "/status/availableReplicas")),
+            json!(age(d, now)),
+            json!(containers),
+            json!(images),
+            json!(selector),
+        ]
+    },
+};
+
+static REPLICA_SET: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Desired", "integer", "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller/#what-is-a-replicationcontroller"),
+        col("Current", "integer", "Replicas is the most recently observed number of replicas. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller/#what-is-a-replicationcontroller"),
+        col("Ready", "integer", "The number of ready replicas for this replica set."),
+        AGE,
+        wide("Containers", "string", CONTAINERS_DOC),
+        wide("Images", "string", IMAGES_DOC),
+        wide("Selector", "string", "Selector is a label query over pods that should match the replica count. If the selector is empty, it is defaulted to the labels present on the pod template. Label keys and values that must match in order to be controlled by this replica set. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors"),
+    ],
+    cells: |rs, now| {
+        let (containers, images) = containers_and_images(rs, "/spec/template/spec/containers");
+        vec![
+            json!(name_of(rs)),
+            json!(desired_replicas(rs)),
+            json!(int_at(rs, "/status/replicas")),
+            json!(int_at(rs, "/status/readyReplicas")),
+            json!(age(rs, now)),
+            json!(containers),
+            json!(images),
+            json!(format_label_selector(rs.pointer("/spec/selector"))),
+        ]
+    },
+};
+
+static STATEFUL_SET: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Ready", "string", "Number of the pod with ready state"),
+        AGE,
+        wide("Containers", "string", CONTAINERS_DOC),
+        wide("Images", "string", IMAGES_DOC),
+    ],
+    cells: |sts, now| {
+        let (containers, images) = containers_and_images(sts, "/spec/template/spec/containers");
+        vec![
+            json!(name_of(sts)),
+            json!(format!(
+                "{}/{}",
+                int_at(sts, "/status/readyReplicas"),
+                desired_replicas(sts)
+            )),
+            json!(age(sts, now)),
+            json!(containers),
+            json!(images),
+        ]
+    },
+};
+
+static DAEMON_SET: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Desired", "integer", "The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod). More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/"),
+        col("Current", "integer", "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod. More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/"),
+        col("Ready", "integer", "numberReady is the number of nodes that should be running the daemon pod and have one or more of the daemon pod running with a Ready Condition."),
+        col("Up-to-date", "integer", "The total number of nodes that are running updated daemon pod"),
+        col("Available", "integer", "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available (ready for at least spec.minReadySeconds)"),
+        col("Node Selector", "string", "NodeSelector is a selector which must be true for the pod to fit on a node. Selector which must match a node's labels for the pod to be scheduled on that node. More info: https://kubernetes.io/docs/concepts/configuration/assign-pod-node/"),
+        AGE,
+        wide("Containers", "string", CONTAINERS_DOC),
+        wide("Images", "string", IMAGES_DOC),
+        wide("Selector", "string", "A label query over pods that are managed by the daemon set. Must match in order to be controlled. If empty, defaulted to labels on Pod template. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors"),
+    ],
+    cells: |ds, now| {
+        let (containers, images) = containers_and_images(ds, "/spec/template/spec/containers");
+        vec![
+            json!(name_of(ds)),
+            json!(int_at(ds, "/status/desiredNumberScheduled")),
+            json!(int_at(ds, "/status/currentNumberScheduled")),
+            json!(int_at(ds, "/status/numberReady")),
+            json!(int_at(ds, "/status/updatedNumberScheduled")),
+            json!(int_at(ds, "/status/numberAvailable")),
+            json!(format_labels(ds.pointer("/spec/template/spec/nodeSelector"))),
+            json!(age(ds, now)),
+            json!(containers),
+            json!(images),
+            json!(format_label_selector(ds.pointer("/spec/selector"))),
+        ]
+    },
+};
 
 /// The notation of a [`Quantity`], chosen by its suffix as `resource.Quantity` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1399,5 +1596,170 @@ mod tests {
         let empty = object_table_at(Kind::PodMetrics.info(), &[], "", json!({}), now());
         assert_eq!(empty["columnDefinitions"], json!([]));
         assert_eq!(empty["rows"], json!([]));
+    }
+
+    fn pod_template(containers: Value) -> Value {
+        json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": containers}})
+    }
+
+    #[test]
+    fn deployments_and_replica_sets() {
+        let deploy = json!({"metadata": {"name": "web", "namespace": "shop", "creationTimestamp": "2025-01-09T12:00:00Z"},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web", "tier": "fe"}},
+                     "template": pod_template(json!([
+                         {"name": "web", "image": "registry.example.com/shop/web:1.4.2"},
+                         {"name": "envoy", "image": "envoyproxy/envoy:v1.31"}]))},
+            "status": {"replicas": 3, "readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}});
+        let t = object_table_at(Kind::Deployment.info(), &[deploy], "", json!({}), now());
+        assert_eq!(
+            names_and_priorities(&t),
+            cols(&[
+                ("Name", 0),
+                ("Ready", 0),
+                ("Up-to-date", 0),
+                ("Available", 0),
+                ("Age", 0),
+                ("Containers", 1),
+                ("Images", 1),
+                ("Selector", 1)
+            ])
+        );
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!([
+                "web",
+                "2/3",
+                3,
+                2,
+                "24h",
+                "web,envoy",
+                "registry.example.com/shop/web:1.4.2,envoyproxy/envoy:v1.31",
+                "app=web,tier=fe"
+            ])
+        );
+        // Without replicas (defaulted to 1), status or selector.
+        assert_eq!(
+            cells_of(Kind::Deployment, json!({"metadata": {"name": "new"}})),
+            json!(["new", "0/1", 0, 0, "<unknown>", "", "", ""])
+        );
+        let expressions = json!({"metadata": {"name": "e"}, "spec": {"selector": {
+            "matchLabels": {"app": "web"},
+            "matchExpressions": [
+                {"key": "tier", "operator": "In", "values": ["fe", "be"]},
+                {"key": "canary", "operator": "DoesNotExist"},
+                {"key": "env", "operator": "NotIn", "values": ["dev"]},
+                {"key": "zone", "operator": "Exists"}]}}});
+        assert_eq!(
+            cells_of(Kind::Deployment, expressions)[7],
+            "app=web,!canary,env notin (dev),tier in (be,fe),zone"
+        );
+        let invalid = json!({"metadata": {"name": "i"}, "spec": {"selector": {
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": []}]}}});
+        assert_eq!(cells_of(Kind::Deployment, invalid)[7], "<invalid>");
+
+        let rs = json!({"metadata": {"name": "web-7d9f8c6b5", "creationTimestamp": "2025-01-10T11:58:30Z"},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web", "pod-template-hash": "7d9f8c6b5"}},
+                     "template": pod_template(json!([{"name": "web", "image": "registry.example.com/shop/web:1.4.2"}]))},
+            "status": {"replicas": 3, "readyReplicas": 1}});
+        let t = object_table_at(Kind::ReplicaSet.info(), &[rs], "", json!({}), now());
+        assert_eq!(
+            names_and_priorities(&t),
+            cols(&[
+                ("Name", 0),
+                ("Desired", 0),
+                ("Current", 0),
+                ("Ready", 0),
+                ("Age", 0),
+                ("Containers", 1),
+                ("Images", 1),
+                ("Selector", 1)
+            ])
+        );
+        assert_eq!(t["columnDefinitions"][1]["type"], "integer");
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!([
+                "web-7d9f8c6b5",
+                3,
+                3,
+                1,
+                "90s",
+                "web",
+                "registry.example.com/shop/web:1.4.2",
+                "app=web,pod-template-hash=7d9f8c6b5"
+            ])
+        );
+        assert_eq!(
+            cells_of(Kind::ReplicaSet, json!({"metadata": {"name": "r"}}))[7],
+            "<none>"
+        );
+    }
+
+    #[test]
+    fn stateful_sets_and_daemon_sets() {
+        let sts = json!({"metadata": {"name": "db", "creationTimestamp": "2025-01-10T07:30:00Z"},
+            "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                     "template": pod_template(json!([{"name": "postgres", "image": "postgres:16"}]))},
+            "status": {"replicas": 3, "readyReplicas": 3}});
+        let t = object_table_at(Kind::StatefulSet.info(), &[sts], "", json!({}), now());
+        assert_eq!(
+            names_and_priorities(&t),
+            cols(&[
+                ("Name", 0),
+                ("Ready", 0),
+                ("Age", 0),
+                ("Containers", 1),
+                ("Images", 1)
+            ])
+        );
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!(["db", "3/3", "4h30m", "postgres", "postgres:16"])
+        );
+
+        let ds = json!({"metadata": {"name": "node-exporter", "creationTimestamp": "2025-01-01T12:00:00Z"},
+            "spec": {"selector": {"matchLabels": {"app": "node-exporter"}},
+                     "template": {"metadata": {"labels": {"app": "node-exporter"}},
+                                  "spec": {"nodeSelector": {"kubernetes.io/os": "linux"},
+                                           "containers": [{"name": "exporter", "image": "prom/node-exporter:v1.8.2"}]}}},
+            "status": {"desiredNumberScheduled": 3, "currentNumberScheduled": 3, "numberReady": 2,
+                       "updatedNumberScheduled": 3, "numberAvailable": 2}});
+        let t = object_table_at(Kind::DaemonSet.info(), &[ds], "", json!({}), now());
+        assert_eq!(
+            names_and_priorities(&t),
+            cols(&[
+                ("Name", 0),
+                ("Desired", 0),
+                ("Current", 0),
+                ("Ready", 0),
+                ("Up-to-date", 0),
+                ("Available", 0),
+                ("Node Selector", 0),
+                ("Age", 0),
+                ("Containers", 1),
+                ("Images", 1),
+                ("Selector", 1)
+            ])
+        );
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!([
+                "node-exporter",
+                3,
+                3,
+                2,
+                3,
+                2,
+                "kubernetes.io/os=linux",
+                "9d",
+                "exporter",
+                "prom/node-exporter:v1.8.2",
+                "app=node-exporter"
+            ])
+        );
+        assert_eq!(
+            cells_of(Kind::DaemonSet, json!({"metadata": {"name": "d"}}))[6],
+            "<none>"
+        );
     }
 }
