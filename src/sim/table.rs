@@ -189,6 +189,10 @@ fn printer(info: &TypeInfo) -> Option<&'static Printer> {
         ("apps/v1", "ReplicaSet") => &REPLICA_SET,
         ("apps/v1", "StatefulSet") => &STATEFUL_SET,
         ("apps/v1", "DaemonSet") => &DAEMON_SET,
+        ("autoscaling/v2", "HorizontalPodAutoscaler") => &HPA,
+        ("batch/v1", "Job") => &JOB,
+        ("batch/v1", "CronJob") => &CRON_JOB,
+        ("networking.k8s.io/v1", "Ingress") => &INGRESS,
         ("metrics.k8s.io/v1beta1", "PodMetrics") => return None,
         _ => &DEFAULT,
     })
@@ -940,6 +944,335 @@ static DAEMON_SET: Printer = Printer {
         ]
     },
 };
+
+// ---- autoscaling/v2 ----
+
+static HPA: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Reference", "string", "scaleTargetRef points to the target resource to scale, and is used to the pods for which metrics should be collected, as well as to actually change the replica count."),
+        col("Targets", "string", "metrics contains the specifications for which to use to calculate the desired replica count (the maximum replica count across all metrics will be used).  The desired replica count is calculated multiplying the ratio between the target value and the current value by the current number of pods.  Ergo, metrics used must decrease as the pod count is increased, and vice-versa.  See the individual metric source types for more information about how each type of metric must respond."),
+        col("MinPods", "string", "minReplicas is the lower limit for the number of replicas to which the autoscaler can scale down.  It defaults to 1 pod.  minReplicas is allowed to be 0 if the alpha feature gate HPAScaleToZero is enabled and at least one Object or External metric is configured.  Scaling is active as long as at least one metric value is available."),
+        col("MaxPods", "string", "maxReplicas is the upper limit for the number of replicas to which the autoscaler can scale up. It cannot be less that minReplicas."),
+        col("Replicas", "string", "currentReplicas is current number of replicas of pods managed by this autoscaler, as last seen by the autoscaler."),
+        AGE,
+    ],
+    cells: |hpa, now| {
+        let reference = format!(
+            "{}/{}",
+            str_at(hpa, "/spec/scaleTargetRef/kind").unwrap_or(""),
+            str_at(hpa, "/spec/scaleTargetRef/name").unwrap_or("")
+        );
+        // The apiserver defaults minReplicas to 1.
+        let min_pods = hpa
+            .pointer("/spec/minReplicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        vec![
+            json!(name_of(hpa)),
+            json!(reference),
+            json!(hpa_targets(hpa)),
+            json!(min_pods.to_string()),
+            json!(int_at(hpa, "/spec/maxReplicas")),
+            json!(int_at(hpa, "/status/currentReplicas")),
+            json!(age(hpa, now)),
+        ]
+    },
+};
+
+/// `formatHPAMetrics`: each metric as `current/target` (`cpu: 12%/80%`, `<unknown>/500m`,
+/// `100/50 (avg)`), its status found at the same index of `status.currentMetrics`; two at
+/// most, then `+ N more...`. Without metrics, the apiserver's default (CPU at 80%).
+fn hpa_targets(hpa: &Value) -> String {
+    let default_metric = [
+        json!({"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}),
+    ];
+    let specs = match hpa.pointer("/spec/metrics").and_then(Value::as_array) {
+        Some(specs) if !specs.is_empty() => specs.as_slice(),
+        _ => &default_metric,
+    };
+    let statuses = hpa
+        .pointer("/status/currentMetrics")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    // `Quantity.String()` of a quantity field; `<nil>` for an absent one.
+    let quantity = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map_or_else(|| "<nil>".to_owned(), canonical_quantity)
+    };
+    let percent = |v: Option<&Value>| v.and_then(Value::as_i64).map(|p| format!("{p}%"));
+    let mut list: Vec<String> = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let ty = spec.get("type").and_then(Value::as_str).unwrap_or("");
+        let field = match ty {
+            "External" => "external",
+            "Pods" => "pods",
+            "Object" => "object",
+            "Resource" => "resource",
+            "ContainerResource" => "containerResource",
+            _ => {
+                list.push("<unknown type>".into());
+                continue;
+            }
+        };
+        let source = spec.get(field).unwrap_or(&Value::Null);
+        let target = source.get("target").unwrap_or(&Value::Null);
+        let status = statuses
+            .get(i)
+            .and_then(|s| s.get(field))
+            .filter(|s| !s.is_null());
+        let current = status.and_then(|s| s.get("current"));
+        let average_value = target.get("averageValue").filter(|v| !v.is_null());
+        let resource = source.get("name").and_then(Value::as_str).unwrap_or("");
+        list.push(match (ty, average_value) {
+            ("External" | "Object", Some(avg)) => {
+                let current_avg = current
+                    .and_then(|c| c.get("averageValue"))
+                    .filter(|v| !v.is_null());
+                let cur = current_avg.map_or_else(|| "<unknown>".to_owned(), |v| quantity(Some(v)));
+                format!("{cur}/{} (avg)", quantity(Some(avg)))
+            }
+            ("External" | "Object", None) => {
+                let cur = status.map_or_else(
+                    || "<unknown>".to_owned(),
+                    |_| quantity(current.and_then(|c| c.get("value"))),
+                );
+                format!("{cur}/{}", quantity(target.get("value")))
+            }
+            ("Pods", _) => {
+                let cur = status.map_or_else(
+                    || "<unknown>".to_owned(),
+                    |_| quantity(current.and_then(|c| c.get("averageValue"))),
+                );
+                format!("{cur}/{}", quantity(target.get("averageValue")))
+            }
+            (_, Some(avg)) => {
+                let cur = status.map_or_else(
+                    || "<unknown>".to_owned(),
+                    |_| quantity(current.and_then(|c| c.get("averageValue"))),
+                );
+                format!("{resource}: {cur}/{}", quantity(Some(avg)))
+            }
+            (_, None) => {
+                let cur = percent(current.and_then(|c| c.get("averageUtilization")))
+                    .unwrap_or_else(|| "<unknown>".into());
+                let goal =
+                    percent(target.get("averageUtilization")).unwrap_or_else(|| "<auto>".into());
+                format!("{resource}: {cur}/{goal}")
+            }
+        });
+    }
+    const MAX: usize = 2;
+    let count = list.len();
+    if count > MAX {
+        list.truncate(MAX);
+        return format!("{} + {} more...", list.join(", "), count - MAX);
+    }
+    list.join(", ")
+}
+
+// ---- batch/v1 ----
+
+const JOB_SELECTOR_DOC: &str = "A label query over pods that should match the pod count. Normally, the system sets this field for you. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors";
+
+/// Whether the object has a condition of type `ty` (the first one found) with status True.
+fn has_condition(v: &Value, ty: &str) -> bool {
+    v.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.get("type").and_then(Value::as_str) == Some(ty))
+        })
+        .is_some_and(|c| c.get("status").and_then(Value::as_str) == Some("True"))
+}
+
+static JOB: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Status", "string", "Status of the job."),
+        col("Completions", "string", "The number of pods which reached phase Succeeded. The value increases monotonically for a given spec. However, it may decrease in reaction to scale down of elastic indexed jobs."),
+        col("Duration", "string", "Time required to complete the job."),
+        AGE,
+        wide("Containers", "string", CONTAINERS_DOC),
+        wide("Images", "string", IMAGES_DOC),
+        wide("Selector", "string", JOB_SELECTOR_DOC),
+    ],
+    cells: job_cells,
+};
+
+/// `printJob` (1.32): STATUS (Complete, Failed, Terminating, Suspended, FailureTarget or
+/// Running), COMPLETIONS (`1/3`, or `0/1 of 4` for a parallel job without completions),
+/// DURATION (start to completion, or to now while running; empty before the start), AGE and
+/// the template's containers.
+fn job_cells(job: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let succeeded = int_at(job, "/status/succeeded");
+    let completions = job.pointer("/spec/completions").and_then(Value::as_i64);
+    let parallelism = job.pointer("/spec/parallelism").and_then(Value::as_i64);
+    // The apiserver defaults completions and parallelism to 1 when both are absent.
+    let completions = match (completions, parallelism) {
+        (Some(c), _) => format!("{succeeded}/{c}"),
+        (None, Some(p)) if p > 1 => format!("{succeeded}/1 of {p}"),
+        (None, _) => format!("{succeeded}/1"),
+    };
+    let duration = match (
+        time_at(job, "/status/startTime"),
+        time_at(job, "/status/completionTime"),
+    ) {
+        (None, _) => String::new(),
+        (Some(start), None) => human_duration(now.signed_duration_since(start)),
+        (Some(start), Some(end)) => human_duration(end.signed_duration_since(start)),
+    };
+    let status = if has_condition(job, "Complete") {
+        "Complete"
+    } else if has_condition(job, "Failed") {
+        "Failed"
+    } else if job
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
+        "Terminating"
+    } else if has_condition(job, "Suspended") {
+        "Suspended"
+    } else if has_condition(job, "FailureTarget") {
+        "FailureTarget"
+    } else {
+        "Running"
+    };
+    let (containers, images) = containers_and_images(job, "/spec/template/spec/containers");
+    vec![
+        json!(name_of(job)),
+        json!(status),
+        json!(completions),
+        json!(duration),
+        json!(age(job, now)),
+        json!(containers),
+        json!(images),
+        json!(format_label_selector(job.pointer("/spec/selector"))),
+    ]
+}
+
+static CRON_JOB: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Schedule", "string", "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron."),
+        col("Timezone", "string", "The time zone name for the given schedule, see https://en.wikipedia.org/wiki/List_of_tz_database_time_zones. If not specified, this will default to the time zone of the kube-controller-manager process. The set of valid time zone names and the time zone offset is loaded from the system-wide time zone database by the API server during CronJob validation and the controller manager during execution. If no system-wide time zone database can be found a bundled version of the database is used instead. If the time zone name becomes invalid during the lifetime of a CronJob or due to a change in host configuration, the controller will stop creating new new Jobs and will create a system event with the reason UnknownTimeZone. More information can be found in https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/#time-zones"),
+        col("Suspend", "boolean", "This flag tells the controller to suspend subsequent executions, it does not apply to already started executions.  Defaults to false."),
+        col("Active", "integer", "A list of pointers to currently running jobs."),
+        col("Last Schedule", "string", "Information when was the last time the job was successfully scheduled."),
+        AGE,
+        wide("Containers", "string", CONTAINERS_DOC),
+        wide("Images", "string", IMAGES_DOC),
+        wide("Selector", "string", JOB_SELECTOR_DOC),
+    ],
+    cells: |cj, now| {
+        let last_schedule = if time_at(cj, "/status/lastScheduleTime").is_some() {
+            since(cj, "/status/lastScheduleTime", now)
+        } else {
+            "<none>".into()
+        };
+        // `printBoolPtr`; the apiserver defaults suspend to false.
+        let suspend = match cj.pointer("/spec/suspend").and_then(Value::as_bool) {
+            Some(true) => "True",
+            _ => "False",
+        };
+        let active = cj
+            .pointer("/status/active")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let template = "/spec/jobTemplate/spec/template/spec/containers";
+        let (containers, images) = containers_and_images(cj, template);
+        vec![
+            json!(name_of(cj)),
+            json!(str_at(cj, "/spec/schedule").unwrap_or("")),
+            json!(str_at(cj, "/spec/timeZone").unwrap_or("<none>")),
+            json!(suspend),
+            json!(active),
+            json!(last_schedule),
+            json!(age(cj, now)),
+            json!(containers),
+            json!(images),
+            json!(format_label_selector(cj.pointer("/spec/jobTemplate/spec/selector"))),
+        ]
+    },
+};
+
+// ---- networking.k8s.io/v1 ----
+
+static INGRESS: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Class", "string", "The name of the IngressClass resource that should be used for additional configuration"),
+        col("Hosts", "string", "Hosts that incoming requests are matched against before the ingress rule"),
+        col("Address", "string", "Address is a list containing ingress points for the load-balancer"),
+        col("Ports", "string", "Ports of TLS configurations that open"),
+        AGE,
+    ],
+    cells: |ing, now| {
+        let tls = ing
+            .pointer("/spec/tls")
+            .and_then(Value::as_array)
+            .is_some_and(|t| !t.is_empty());
+        vec![
+            json!(name_of(ing)),
+            json!(str_at(ing, "/spec/ingressClassName").unwrap_or("<none>")),
+            json!(ingress_hosts(ing)),
+            json!(ingress_address(ing)),
+            json!(if tls { "80, 443" } else { "80" }),
+            json!(age(ing, now)),
+        ]
+    },
+};
+
+/// `formatHosts`: the rules' hosts, three at most then `+ N more...` (N counting the rules
+/// past the third), `*` when no rule names a host.
+fn ingress_hosts(ing: &Value) -> String {
+    let rules = ing
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    const MAX: usize = 3;
+    let mut list: Vec<&str> = Vec::new();
+    let mut more = false;
+    for rule in rules {
+        if list.len() == MAX {
+            more = true;
+        }
+        match rule.get("host").and_then(Value::as_str) {
+            Some(host) if !more && !host.is_empty() => list.push(host),
+            _ => {}
+        }
+    }
+    if list.is_empty() {
+        return "*".into();
+    }
+    let hosts = list.join(",");
+    if more {
+        format!("{hosts} + {} more...", rules.len() - MAX)
+    } else {
+        hosts
+    }
+}
+
+/// The load balancer's IPs (else hostnames), sorted and without duplicates.
+fn ingress_address(ing: &Value) -> String {
+    let mut addresses: Vec<&str> = ing
+        .pointer("/status/loadBalancer/ingress")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|i| {
+            str_at(i, "/ip")
+                .filter(|s| !s.is_empty())
+                .or_else(|| str_at(i, "/hostname").filter(|s| !s.is_empty()))
+        })
+        .collect();
+    addresses.sort_unstable();
+    addresses.dedup();
+    addresses.join(",")
+}
 
 /// The notation of a [`Quantity`], chosen by its suffix as `resource.Quantity` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1761,5 +2094,301 @@ mod tests {
             cells_of(Kind::DaemonSet, json!({"metadata": {"name": "d"}}))[6],
             "<none>"
         );
+    }
+
+    #[test]
+    fn horizontal_pod_autoscalers() {
+        let hpa = json!({"metadata": {"name": "web", "creationTimestamp": "2025-01-10T11:00:00Z"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "minReplicas": 2, "maxReplicas": 10,
+                     "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]},
+            "status": {"currentReplicas": 3, "desiredReplicas": 3,
+                       "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 12, "averageValue": "63m"}}}]}});
+        let t = object_table_at(
+            Kind::HorizontalPodAutoscaler.info(),
+            &[hpa],
+            "",
+            json!({}),
+            now(),
+        );
+        assert_eq!(
+            names_and_priorities(&t),
+            cols(&[
+                ("Name", 0),
+                ("Reference", 0),
+                ("Targets", 0),
+                ("MinPods", 0),
+                ("MaxPods", 0),
+                ("Replicas", 0),
+                ("Age", 0)
+            ])
+        );
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!(["web", "Deployment/web", "cpu: 12%/80%", "2", 10, 3, "60m"])
+        );
+        // Fresh: no status yet; without metrics or minReplicas, the apiserver's defaults.
+        let fresh = json!({"metadata": {"name": "api"},
+            "spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": "api"}, "maxReplicas": 5}});
+        assert_eq!(
+            cells_of(Kind::HorizontalPodAutoscaler, fresh),
+            json!([
+                "api",
+                "StatefulSet/api",
+                "cpu: <unknown>/80%",
+                "1",
+                5,
+                0,
+                "<unknown>"
+            ])
+        );
+
+        let targets = |metrics: Value, current: Value| {
+            let hpa = json!({"metadata": {"name": "h"}, "spec": {"metrics": metrics},
+                             "status": {"currentMetrics": current}});
+            cells_of(Kind::HorizontalPodAutoscaler, hpa)[2].clone()
+        };
+        assert_eq!(
+            targets(
+                json!([
+                    {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "0.5Gi"}}},
+                    {"type": "Pods", "pods": {"metric": {"name": "packets-per-second"}, "target": {"type": "AverageValue", "averageValue": "1000"}}},
+                    {"type": "Object", "object": {"metric": {"name": "requests-per-second"}, "target": {"type": "Value", "value": "10k"}}},
+                    {"type": "External", "external": {"metric": {"name": "queue_messages"}, "target": {"type": "AverageValue", "averageValue": "30"}}}
+                ]),
+                json!([
+                    {"type": "Resource", "resource": {"name": "memory", "current": {"averageValue": "300Mi"}}},
+                    {"type": "Pods", "pods": {"metric": {"name": "packets-per-second"}, "current": {"averageValue": "1.5"}}}
+                ])
+            ),
+            "memory: 300Mi/512Mi, 1500m/1k + 2 more..."
+        );
+        assert_eq!(
+            targets(
+                json!([
+                    {"type": "Object", "object": {"metric": {"name": "requests-per-second"}, "target": {"type": "Value", "value": "10k"}}},
+                    {"type": "External", "external": {"metric": {"name": "queue_messages"}, "target": {"type": "AverageValue", "averageValue": "30"}}}
+                ]),
+                json!([{"type": "Object", "object": {"metric": {"name": "requests-per-second"}, "current": {"value": "2k"}}}])
+            ),
+            "2k/10k, <unknown>/30 (avg)"
+        );
+        assert_eq!(
+            targets(
+                json!([
+                    {"type": "ContainerResource", "containerResource": {"name": "cpu", "container": "web", "target": {"type": "Utilization", "averageUtilization": 60}}},
+                    {"type": "Sideways"}
+                ]),
+                json!([{"type": "ContainerResource", "containerResource": {"name": "cpu", "container": "web", "current": {"averageUtilization": 45}}}])
+            ),
+            "cpu: 45%/60%, <unknown type>"
+        );
+    }
+
+    #[test]
+    fn jobs_by_status() {
+        let pi = json!({"metadata": {"name": "pi", "creationTimestamp": "2025-01-10T11:40:00Z"},
+            "spec": {"completions": 1, "parallelism": 1, "backoffLimit": 6,
+                     "selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "7f3c"}},
+                     "template": pod_template(json!([{"name": "pi", "image": "perl:5.34.0"}]))},
+            "status": {"startTime": "2025-01-10T11:40:00Z", "completionTime": "2025-01-10T11:40:42Z", "succeeded": 1,
+                       "conditions": [{"type": "SuccessCriteriaMet", "status": "True"}, {"type": "Complete", "status": "True"}]}});
+        let t = object_table_at(Kind::Job.info(), &[pi], "", json!({}), now());
+        assert_eq!(
+            names_and_priorities(&t),
+            cols(&[
+                ("Name", 0),
+                ("Status", 0),
+                ("Completions", 0),
+                ("Duration", 0),
+                ("Age", 0),
+                ("Containers", 1),
+                ("Images", 1),
+                ("Selector", 1)
+            ])
+        );
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!([
+                "pi",
+                "Complete",
+                "1/1",
+                "42s",
+                "20m",
+                "pi",
+                "perl:5.34.0",
+                "batch.kubernetes.io/controller-uid=7f3c"
+            ])
+        );
+        let job = |spec: Value, status: Value| {
+            let cells = cells_of(
+                Kind::Job,
+                json!({"metadata": {"name": "j"}, "spec": spec, "status": status}),
+            );
+            (cells[1].clone(), cells[2].clone(), cells[3].clone())
+        };
+        assert_eq!(
+            job(
+                json!({"parallelism": 3}),
+                json!({"startTime": "2025-01-10T11:55:00Z", "active": 3})
+            ),
+            (json!("Running"), json!("0/1 of 3"), json!("5m"))
+        );
+        assert_eq!(
+            job(
+                json!({"completions": 5, "suspend": true}),
+                json!({"conditions": [{"type": "Suspended", "status": "True"}]})
+            ),
+            (json!("Suspended"), json!("0/5"), json!(""))
+        );
+        assert_eq!(
+            job(
+                json!({}),
+                json!({"startTime": "2025-01-10T11:00:00Z", "failed": 7,
+                       "conditions": [{"type": "FailureTarget", "status": "True"}, {"type": "Failed", "status": "True"}]})
+            )
+            .0,
+            "Failed"
+        );
+        assert_eq!(
+            job(
+                json!({}),
+                json!({"conditions": [{"type": "FailureTarget", "status": "True"}]})
+            )
+            .0,
+            "FailureTarget"
+        );
+        assert_eq!(
+            job(
+                json!({}),
+                json!({"conditions": [{"type": "Complete", "status": "False"}]})
+            ),
+            (json!("Running"), json!("0/1"), json!(""))
+        );
+        let deleted =
+            json!({"metadata": {"name": "j", "deletionTimestamp": "2025-01-10T11:59:00Z"}});
+        assert_eq!(cells_of(Kind::Job, deleted)[1], "Terminating");
+        let done_and_deleted = json!({"metadata": {"name": "j", "deletionTimestamp": "2025-01-10T11:59:00Z"},
+            "status": {"conditions": [{"type": "Complete", "status": "True"}]}});
+        assert_eq!(cells_of(Kind::Job, done_and_deleted)[1], "Complete");
+    }
+
+    #[test]
+    fn cron_jobs() {
+        let cj = json!({"metadata": {"name": "backup", "creationTimestamp": "2025-01-03T12:00:00Z"},
+            "spec": {"schedule": "*/5 * * * *", "concurrencyPolicy": "Forbid",
+                     "jobTemplate": {"spec": {"template": pod_template(json!([{"name": "backup", "image": "restic/restic:0.17.3"}]))}}},
+            "status": {"active": [{"kind": "Job", "name": "backup-28943990", "namespace": "shop"}],
+                       "lastScheduleTime": "2025-01-10T11:55:00Z", "lastSuccessfulTime": "2025-01-10T11:50:40Z"}});
+        let t = object_table_at(Kind::CronJob.info(), &[cj], "", json!({}), now());
+        assert_eq!(
+            names_and_priorities(&t),
+            cols(&[
+                ("Name", 0),
+                ("Schedule", 0),
+                ("Timezone", 0),
+                ("Suspend", 0),
+                ("Active", 0),
+                ("Last Schedule", 0),
+                ("Age", 0),
+                ("Containers", 1),
+                ("Images", 1),
+                ("Selector", 1)
+            ])
+        );
+        assert_eq!(t["columnDefinitions"][3]["type"], "boolean");
+        assert_eq!(t["columnDefinitions"][4]["type"], "integer");
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!([
+                "backup",
+                "*/5 * * * *",
+                "<none>",
+                "False",
+                1,
+                "5m",
+                "7d",
+                "backup",
+                "restic/restic:0.17.3",
+                "<none>"
+            ])
+        );
+        let paused = json!({"metadata": {"name": "report"},
+            "spec": {"schedule": "0 6 * * 1", "timeZone": "Europe/Paris", "suspend": true}});
+        assert_eq!(
+            cells_of(Kind::CronJob, paused),
+            json!([
+                "report",
+                "0 6 * * 1",
+                "Europe/Paris",
+                "True",
+                0,
+                "<none>",
+                "<unknown>",
+                "",
+                "",
+                "<none>"
+            ])
+        );
+    }
+
+    #[test]
+    fn ingresses() {
+        let ing = json!({"metadata": {"name": "shop", "creationTimestamp": "2025-01-10T10:00:00Z"},
+            "spec": {"ingressClassName": "nginx",
+                     "tls": [{"hosts": ["shop.example.com"], "secretName": "shop-tls"}],
+                     "rules": [{"host": "shop.example.com", "http": {"paths": []}}, {"host": "api.example.com"}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}, {"hostname": "lb.example.com"}, {"ip": "198.51.100.7"}, {"ip": "203.0.113.10"}]}}});
+        let t = object_table_at(Kind::Ingress.info(), &[ing], "", json!({}), now());
+        assert_eq!(
+            names_and_priorities(&t),
+            cols(&[
+                ("Name", 0),
+                ("Class", 0),
+                ("Hosts", 0),
+                ("Address", 0),
+                ("Ports", 0),
+                ("Age", 0)
+            ])
+        );
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!([
+                "shop",
+                "nginx",
+                "shop.example.com,api.example.com",
+                "198.51.100.7,203.0.113.10,lb.example.com",
+                "80, 443",
+                "120m"
+            ])
+        );
+        assert_eq!(
+            cells_of(
+                Kind::Ingress,
+                json!({"metadata": {"name": "x"}, "spec": {"defaultBackend": {}}})
+            ),
+            json!(["x", "<none>", "*", "", "80", "<unknown>"])
+        );
+        let rules = |hosts: &[&str]| {
+            let rules: Vec<Value> = hosts
+                .iter()
+                .map(|h| {
+                    if h.is_empty() {
+                        json!({})
+                    } else {
+                        json!({"host": h})
+                    }
+                })
+                .collect();
+            cells_of(
+                Kind::Ingress,
+                json!({"metadata": {"name": "x"}, "spec": {"rules": rules}}),
+            )[2]
+            .clone()
+        };
+        assert_eq!(rules(&["a", "b", "c"]), "a,b,c");
+        assert_eq!(rules(&["a", "b", "c", "d", "e"]), "a,b,c + 2 more...");
+        assert_eq!(rules(&["", "a"]), "a");
+        assert_eq!(rules(&["", ""]), "*");
     }
 }
