@@ -283,11 +283,9 @@ pub(crate) fn human_duration(d: chrono::Duration) -> String {
     format!("{}y", hours / 24 / 365)
 }
 
+/// AGE: how long ago the object was created.
 fn age(item: &Value, now: DateTime<Utc>) -> String {
-    str_at(item, "/metadata/creationTimestamp")
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| human_duration(now.signed_duration_since(t.with_timezone(&Utc))))
-        .unwrap_or_else(|| "<unknown>".into())
+    since(item, "/metadata/creationTimestamp", now)
 }
 
 /// kubectl's `labels.FormatLabels`: `a=1,b=2` sorted by key, `<none>` when empty.
