@@ -131,36 +131,27 @@ pub(crate) fn pod_metrics_list(pods: &[&Pod], now: DateTime<Utc>, resource_versi
 mod tests {
     use super::*;
     use crate::sim::kinds::Kind;
-    use crate::sim::pods::store::Container;
+    use crate::sim::pods::store::PodStore;
     use crate::sim::table::{object_table_at, Quantity};
     use chrono::TimeZone;
-    use std::collections::BTreeMap;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2025, 1, 10, 12, 0, 0).unwrap() + chrono::Duration::milliseconds(750)
     }
 
+    /// A pod as the pod store builds it from a seed `kind: Pod` document.
     fn pod(ns: &str, name: &str, containers: &[&str]) -> Pod {
-        Pod {
-            namespace: ns.into(),
-            name: name.into(),
-            uid: "uid".into(),
-            resource_version: 7,
-            created: now() - chrono::Duration::minutes(42),
-            labels: BTreeMap::from([("app".to_string(), "web".to_string())]),
-            annotations: BTreeMap::new(),
-            containers: containers
-                .iter()
-                .map(|c| Container {
-                    name: (*c).into(),
-                    image: "registry.example.com/web:1.4.2".into(),
-                    ports: vec![8080],
-                })
-                .collect(),
-            node: "sim-node-1".into(),
-            pod_ip: "10.244.1.2".into(),
-            log_interval: std::time::Duration::from_secs(1),
-        }
+        let containers: Vec<Value> = containers
+            .iter()
+            .map(|c| json!({"name": c, "image": "registry.example.com/web:1.4.2"}))
+            .collect();
+        let doc = json!({"kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": name, "namespace": ns, "labels": {"app": "web"}},
+            "spec": {"containers": containers}});
+        PodStore::seeded(Some(&doc.to_string()))
+            .get(ns, name)
+            .cloned()
+            .unwrap()
     }
 
     #[test]
