@@ -8,6 +8,7 @@ pub mod config;
 pub(crate) mod discovery;
 pub(crate) mod errors;
 pub mod kinds;
+pub(crate) mod metrics;
 pub mod model;
 pub(crate) mod namespace;
 pub(crate) mod objects;
