@@ -230,11 +230,11 @@ fn mixed_object(i: usize, ns: &str) -> (String, serde_json::Value) {
                 "template": {"metadata": {"labels": {"app": name}},
                     "spec": {"containers": [{"name": "app", "image": "registry.example.com/app:1.0.0"}]}}}}),
         ),
-        1 | 2 | 3 => (
+        1..=3 => (
             format!("/api/v1/namespaces/{ns}/configmaps"),
             json!({"metadata": {"name": name, "labels": labels}, "data": {"key": "value", "other": "x".repeat(64)}}),
         ),
-        4 | 5 => (
+        4..=5 => (
             format!("/api/v1/namespaces/{ns}/secrets"),
             json!({"metadata": {"name": name, "labels": labels}, "stringData": {"password": "hunter2"}}),
         ),
@@ -261,7 +261,13 @@ async fn mixed_kinds(
 ) {
     // Each Deployment brings a ReplicaSet and an Event: 8 requests make 10 objects.
     let requests = objects * 8 / 10;
-    create(client, base, "/api/v1/namespaces", json!({"metadata": {"name": "mixed"}})).await;
+    create(
+        client,
+        base,
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "mixed"}}),
+    )
+    .await;
     let t = Instant::now();
     let mut tasks = Vec::new();
     let per = requests.div_ceil(32);
@@ -310,11 +316,31 @@ async fn mixed_kinds(
     println!("|---|---|---|---|---|");
     let table = "application/json;as=Table;v=v1;g=meta.k8s.io";
     for (label, path, accept) in [
-        ("list all Deployments", "/apis/apps/v1/deployments", "application/json"),
-        ("list Deployments as a Table (`kubectl get deploy -A`)", "/apis/apps/v1/deployments", table),
-        ("Deployments by label (`backstage.io/kubernetes-id`)", "/apis/apps/v1/deployments?labelSelector=backstage.io%2Fkubernetes-id%3Dapp-8", "application/json"),
-        ("list all ConfigMaps", "/api/v1/configmaps", "application/json"),
-        ("Events of one object (`fieldSelector=involvedObject.name`)", "/api/v1/namespaces/mixed/events?fieldSelector=involvedObject.name%3Dobj-00008", "application/json"),
+        (
+            "list all Deployments",
+            "/apis/apps/v1/deployments",
+            "application/json",
+        ),
+        (
+            "list Deployments as a Table (`kubectl get deploy -A`)",
+            "/apis/apps/v1/deployments",
+            table,
+        ),
+        (
+            "Deployments by label (`backstage.io/kubernetes-id`)",
+            "/apis/apps/v1/deployments?labelSelector=backstage.io%2Fkubernetes-id%3Dapp-8",
+            "application/json",
+        ),
+        (
+            "list all ConfigMaps",
+            "/api/v1/configmaps",
+            "application/json",
+        ),
+        (
+            "Events of one object (`fieldSelector=involvedObject.name`)",
+            "/api/v1/namespaces/mixed/events?fieldSelector=involvedObject.name%3Dobj-00008",
+            "application/json",
+        ),
     ] {
         let mut times = Vec::new();
         let mut size = 0;
@@ -349,7 +375,13 @@ async fn mixed_kinds(
         ("jobs", "/apis/batch/v1/namespaces/probe"),
         ("ingresses", "/apis/networking.k8s.io/v1/namespaces/probe"),
     ];
-    create(client, base, "/api/v1/namespaces", json!({"metadata": {"name": "probe"}})).await;
+    create(
+        client,
+        base,
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "probe"}}),
+    )
+    .await;
     let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<(usize, String)>();
     let watch_client = reqwest::Client::builder().no_proxy().build().unwrap();
     for w in 0..watchers {
@@ -390,7 +422,8 @@ async fn mixed_kinds(
             body["metadata"]["name"] = json!(format!("probe-{round}"));
             if i == 0 {
                 body["spec"]["selector"]["matchLabels"]["app"] = json!(format!("probe-{round}"));
-                body["spec"]["template"]["metadata"]["labels"]["app"] = json!(format!("probe-{round}"));
+                body["spec"]["template"]["metadata"]["labels"]["app"] =
+                    json!(format!("probe-{round}"));
             }
             create(client, base, &path, body).await;
         }

@@ -11,9 +11,6 @@
 //! The sampling window is 30s and the sample is taken at the request time, truncated to
 //! the second.
 
-// The metrics.k8s.io routes (in `api`) call these; until they are wired up, only the tests do.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use crate::sim::pods::store::{fnv, Pod};
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use serde_json::{json, Map, Value};

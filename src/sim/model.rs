@@ -254,6 +254,16 @@ pub(crate) fn now_timestamp() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// How long ago seeded objects and pods were created: a cluster that has been up a while.
+pub(crate) const SEED_AGE: chrono::TimeDelta = chrono::TimeDelta::minutes(42);
+
+/// The creation time of seeded objects ([`SEED_AGE`] ago).
+pub(crate) fn seed_timestamp() -> String {
+    (chrono::Utc::now() - SEED_AGE)
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
 /// A random version-4 UUID in its usual text form.
 pub(crate) fn new_uid() -> String {
     let b: [u8; 16] = rand::random();

@@ -16,6 +16,7 @@ use crate::sim::patch;
 use crate::sim::service::Part;
 use crate::sim::state::SimState;
 use crate::sim::store::{Generic, Kind, Object, Stored};
+use crate::sim::{metrics, table};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
@@ -92,7 +93,10 @@ async fn dispatch(
         return Err(SimError::method_not_allowed());
     }
     if t.kind == Kind::PodMetrics {
-        return Err(SimError::no_route());
+        if t.watch || t.sub.is_some() {
+            return Err(SimError::method_not_allowed());
+        }
+        return pod_metrics(&state, &req, ns, t.name.as_deref());
     }
     if t.watch {
         if method != Method::GET || t.sub.is_some() {
@@ -438,4 +442,67 @@ fn scale(
         objects::update(txn, ns, name, g, Part::Main, dry_run)
     })?;
     Ok(respond(&updated))
+}
+
+/// `GET /apis/metrics.k8s.io/v1beta1/[namespaces/{ns}/]pods[/{name}]`: PodMetrics derived
+/// from the pods, as metrics-server answers `kubectl top pods`.
+fn pod_metrics(
+    state: &SimState,
+    req: &HttpRequest,
+    ns: Option<&str>,
+    name: Option<&str>,
+) -> Result<HttpResponse> {
+    let params = Params::of(req);
+    let kind = Kind::PodMetrics;
+    let verb = if name.is_some() { "get" } else { "list" };
+    authorize(state, req, verb, kind, None, ns, name)?;
+    let pods = req
+        .app_data::<web::Data<crate::sim::pods::PodsState>>()
+        .ok_or_else(|| SimError::unavailable("the metrics API is not available"))?;
+    let now = chrono::Utc::now();
+    let pretty = pretty(req, &params);
+    let store = &pods.store;
+    let found: Vec<&crate::sim::pods::store::Pod> = match name {
+        Some(n) => {
+            let pod = store
+                .get(ns.unwrap_or(""), n)
+                .ok_or_else(|| SimError::not_found("pods.metrics.k8s.io", n))?;
+            vec![pod]
+        }
+        None => {
+            let labels = crate::sim::selectors::LabelSelector::parse(
+                params.get("labelSelector").unwrap_or(""),
+            )?;
+            store
+                .list(ns)
+                .into_iter()
+                .filter(|p| labels.matches(Some(&p.labels)))
+                .collect()
+        }
+    };
+    let list = metrics::pod_metrics_list(&found, now, store.resource_version());
+    let items: Vec<Value> = list["items"].as_array().cloned().unwrap_or_default();
+    if table::wants_table(super::accept(req)) {
+        let include = params.get("includeObject").unwrap_or("Metadata");
+        let meta = json!({"resourceVersion": store.resource_version().to_string()});
+        return Ok(super::table_response(
+            super::table_of(kind, &items, include, meta),
+            pretty,
+        ));
+    }
+    let body = match (name, items.into_iter().next()) {
+        (Some(_), Some(mut one)) => {
+            if let Value::Object(m) = &mut one {
+                m.insert("kind".into(), json!("PodMetrics"));
+                m.insert("apiVersion".into(), json!(metrics::API_VERSION));
+            }
+            one
+        }
+        _ => list,
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&body).unwrap_or_default(),
+        pretty,
+    ))
 }

@@ -180,6 +180,7 @@ fn deployment(txn: &mut Txn<'_>, d: &Generic, old: Option<&Arc<Stored>>) -> Resu
                     "name": rs_name,
                     "namespace": ns,
                     "uid": uid_for(&ns, "ReplicaSet", &rs_name),
+                    "creationTimestamp": d.metadata.creation_timestamp,
                     "labels": labels,
                     "annotations": {
                         "deployment.kubernetes.io/desired-replicas": replicas.to_string(),
@@ -235,7 +236,7 @@ fn record_event(
         json!(obj.metadata.resource_version),
     );
     let ev = json!({
-        "metadata": {"name": name, "namespace": ns},
+        "metadata": {"name": name, "namespace": ns, "creationTimestamp": now},
         "involvedObject": involved,
         "reason": reason,
         "message": message,

@@ -14,7 +14,7 @@ pub(crate) use controllers::{pod_template_hash, uid_for};
 pub(crate) use rules::{scale_selector, synthesize_status};
 
 use super::errors::SimError;
-use super::model::{new_uid, now_timestamp};
+use super::model::{new_uid, now_timestamp, seed_timestamp};
 use super::service::{generate_name, Part};
 use super::store::{Generic, Kind, Object, Stored, Txn};
 use super::validation;
@@ -87,7 +87,14 @@ pub(crate) fn create(
                 .unwrap_or_else(|| uid_for(ns, kind.name(), meta.name.as_deref().unwrap_or(""))),
         ),
     };
-    meta.creation_timestamp = Some(now_timestamp());
+    meta.creation_timestamp = match origin {
+        Origin::Request => Some(now_timestamp()),
+        Origin::Seed => meta
+            .creation_timestamp
+            .clone()
+            .filter(|t| !t.is_empty())
+            .or_else(|| Some(seed_timestamp())),
+    };
     meta.generation = rules::has_generation(kind).then_some(1);
     meta.deletion_timestamp = None;
     meta.deletion_grace_period_seconds = None;

@@ -232,7 +232,7 @@ impl PodStore {
                 list.push(ns.to_string());
             }
         };
-        let start = Utc::now() - chrono::Duration::minutes(42);
+        let start = Utc::now() - crate::sim::model::SEED_AGE;
         let mut store = PodStore {
             pods: BTreeMap::new(),
             resource_version: 100,
