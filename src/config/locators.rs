@@ -9,7 +9,7 @@ use super::server::readable;
 use super::tls_material;
 use super::{CatalogConfig, ClusterConfig, LocatorConfig, LocatorKind};
 use crate::sim::config::{
-    default_backends, parse_backend, SeedSource, SimClusterConfig, SimFaults, SimToken,
+    default_backends, parse_backend, SeedSource, SimClusterConfig, SimFaults, SimTls, SimToken,
     EMBEDDED_SEEDS,
 };
 use crate::sim::kinds::CustomType;
@@ -508,6 +508,7 @@ fn read_sim_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SimC
         faults,
         backends,
         custom_types,
+        tls: SimTls::Off,
     })
 }
 
