@@ -432,6 +432,7 @@ fn read_sim_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SimC
             "faults",
             "backends",
             "customResources",
+            "tls",
         ],
         p,
     );
@@ -501,6 +502,11 @@ fn read_sim_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SimC
     }
     let backends = read_backends(c, p);
     let custom_types = read_custom_resources(c, p);
+    // `tls: true`: HTTPS with a self-signed certificate generated when the server starts.
+    let tls = match c.boolean("tls", p) {
+        Some(true) => SimTls::SelfSigned,
+        _ => SimTls::Off,
+    };
     Some(SimClusterConfig {
         name: name?,
         seed,
@@ -508,7 +514,7 @@ fn read_sim_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SimC
         faults,
         backends,
         custom_types,
-        tls: SimTls::Off,
+        tls,
     })
 }
 

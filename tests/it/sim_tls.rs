@@ -1,10 +1,13 @@
 //! The simulated cluster over HTTPS (issue 10 item 5): `kubeplex sim --tls-self-signed` or
 //! `--tls-cert/--tls-key` with `--kubeconfig-out`, used as is by the real kubectl 1.32
 //! (bearer token included: kubectl sends it to https servers only); clear errors for bad
-//! certificate files.
+//! certificate files; and the `simulated` locator's `tls: true`, whose self-signed
+//! certificate kubeplex verifies as the cluster's CA.
 
+use crate::common::{self, proxy_url, spawn_app};
 use crate::common_tls::Ca;
 use crate::kubectl_support::Kubectl;
+use kubeplex::config::{load_with_env, tree::Env, Source};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -371,4 +374,156 @@ fn bad_certificate_files_are_clear_errors() {
     let (code, err) = run(vec!["--tls-cert".into(), cert.into()]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--tls-key <FILE>"), "{err}");
+}
+
+fn config_file(dir: &Path, clusters: &str) -> PathBuf {
+    let p = dir.join("kubeplex.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "kubernetes:\n  clusterLocatorMethods:\n    - type: simulated\n      clusters:\n{clusters}"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[actix_web::test]
+async fn simulated_locator_tls_cluster_is_verified_and_proxied() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = config_file(
+        dir.path(),
+        "        - name: secure\n          tls: true\n          tokens: [t1]\n        - name: plain\n          tls: false\n",
+    );
+    let settings = load_with_env(&[Source::File(file)], &Env::new()).unwrap();
+
+    // The located cluster: https, with the served certificate as its CA, verified.
+    let located = kubeplex::locate::locate_all(&settings).await.unwrap();
+    let secure = &located[0].clusters[0];
+    assert_eq!(secure.url.scheme(), "https");
+    assert_eq!(secure.url.host_str(), Some("127.0.0.1"));
+    assert!(!secure.tls.skip_verify);
+    assert_eq!(
+        secure.tls.ca_pem.as_deref(),
+        located[0].sims[0].ca_pem(),
+        "the CA is the served certificate"
+    );
+    assert!(secure.tls.ca_pem.is_some());
+    let plain = &located[0].clusters[1];
+    assert_eq!(plain.url.scheme(), "http");
+    assert_eq!(plain.tls.ca_pem, None);
+    drop(located);
+
+    let app = spawn_app(settings).await;
+    let c = common::http();
+    let r = c
+        .get(proxy_url(&app, "/api/v1/namespaces"))
+        .header("X-Kubernetes-Cluster", "secure")
+        .header("Authorization", "Bearer t1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["kubeplex-cluster"], "simulated:secure");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["kind"], "NamespaceList");
+    assert!(
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["metadata"]["name"] == "default"),
+        "{body}"
+    );
+    // The simulated cluster checks the token kubeplex forwarded.
+    let r = c
+        .get(proxy_url(&app, "/api/v1/namespaces"))
+        .header("X-Kubernetes-Cluster", "secure")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .get(proxy_url(&app, "/api/v1/namespaces"))
+        .header("X-Kubernetes-Cluster", "plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn simulated_locator_tls_must_be_a_boolean() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = config_file(dir.path(), "        - name: a\n          tls: \"yes\"\n");
+    let got: Vec<String> = load_with_env(&[Source::File(file.clone())], &Env::new())
+        .unwrap_err()
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        got,
+        [format!(
+            "{}: kubernetes.clusterLocatorMethods[0].clusters[0].tls: expected true or false, got a string",
+            file.display()
+        )]
+    );
+}
+
+#[actix_web::test]
+async fn reload_keeps_an_unchanged_tls_cluster_and_its_ca() {
+    use kubeplex::control::ReloadFrom;
+    let dir = tempfile::tempdir().unwrap();
+    let file = config_file(
+        dir.path(),
+        "        - name: keep\n          tls: true\n        - name: flip\n",
+    );
+    let sources = vec![Source::File(file.clone())];
+    let mut settings = load_with_env(&sources, &Env::new()).unwrap();
+    settings.server.listen = "127.0.0.1:0".into();
+    let app = kubeplex::app::spawn_reloading(
+        settings,
+        Some(ReloadFrom {
+            sources,
+            watch: false,
+        }),
+    )
+    .await
+    .unwrap();
+    let spec = |key: &str| app.registry.load().get(key).map(|c| c.spec.clone());
+    let keep = spec("simulated:keep").unwrap();
+    let flip = spec("simulated:flip").unwrap();
+    assert_eq!(flip.url.scheme(), "http");
+
+    config_file(
+        dir.path(),
+        "        - name: keep\n          tls: true\n        - name: flip\n          tls: true\n",
+    );
+    app.control.reload();
+    let flipped = |s: &Option<kubeplex::cluster::ClusterSpec>| {
+        s.as_ref().is_some_and(|s| s.url.scheme() == "https")
+    };
+    let limit = Duration::from_secs(20);
+    assert!(
+        common::eventually(limit, || flipped(&spec("simulated:flip"))).await,
+        "the reloaded registry"
+    );
+    let kept = spec("simulated:keep").unwrap();
+    assert_eq!(kept.url, keep.url, "an unchanged cluster keeps its server");
+    assert_eq!(kept.tls.ca_pem, keep.tls.ca_pem, "and its certificate");
+    let flip = spec("simulated:flip").unwrap();
+    assert!(flip.tls.ca_pem.is_some());
+    assert_ne!(flip.tls.ca_pem, keep.tls.ca_pem);
+
+    let c = common::http();
+    for cluster in ["keep", "flip"] {
+        let r = c
+            .get(proxy_url(&app, "/api/v1/namespaces/default"))
+            .header("X-Kubernetes-Cluster", cluster)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{cluster}");
+    }
 }
