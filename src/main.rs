@@ -57,6 +57,20 @@ struct SimArgs {
     /// 127.0.0.0/8 and ::1/128.
     #[arg(long = "backend", value_name = "CIDR", value_parser = sim_config::parse_backend)]
     backends: Vec<ipnet::IpNet>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate generated at start for the listen address
+    /// (plus localhost, 127.0.0.1 and ::1 on loopback or unspecified addresses).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    tls_self_signed: bool,
+    /// Write a kubeconfig for this server to FILE (mode 0600): its URL, the served
+    /// certificate as CA data, the first --token.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig_out: Option<PathBuf>,
 }
 
 fn sources(common: &Common) -> Vec<Source> {
@@ -236,18 +250,60 @@ fn sim(args: SimArgs) -> ExitCode {
     if !args.backends.is_empty() {
         cluster.backends = args.backends;
     }
-    actix_web::rt::System::new().block_on(async move {
-        match kubeplex::sim::spawn(&args.listen, &cluster).await {
-            Ok(server) => {
-                tracing::info!(url = %server.url(), "simulated cluster listening");
-                let _ = tokio::signal::ctrl_c().await;
-                server.stop().await;
-                ExitCode::SUCCESS
+    cluster.tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match sim_config::SimTls::from_files(cert, key) {
+            Ok(tls) => tls,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
             }
+        },
+        _ if args.tls_self_signed => sim_config::SimTls::SelfSigned,
+        _ => sim_config::SimTls::Off,
+    };
+    actix_web::rt::System::new().block_on(async move {
+        let server = match kubeplex::sim::spawn(&args.listen, &cluster).await {
+            Ok(server) => server,
             Err(e) => {
                 eprintln!("cannot start the simulated cluster on {}: {e}", args.listen);
-                ExitCode::FAILURE
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Some(path) = &args.kubeconfig_out {
+            let token = cluster.tokens.first().map(|t| t.token.as_str());
+            if let Err(e) = write_private(path, &server.kubeconfig(token)) {
+                eprintln!("cannot write the kubeconfig {}: {e}", path.display());
+                server.stop().await;
+                return ExitCode::FAILURE;
+            }
+            tracing::info!(kubeconfig = %path.display(), "kubeconfig written");
+            if token.is_none() && cluster.tls.enabled() {
+                tracing::warn!(
+                    "the kubeconfig has no credential: kubectl asks for a username and password \
+                     before it talks to an https server without one; give the simulated \
+                     cluster a --token"
+                );
             }
         }
+        tracing::info!(url = %server.url(), "simulated cluster listening");
+        let _ = tokio::signal::ctrl_c().await;
+        server.stop().await;
+        ExitCode::SUCCESS
     })
+}
+
+/// Writes `text` to `path`, readable and writable by its owner only (0600 on Unix, an
+/// existing file's mode included) before anything is written.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.set_len(0)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }

@@ -9,7 +9,7 @@ use super::server::readable;
 use super::tls_material;
 use super::{CatalogConfig, ClusterConfig, LocatorConfig, LocatorKind};
 use crate::sim::config::{
-    default_backends, parse_backend, SeedSource, SimClusterConfig, SimFaults, SimToken,
+    default_backends, parse_backend, SeedSource, SimClusterConfig, SimFaults, SimTls, SimToken,
     EMBEDDED_SEEDS,
 };
 use crate::sim::kinds::CustomType;
@@ -432,6 +432,7 @@ fn read_sim_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SimC
             "faults",
             "backends",
             "customResources",
+            "tls",
         ],
         p,
     );
@@ -501,6 +502,11 @@ fn read_sim_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SimC
     }
     let backends = read_backends(c, p);
     let custom_types = read_custom_resources(c, p);
+    // `tls: true`: HTTPS with a self-signed certificate generated when the server starts.
+    let tls = match c.boolean("tls", p) {
+        Some(true) => SimTls::SelfSigned,
+        _ => SimTls::Off,
+    };
     Some(SimClusterConfig {
         name: name?,
         seed,
@@ -508,6 +514,7 @@ fn read_sim_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SimC
         faults,
         backends,
         custom_types,
+        tls,
     })
 }
 

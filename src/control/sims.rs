@@ -1,10 +1,11 @@
 //! The simulated clusters' in-process servers, kept across reloads: a cluster whose
 //! definition did not change keeps its server (same URL, same data); a changed one gets a
-//! new server; removed ones stop when their server is dropped.
+//! new server; removed ones stop when their server is dropped. A kept HTTPS server keeps
+//! its certificate, so the located cluster keeps its CA.
 
 use crate::cluster::{ClusterSpec, LocatorClusters};
 use crate::config::{LocatorKind, Settings};
-use crate::locate::Located;
+use crate::locate::{simulated, Located};
 use crate::sim::config::SimClusterConfig;
 use crate::sim::SimServer;
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ pub(crate) struct Sims {
 
 /// A reload in progress: servers started for it, and every cluster it uses.
 pub(crate) struct SimsReload {
-    urls: HashMap<SimKey, (SimClusterConfig, url::Url)>,
+    specs: HashMap<SimKey, (SimClusterConfig, ClusterSpec)>,
     fresh: HashMap<SimKey, (SimClusterConfig, SimServer)>,
     used: Vec<SimKey>,
 }
@@ -41,10 +42,10 @@ impl Sims {
     /// Starts a reload.
     pub(crate) fn begin(&self) -> SimsReload {
         SimsReload {
-            urls: self
+            specs: self
                 .running
                 .iter()
-                .map(|(k, (c, s))| (k.clone(), (c.clone(), s.url().clone())))
+                .map(|(k, (c, s))| (k.clone(), (c.clone(), simulated::spec(&c.name, s))))
                 .collect(),
             fresh: HashMap::new(),
             used: Vec::new(),
@@ -81,8 +82,8 @@ impl SimsReload {
         };
         for c in clusters {
             let key = (id.to_owned(), c.name.clone());
-            let url = match self.urls.get(&key) {
-                Some((old, url)) if old == c => url.clone(),
+            let spec = match self.specs.get(&key) {
+                Some((old, spec)) if old == c => spec.clone(),
                 _ => {
                     let sim = crate::sim::spawn("127.0.0.1:0", c).await.map_err(|e| {
                         format!(
@@ -90,13 +91,13 @@ impl SimsReload {
                             c.name
                         )
                     })?;
-                    let url = sim.url().clone();
+                    let spec = simulated::spec(&c.name, &sim);
                     self.fresh.insert(key.clone(), (c.clone(), sim));
-                    url
+                    spec
                 }
             };
             self.used.push(key);
-            out.clusters.push(ClusterSpec::new(c.name.clone(), url));
+            out.clusters.push(spec);
         }
         Ok(out)
     }

@@ -1,10 +1,11 @@
 //! What a simulated cluster is configured with: its name, seed, accepted tokens, injected
-//! faults and the `backends` allow-list of its Service `proxy` subresource. The simulator
-//! owns these types; kubeplex's configuration readers (`simulated` locator) and the
-//! `kubeplex sim` command build them.
+//! faults, the `backends` allow-list of its Service `proxy` subresource and whether it
+//! serves HTTPS ([`SimTls`]). The simulator owns these types; kubeplex's configuration
+//! readers (`simulated` locator) and the `kubeplex sim` command build them.
 
 use ipnet::IpNet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The seed shipped in `config/seed.yaml`, embedded for the default configuration.
@@ -67,6 +68,8 @@ pub struct SimClusterConfig {
     /// Custom resource types served besides the built-in kinds (a seed may declare more
     /// with `CustomResourceDefinition` objects).
     pub custom_types: Vec<super::kinds::CustomType>,
+    /// Plain HTTP (the default) or HTTPS.
+    pub tls: SimTls,
 }
 
 impl Default for SimClusterConfig {
@@ -78,6 +81,7 @@ impl Default for SimClusterConfig {
             faults: SimFaults::default(),
             backends: default_backends(),
             custom_types: Vec::new(),
+            tls: SimTls::Off,
         }
     }
 }
@@ -103,6 +107,80 @@ impl SimClusterConfig {
             ..SimClusterConfig::default()
         }
     }
+}
+
+/// Whether and how a simulated cluster serves HTTPS.
+#[derive(Clone, Default)]
+pub enum SimTls {
+    /// Plain HTTP.
+    #[default]
+    Off,
+    /// HTTPS with a self-signed certificate (no CA) generated when the server starts, for
+    /// the listen address: its IP addresses (or host name), plus `localhost`, `127.0.0.1`
+    /// and `::1` when it is a loopback or unspecified address. The server's
+    /// [`ca_pem`](crate::sim::SimServer::ca_pem) is that certificate.
+    SelfSigned,
+    /// HTTPS with a given certificate chain and key ([`SimTls::from_files`]).
+    Certificate(SimCertificate),
+}
+
+impl SimTls {
+    /// HTTPS with the PEM certificate chain in `cert_file` and the PEM private key (PKCS#8,
+    /// PKCS#1 or SEC1) in `key_file`, as `kubeplex sim --tls-cert --tls-key` gives them.
+    /// Errors name the flag and the file, never what the key holds.
+    pub fn from_files(cert_file: &Path, key_file: &Path) -> Result<SimTls, crate::tls::TlsError> {
+        let served = crate::tls::listener::from_files(
+            cert_file,
+            key_file,
+            crate::tls::listener::FileSettings {
+                both: "--tls-cert/--tls-key",
+                cert: "--tls-cert",
+                key: "--tls-key",
+            },
+        )?;
+        Ok(SimTls::Certificate(SimCertificate {
+            config: Arc::new(served.config),
+            chain_pem: served.chain_pem,
+        }))
+    }
+
+    /// Whether the server speaks HTTPS.
+    pub fn enabled(&self) -> bool {
+        !matches!(self, SimTls::Off)
+    }
+}
+
+/// Two configurations are equal when both are off, both self-signed, or both the very
+/// same loaded certificate.
+impl PartialEq for SimTls {
+    fn eq(&self, o: &Self) -> bool {
+        match (self, o) {
+            (SimTls::Off, SimTls::Off) | (SimTls::SelfSigned, SimTls::SelfSigned) => true,
+            (SimTls::Certificate(a), SimTls::Certificate(b)) => {
+                Arc::ptr_eq(&a.config, &b.config) && a.chain_pem == b.chain_pem
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Shows the kind only: no key material.
+impl std::fmt::Debug for SimTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimTls::Off => f.write_str("Off"),
+            SimTls::SelfSigned => f.write_str("SelfSigned"),
+            SimTls::Certificate(_) => f.write_str("Certificate(<loaded>)"),
+        }
+    }
+}
+
+/// A loaded certificate chain and key: the rustls server configuration (ring) and the
+/// chain as PEM, which clients trust.
+#[derive(Clone)]
+pub struct SimCertificate {
+    pub(crate) config: Arc<rustls::ServerConfig>,
+    pub(crate) chain_pem: Vec<u8>,
 }
 
 /// Where a simulated cluster's seed comes from.
@@ -183,6 +261,27 @@ mod tests {
             parse_backend("10.0.0.0/33").unwrap_err(),
             r#"not a CIDR: "10.0.0.0/33" (expected an address/prefix such as 127.0.0.0/8 or ::1/128)"#
         );
+    }
+
+    #[test]
+    fn tls_debug_shows_no_material() {
+        let dir = tempfile::tempdir().unwrap();
+        let served =
+            crate::tls::listener::self_signed("t", &[], &["localhost".to_string()]).unwrap();
+        let cert = dir.path().join("c.pem");
+        std::fs::write(&cert, &served.chain_pem).unwrap();
+        let loaded = SimTls::from_files(&cert, &cert);
+        // The chain file holds no key: the error names the flag and the file.
+        let err = loaded.err().unwrap().to_string();
+        assert!(err.starts_with("--tls-key: "), "{err}");
+        let tls = SimTls::Certificate(SimCertificate {
+            config: Arc::new(served.config),
+            chain_pem: served.chain_pem,
+        });
+        assert_eq!(format!("{tls:?}"), "Certificate(<loaded>)");
+        assert_eq!(tls, tls.clone());
+        assert_ne!(tls, SimTls::SelfSigned);
+        assert!(tls.enabled() && SimTls::SelfSigned.enabled() && !SimTls::Off.enabled());
     }
 
     #[test]

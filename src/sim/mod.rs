@@ -1,6 +1,8 @@
 //! The simulated cluster (SPEC §8): an in-memory Kubernetes API server for the v1 Service
 //! API and what kubectl needs. It runs in-process behind the `simulated` locator, alone as
-//! `kubeplex sim`, and as the upstream of the integration tests.
+//! `kubeplex sim`, and as the upstream of the integration tests. It serves plain HTTP, or
+//! HTTPS ([`config::SimTls`]) with a given certificate or a self-signed one generated at
+//! start; [`SimServer::kubeconfig`] writes a kubeconfig for kubectl.
 
 pub(crate) mod alloc;
 pub(crate) mod api;
@@ -8,6 +10,7 @@ pub mod config;
 pub(crate) mod discovery;
 pub(crate) mod errors;
 pub mod kinds;
+mod kubeconfig;
 pub(crate) mod metrics;
 pub mod model;
 pub(crate) mod namespace;
@@ -26,12 +29,15 @@ pub(crate) mod validation;
 
 use actix_web::dev::{Service as _, ServiceResponse};
 use actix_web::web;
-use config::SimClusterConfig;
+use config::{SimClusterConfig, SimTls};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs as _};
 use std::sync::Arc;
 
 /// A running simulated API server. Dropping it stops the server.
 pub struct SimServer {
+    name: String,
     url: url::Url,
+    ca_pem: Option<Vec<u8>>,
     handle: actix_web::dev::ServerHandle,
     state: web::Data<state::SimState>,
 }
@@ -43,9 +49,15 @@ impl std::fmt::Debug for SimServer {
 }
 
 impl SimServer {
-    /// The server's base URL (`http://127.0.0.1:PORT`).
+    /// The server's base URL (`http://127.0.0.1:PORT`, `https://...` when it serves TLS).
     pub fn url(&self) -> &url::Url {
         &self.url
+    }
+
+    /// The certificate chain it serves, PEM, when it serves HTTPS: what a client puts in
+    /// its CA bundle (`caData`, `certificate-authority-data`) to trust this server.
+    pub fn ca_pem(&self) -> Option<&[u8]> {
+        self.ca_pem.as_deref()
     }
 
     /// Stops the server gracefully.
@@ -109,14 +121,65 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     api::configure(cfg);
 }
 
-/// Starts a simulated cluster listening on `addr` (`127.0.0.1:0` for an ephemeral port).
-/// Must be called inside an actix (tokio) runtime. A seed that cannot be loaded is an
-/// `InvalidData` error naming the seed and the object.
+/// The names a self-signed certificate for listen address `addr` (resolved: `resolved`)
+/// carries: its IP addresses and, for a host name, the name; plus `localhost`,
+/// `127.0.0.1` and `::1` when one of the addresses is a loopback or unspecified one.
+/// Unspecified addresses (`0.0.0.0`, `::`) are no name a client connects to and are left out.
+fn certificate_names(addr: &str, resolved: &[SocketAddr]) -> (Vec<IpAddr>, Vec<String>) {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let mut ips = Vec::new();
+    let mut dns = Vec::new();
+    if !host.is_empty() && host.parse::<IpAddr>().is_err() {
+        dns.push(host.to_ascii_lowercase());
+    }
+    let mut local = false;
+    for ip in resolved.iter().map(SocketAddr::ip) {
+        local |= ip.is_loopback() || ip.is_unspecified();
+        if !ip.is_unspecified() && !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    if local {
+        for ip in [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ] {
+            if !ips.contains(&ip) {
+                ips.push(ip);
+            }
+        }
+        if !dns.iter().any(|d| d == "localhost") {
+            dns.push("localhost".into());
+        }
+    }
+    (ips, dns)
+}
+
+/// Starts a simulated cluster listening on `addr` (`127.0.0.1:0` for an ephemeral port),
+/// serving HTTPS when `cluster.tls` says so. Must be called inside an actix (tokio)
+/// runtime. A seed that cannot be loaded is an `InvalidData` error naming the seed and the
+/// object; a certificate that cannot be generated is an `Other` error.
 pub async fn spawn(addr: &str, cluster: &SimClusterConfig) -> std::io::Result<SimServer> {
     let state = web::Data::new(
         build_state(cluster)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?,
     );
+    let resolved: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    let tls = match &cluster.tls {
+        SimTls::Off => None,
+        SimTls::SelfSigned => {
+            let (ips, dns) = certificate_names(addr, &resolved);
+            let served = crate::tls::listener::self_signed(
+                &format!("kubeplex simulated cluster {}", cluster.name),
+                &ips,
+                &dns,
+            )
+            .map_err(std::io::Error::other)?;
+            Some((served.config, served.chain_pem))
+        }
+        SimTls::Certificate(c) => Some((c.config.as_ref().clone(), c.chain_pem.clone())),
+    };
     let shared = state.clone();
     let checker = state.clone();
     let pods = pods::PodsState::new(cluster).with_authorize(Arc::new(move |req, verb, ns| {
@@ -163,15 +226,63 @@ pub async fn spawn(addr: &str, cluster: &SimClusterConfig) -> std::io::Result<Si
             })
     })
     .workers(1)
-    .disable_signals()
-    .bind(addr)?;
+    .disable_signals();
+    let (server, ca_pem) = match tls {
+        None => (server.bind(&resolved[..])?, None),
+        Some((config, pem)) => (server.bind_rustls_0_23(&resolved[..], config)?, Some(pem)),
+    };
     let local = server.addrs()[0];
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(server);
+    let scheme = if ca_pem.is_some() { "https" } else { "http" };
     Ok(SimServer {
-        url: url::Url::parse(&format!("http://{local}")).expect("socket address is a valid URL"),
+        name: cluster.name.clone(),
+        url: url::Url::parse(&format!("{scheme}://{local}"))
+            .expect("socket address is a valid URL"),
+        ca_pem,
         handle,
         state,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(addr: &str, resolved: &[&str]) -> (Vec<String>, Vec<String>) {
+        let resolved: Vec<SocketAddr> = resolved.iter().map(|a| a.parse().unwrap()).collect();
+        let (ips, dns) = certificate_names(addr, &resolved);
+        (ips.iter().map(ToString::to_string).collect(), dns)
+    }
+
+    #[test]
+    fn certificate_names_for_listen_addresses() {
+        let local = (
+            vec!["127.0.0.1".to_string(), "::1".to_string()],
+            vec!["localhost".to_string()],
+        );
+        assert_eq!(names("127.0.0.1:0", &["127.0.0.1:0"]), local);
+        assert_eq!(names("0.0.0.0:6443", &["0.0.0.0:6443"]), local);
+        assert_eq!(names("[::]:6443", &["[::]:6443"]), local);
+        assert_eq!(
+            names("[::1]:0", &["[::1]:0"]),
+            (
+                vec!["::1".to_string(), "127.0.0.1".to_string()],
+                vec!["localhost".to_string()]
+            )
+        );
+        assert_eq!(names("localhost:0", &["127.0.0.1:0", "[::1]:0"]), local);
+        assert_eq!(
+            names("10.1.2.3:6443", &["10.1.2.3:6443"]),
+            (vec!["10.1.2.3".to_string()], vec![])
+        );
+        assert_eq!(
+            names("Sim.Example:6443", &["10.1.2.3:6443"]),
+            (
+                vec!["10.1.2.3".to_string()],
+                vec!["sim.example".to_string()]
+            )
+        );
+    }
 }

@@ -1,8 +1,8 @@
-//! [`TlsError`]: what is wrong with a cluster's or the listener's TLS material. The
+//! [`TlsError`]: what is wrong with a cluster's or a listener's TLS material. The
 //! messages say what is wrong, never what a key holds.
 
-/// A TLS configuration that cannot be built, for a cluster (client side) or for the
-/// listener (`kubeplex.server.tls`).
+/// A TLS configuration that cannot be built, for a cluster (client side) or for a
+/// listener (`kubeplex.server.tls`, a simulated cluster's).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TlsError {
     /// A PEM bundle (`what`: `CA`, `client certificate`, `certificate`) does not parse.
@@ -49,37 +49,42 @@ pub enum TlsError {
     /// The crypto provider supports none of the default protocol versions.
     #[error("{0}")]
     ProtocolVersions(String),
-    /// A listener file (`key`: `certFile` or `keyFile`) cannot be read.
-    #[error("kubeplex.server.tls.{key}: cannot read {path}: {detail}")]
+    /// A served certificate's or key's file (`setting`: `kubeplex.server.tls.certFile`,
+    /// `--tls-key`, ...) cannot be read.
+    #[error("{setting}: cannot read {path}: {detail}")]
     ListenerFileUnreadable {
-        /// The configuration key naming the file.
-        key: &'static str,
+        /// The configuration key or flag naming the file.
+        setting: &'static str,
         /// The file.
         path: String,
         /// The I/O error.
         detail: String,
     },
-    /// The listener's certificate file holds no usable certificate chain.
-    #[error("kubeplex.server.tls.certFile: {path}: {error}")]
+    /// A served certificate file holds no usable certificate chain.
+    #[error("{setting}: {path}: {error}")]
     ListenerCertificate {
+        /// The configuration key or flag naming the file.
+        setting: &'static str,
         /// The file.
         path: String,
         /// What is wrong with it.
         error: Box<TlsError>,
     },
-    /// The listener's key file holds no usable private key.
-    #[error(
-        "kubeplex.server.tls.keyFile: {path}: no usable PKCS#8, PKCS#1 or SEC1 private key ({detail})"
-    )]
+    /// A served key file holds no usable private key.
+    #[error("{setting}: {path}: no usable PKCS#8, PKCS#1 or SEC1 private key ({detail})")]
     ListenerKey {
+        /// The configuration key or flag naming the file.
+        setting: &'static str,
         /// The file.
         path: String,
         /// The parser's complaint.
         detail: String,
     },
-    /// The listener's certificate and key do not belong together.
-    #[error("kubeplex.server.tls: certificate {cert} and key {key} do not fit: {detail}")]
+    /// A served certificate and key do not belong together.
+    #[error("{settings}: certificate {cert} and key {key} do not fit: {detail}")]
     ListenerCertificateKeyMismatch {
+        /// The configuration section or flags naming the files.
+        settings: &'static str,
         /// The certificate file.
         cert: String,
         /// The key file.
@@ -87,4 +92,7 @@ pub enum TlsError {
         /// rustls' complaint.
         detail: String,
     },
+    /// A self-signed certificate cannot be generated (or served).
+    #[error("cannot generate a self-signed certificate: {0}")]
+    SelfSigned(String),
 }

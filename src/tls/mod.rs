@@ -1,10 +1,12 @@
 //! Everything TLS, in one place: PEM and base64 parsing (`pem`), the rustls client
-//! configuration and verifiers for clusters ([`client`]), the listener's server
-//! configuration (`listener`), the [`TlsError`] they fail with, and the descriptions of TLS and connection failures that 502
-//! messages carry ([`describe`]). One crypto provider for the whole binary: ring.
+//! configuration and verifiers for clusters ([`client`]), the server configurations of
+//! kubeplex's listener and of the simulated clusters, from files or self-signed
+//! (`listener`), the [`TlsError`] they fail with, and the descriptions of TLS and connection
+//! failures that 502 messages carry ([`describe`]). One crypto provider for the whole
+//! binary: ring.
 //!
-//! This module depends on nothing else of kubeplex: the cluster, upstream and app layers
-//! call into it.
+//! This module depends on nothing else of kubeplex: the cluster, upstream, app and
+//! simulator layers call into it.
 
 pub mod client;
 pub mod describe;

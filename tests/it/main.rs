@@ -31,6 +31,7 @@ mod sim_backends;
 mod sim_kubectl;
 mod sim_pods;
 mod sim_python_client;
+mod sim_tls;
 mod tls;
 mod tls_proxy;
 mod upstream_peers;

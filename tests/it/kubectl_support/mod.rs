@@ -1,6 +1,7 @@
 //! Helpers for the kubectl end-to-end tests: find the real `kubectl` (1.32) on PATH, write a
-//! kubeconfig and a private discovery cache in a temporary directory, and run kubectl
-//! against a server URL, collecting its output. Shared by `sim_kubectl` and `proxy_kubectl`.
+//! kubeconfig (or take a given one) and a private discovery cache in a temporary directory,
+//! and run kubectl against a server URL, collecting its output. Shared by `sim_kubectl`,
+//! `proxy_kubectl`, `sim_tls` and others.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,15 @@ impl Kubectl {
             dir,
             kubeconfig,
             binary,
+        }
+    }
+
+    /// kubectl with an existing kubeconfig file, as is (its own cache directory and home).
+    pub fn with_kubeconfig(kubeconfig: &Path) -> Self {
+        Kubectl {
+            dir: tempfile::tempdir().expect("temporary directory"),
+            kubeconfig: kubeconfig.to_path_buf(),
+            binary: kubectl_path(),
         }
     }
 
