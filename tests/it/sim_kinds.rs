@@ -67,6 +67,8 @@ struct Case {
     api_version: &'static str,
     /// Whether its objects carry `metadata.generation`.
     generation: bool,
+    /// A custom resource type (no strategic merge patch, status a plain field).
+    custom: bool,
     /// The kind-specific fields of a valid object (everything but `metadata`), in `ns`.
     sample: fn(&str) -> Value,
 }
@@ -90,6 +92,7 @@ const CONFIG_MAPS: Case = Case {
     kind: "ConfigMap",
     api_version: "v1",
     generation: false,
+    custom: false,
     sample: |_| json!({"data": {"app.properties": "color=blue", "LOG_LEVEL": "info"}}),
 };
 const SECRETS: Case = Case {
@@ -98,6 +101,7 @@ const SECRETS: Case = Case {
     kind: "Secret",
     api_version: "v1",
     generation: false,
+    custom: false,
     sample: |_| json!({"stringData": {"password": "hunter2"}}),
 };
 const LIMIT_RANGES: Case = Case {
@@ -106,6 +110,7 @@ const LIMIT_RANGES: Case = Case {
     kind: "LimitRange",
     api_version: "v1",
     generation: true,
+    custom: false,
     sample: |_| {
         json!({"spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"},
                                      "defaultRequest": {"cpu": "100m"}}]}})
@@ -117,6 +122,7 @@ const RESOURCE_QUOTAS: Case = Case {
     kind: "ResourceQuota",
     api_version: "v1",
     generation: true,
+    custom: false,
     sample: |_| json!({"spec": {"hard": {"pods": "10", "requests.cpu": "4"}}}),
 };
 const EVENTS: Case = Case {
@@ -125,6 +131,7 @@ const EVENTS: Case = Case {
     kind: "Event",
     api_version: "v1",
     generation: false,
+    custom: false,
     sample: |ns| {
         json!({"involvedObject": {"kind": "Pod", "name": "web-1", "namespace": ns, "apiVersion": "v1"},
                "reason": "Scheduled", "message": "Successfully assigned", "type": "Normal",
@@ -138,6 +145,7 @@ const DEPLOYMENTS: Case = Case {
     kind: "Deployment",
     api_version: "apps/v1",
     generation: true,
+    custom: false,
     sample: |_| json!({"spec": workload_spec()}),
 };
 const REPLICA_SETS: Case = Case {
@@ -146,6 +154,7 @@ const REPLICA_SETS: Case = Case {
     kind: "ReplicaSet",
     api_version: "apps/v1",
     generation: true,
+    custom: false,
     sample: |_| json!({"spec": workload_spec()}),
 };
 const STATEFUL_SETS: Case = Case {
@@ -154,6 +163,7 @@ const STATEFUL_SETS: Case = Case {
     kind: "StatefulSet",
     api_version: "apps/v1",
     generation: true,
+    custom: false,
     sample: |_| {
         let mut spec = workload_spec();
         spec["serviceName"] = json!("demo");
@@ -166,6 +176,7 @@ const DAEMON_SETS: Case = Case {
     kind: "DaemonSet",
     api_version: "apps/v1",
     generation: true,
+    custom: false,
     sample: |_| json!({"spec": workload_spec()}),
 };
 const HPAS: Case = Case {
@@ -174,6 +185,7 @@ const HPAS: Case = Case {
     kind: "HorizontalPodAutoscaler",
     api_version: "autoscaling/v2",
     generation: true,
+    custom: false,
     sample: |_| {
         json!({"spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
                         "minReplicas": 2, "maxReplicas": 5,
@@ -187,6 +199,7 @@ const JOBS: Case = Case {
     kind: "Job",
     api_version: "batch/v1",
     generation: true,
+    custom: false,
     sample: |_| {
         json!({"spec": {"template": {"spec": {"restartPolicy": "Never",
         "containers": [{"name": "main", "image": "busybox:1.36", "command": ["true"]}]}}}})
@@ -198,6 +211,7 @@ const CRON_JOBS: Case = Case {
     kind: "CronJob",
     api_version: "batch/v1",
     generation: true,
+    custom: false,
     sample: |_| {
         json!({"spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": {"spec": {
             "restartPolicy": "OnFailure",
@@ -210,6 +224,7 @@ const INGRESSES: Case = Case {
     kind: "Ingress",
     api_version: "networking.k8s.io/v1",
     generation: true,
+    custom: false,
     sample: |_| {
         json!({"spec": {"ingressClassName": "nginx", "rules": [{"host": "shop.example.com",
             "http": {"paths": [{"path": "/", "pathType": "Prefix",
@@ -222,6 +237,7 @@ const GADGETS: Case = Case {
     kind: "Gadget",
     api_version: "tools.example.org/v1alpha1",
     generation: true,
+    custom: true,
     sample: |_| json!({"spec": {"size": 3, "colors": ["red", "green"]}}),
 };
 
@@ -646,13 +662,16 @@ async fn api_suite(case: &Case) {
     assert_eq!(jp["metadata"]["annotations"], json!({"note": "json"}));
     assert_eq!(jp["metadata"]["labels"], json!({"tier": "front"}));
     expected.push(("MODIFIED", "team-a/alpha".into(), rv_of(&jp)));
-    let (st, smp) = api
-        .patch(
-            &alpha_url,
-            STRATEGIC,
-            r#"{"metadata":{"labels":{"strategic":"yes"}}}"#,
-        )
-        .await;
+    // strategic merge patches are for built-in kinds: custom resources take the other two
+    let strategic = r#"{"metadata":{"labels":{"strategic":"yes"}}}"#;
+    let third = if case.custom {
+        let (st, v) = api.patch(&alpha_url, STRATEGIC, strategic).await;
+        assert_refused(st, &v, 415, "UnsupportedMediaType");
+        MERGE
+    } else {
+        STRATEGIC
+    };
+    let (st, smp) = api.patch(&alpha_url, third, strategic).await;
     assert_eq!(st, StatusCode::OK, "{smp}");
     assert_eq!(
         smp["metadata"]["labels"],
