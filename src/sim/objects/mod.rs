@@ -198,7 +198,8 @@ pub(crate) fn update(
 }
 
 /// Deletes an object, and (as the garbage collector's background propagation would) every
-/// object of this cluster whose `ownerReferences` name it, recursively.
+/// object of this cluster whose `ownerReferences` name it, recursively: in its namespace, or
+/// in any namespace when the owner is cluster-scoped.
 pub(crate) fn delete(
     txn: &mut Txn<'_>,
     kind: Kind,
@@ -220,7 +221,7 @@ pub(crate) fn delete(
         let snap = txn.snapshot();
         let dependents: Vec<Arc<Stored>> = snap
             .all()
-            .filter(|s| s.namespace == ns || !s.kind().namespaced())
+            .filter(|s| ns.is_empty() || s.namespace == ns || !s.kind().namespaced())
             .filter(|s| {
                 s.object.meta().owner_references.as_ref().is_some_and(|refs| {
                     refs.iter()
