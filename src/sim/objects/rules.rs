@@ -356,7 +356,11 @@ fn config_keys(obj: &Generic, fields: &[&str], causes: &mut Vec<Cause>) {
                     && k.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
                 if !ok {
-                    causes.push(Cause::invalid(*field, &json!(k), CONFIG_KEY_MSG));
+                    causes.push(Cause::invalid(
+                        format!("{field}[{k}]"),
+                        &json!(k),
+                        CONFIG_KEY_MSG,
+                    ));
                 }
             }
         }
@@ -1010,7 +1014,7 @@ mod tests {
             Kind::ConfigMap,
             json!({"metadata": {"name": "c"}, "data": {"bad key": "x"}}),
         );
-        assert_eq!(validate(&cm, None)[0].field, "data");
+        assert_eq!(validate(&cm, None)[0].field, "data[bad key]");
         let job = obj(
             Kind::Job,
             json!({"metadata": {"name": "j"}, "spec": {"template": {"spec": {
