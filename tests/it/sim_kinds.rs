@@ -4,7 +4,8 @@
 //! one table-driven suite (create, get, lists, selectors, paging, the three patch types,
 //! stale PUT, delete, deletecollection, watch, the usual 404/409 and Tables); then the
 //! per-kind specifics: defaults, field selectors, validation, `scale`, `status`, cascading
-//! deletes, custom resource types, token limits and concurrent writers under watches.
+//! deletes, custom resource types, token limits, concurrent writers under watches, and the
+//! Python `kubernetes` client decoding every kind.
 
 use kubeplex::sim::config::{SeedSource, SimClusterConfig, SimToken};
 use kubeplex::sim::kinds::CustomType;
@@ -12,6 +13,7 @@ use kubeplex::sim::{self, SimServer};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
+use std::process::Stdio;
 use std::time::Duration;
 
 const MERGE: &str = "application/merge-patch+json";
@@ -2357,4 +2359,350 @@ async fn watches_per_kind_see_every_change_once_under_concurrent_writers() {
         }
         assert_eq!(seen, expected, "{}: every change once, in order", case.kind);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The Python kubernetes client decodes every kind
+// ---------------------------------------------------------------------------------------
+
+const PY_SEED: &str = r#"
+apiVersion: v1
+kind: List
+items:
+  - {apiVersion: v1, kind: Namespace, metadata: {name: shop}}
+  - apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web, namespace: shop, labels: {app: web}}
+    spec:
+      replicas: 3
+      selector: {matchLabels: {app: web}}
+      template:
+        metadata: {labels: {app: web}}
+        spec:
+          containers:
+            - name: web
+              image: nginx:1.27
+              ports: [{containerPort: 80}]
+              resources: {requests: {cpu: 100m, memory: 64Mi}}
+  - apiVersion: apps/v1
+    kind: ReplicaSet
+    metadata:
+      name: web-5d4f8
+      namespace: shop
+      labels: {app: web}
+      ownerReferences:
+        - {apiVersion: apps/v1, kind: Deployment, name: web, uid: 0b9d1c9e-1111-2222-3333-444455556666, controller: true}
+    spec:
+      replicas: 3
+      selector: {matchLabels: {app: web}}
+      template:
+        metadata: {labels: {app: web}}
+        spec: {containers: [{name: web, image: nginx:1.27}]}
+  - apiVersion: apps/v1
+    kind: StatefulSet
+    metadata: {name: db, namespace: shop}
+    spec:
+      replicas: 2
+      serviceName: db
+      selector: {matchLabels: {app: db}}
+      template:
+        metadata: {labels: {app: db}}
+        spec: {containers: [{name: postgres, image: postgres:16}]}
+  - apiVersion: apps/v1
+    kind: DaemonSet
+    metadata: {name: node-agent, namespace: kube-system}
+    spec:
+      selector: {matchLabels: {app: node-agent}}
+      template:
+        metadata: {labels: {app: node-agent}}
+        spec: {containers: [{name: agent, image: fluent/fluent-bit:3.0}]}
+  - apiVersion: batch/v1
+    kind: Job
+    metadata: {name: migrate, namespace: shop}
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: migrate, image: busybox:1.36, command: ["true"]}]
+  - apiVersion: batch/v1
+    kind: CronJob
+    metadata: {name: nightly, namespace: shop}
+    spec:
+      schedule: "0 3 * * *"
+      jobTemplate:
+        spec:
+          template:
+            spec:
+              restartPolicy: OnFailure
+              containers: [{name: backup, image: busybox:1.36}]
+  - apiVersion: autoscaling/v2
+    kind: HorizontalPodAutoscaler
+    metadata: {name: web, namespace: shop}
+    spec:
+      scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+      minReplicas: 2
+      maxReplicas: 10
+      metrics:
+        - type: Resource
+          resource: {name: cpu, target: {type: Utilization, averageUtilization: 70}}
+  - apiVersion: networking.k8s.io/v1
+    kind: Ingress
+    metadata: {name: shop, namespace: shop}
+    spec:
+      ingressClassName: nginx
+      tls: [{hosts: [shop.example.com], secretName: shop-tls}]
+      rules:
+        - host: shop.example.com
+          http:
+            paths:
+              - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+  - apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: settings, namespace: shop}
+    data: {LOG_LEVEL: info}
+  - apiVersion: v1
+    kind: Secret
+    metadata: {name: db-creds, namespace: shop}
+    stringData: {password: hunter2}
+  - apiVersion: v1
+    kind: LimitRange
+    metadata: {name: limits, namespace: shop}
+    spec:
+      limits: [{type: Container, default: {cpu: 500m}, defaultRequest: {cpu: 100m}}]
+  - apiVersion: v1
+    kind: ResourceQuota
+    metadata: {name: quota, namespace: shop}
+    spec: {hard: {pods: "20", requests.cpu: "8"}}
+  - apiVersion: v1
+    kind: Event
+    metadata: {name: web-5d4f8-abcde.1, namespace: shop}
+    involvedObject: {apiVersion: v1, kind: Pod, name: web-5d4f8-abcde, namespace: shop}
+    reason: Scheduled
+    message: Successfully assigned shop/web-5d4f8-abcde to node-1
+    type: Normal
+    source: {component: default-scheduler}
+    count: 1
+    firstTimestamp: "2025-01-10T12:00:00Z"
+    lastTimestamp: "2025-01-10T12:00:00Z"
+  - apiVersion: v1
+    kind: Event
+    metadata: {name: db-0.1, namespace: shop}
+    involvedObject: {apiVersion: v1, kind: Pod, name: db-0, namespace: shop}
+    reason: BackOff
+    message: Back-off restarting failed container
+    type: Warning
+    source: {component: kubelet, host: node-1}
+    count: 4
+    firstTimestamp: "2025-01-10T12:00:00Z"
+    lastTimestamp: "2025-01-10T12:05:00Z"
+  - apiVersion: apiextensions.k8s.io/v1
+    kind: CustomResourceDefinition
+    metadata: {name: widgets.example.com}
+    spec:
+      group: example.com
+      scope: Namespaced
+      names: {plural: widgets, kind: Widget}
+      versions: [{name: v1, served: true, storage: true}]
+  - apiVersion: example.com/v1
+    kind: Widget
+    metadata: {name: gear, namespace: shop}
+    spec: {size: 3}
+"#;
+
+const PY_SCRIPT: &str = r#"
+import base64, json, sys
+from kubernetes import client
+
+cfg = client.Configuration()
+cfg.host = sys.argv[1]
+api = client.ApiClient(cfg)
+apps = client.AppsV1Api(api)
+batch = client.BatchV1Api(api)
+autoscaling = client.AutoscalingV2Api(api)
+networking = client.NetworkingV1Api(api)
+core = client.CoreV1Api(api)
+custom = client.CustomObjectsApi(api)
+out = {}
+
+deps = apps.list_deployment_for_all_namespaces()
+out["deployments"] = sorted(f"{d.metadata.namespace}/{d.metadata.name}" for d in deps.items)
+web = apps.read_namespaced_deployment("web", "shop")
+out["web"] = [web.spec.replicas, web.status.ready_replicas, web.status.available_replicas,
+              web.spec.strategy.type, web.spec.strategy.rolling_update.max_surge,
+              web.spec.template.spec.containers[0].resources.requests["cpu"],
+              web.metadata.generation, hasattr(web.metadata.creation_timestamp, "year"),
+              [c.type for c in web.status.conditions]]
+rs = apps.list_namespaced_replica_set("shop")
+out["replica_sets"] = [[r.metadata.name, r.spec.replicas, r.status.ready_replicas,
+                        r.metadata.owner_references[0].kind] for r in rs.items]
+sts = apps.list_namespaced_stateful_set("shop")
+out["stateful_sets"] = [[s.metadata.name, s.spec.service_name, s.spec.replicas,
+                         s.status.ready_replicas, s.spec.update_strategy.type] for s in sts.items]
+ds = apps.list_namespaced_daemon_set("kube-system")
+out["daemon_sets"] = [[d.metadata.name, d.status.desired_number_scheduled, d.status.number_ready]
+                      for d in ds.items]
+scale = apps.patch_namespaced_deployment_scale("web", "shop", {"spec": {"replicas": 4}})
+out["scale"] = [type(scale).__name__, scale.spec.replicas, scale.status.selector]
+web = apps.read_namespaced_deployment("web", "shop")
+out["scaled"] = [web.spec.replicas, web.status.ready_replicas, web.metadata.generation,
+                 web.status.observed_generation]
+
+jobs = batch.list_namespaced_job("shop")
+out["jobs"] = [[j.metadata.name, j.spec.completions, j.status.succeeded,
+                [c.type for c in j.status.conditions]] for j in jobs.items]
+cjs = batch.list_namespaced_cron_job("shop")
+out["cron_jobs"] = [[c.metadata.name, c.spec.schedule, c.spec.suspend, c.spec.concurrency_policy]
+                    for c in cjs.items]
+hpas = autoscaling.list_namespaced_horizontal_pod_autoscaler("shop")
+out["hpas"] = [[h.metadata.name, h.spec.min_replicas, h.spec.max_replicas,
+                h.spec.scale_target_ref.name,
+                h.spec.metrics[0].resource.target.average_utilization,
+                h.status.desired_replicas] for h in hpas.items]
+ings = networking.list_namespaced_ingress("shop")
+out["ingresses"] = [[i.metadata.name, i.spec.ingress_class_name, i.spec.rules[0].host,
+                     i.spec.rules[0].http.paths[0].path_type,
+                     i.spec.rules[0].http.paths[0].backend.service.port.number,
+                     i.spec.tls[0].secret_name] for i in ings.items]
+
+cms = core.list_namespaced_config_map("shop")
+out["config_maps"] = [[c.metadata.name, c.data] for c in cms.items if c.metadata.name == "settings"]
+secrets = core.list_namespaced_secret("shop")
+out["secrets"] = [[s.metadata.name, s.type, base64.b64decode(s.data["password"]).decode()]
+                  for s in secrets.items]
+lrs = core.list_namespaced_limit_range("shop")
+out["limit_ranges"] = [[l.metadata.name, l.spec.limits[0].type, l.spec.limits[0].default["cpu"]]
+                       for l in lrs.items]
+rqs = core.list_namespaced_resource_quota("shop")
+out["quotas"] = [[q.metadata.name, q.spec.hard["pods"], q.status.hard["pods"], q.status.used["pods"]]
+                 for q in rqs.items]
+evs = core.list_namespaced_event("shop", field_selector="involvedObject.name=db-0")
+out["events"] = [[e.metadata.name, e.reason, e.type, e.count, e.involved_object.kind,
+                  e.source.component, hasattr(e.last_timestamp, "year")] for e in evs.items]
+all_events = core.list_event_for_all_namespaces()
+out["event_count"] = len(all_events.items)
+
+widgets = custom.list_namespaced_custom_object("example.com", "v1", "shop", "widgets")
+out["widgets"] = [[w["metadata"]["name"], w["spec"]["size"]] for w in widgets["items"]]
+out["widget_list_kind"] = widgets["kind"]
+gear = custom.get_namespaced_custom_object("example.com", "v1", "shop", "widgets", "gear")
+out["gear"] = [gear["kind"], gear["apiVersion"], gear["spec"]]
+print(json.dumps(out))
+"#;
+
+fn python_has_kubernetes() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import kubernetes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+#[actix_web::test]
+async fn python_kubernetes_client_decodes_every_kind() {
+    // A missing tool is a failure, never a silent pass: `.ci/run` installs it.
+    assert!(
+        python_has_kubernetes(),
+        "python_kubernetes_client_decodes_every_kind needs python3 with the `kubernetes` \
+         package (pip install kubernetes==37.0.2, as .ci/run does)"
+    );
+    let cfg = SimClusterConfig {
+        name: "py-kinds".into(),
+        seed: Some(SeedSource::Text {
+            name: "python kinds seed".into(),
+            text: PY_SEED.into(),
+        }),
+        ..SimClusterConfig::default()
+    };
+    let sim = sim::spawn("127.0.0.1:0", &cfg)
+        .await
+        .expect("start simulated cluster");
+    let url = sim.url().as_str().trim_end_matches('/').to_owned();
+    let child = tokio::process::Command::new("python3")
+        .args(["-c", PY_SCRIPT, &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start python3");
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("the Python client finished")
+        .expect("python output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_str(stdout.trim()).expect("script printed JSON");
+
+    assert_eq!(got["deployments"], json!(["shop/web"]));
+    assert_eq!(
+        got["web"],
+        json!([
+            3,
+            3,
+            3,
+            "RollingUpdate",
+            "25%",
+            "100m",
+            1,
+            true,
+            ["Available", "Progressing"]
+        ])
+    );
+    assert_eq!(
+        got["replica_sets"],
+        json!([["web-5d4f8", 3, 3, "Deployment"]])
+    );
+    assert_eq!(
+        got["stateful_sets"],
+        json!([["db", "db", 2, 2, "RollingUpdate"]])
+    );
+    assert_eq!(got["daemon_sets"], json!([["node-agent", 1, 1]]));
+    assert_eq!(got["scale"], json!(["V1Scale", 4, "app=web"]));
+    assert_eq!(got["scaled"], json!([4, 4, 2, 2]));
+    assert_eq!(
+        got["jobs"],
+        json!([["migrate", 1, 1, ["SuccessCriteriaMet", "Complete"]]])
+    );
+    assert_eq!(
+        got["cron_jobs"],
+        json!([["nightly", "0 3 * * *", false, "Allow"]])
+    );
+    assert_eq!(got["hpas"], json!([["web", 2, 10, "web", 70, 2]]));
+    assert_eq!(
+        got["ingresses"],
+        json!([[
+            "shop",
+            "nginx",
+            "shop.example.com",
+            "Prefix",
+            80,
+            "shop-tls"
+        ]])
+    );
+    assert_eq!(
+        got["config_maps"],
+        json!([["settings", {"LOG_LEVEL": "info"}]])
+    );
+    assert_eq!(got["secrets"], json!([["db-creds", "Opaque", "hunter2"]]));
+    assert_eq!(
+        got["limit_ranges"],
+        json!([["limits", "Container", "500m"]])
+    );
+    assert_eq!(got["quotas"], json!([["quota", "20", "20", "0"]]));
+    assert_eq!(
+        got["events"],
+        json!([["db-0.1", "BackOff", "Warning", 4, "Pod", "kubelet", true]])
+    );
+    assert_eq!(got["event_count"], 2);
+    assert_eq!(got["widgets"], json!([["gear", 3]]));
+    assert_eq!(got["widget_list_kind"], "WidgetList");
+    assert_eq!(
+        got["gear"],
+        json!(["Widget", "example.com/v1", {"size": 3}])
+    );
 }
