@@ -290,6 +290,15 @@ fn patch(
     let sub = (part == Part::Status).then_some("status");
     let patch_type = patch_type(req)?;
     authorize(state, req, "patch", kind, sub, scope(ns), Some(name))?;
+    // Custom resources have no patch merge keys: kube-apiserver refuses strategic patches.
+    if patch_type == patch::PatchType::Strategic && !kind.info().is_builtin() {
+        return Err(SimError::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: \
+             application/json-patch+json, application/merge-patch+json",
+        ));
+    }
     let dry_run = params.dry_run()?;
     let validation = FieldValidation::of(&params)?;
     let (updated, warnings) = state.store.write(|txn| {

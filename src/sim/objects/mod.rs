@@ -42,6 +42,13 @@ fn preview(obj: Generic) -> Arc<Stored> {
     })
 }
 
+/// Whether `status` is the server's, written only through the `status` subresource. A custom
+/// resource type without that subresource keeps `status` as one of its fields (set on
+/// create, changed by updates), as kube-apiserver does for a CRD that does not enable it.
+fn status_is_subresource(kind: Kind) -> bool {
+    kind.info().is_builtin() || kind.info().has_subresource("status")
+}
+
 fn check_namespace_exists(txn: &Txn<'_>, kind: Kind, ns: &str) -> Result<(), SimError> {
     if kind.namespaced() && txn.get(Kind::Namespace, "", ns).is_none() {
         return Err(SimError::not_found("namespaces", ns));
@@ -98,7 +105,11 @@ pub(crate) fn create(
     meta.generation = rules::has_generation(kind).then_some(1);
     meta.deletion_timestamp = None;
     meta.deletion_grace_period_seconds = None;
-    let given_status = obj.body.shift_remove("status");
+    let given_status = if status_is_subresource(kind) {
+        obj.body.shift_remove("status")
+    } else {
+        None
+    };
     rules::defaults(&mut obj);
     let name = obj.metadata.name().to_string();
     let mut causes = Vec::new();
@@ -125,9 +136,13 @@ pub(crate) fn create(
     Ok(stored)
 }
 
-/// The body without `status`: what a change of bumps `generation`.
+/// The body without a subresource's `status`: what a change of bumps `generation`.
 fn spec_of(obj: &Generic) -> Vec<(&String, &Value)> {
-    obj.body.iter().filter(|(k, _)| *k != "status").collect()
+    let separate = status_is_subresource(obj.kind);
+    obj.body
+        .iter()
+        .filter(|(k, _)| !separate || *k != "status")
+        .collect()
 }
 
 /// Replaces an object (`part` Main or Status). A stale `metadata.resourceVersion` is a 409;
@@ -173,9 +188,11 @@ pub(crate) fn update(
                 .generate_name
                 .clone()
                 .or(old.metadata.generate_name.clone());
-            obj.body.shift_remove("status");
-            if let Some(status) = old.body.get("status") {
-                obj.body.insert("status".into(), status.clone());
+            if status_is_subresource(kind) {
+                obj.body.shift_remove("status");
+                if let Some(status) = old.body.get("status") {
+                    obj.body.insert("status".into(), status.clone());
+                }
             }
             rules::defaults(&mut obj);
         }
@@ -208,7 +225,8 @@ pub(crate) fn update(
 }
 
 /// Deletes an object, and (as the garbage collector's background propagation would) every
-/// object of this cluster whose `ownerReferences` name it, recursively.
+/// object of this cluster whose `ownerReferences` name it, recursively: in its namespace, or
+/// in any namespace when the owner is cluster-scoped.
 pub(crate) fn delete(
     txn: &mut Txn<'_>,
     kind: Kind,
@@ -230,7 +248,7 @@ pub(crate) fn delete(
         let snap = txn.snapshot();
         let dependents: Vec<Arc<Stored>> = snap
             .all()
-            .filter(|s| s.namespace == ns || !s.kind().namespaced())
+            .filter(|s| ns.is_empty() || s.namespace == ns || !s.kind().namespaced())
             .filter(|s| {
                 s.object
                     .meta()

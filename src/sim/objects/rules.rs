@@ -82,6 +82,26 @@ fn template_defaults(spec: &mut Map<String, Value>, restart: &str) {
     pod_spec_defaults(pod, restart);
 }
 
+/// The update strategy at `spec.{key}`, as the apps defaulters complete it (kubectl's
+/// generated manifests send `strategy: {}`): type RollingUpdate when unset, then each missing
+/// parameter of `rolling`; a StatefulSet (`always` false) gets them only when its type was
+/// unset or its `rollingUpdate` is given.
+fn strategy_defaults(spec: &mut Map<String, Value>, key: &str, rolling: Value, always: bool) {
+    let strategy = obj_mut(spec, key);
+    let unset = strategy.get("type").is_none_or(|t| t.is_null() || t == "");
+    if unset {
+        strategy.insert("type".into(), json!("RollingUpdate"));
+    }
+    let given = strategy.get("rollingUpdate").is_some_and(|r| !r.is_null());
+    if strategy.get("type") != Some(&json!("RollingUpdate")) || !(always || unset || given) {
+        return;
+    }
+    let params = obj_mut(strategy, "rollingUpdate");
+    for (k, v) in rolling.as_object().into_iter().flatten() {
+        default(params, k, v.clone());
+    }
+}
+
 /// Sets the defaults the API server's defaulters set for the kind.
 pub(super) fn defaults(obj: &mut Generic) {
     let kind = obj.kind;
@@ -107,11 +127,8 @@ pub(super) fn defaults(obj: &mut Generic) {
     if kind == Kind::Deployment {
         let spec = obj_mut(&mut obj.body, "spec");
         default(spec, "replicas", json!(1));
-        default(
-            spec,
-            "strategy",
-            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
-        );
+        let rolling = json!({"maxUnavailable": "25%", "maxSurge": "25%"});
+        strategy_defaults(spec, "strategy", rolling, true);
         default(spec, "revisionHistoryLimit", json!(10));
         default(spec, "progressDeadlineSeconds", json!(600));
         template_defaults(spec, "Always");
@@ -123,11 +140,7 @@ pub(super) fn defaults(obj: &mut Generic) {
         let spec = obj_mut(&mut obj.body, "spec");
         default(spec, "replicas", json!(1));
         default(spec, "podManagementPolicy", json!("OrderedReady"));
-        default(
-            spec,
-            "updateStrategy",
-            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
-        );
+        strategy_defaults(spec, "updateStrategy", json!({"partition": 0}), false);
         default(spec, "revisionHistoryLimit", json!(10));
         default(
             spec,
@@ -137,11 +150,8 @@ pub(super) fn defaults(obj: &mut Generic) {
         template_defaults(spec, "Always");
     } else if kind == Kind::DaemonSet {
         let spec = obj_mut(&mut obj.body, "spec");
-        default(
-            spec,
-            "updateStrategy",
-            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
-        );
+        let rolling = json!({"maxUnavailable": 1, "maxSurge": 0});
+        strategy_defaults(spec, "updateStrategy", rolling, true);
         default(spec, "revisionHistoryLimit", json!(10));
         template_defaults(spec, "Always");
     } else if kind == Kind::Job {
@@ -357,7 +367,11 @@ fn config_keys(obj: &Generic, fields: &[&str], causes: &mut Vec<Cause>) {
                     && k.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
                 if !ok {
-                    causes.push(Cause::invalid(*field, &json!(k), CONFIG_KEY_MSG));
+                    causes.push(Cause::invalid(
+                        format!("{field}[{k}]"),
+                        &json!(k),
+                        CONFIG_KEY_MSG,
+                    ));
                 }
             }
         }
@@ -997,6 +1011,53 @@ mod tests {
     }
 
     #[test]
+    fn partial_update_strategies_are_completed() {
+        let with = |kind, strategy: Value| {
+            let mut v = deployment();
+            let key = if kind == Kind::Deployment {
+                "strategy"
+            } else {
+                "updateStrategy"
+            };
+            v["spec"][key] = strategy;
+            let mut o = obj(kind, v);
+            defaults(&mut o);
+            o.body["spec"][key].clone()
+        };
+        let rolling = json!({"type": "RollingUpdate",
+                             "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
+        assert_eq!(with(Kind::Deployment, json!({})), rolling);
+        assert_eq!(
+            with(Kind::Deployment, json!({"type": "RollingUpdate"})),
+            rolling
+        );
+        assert_eq!(
+            with(Kind::Deployment, json!({"rollingUpdate": {"maxSurge": 1}})),
+            json!({"rollingUpdate": {"maxSurge": 1, "maxUnavailable": "25%"}, "type": "RollingUpdate"})
+        );
+        assert_eq!(
+            with(Kind::Deployment, json!({"type": "Recreate"})),
+            json!({"type": "Recreate"})
+        );
+        assert_eq!(
+            with(Kind::StatefulSet, json!({})),
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+        );
+        assert_eq!(
+            with(Kind::StatefulSet, json!({"type": "RollingUpdate"})),
+            json!({"type": "RollingUpdate"})
+        );
+        assert_eq!(
+            with(Kind::DaemonSet, json!({"type": "RollingUpdate"})),
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
+        );
+        assert_eq!(
+            with(Kind::DaemonSet, json!({"type": "OnDelete"})),
+            json!({"type": "OnDelete"})
+        );
+    }
+
+    #[test]
     fn secrets_configmaps_jobs_cronjobs_hpas_ingresses() {
         let mut s = obj(
             Kind::Secret,
@@ -1009,7 +1070,7 @@ mod tests {
             Kind::ConfigMap,
             json!({"metadata": {"name": "c"}, "data": {"bad key": "x"}}),
         );
-        assert_eq!(validate(&cm, None)[0].field, "data");
+        assert_eq!(validate(&cm, None)[0].field, "data[bad key]");
         let job = obj(
             Kind::Job,
             json!({"metadata": {"name": "j"}, "spec": {"template": {"spec": {
