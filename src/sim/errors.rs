@@ -132,9 +132,16 @@ impl fmt::Display for SimError {
 
 impl std::error::Error for SimError {}
 
+/// `details` naming `name` of `kind`, which may be group-qualified (`deployments.apps`,
+/// `Deployment.apps`): the group goes to `details.group`.
 fn details(name: &str, kind: &str) -> Option<Box<Details>> {
+    let (kind, group) = match kind.split_once('.') {
+        Some((k, g)) => (k, Some(g.to_string())),
+        None => (kind, None),
+    };
     Some(Box::new(Details {
         name: (!name.is_empty()).then(|| name.to_string()),
+        group,
         kind: Some(kind.to_string()),
         ..Default::default()
     }))
@@ -216,12 +223,11 @@ impl SimError {
             code: 422,
             reason: "Invalid",
             message: format!("{kind} {name:?} is invalid: {joined}"),
-            details: Some(Box::new(Details {
-                name: Some(name.to_string()),
-                kind: Some(kind.to_string()),
-                causes,
-                ..Default::default()
-            })),
+            details: details(name, kind).map(|mut d| {
+                d.name = Some(name.to_string());
+                d.causes = causes;
+                d
+            }),
         }
     }
 
@@ -285,6 +291,7 @@ impl SimError {
         user: &str,
         verb: &str,
         resource: &str,
+        group: &str,
         subresource: Option<&str>,
         namespace: Option<&str>,
         name: Option<&str>,
@@ -293,9 +300,16 @@ impl SimError {
             Some(sub) => format!("{resource}/{sub}"),
             None => resource.to_string(),
         };
+        let qualified = match group {
+            "" => full.clone(),
+            g => format!(
+                "{resource}.{g}{}",
+                subresource.map(|s| format!("/{s}")).unwrap_or_default()
+            ),
+        };
         let subject = match name {
-            Some(n) => format!("{full} {n:?} is forbidden"),
-            None => format!("{full} is forbidden"),
+            Some(n) => format!("{qualified} {n:?} is forbidden"),
+            None => format!("{qualified} is forbidden"),
         };
         let scope = match namespace {
             Some(ns) => format!("in the namespace {ns:?}"),
@@ -304,6 +318,7 @@ impl SimError {
         SimError {
             details: Some(Box::new(Details {
                 name: name.map(str::to_string),
+                group: (!group.is_empty()).then(|| group.to_string()),
                 kind: Some(resource.to_string()),
                 ..Default::default()
             })),
@@ -311,7 +326,7 @@ impl SimError {
                 403,
                 "Forbidden",
                 format!(
-                    "{subject}: User {user:?} cannot {verb} resource {full:?} in API group \"\" {scope}"
+                    "{subject}: User {user:?} cannot {verb} resource {full:?} in API group {group:?} {scope}"
                 ),
             )
         }
@@ -417,7 +432,7 @@ mod tests {
 
     #[test]
     fn forbidden_wording() {
-        let e = SimError::forbidden("alice", "list", "services", None, Some("default"), None);
+        let e = SimError::forbidden("alice", "list", "services", "", None, Some("default"), None);
         assert_eq!(
             e.message,
             "services is forbidden: User \"alice\" cannot list resource \"services\" in API group \"\" in the namespace \"default\""

@@ -277,6 +277,22 @@ impl Kind {
         self.0.list_kind
     }
 
+    /// The resource as errors name it: `services`, `deployments.apps`.
+    pub fn qualified_resource(self) -> String {
+        match self.0.group {
+            "" => self.0.plural.to_string(),
+            g => format!("{}.{g}", self.0.plural),
+        }
+    }
+
+    /// The kind as 422 errors name it: `Service`, `Deployment.apps`.
+    pub fn qualified_kind(self) -> String {
+        match self.0.group {
+            "" => self.0.kind.to_string(),
+            g => format!("{}.{g}", self.0.kind),
+        }
+    }
+
     /// `v1` or `group/version`.
     pub fn api_version(self) -> &'static str {
         self.0.api_version

@@ -189,6 +189,7 @@ pub async fn spawn(addr: &str, cluster: &SimClusterConfig) -> std::io::Result<Si
                 state::Attributes {
                     verb,
                     resource: "pods",
+                    group: "",
                     subresource: None,
                     namespace: ns,
                     name: None,

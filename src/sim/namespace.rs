@@ -163,6 +163,16 @@ pub(crate) fn delete(
     for svc in services {
         service::delete(txn, name, &svc, false)?;
     }
+    // Every other object in the namespace goes with it (the namespace controller).
+    let rest: Vec<(Kind, String)> = txn
+        .snapshot()
+        .all()
+        .filter(|s| s.namespace == name && s.kind().namespaced())
+        .map(|s| (s.kind(), s.name.clone()))
+        .collect();
+    for (kind, obj) in rest {
+        txn.delete(kind, name, &obj);
+    }
     txn.delete(Kind::Namespace, "", name);
     Ok(terminating)
 }

@@ -160,6 +160,9 @@ pub(crate) fn load(state: &SimState, source: &SeedSource) -> Result<(), SeedErro
             }
         }
     }
+    store
+        .write(objects::reconcile)
+        .map_err(|e| err(format!("reconciling the seeded workloads: {}", e.message)))?;
     Ok(())
 }
 

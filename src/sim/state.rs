@@ -44,6 +44,8 @@ pub struct Attributes<'a> {
     pub verb: &'a str,
     /// `services`, `namespaces`, `pods`.
     pub resource: &'a str,
+    /// The API group (`""` for the core group, `apps`).
+    pub group: &'a str,
     /// `status`, `proxy`, `exec`, ...
     pub subresource: Option<&'a str>,
     /// The namespace, `None` for cluster scope.
@@ -185,6 +187,7 @@ impl SimState {
                 &caller.user,
                 attrs.verb,
                 attrs.resource,
+                attrs.group,
                 attrs.subresource,
                 attrs.namespace,
                 attrs.name,

@@ -186,9 +186,10 @@ impl Stored {
     /// than this object's.
     pub(crate) fn check_fresh(&self, asked: Option<&str>) -> Result<(), SimError> {
         match asked.filter(|v| !v.is_empty()) {
-            Some(rv) if rv != self.rv.to_string() => {
-                Err(SimError::stale(self.kind().resource(), &self.name))
-            }
+            Some(rv) if rv != self.rv.to_string() => Err(SimError::stale(
+                &self.kind().qualified_resource(),
+                &self.name,
+            )),
             _ => Ok(()),
         }
     }
@@ -237,6 +238,11 @@ impl Stored {
                 Some(n.status.phase.clone().unwrap_or_default())
             }
             (path, Object::Generic(g)) => {
+                // The Job field label `status.successful` reads `status.succeeded`.
+                let path = match path {
+                    "status.successful" => "status.succeeded",
+                    p => p,
+                };
                 let pointer = format!("/{}", path.replace('.', "/"));
                 Some(match g.pointer(&pointer) {
                     None | Some(serde_json::Value::Null) => String::new(),

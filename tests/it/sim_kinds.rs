@@ -372,6 +372,14 @@ fn assert_refused(st: StatusCode, v: &Value, code: u16, reason: &str) {
 }
 
 /// `namespace/name` of every item of a list.
+/// The kind as 422 messages name it: `ConfigMap`, `Deployment.apps`.
+fn qualified_kind(case: &Case) -> String {
+    match case.api_version.split_once('/') {
+        Some((group, _)) => format!("{}.{group}", case.kind),
+        None => case.kind.to_string(),
+    }
+}
+
 fn keys(list: &Value) -> Vec<String> {
     list["items"]
         .as_array()
@@ -643,12 +651,22 @@ async fn api_suite(case: &Case) {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(columns.first(), Some(&"Name"), "{columns:?}");
-    assert!(columns.contains(&"Age"), "{columns:?}");
+    // Every kind prints a Name and a time column (Events lead with LAST SEEN, LimitRanges
+    // print CREATED AT, as kube-apiserver's printers do).
+    let name_at = columns
+        .iter()
+        .position(|c| *c == "Name")
+        .unwrap_or_else(|| panic!("{columns:?}"));
+    assert!(
+        ["Age", "Created At", "Last Seen"]
+            .iter()
+            .any(|t| columns.contains(t)),
+        "{columns:?}"
+    );
     let rows = table["rows"].as_array().unwrap();
     let row_names: Vec<&str> = rows
         .iter()
-        .map(|r| r["cells"][0].as_str().unwrap())
+        .map(|r| r["cells"][name_at].as_str().unwrap())
         .collect();
     assert_eq!(row_names, ["alpha", "beta", "gamma"]);
     assert!(rows
@@ -657,7 +675,7 @@ async fn api_suite(case: &Case) {
     let (_, one) = api.table(&api.item(case, "team-b", "gamma")).await;
     assert_eq!(one["kind"], "Table");
     assert_eq!(one["rows"].as_array().unwrap().len(), 1);
-    assert_eq!(one["rows"][0]["cells"][0], "gamma");
+    assert_eq!(one["rows"][0]["cells"][name_at], "gamma");
 
     // patches of the three types
     let alpha_url = api.item(case, "team-a", "alpha");
@@ -1468,7 +1486,7 @@ async fn invalid_objects_are_422_with_causes() {
             v["message"]
                 .as_str()
                 .unwrap()
-                .starts_with(&format!("{} {name:?} is invalid: ", case.kind)),
+                .starts_with(&format!("{} {name:?} is invalid: ", qualified_kind(case))),
             "{what}"
         );
         let causes = v["details"]["causes"].as_array().unwrap();
@@ -1829,6 +1847,11 @@ async fn deleting_an_owner_deletes_its_dependents() {
             &object(&DEPLOYMENTS, "team-a", "web", json!({})),
         )
         .await;
+    // The deployment controller made the ReplicaSet of web's template.
+    let (_, listed) = api.get(&api.coll(&REPLICA_SETS, Some("team-a"))).await;
+    let made = keys(&listed);
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(made[0].starts_with("team-a/web-"), "{made:?}");
     let owned_by = |owner: &Value, kind: &str| {
         json!([{"apiVersion": owner["apiVersion"], "kind": kind,
                 "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
@@ -1868,7 +1891,7 @@ async fn deleting_an_owner_deletes_its_dependents() {
         ),
     )
     .await;
-    for _ in 0..3 {
+    for _ in 0..4 {
         assert_eq!(w.next().await["type"], "ADDED");
     }
     let (st, deleted) = api
@@ -1897,7 +1920,7 @@ async fn deleting_an_owner_deletes_its_dependents() {
     }
     let mut gone = BTreeSet::new();
     let mut last = rv_of(&deleted);
-    for _ in 0..2 {
+    for _ in 0..3 {
         let ev = w.next().await;
         assert_eq!(ev["type"], "DELETED", "{ev}");
         assert!(rv_of(&ev["object"]) > last);
@@ -1906,7 +1929,11 @@ async fn deleting_an_owner_deletes_its_dependents() {
     }
     assert_eq!(
         gone,
-        BTreeSet::from(["team-a/web-5d4f8".to_string(), "team-a/web-7c9b2".into()])
+        BTreeSet::from([
+            "team-a/web-5d4f8".to_string(),
+            "team-a/web-7c9b2".into(),
+            made[0].clone()
+        ])
     );
 
     // a cluster-scoped owner (a custom Tenant) and its dependents in namespaces
@@ -2698,11 +2725,108 @@ async fn python_kubernetes_client_decodes_every_kind() {
         got["events"],
         json!([["db-0.1", "BackOff", "Warning", 4, "Pod", "kubelet", true]])
     );
-    assert_eq!(got["event_count"], 2);
+    // The two seeded Events, and the deployment controller's "Scaled up replica set
+    // web-5d4f8 from 3 to 4" (it adopted the seeded ReplicaSet: no second one).
+    assert_eq!(got["event_count"], 3);
     assert_eq!(got["widgets"], json!([["gear", 3]]));
     assert_eq!(got["widget_list_kind"], "WidgetList");
     assert_eq!(
         got["gear"],
         json!(["Widget", "example.com/v1", {"size": 3}])
     );
+}
+
+/// Errors about kinds of a named group name the group as the API server does
+/// (`deployments.apps "x" not found`, `details.group`), a deleted namespace takes every
+/// object in it along, Jobs answer the `status.successful` field label, and custom
+/// resources list their items with `kind` and `apiVersion`.
+#[actix_web::test]
+async fn group_errors_namespace_deletion_job_field_label_and_custom_list_items() {
+    let mut cfg = cluster();
+    cfg.tokens = vec![
+        SimToken {
+            token: "admin".into(),
+            ..Default::default()
+        },
+        SimToken {
+            token: "team-a".into(),
+            namespaces: Some(vec!["team-a".into()]),
+            verbs: None,
+        },
+    ];
+    let (_server, anon) = start(cfg).await;
+    let api = anon.with_token("admin");
+
+    let (st, v) = api.get(&api.item(&DEPLOYMENTS, "team-a", "nope")).await;
+    assert_refused(st, &v, 404, "NotFound");
+    assert_eq!(v["message"], r#"deployments.apps "nope" not found"#);
+    assert_eq!(v["details"]["group"], "apps");
+    assert_eq!(v["details"]["kind"], "deployments");
+    let (st, v) = api
+        .with_token("team-a")
+        .get(&api.coll(&DEPLOYMENTS, Some("team-b")))
+        .await;
+    assert_refused(st, &v, 403, "Forbidden");
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("deployments.apps is forbidden")
+            && msg.contains(r#"in API group "apps" in the namespace "team-b""#),
+        "{msg}"
+    );
+    let mut bad = object(&DEPLOYMENTS, "team-a", "bad", json!({}));
+    bad["spec"]["template"]["metadata"]["labels"] = json!({"app": "other"});
+    let (st, v) = api
+        .send(
+            Method::POST,
+            &api.coll(&DEPLOYMENTS, Some("team-a")),
+            Some(&bad),
+        )
+        .await;
+    assert_refused(st, &v, 422, "Invalid");
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .starts_with(r#"Deployment.apps "bad" is invalid"#));
+    assert_eq!(v["details"]["group"], "apps");
+
+    // A Job's `status.successful` field label.
+    api.create(&JOBS, "team-a", &object(&JOBS, "team-a", "done", json!({})))
+        .await;
+    let url = url_with(
+        &api.coll(&JOBS, Some("team-a")),
+        &[("fieldSelector", "status.successful=1")],
+    );
+    let (st, v) = api.get(&url).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(names(&v), vec!["done".to_string()]);
+
+    // Custom resource list items are whole objects.
+    api.create(
+        &GADGETS,
+        "team-a",
+        &object(&GADGETS, "team-a", "g1", json!({})),
+    )
+    .await;
+    let (_, v) = api.get(&api.coll(&GADGETS, Some("team-a"))).await;
+    assert_eq!(v["items"][0]["kind"], "Gadget");
+    assert_eq!(v["items"][0]["apiVersion"], "tools.example.org/v1alpha1");
+
+    // Deleting the namespace deletes what was in it.
+    api.create(
+        &DEPLOYMENTS,
+        "team-a",
+        &object(&DEPLOYMENTS, "team-a", "web", json!({})),
+    )
+    .await;
+    let ns_url = format!("{}/api/v1/namespaces/team-a", api.base);
+    let (st, _) = api.send(Method::DELETE, &ns_url, None).await;
+    assert_eq!(st, StatusCode::OK);
+    for case in [&DEPLOYMENTS, &REPLICA_SETS, &EVENTS, &JOBS, &GADGETS] {
+        let (_, v) = api.get(&api.coll(case, None)).await;
+        let left: Vec<String> = keys(&v)
+            .into_iter()
+            .filter(|k| k.starts_with("team-a/"))
+            .collect();
+        assert!(left.is_empty(), "{}: {left:?}", case.plural);
+    }
 }

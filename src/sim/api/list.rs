@@ -278,11 +278,17 @@ pub(super) fn list_body(
         )
         .as_bytes(),
     );
+    // Custom resources are served unstructured: their list items keep kind and apiVersion.
+    let full = !kind.info().is_builtin();
     for (i, s) in items.iter().enumerate() {
         if i > 0 {
             body.push(b',');
         }
-        body.extend_from_slice(&s.json);
+        if full {
+            body.extend_from_slice(&s.full_json());
+        } else {
+            body.extend_from_slice(&s.json);
+        }
     }
     body.extend_from_slice(b"]}");
     body

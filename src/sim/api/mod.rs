@@ -446,6 +446,7 @@ pub(crate) fn authorize(
         Attributes {
             verb,
             resource: kind.resource(),
+            group: kind.info().group,
             subresource,
             namespace,
             name,
@@ -515,7 +516,7 @@ pub(crate) fn check_preconditions(
     uid: &Option<String>,
     rv: &Option<String>,
 ) -> Result<(), SimError> {
-    let resource = obj.kind().resource();
+    let resource = &obj.kind().qualified_resource();
     if let Some(uid) = uid {
         let actual = obj.object.meta().uid.clone().unwrap_or_default();
         if *uid != actual {

@@ -235,7 +235,7 @@ fn get(
     let (snap, _) = state.store.snapshot();
     let obj = snap
         .get(kind, ns, name)
-        .ok_or_else(|| SimError::not_found(kind.resource(), name))?;
+        .ok_or_else(|| SimError::not_found(&kind.qualified_resource(), name))?;
     Ok(object_response(req, &params, StatusCode::OK, obj))
 }
 
@@ -304,7 +304,7 @@ fn patch(
     let (updated, warnings) = state.store.write(|txn| {
         let current = txn
             .get(kind, ns, name)
-            .ok_or_else(|| SimError::not_found(kind.resource(), name))?;
+            .ok_or_else(|| SimError::not_found(&kind.qualified_resource(), name))?;
         let patched = patch::apply(patch_type, &current.value(), body)?;
         let (obj, warnings) = decode_update(kind, patched, validation, ns, name)?;
         let updated = objects::update(txn, ns, name, obj, part, dry_run)?;
@@ -400,7 +400,7 @@ fn scale(
         let (snap, _) = state.store.snapshot();
         let obj = snap
             .get(kind, ns, name)
-            .ok_or_else(|| SimError::not_found(kind.resource(), name))?;
+            .ok_or_else(|| SimError::not_found(&kind.qualified_resource(), name))?;
         return Ok(respond(obj));
     }
     let dry_run = params.dry_run()?;
@@ -410,7 +410,7 @@ fn scale(
     let updated = state.store.write(|txn| {
         let current = txn
             .get(kind, ns, name)
-            .ok_or_else(|| SimError::not_found(kind.resource(), name))?;
+            .ok_or_else(|| SimError::not_found(&kind.qualified_resource(), name))?;
         let scale = scale_of(&current);
         let wanted = match patch_type {
             Some(t) => patch::apply(t, &scale, body)?,
@@ -432,7 +432,7 @@ fn scale(
         };
         if replicas < 0 {
             return Err(SimError::invalid(
-                "Scale",
+                "Scale.autoscaling",
                 name,
                 vec![crate::sim::errors::Cause::invalid(
                     "spec.replicas",

@@ -63,15 +63,35 @@ pub(crate) fn pod_template_hash(template: Option<&Value>) -> String {
         .collect()
 }
 
-fn owned_by(s: &Stored, uid: &str) -> bool {
+/// Whether `s` is owned by the object with this uid, or (as a seed may say without knowing
+/// the uid) controlled by the `kind` named `name`.
+fn owned_by(s: &Stored, uid: &str, kind: &str, name: &str) -> bool {
     s.object
         .meta()
         .owner_references
         .as_ref()
         .is_some_and(|refs| {
-            refs.iter()
-                .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
+            refs.iter().any(|r| {
+                let field = |k: &str| r.get(k).and_then(Value::as_str);
+                field("uid") == Some(uid)
+                    || (field("kind") == Some(kind)
+                        && field("name") == Some(name)
+                        && r.get("controller") == Some(&Value::Bool(true)))
+            })
         })
+}
+
+/// The pod-template-hash of a ReplicaSet's template (without its own hash label).
+fn rs_template_hash(s: &Stored) -> String {
+    let mut template = s.value().pointer("/spec/template").cloned();
+    if let Some(labels) = template
+        .as_mut()
+        .and_then(|t| t.pointer_mut("/metadata/labels"))
+        .and_then(Value::as_object_mut)
+    {
+        labels.shift_remove("pod-template-hash");
+    }
+    pod_template_hash(template.as_ref())
 }
 
 fn replicas_of(s: &Stored) -> i64 {
@@ -124,11 +144,19 @@ fn deployment(txn: &mut Txn<'_>, d: &Generic, old: Option<&Arc<Stored>>) -> Resu
     let snap = txn.snapshot();
     let owned: Vec<Arc<Stored>> = snap
         .iter(Kind::ReplicaSet, Some(&ns), None)
-        .filter(|s| owned_by(s, &uid))
+        .filter(|s| owned_by(s, &uid, "Deployment", &name))
         .cloned()
         .collect();
+    let current = owned
+        .iter()
+        .find(|rs| rs.name == rs_name)
+        .or_else(|| owned.iter().find(|rs| rs_template_hash(rs) == hash))
+        .cloned();
+    let current_name = current
+        .as_ref()
+        .map_or(rs_name.as_str(), |rs| rs.name.as_str());
     let mut messages = Vec::new();
-    for rs in owned.iter().filter(|rs| rs.name != rs_name) {
+    for rs in owned.iter().filter(|rs| rs.name != current_name) {
         let had = replicas_of(rs);
         if had != 0 {
             set_replicas(txn, rs, 0)?;
@@ -138,14 +166,15 @@ fn deployment(txn: &mut Txn<'_>, d: &Generic, old: Option<&Arc<Stored>>) -> Resu
             ));
         }
     }
-    match owned.iter().find(|rs| rs.name == rs_name) {
+    match &current {
         Some(rs) => {
             let had = replicas_of(rs);
             if had != replicas {
                 set_replicas(txn, rs, replicas)?;
                 let dir = if replicas > had { "up" } else { "down" };
                 messages.push(format!(
-                    "Scaled {dir} replica set {rs_name} from {had} to {replicas}"
+                    "Scaled {dir} replica set {} from {had} to {replicas}",
+                    rs.name
                 ));
             }
         }

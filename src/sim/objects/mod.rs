@@ -117,10 +117,10 @@ pub(crate) fn create(
     validation::labels_and_annotations(&obj.metadata, &mut causes);
     causes.extend(rules::validate(&obj, None));
     if !causes.is_empty() {
-        return Err(SimError::invalid(kind.name(), &name, causes));
+        return Err(SimError::invalid(&kind.qualified_kind(), &name, causes));
     }
     if txn.get(kind, ns, &name).is_some() {
-        return Err(SimError::already_exists(kind.resource(), &name));
+        return Err(SimError::already_exists(&kind.qualified_resource(), &name));
     }
     match (origin, given_status) {
         (Origin::Seed, Some(status)) if !status.is_null() => {
@@ -132,8 +132,26 @@ pub(crate) fn create(
         return Ok(preview(obj));
     }
     let stored = txn.put(Object::Generic(obj));
-    controllers::after_write(txn, &stored, None)?;
+    // A seed's objects are reconciled once the whole seed is in (`reconcile`), so that
+    // the ReplicaSets a seed brings along are adopted rather than duplicated.
+    if origin == Origin::Request {
+        controllers::after_write(txn, &stored, None)?;
+    }
     Ok(stored)
+}
+
+/// Runs the controllers over every object, as they would catch up after a start: called
+/// once a seed is loaded.
+pub(crate) fn reconcile(txn: &mut Txn<'_>) -> Result<(), SimError> {
+    let deployments: Vec<Arc<Stored>> = txn
+        .snapshot()
+        .iter(Kind::Deployment, None, None)
+        .cloned()
+        .collect();
+    for d in deployments {
+        controllers::after_write(txn, &d, None)?;
+    }
+    Ok(())
 }
 
 /// The body without a subresource's `status`: what a change of bumps `generation`.
@@ -158,7 +176,7 @@ pub(crate) fn update(
     let kind = obj.kind;
     let current = txn
         .get(kind, ns, name)
-        .ok_or_else(|| SimError::not_found(kind.resource(), name))?;
+        .ok_or_else(|| SimError::not_found(&kind.qualified_resource(), name))?;
     let Object::Generic(old) = &current.object else {
         return Err(SimError::internal("stored object has a typed model"));
     };
@@ -206,7 +224,7 @@ pub(crate) fn update(
     validation::labels_and_annotations(&obj.metadata, &mut causes);
     causes.extend(rules::validate(&obj, Some(old)));
     if !causes.is_empty() {
-        return Err(SimError::invalid(kind.name(), name, causes));
+        return Err(SimError::invalid(&kind.qualified_kind(), name, causes));
     }
     if part == Part::Main && spec_changed {
         synthesize_status(&mut obj);
@@ -236,13 +254,13 @@ pub(crate) fn delete(
 ) -> Result<Arc<Stored>, SimError> {
     let current = txn
         .get(kind, ns, name)
-        .ok_or_else(|| SimError::not_found(kind.resource(), name))?;
+        .ok_or_else(|| SimError::not_found(&kind.qualified_resource(), name))?;
     if dry_run {
         return Ok(current);
     }
     let gone = txn
         .delete(kind, ns, name)
-        .ok_or_else(|| SimError::not_found(kind.resource(), name))?;
+        .ok_or_else(|| SimError::not_found(&kind.qualified_resource(), name))?;
     let mut owners: Vec<String> = current.object.meta().uid.clone().into_iter().collect();
     while let Some(uid) = owners.pop() {
         let snap = txn.snapshot();
