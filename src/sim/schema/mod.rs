@@ -75,7 +75,6 @@ fn resolve(mut schema: &'static Value) -> (&'static Value, Option<&'static str>)
 
 /// The definitions `roots` need: themselves and everything they reference, transitively
 /// (names not in the pack are left out).
-#[allow(dead_code)] // discovery's next step
 pub(crate) fn closure<'a>(roots: impl IntoIterator<Item = &'a str>) -> BTreeSet<&'static str> {
     fn refs(v: &'static Value, out: &mut Vec<&'static str>) {
         match v {
