@@ -22,7 +22,7 @@
 
 use super::errors::SimError;
 use super::kinds::{Kind, TypeInfo};
-use super::schema;
+use super::schema::{self, SCALE};
 use super::state::SimState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -345,7 +345,6 @@ pub(crate) fn group_version_resource_list(
 // ---- OpenAPI v3 ----
 
 const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.";
-const SCALE: &str = "io.k8s.api.autoscaling.v1.Scale";
 
 /// One OpenAPI v3 document, serialized, with its hash.
 #[derive(Debug)]

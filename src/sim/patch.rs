@@ -44,6 +44,17 @@ pub(crate) fn apply(
     target: &Value,
     patch: &[u8],
 ) -> Result<Value, SimError> {
+    apply_as(PatchMeta::of(kind), t, target, patch)
+}
+
+/// [`apply`] to an object described by `meta` rather than a kind's schema: a subresource's
+/// object, such as `PatchMeta::of_definition(schema::SCALE)` for `scale`.
+pub(crate) fn apply_as(
+    meta: PatchMeta,
+    t: PatchType,
+    target: &Value,
+    patch: &[u8],
+) -> Result<Value, SimError> {
     let patch: Value = serde_json::from_slice(patch)
         .map_err(|e| SimError::bad_request(format!("error decoding patch: {e}")))?;
     match t {
@@ -64,7 +75,7 @@ pub(crate) fn apply(
                     "json: cannot unmarshal into Go value of type map[string]interface {}",
                 ));
             }
-            strategic(target, &patch, PatchMeta::of(kind), "")
+            strategic(target, &patch, meta, "")
         }
     }
 }

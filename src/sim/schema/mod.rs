@@ -27,6 +27,9 @@ const DEFINITIONS: &str = include_str!("definitions.json");
 /// The prefix of a `$ref` to another definition.
 pub(crate) const REF_PREFIX: &str = "#/components/schemas/";
 
+/// The definition of the `scale` subresource's object (autoscaling/v1 `Scale`).
+pub(crate) const SCALE: &str = "io.k8s.api.autoscaling.v1.Scale";
+
 const INT_OR_STRING: &str = "io.k8s.apimachinery.pkg.util.intstr.IntOrString";
 const QUANTITY: &str = "io.k8s.apimachinery.pkg.api.resource.Quantity";
 const TIME: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Time";
@@ -518,6 +521,13 @@ impl PatchMeta {
     /// The root of `kind`'s objects.
     pub(crate) fn of(kind: Kind) -> PatchMeta {
         PatchMeta(kind_schema(kind))
+    }
+
+    /// The root of objects of definition `name` (`schema::SCALE` for a `scale`
+    /// subresource).
+    #[allow(dead_code)] // for the scale subresource's patches in the object API
+    pub(crate) fn of_definition(name: &str) -> PatchMeta {
+        PatchMeta(definition(name))
     }
 
     /// The field `key` of the object here (or the value of map key `key`).

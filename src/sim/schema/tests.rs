@@ -395,6 +395,18 @@ fn strategic_merge_patch_merges_containers_env_and_ports_by_key() {
     .unwrap();
     assert_eq!(out["spec"]["strategy"], json!({"type": "Recreate"}));
 
+    // A subresource's object has its own schema.
+    let scale = json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "spec": {"replicas": 2}});
+    let out = patch::apply_as(
+        PatchMeta::of_definition(SCALE),
+        PatchType::Strategic,
+        &scale,
+        br#"{"spec":{"replicas":5}}"#,
+    )
+    .unwrap();
+    assert_eq!(out["spec"]["replicas"], 5);
+    assert!(definition(SCALE).is_some());
+
     // A merge patch replaces lists whatever the schema says.
     let out = patch::apply(
         Kind::Deployment,
