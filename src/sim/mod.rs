@@ -18,6 +18,7 @@ pub(crate) mod objects;
 pub(crate) mod patch;
 pub mod pods;
 pub(crate) mod protobuf;
+pub(crate) mod schema;
 pub(crate) mod seed;
 pub(crate) mod selectors;
 pub(crate) mod service;

@@ -1,9 +1,14 @@
 //! The three patch types of the API server: JSON merge patch (RFC 7386), JSON patch
-//! (RFC 6902) and strategic merge patch (lists merged by their patch merge key: Service
-//! `ports` by `port`; `$patch: delete|replace|merge`, `$setElementOrder/<list>`,
+//! (RFC 6902) and strategic merge patch (lists merged as the kind's schema says:
+//! `x-kubernetes-patch-strategy: merge` with `x-kubernetes-patch-merge-key`, so a Service's
+//! `ports` by `port`, a pod template's `containers` by `name`, their `env` by `name` and
+//! `ports` by `containerPort`, `metadata.finalizers` as a set; other lists are replaced;
+//! `$patch: delete|replace|merge`, `$setElementOrder/<list>`,
 //! `$deleteFromPrimitiveList/<list>` and `$retainKeys` directives).
 
 use super::errors::SimError;
+use super::kinds::Kind;
+use super::schema::PatchMeta;
 use serde_json::{Map, Value};
 
 /// A patch type, from the request's `Content-Type`.
@@ -30,8 +35,26 @@ impl PatchType {
     }
 }
 
-/// Applies `patch` (raw bytes) of type `t` to `target`.
-pub(crate) fn apply(t: PatchType, target: &Value, patch: &[u8]) -> Result<Value, SimError> {
+/// Applies `patch` (raw bytes) of type `t` to `target`, an object of `kind` (whose schema
+/// gives a strategic merge patch its merge keys; a kind without a schema has its lists
+/// replaced).
+pub(crate) fn apply(
+    kind: Kind,
+    t: PatchType,
+    target: &Value,
+    patch: &[u8],
+) -> Result<Value, SimError> {
+    apply_as(PatchMeta::of(kind), t, target, patch)
+}
+
+/// [`apply`] to an object described by `meta` rather than a kind's schema: a subresource's
+/// object, such as `PatchMeta::of_definition(schema::SCALE)` for `scale`.
+pub(crate) fn apply_as(
+    meta: PatchMeta,
+    t: PatchType,
+    target: &Value,
+    patch: &[u8],
+) -> Result<Value, SimError> {
     let patch: Value = serde_json::from_slice(patch)
         .map_err(|e| SimError::bad_request(format!("error decoding patch: {e}")))?;
     match t {
@@ -52,7 +75,7 @@ pub(crate) fn apply(t: PatchType, target: &Value, patch: &[u8]) -> Result<Value,
                     "json: cannot unmarshal into Go value of type map[string]interface {}",
                 ));
             }
-            strategic(target, &patch, "")
+            strategic(target, &patch, meta, "")
         }
     }
 }
@@ -240,21 +263,6 @@ pub(crate) fn json_patch(target: &Value, patch: &Value) -> Result<Value, SimErro
     Ok(doc)
 }
 
-/// The merge key of a list at `path` (dotted, without indices), if it is merged by key.
-fn merge_key(path: &str) -> Option<&'static str> {
-    match path {
-        "spec.ports" => Some("port"),
-        "status.conditions" | "status.loadBalancer.ingress.ports" => None,
-        "metadata.ownerReferences" => Some("uid"),
-        _ => None,
-    }
-}
-
-/// Primitive lists merged as sets (strategy `merge`).
-fn merged_primitive_list(path: &str) -> bool {
-    matches!(path, "metadata.finalizers")
-}
-
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
@@ -263,8 +271,13 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-/// Strategic merge of `patch` into `target` at `path`.
-fn strategic(target: &Value, patch: &Value, path: &str) -> Result<Value, SimError> {
+/// Strategic merge of `patch` into `target` at `path`, whose place in the schema is `meta`.
+fn strategic(
+    target: &Value,
+    patch: &Value,
+    meta: PatchMeta,
+    path: &str,
+) -> Result<Value, SimError> {
     let Value::Object(p) = patch else {
         return Ok(patch.clone());
     };
@@ -308,10 +321,14 @@ fn strategic(target: &Value, patch: &Value, path: &str) -> Result<Value, SimErro
             out.remove(k);
             continue;
         }
+        let child_meta = meta.field(k);
         let merged = match (out.get(k), v) {
+            (_, Value::Object(_)) if child_meta.strategy().replace => {
+                strategic(&Value::Null, v, child_meta, &child)?
+            }
             (Some(Value::Object(_)), Value::Object(_)) | (None, Value::Object(_)) => {
                 let base = out.get(k).cloned().unwrap_or(Value::Null);
-                strategic(&base, v, &child)?
+                strategic(&base, v, child_meta, &child)?
             }
             (cur, Value::Array(items)) => {
                 let cur = match cur {
@@ -321,7 +338,7 @@ fn strategic(target: &Value, patch: &Value, path: &str) -> Result<Value, SimErro
                 let order = p
                     .get(&format!("$setElementOrder/{k}"))
                     .and_then(Value::as_array);
-                Value::Array(merge_list(&cur, items, &child, order)?)
+                Value::Array(merge_list(&cur, items, child_meta, &child, order)?)
             }
             _ => v.clone(),
         };
@@ -334,9 +351,12 @@ fn strategic(target: &Value, patch: &Value, path: &str) -> Result<Value, SimErro
     Ok(Value::Object(out))
 }
 
+/// Merges the list `items` of a patch into `cur`, a list whose place in the schema is
+/// `meta`.
 fn merge_list(
     cur: &[Value],
     items: &[Value],
+    meta: PatchMeta,
     path: &str,
     order: Option<&Vec<Value>>,
 ) -> Result<Vec<Value>, SimError> {
@@ -350,7 +370,12 @@ fn merge_list(
             .cloned()
             .collect());
     }
-    if merged_primitive_list(path) {
+    let strategy = meta.strategy();
+    if !strategy.merge || strategy.replace {
+        return Ok(items.to_vec());
+    }
+    let Some(key) = meta.merge_key() else {
+        // A list of primitives merged as a set (`metadata.finalizers`).
         let mut out = cur.to_vec();
         for i in items {
             if !out.contains(i) {
@@ -358,10 +383,8 @@ fn merge_list(
             }
         }
         return Ok(out);
-    }
-    let Some(key) = merge_key(path) else {
-        return Ok(items.to_vec());
     };
+    let item_meta = meta.items();
     let mut out: Vec<Value> = cur.to_vec();
     for item in items {
         let Some(kv) = item.get(key) else {
@@ -378,7 +401,7 @@ fn merge_list(
         }
         match pos {
             Some(i) => {
-                let merged = strategic(&out[i], item, path)?;
+                let merged = strategic(&out[i], item, item_meta, path)?;
                 out[i] = merged;
             }
             None => {
@@ -386,7 +409,7 @@ fn merge_list(
                 if let Value::Object(m) = &mut fresh {
                     m.remove("$patch");
                 }
-                out.push(strategic(&Value::Null, &fresh, path)?);
+                out.push(strategic(&Value::Null, &fresh, item_meta, path)?);
             }
         }
     }
@@ -409,7 +432,13 @@ mod tests {
     #[test]
     fn merge_patch_rfc7386() {
         let t = json!({"a":"b","c":{"d":"e","f":"g"}});
-        let out = apply(PatchType::Merge, &t, br#"{"a":"z","c":{"f":null}}"#).unwrap();
+        let out = apply(
+            Kind::Service,
+            PatchType::Merge,
+            &t,
+            br#"{"a":"z","c":{"f":null}}"#,
+        )
+        .unwrap();
         assert_eq!(out, json!({"a":"z","c":{"d":"e"}}));
     }
 
@@ -422,27 +451,40 @@ mod tests {
             {"op":"copy","from":"/spec/selector","path":"/metadata"},
             {"op":"move","from":"/metadata/app","path":"/spec/x"},
             {"op":"remove","path":"/spec/ports/0"}]"#;
-        let out = apply(PatchType::Json, &t, p).unwrap();
+        let out = apply(Kind::Service, PatchType::Json, &t, p).unwrap();
         assert_eq!(
             out,
             json!({"metadata":{},"spec":{"ports":[{"port":81}],"selector":{"app":"b"},"x":"b"}})
         );
         let err = apply(
+            Kind::Service,
             PatchType::Json,
             &t,
             br#"[{"op":"test","path":"/spec/ports/0/port","value":1}]"#,
         )
         .unwrap_err();
         assert_eq!(err.code, 422);
-        let err = apply(PatchType::Json, &t, br#"[{"op":"remove","path":"/nope"}]"#).unwrap_err();
+        let err = apply(
+            Kind::Service,
+            PatchType::Json,
+            &t,
+            br#"[{"op":"remove","path":"/nope"}]"#,
+        )
+        .unwrap_err();
         assert_eq!(err.code, 422);
-        assert_eq!(apply(PatchType::Json, &t, b"{").unwrap_err().code, 400);
+        assert_eq!(
+            apply(Kind::Service, PatchType::Json, &t, b"{")
+                .unwrap_err()
+                .code,
+            400
+        );
     }
 
     #[test]
     fn strategic_ports_by_port() {
         let t = json!({"spec":{"ports":[{"name":"http","port":80},{"name":"metrics","port":9090}],"externalIPs":["1.1.1.1"]}});
         let out = apply(
+            Kind::Service,
             PatchType::Strategic,
             &t,
             br#"{"spec":{"ports":[{"port":80,"targetPort":8080},{"port":443,"name":"https"}],"externalIPs":["2.2.2.2"]}}"#,
@@ -454,6 +496,7 @@ mod tests {
         );
         assert_eq!(out["spec"]["externalIPs"], json!(["2.2.2.2"]));
         let out = apply(
+            Kind::Service,
             PatchType::Strategic,
             &t,
             br#"{"spec":{"ports":[{"port":9090,"$patch":"delete"}]}}"#,
@@ -461,6 +504,7 @@ mod tests {
         .unwrap();
         assert_eq!(out["spec"]["ports"], json!([{"name":"http","port":80}]));
         let out = apply(
+            Kind::Service,
             PatchType::Strategic,
             &t,
             br#"{"spec":{"ports":[{"port":1,"name":"one"},{"$patch":"replace"}]}}"#,
@@ -468,6 +512,7 @@ mod tests {
         .unwrap();
         assert_eq!(out["spec"]["ports"], json!([{"port":1,"name":"one"}]));
         let out = apply(
+            Kind::Service,
             PatchType::Strategic,
             &t,
             br#"{"spec":{"$setElementOrder/ports":[{"port":9090},{"port":80}],"ports":[{"port":80,"name":"web"}]}}"#,

@@ -1,94 +1,39 @@
 //! `fieldValidation=Strict` (and `Warn`): the unknown fields of an object, as a real API
-//! server reports them.
+//! server reports them, and the messages a real server sends about a body it cannot decode.
 //!
-//! The known fields are those of the schemas in the simulator's own OpenAPI document
-//! ([`super::discovery::OPENAPI_V3_API_V1`]), so what kubectl is told and what the server
+//! The known fields are those of the schema pack ([`super::schema`]), from which the
+//! simulator's OpenAPI documents are built too, so what kubectl is told and what the server
 //! enforces cannot drift apart. Paths are written as kube-apiserver writes them: dotted from
 //! the object's root without a leading dot, list items indexed (`spec.bogus`,
 //! `spec.ports[0].bogus`, `metadata.bogus`). Maps with free keys (labels, annotations,
 //! selector) and free-form objects (`managedFields[].fieldsV1`) accept anything. Only unknown
-//! field names are reported here; type errors are the validation code's business.
+//! field names are reported here; type errors are [`super::schema::check`]'s business.
 
-use serde_json::{Map, Value};
-use std::sync::OnceLock;
-
-fn schemas() -> &'static Map<String, Value> {
-    static SCHEMAS: OnceLock<Map<String, Value>> = OnceLock::new();
-    SCHEMAS.get_or_init(|| {
-        let doc: Value = serde_json::from_str(super::discovery::OPENAPI_V3_API_V1)
-            .expect("the embedded OpenAPI document is valid JSON (unit-tested)");
-        match doc.pointer("/components/schemas") {
-            Some(Value::Object(m)) => m.clone(),
-            _ => Map::new(),
-        }
-    })
-}
-
-/// Follows `allOf: [x]` and `$ref` to the schema they stand for.
-fn resolve(mut schema: &'static Value) -> &'static Value {
-    for _ in 0..8 {
-        if let Some(first) = schema.get("allOf").and_then(|a| a.get(0)) {
-            schema = first;
-            continue;
-        }
-        match schema
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|r| r.strip_prefix("#/components/schemas/"))
-            .and_then(|name| schemas().get(name))
-        {
-            Some(target) => schema = target,
-            None => return schema,
-        }
-    }
-    schema
-}
-
-fn walk(value: &Value, schema: &'static Value, path: &str, out: &mut Vec<String>) {
-    let schema = resolve(schema);
-    match value {
-        Value::Object(fields) => {
-            if let Some(Value::Object(props)) = schema.get("properties") {
-                for (key, sub) in fields {
-                    let sub_path = if path.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{path}.{key}")
-                    };
-                    match props.get(key) {
-                        Some(prop) => walk(sub, prop, &sub_path, out),
-                        None => out.push(sub_path),
-                    }
-                }
-            } else if let Some(additional @ Value::Object(_)) = schema.get("additionalProperties") {
-                for (key, sub) in fields {
-                    walk(sub, additional, &format!("{path}.{key}"), out);
-                }
-            }
-        }
-        Value::Array(items) => {
-            if let Some(item_schema) = schema.get("items") {
-                for (i, item) in items.iter().enumerate() {
-                    walk(item, item_schema, &format!("{path}[{i}]"), out);
-                }
-            }
-        }
-        _ => {}
-    }
-}
+use serde_json::Value;
 
 /// Paths of every field of `object` that the schema of `kind` (a core/v1 kind such as
 /// `Service`, `Namespace`, `ServiceList`, or a meta kind such as `DeleteOptions`) does not
 /// know. An unknown kind has no known fields to check against and yields nothing.
 pub(crate) fn unknown_fields_of(kind: &str, object: &Value) -> Vec<String> {
-    let schema = schemas()
-        .get(&format!("io.k8s.api.core.v1.{kind}"))
-        .or_else(|| schemas().get(&format!("io.k8s.apimachinery.pkg.apis.meta.v1.{kind}")));
-    let mut out = Vec::new();
-    if let Some(schema) = schema {
-        walk(object, schema, "", &mut out);
-    }
-    out
+    [
+        format!("io.k8s.api.core.v1.{kind}"),
+        format!("io.k8s.apimachinery.pkg.apis.meta.v1.{kind}"),
+    ]
+    .iter()
+    .find_map(|name| super::schema::unknown_fields(name, object))
+    .unwrap_or_default()
+}
+
+/// The `Warning` a real server sends for one unknown field it dropped
+/// (`fieldValidation=Warn`): `unknown field "spec.bogus"`.
+pub(crate) fn unknown_field_warning(path: &str) -> String {
+    format!("unknown field {path:?}")
+}
+
+/// The message of a 400 for a body that cannot be decoded as `kind` of `version` (`v1`,
+/// `v2`): `Deployment in version "v1" cannot be handled as a Deployment: <why>`.
+pub(crate) fn cannot_handle(kind: &str, version: &str, why: &str) -> String {
+    format!("{kind} in version {version:?} cannot be handled as a {kind}: {why}")
 }
 
 /// The message of the 400 BadRequest a real server answers for a `fieldValidation=Strict`
@@ -97,6 +42,16 @@ pub(crate) fn unknown_fields_of(kind: &str, object: &Value) -> Vec<String> {
 /// field "spec.bogus", unknown field "spec.ports[0].x"`. For `fieldValidation=Warn` a real
 /// server instead adds one `Warning: 299 - "unknown field \"spec.bogus\""` header per field.
 pub(crate) fn strict_error_message(kind: &str, unknown: &[String]) -> Option<String> {
+    strict_error_message_in(kind, "v1", unknown)
+}
+
+/// [`strict_error_message`] for a kind of another version (`HorizontalPodAutoscaler in
+/// version "v2" ...`).
+pub(crate) fn strict_error_message_in(
+    kind: &str,
+    version: &str,
+    unknown: &[String],
+) -> Option<String> {
     if unknown.is_empty() {
         return None;
     }
@@ -104,9 +59,10 @@ pub(crate) fn strict_error_message(kind: &str, unknown: &[String]) -> Option<Str
         .iter()
         .map(|f| format!("unknown field \"{f}\""))
         .collect();
-    Some(format!(
-        "{kind} in version \"v1\" cannot be handled as a {kind}: strict decoding error: {}",
-        fields.join(", ")
+    Some(cannot_handle(
+        kind,
+        version,
+        &format!("strict decoding error: {}", fields.join(", ")),
     ))
 }
 

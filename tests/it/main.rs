@@ -28,6 +28,7 @@ mod proxy_streaming;
 mod reload;
 mod sim_api;
 mod sim_backends;
+mod sim_discovery;
 mod sim_kinds;
 mod sim_kubectl;
 mod sim_pods;

@@ -368,14 +368,11 @@ pub(crate) fn decode<T: DeserializeOwned>(
         }
     }
     let obj: T = serde_json::from_value(value).map_err(|e| {
-        SimError::bad_request(format!(
-            "{0} in version \"v1\" cannot be handled as a {0}: {e}",
-            kind.name()
-        ))
+        SimError::bad_request(strict::cannot_handle(kind.name(), "v1", &e.to_string()))
     })?;
     let warnings = unknown
         .iter()
-        .map(|f| format!("unknown field {f:?}"))
+        .map(|f| strict::unknown_field_warning(f))
         .collect();
     Ok((obj, warnings))
 }

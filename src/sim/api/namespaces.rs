@@ -109,7 +109,7 @@ pub(super) async fn patch(
         let current = txn
             .get(K, "", &path)
             .ok_or_else(|| SimError::not_found("namespaces", &path))?;
-        let patched = patch::apply(patch_type, &current.value(), &body)?;
+        let patched = patch::apply(K, patch_type, &current.value(), &body)?;
         let (ns, _): (Namespace, _) = decode(K, patched, validation)?;
         namespace::update(txn, &path, ns, dry_run)
     })?;

@@ -13,6 +13,7 @@ use super::{
 use crate::sim::errors::SimError;
 use crate::sim::objects::{self, Origin};
 use crate::sim::patch;
+use crate::sim::schema::{self, PatchMeta};
 use crate::sim::service::Part;
 use crate::sim::state::SimState;
 use crate::sim::store::{Generic, Kind, Object, Stored};
@@ -146,10 +147,9 @@ fn scope(ns: &str) -> Option<&str> {
 /// Decodes a body as an object of `kind`: checks its `apiVersion` and `kind`.
 pub(crate) fn decode_generic(
     kind: Kind,
-    value: Value,
+    mut value: Value,
     validation: FieldValidation,
 ) -> Result<(Generic, Vec<String>)> {
-    let _ = validation;
     let version = kind.info().version;
     if !value.is_object() {
         return Err(SimError::bad_request(format!(
@@ -179,13 +179,14 @@ pub(crate) fn decode_generic(
             )));
         }
     }
+    let warnings = schema::check(kind, &mut value, validation)?;
     let obj = Generic::from_value(kind, value).map_err(|e| {
         SimError::bad_request(format!(
             "{0} in version \"{version}\" cannot be handled as a {0}: {e}",
             kind.name()
         ))
     })?;
-    Ok((obj, Vec::new()))
+    Ok((obj, warnings))
 }
 
 /// 400 when the body names a namespace other than the URL's.
@@ -305,7 +306,7 @@ fn patch(
         let current = txn
             .get(kind, ns, name)
             .ok_or_else(|| SimError::not_found(&kind.qualified_resource(), name))?;
-        let patched = patch::apply(patch_type, &current.value(), body)?;
+        let patched = patch::apply(kind, patch_type, &current.value(), body)?;
         let (obj, warnings) = decode_update(kind, patched, validation, ns, name)?;
         let updated = objects::update(txn, ns, name, obj, part, dry_run)?;
         Ok((updated, warnings))
@@ -413,7 +414,7 @@ fn scale(
             .ok_or_else(|| SimError::not_found(&kind.qualified_resource(), name))?;
         let scale = scale_of(&current);
         let wanted = match patch_type {
-            Some(t) => patch::apply(t, &scale, body)?,
+            Some(t) => patch::apply_as(PatchMeta::of_definition(schema::SCALE), t, &scale, body)?,
             None => body_value(req, body)?,
         };
         if let Some(rv) = wanted

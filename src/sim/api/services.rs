@@ -205,7 +205,7 @@ async fn patch_part(
         let current = txn
             .get(K, &ns, &name)
             .ok_or_else(|| SimError::not_found("services", &name))?;
-        let patched = patch::apply(patch_type, &current.value(), &body)?;
+        let patched = patch::apply(K, patch_type, &current.value(), &body)?;
         let (svc, warnings) = decode_update(patched, validation, &ns, &name)?;
         let updated = service::update(txn, &ns, &name, svc, part, dry_run)?;
         Ok((updated, warnings))
