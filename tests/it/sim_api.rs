@@ -755,6 +755,7 @@ async fn echo_backend() -> (actix_web::dev::ServerHandle, String) {
             .json(json!({
                 "method": req.method().as_str(),
                 "path": req.path(),
+                "decoded_path": percent_encoding::percent_decode_str(req.path()).decode_utf8_lossy(),
                 "query": req.query_string(),
                 "body": String::from_utf8_lossy(&body),
                 "headers": headers,
@@ -839,6 +840,37 @@ async fn proxy_subresource() {
         .await
         .unwrap();
     assert_eq!(v["path"], "/base/");
+    // {path} is decoded as kube-apiserver decodes it (the Python client sends `/` as
+    // `%2F`); the backend gets it escaped as Go writes a path. The query is unchanged.
+    for (path, sent, decoded) in [
+        ("hello%2Fworld", "/base/hello/world", "/base/hello/world"),
+        (
+            "hello%2fworld%2F",
+            "/base/hello/world/",
+            "/base/hello/world/",
+        ),
+        ("hello%20world", "/base/hello%20world", "/base/hello world"),
+        (
+            "caf%C3%A9/%3F%23",
+            "/base/caf%C3%A9/%3F%23",
+            "/base/café/?#",
+        ),
+        ("a%2F..%2F..%2Fb", "/base/b", "/base/b"),
+    ] {
+        let resp = c
+            .get(format!("{root}/web/proxy/{path}?q=a%2Fb&r=%20+x&s"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 299, "{path}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["path"], sent, "{path}");
+        assert_eq!(v["decoded_path"], decoded, "{path}");
+        assert_eq!(v["query"], "q=a%2Fb&r=%20+x&s", "{path}");
+    }
+    let (st, v) = send(&c, Method::GET, &format!("{root}/web/proxy/a%zz"), None).await;
+    assert_refused(st, &v, 400, "BadRequest");
+    assert_eq!(v["message"], "invalid URL escape \"%zz\"");
     // 503s and 404
     let (st, v) = send(&c, Method::GET, &format!("{root}/nobackend/proxy/"), None).await;
     assert_refused(st, &v, 503, "ServiceUnavailable");
