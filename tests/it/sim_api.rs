@@ -433,6 +433,160 @@ async fn create_errors() {
 }
 
 #[actix_web::test]
+async fn create_at_the_cluster_path_uses_the_body_namespace() {
+    let mut cfg = cluster();
+    cfg.tokens = vec![
+        SimToken {
+            token: "admin".into(),
+            ..Default::default()
+        },
+        SimToken {
+            token: "shop-writer".into(),
+            namespaces: Some(vec!["shop".into()]),
+            verbs: None,
+        },
+    ];
+    let (_s, base) = start(cfg).await;
+    let c = client();
+    let post = |body: Value, token: &'static str| {
+        c.post(format!("{base}/api/v1/services"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let admin_ns = c
+        .post(format!("{base}/api/v1/namespaces"))
+        .bearer_auth("admin")
+        .json(&json!({"metadata":{"name":"shop"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin_ns.status(), StatusCode::CREATED);
+    // Created in the body's namespace, as a namespaced create would (defaults, cluster IP).
+    let mut body = svc("web");
+    body["metadata"]["namespace"] = json!("shop");
+    let resp = post(body.clone(), "shop-writer").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let created: Value = resp.json().await.unwrap();
+    assert_eq!(created["kind"], "Service");
+    assert_eq!(created["metadata"]["namespace"], "shop");
+    assert_eq!(created["spec"]["type"], "ClusterIP");
+    assert!(created["spec"]["clusterIP"]
+        .as_str()
+        .unwrap()
+        .starts_with("10."));
+    let got: Value = c
+        .get(format!("{base}/api/v1/namespaces/shop/services/web"))
+        .bearer_auth("admin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, created);
+    // The same answers as the namespaced path: AlreadyExists, and a missing namespace.
+    let resp = post(body.clone(), "admin").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let v: Value = resp.json().await.unwrap();
+    assert_status(&v, 409, "AlreadyExists");
+    assert_eq!(v["message"], "services \"web\" already exists");
+    let mut nowhere = svc("x");
+    nowhere["metadata"]["namespace"] = json!("nowhere");
+    let resp = post(nowhere.clone(), "admin").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let at_cluster: Value = resp.json().await.unwrap();
+    assert_status(&at_cluster, 404, "NotFound");
+    let resp = c
+        .post(format!("{base}/api/v1/namespaces/nowhere/services"))
+        .bearer_auth("admin")
+        .json(&nowhere)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let namespaced: Value = resp.json().await.unwrap();
+    assert_eq!(at_cluster["message"], "namespaces \"nowhere\" not found");
+    assert_eq!(at_cluster, namespaced);
+    // No namespace in the body (absent or empty): 400 BadRequest, nothing created.
+    for ns in [None, Some("")] {
+        let mut anon = svc("anon");
+        if let Some(ns) = ns {
+            anon["metadata"]["namespace"] = json!(ns);
+        }
+        let resp = post(anon, "admin").await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{ns:?}");
+        let v: Value = resp.json().await.unwrap();
+        assert_status(&v, 400, "BadRequest");
+        assert_eq!(
+            v["message"],
+            "the provided object has no namespace: a Service created at /api/v1/services needs metadata.namespace"
+        );
+    }
+    let resp = c
+        .get(format!(
+            "{base}/api/v1/services?fieldSelector=metadata.name%3Danon"
+        ))
+        .bearer_auth("admin")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(names(&v), Vec::<String>::new());
+    // The namespace limits of the token apply to the body's namespace.
+    let mut other = svc("elsewhere");
+    other["metadata"]["namespace"] = json!("default");
+    let resp = post(other.clone(), "shop-writer").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["message"], "services is forbidden: User \"sim-user-2\" cannot create resource \"services\" in API group \"\" in the namespace \"default\"");
+    // dryRun, fieldValidation and YAML bodies as on the namespaced path.
+    let resp = c
+        .post(format!("{base}/api/v1/services?dryRun=All"))
+        .bearer_auth("admin")
+        .json(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let resp = c
+        .get(format!(
+            "{base}/api/v1/namespaces/default/services/elsewhere"
+        ))
+        .bearer_auth("admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::NOT_FOUND,
+        "a dry run stores nothing"
+    );
+    let resp = c
+        .post(format!("{base}/api/v1/services?fieldValidation=Strict"))
+        .bearer_auth("admin")
+        .header("content-type", "application/yaml")
+        .body("apiVersion: v1\nkind: Service\nmetadata:\n  name: y\n  namespace: default\nspec:\n  ports: [{port: 80}]\n  bogus: 1\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["message"].as_str().unwrap().contains("bogus"), "{v}");
+    let resp = c
+        .post(format!("{base}/api/v1/services"))
+        .bearer_auth("admin")
+        .header("content-type", "application/yaml")
+        .body("apiVersion: v1\nkind: Service\nmetadata:\n  name: y\n  namespace: default\nspec:\n  ports: [{port: 80}]\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["metadata"]["namespace"], "default");
+}
+
+#[actix_web::test]
 async fn node_ports_and_load_balancers() {
     let (_s, base) = start(cluster()).await;
     let c = client();
@@ -1509,14 +1663,17 @@ async fn seeds_from_file_and_text() {
 async fn routing_errors_pretty_and_collections() {
     let (_s, base) = start(cluster()).await;
     let c = client();
-    let (st, v) = send(
-        &c,
-        Method::POST,
-        &format!("{base}/api/v1/services"),
-        Some(json!({})),
-    )
-    .await;
-    assert_refused(st, &v, 405, "MethodNotAllowed");
+    // POST is served there (in the body's namespace); other methods are not.
+    for method in [Method::PUT, Method::PATCH, Method::DELETE] {
+        let (st, v) = send(
+            &c,
+            method.clone(),
+            &format!("{base}/api/v1/services"),
+            Some(json!({})),
+        )
+        .await;
+        assert_refused(st, &v, 405, "MethodNotAllowed");
+    }
     let (st, v) = send(&c, Method::GET, &format!("{base}/api/v1/foos"), None).await;
     assert_refused(st, &v, 404, "NotFound");
     let text = c
