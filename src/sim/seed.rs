@@ -2,18 +2,21 @@
 //! pod store's) and of every served kind, loaded at start from YAML (several documents,
 //! or a `kind: List`), from a file or from text embedded in the binary. Every object goes
 //! through the same defaulting, validation and allocation as an API create; the
-//! well-known namespaces of a real cluster always exist.
+//! well-known namespaces and the `default/kubernetes` Service of a real cluster always
+//! exist.
 
+use super::alloc::KUBERNETES_IP;
 use super::config::SeedSource;
 use super::errors::SimError;
 use super::kinds::CustomType;
 use super::model::{Namespace, Service};
 use super::objects::{self, Origin};
+use super::service::Part;
 use super::state::SimState;
 use super::store::{Generic, Kind, Store};
 use super::{namespace, service};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Namespaces every cluster has.
 pub(crate) const BUILTIN_NAMESPACES: &[&str] =
@@ -40,12 +43,43 @@ fn ensure_namespace(store: &Store, name: &str) -> Result<(), SimError> {
     })
 }
 
-/// Creates the built-in namespaces.
+/// The Service every cluster has, the API server's own: `default/kubernetes`.
+const KUBERNETES_SERVICE: (&str, &str) = ("default", "kubernetes");
+
+/// `default/kubernetes` as kube-apiserver reconciles it: the first address of the service
+/// range, port `https` 443/TCP to the server's 6443.
+fn kubernetes_service() -> Result<Service, SimError> {
+    let (namespace, name) = KUBERNETES_SERVICE;
+    serde_json::from_value(json!({
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"component": "apiserver", "provider": "kubernetes"},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": KUBERNETES_IP.to_string(),
+            "sessionAffinity": "None",
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
+        },
+    }))
+    .map_err(|e| SimError::internal(format!("the built-in {namespace}/{name} Service: {e}")))
+}
+
+/// Creates the built-in namespaces and the `default/kubernetes` Service (its cluster IP
+/// taken from the allocator), before any seed is loaded.
 pub(crate) fn builtins(store: &Store) -> Result<(), SimError> {
     for ns in BUILTIN_NAMESPACES {
         ensure_namespace(store, ns)?;
     }
-    Ok(())
+    let (namespace, name) = KUBERNETES_SERVICE;
+    let svc = kubernetes_service()?;
+    store.write(|txn| {
+        if txn.get(Kind::Service, namespace, name).is_none() {
+            service::create(txn, namespace, svc, false)?;
+        }
+        Ok(())
+    })
 }
 
 fn flatten(doc: Value, out: &mut Vec<Value>) {
@@ -171,6 +205,12 @@ fn load_namespace(state: &SimState, obj: Value) -> Result<(), String> {
 }
 
 /// A seed Service, in its namespace (`default` when unset), which is created if missing.
+///
+/// A seed may define the built-in `default/kubernetes` (the shipped seeds once did): its
+/// version wins, applied as an update (`kubectl replace`) of the built-in one, as seed
+/// Namespaces update the built-in namespaces. Its labels, annotations and spec replace the
+/// built-in ones; the cluster IP stays the first of the range, and a seed that sets
+/// another is refused as such an update is (the field is immutable).
 fn load_service(state: &SimState, obj: Value) -> Result<(), String> {
     let svc: Service = serde_json::from_value(obj).map_err(|e| e.to_string())?;
     let ns = svc
@@ -179,10 +219,18 @@ fn load_service(state: &SimState, obj: Value) -> Result<(), String> {
         .clone()
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "default".into());
+    let name = svc.metadata.name.clone().unwrap_or_default();
     ensure_namespace(&state.store, &ns).map_err(|e| e.message)?;
     state
         .store
-        .write(|txn| service::create(txn, &ns, svc, false))
+        .write(|txn| {
+            let builtin = (ns.as_str(), name.as_str()) == KUBERNETES_SERVICE;
+            if builtin && txn.get(Kind::Service, &ns, &name).is_some() {
+                service::update(txn, &ns, &name, svc, Part::Main, false)
+            } else {
+                service::create(txn, &ns, svc, false)
+            }
+        })
         .map(|_| ())
         .map_err(|e| e.message)
 }
@@ -318,6 +366,95 @@ mod tests {
             err.message
                 .starts_with("object 1 (PodMetrics): unsupported kind metrics.k8s.io/v1beta1/PodMetrics: a seed holds "),
             "{err}"
+        );
+    }
+
+    fn service(state: &SimState, ns: &str, name: &str) -> Option<Value> {
+        let (snap, _) = state.store.snapshot();
+        snap.get(Kind::Service, ns, name).map(|s| s.value())
+    }
+
+    #[test]
+    fn every_cluster_has_the_kubernetes_service() {
+        let store = Store::new();
+        builtins(&store).unwrap();
+        let (snap, _) = store.snapshot();
+        let k = snap
+            .get(Kind::Service, "default", "kubernetes")
+            .expect("default/kubernetes")
+            .value();
+        assert_eq!(
+            k["metadata"]["labels"],
+            json!({"component": "apiserver", "provider": "kubernetes"})
+        );
+        assert_eq!(k["spec"]["type"], "ClusterIP");
+        assert_eq!(k["spec"]["clusterIP"], "10.96.0.1");
+        assert_eq!(k["spec"]["clusterIPs"], json!(["10.96.0.1"]));
+        assert_eq!(k["spec"]["sessionAffinity"], "None");
+        assert_eq!(
+            k["spec"]["ports"],
+            json!([{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}])
+        );
+        assert!(k["metadata"]["uid"].is_string());
+        // The allocator has the address: no other Service may take it.
+        let taken = store
+            .write(|t| Ok(t.ips().check(KUBERNETES_IP)))
+            .unwrap()
+            .unwrap_err();
+        assert!(taken.contains("already allocated"), "{taken}");
+        let err = store
+            .write(|t| {
+                service::create(
+                    t,
+                    "default",
+                    serde_json::from_value(json!({"metadata": {"name": "squatter"},
+                        "spec": {"clusterIP": "10.96.0.1", "ports": [{"port": 80}]}}))
+                    .unwrap(),
+                    false,
+                )
+            })
+            .unwrap_err();
+        assert!(err.message.contains("already allocated"), "{}", err.message);
+        // Built-ins again (a second call) change nothing.
+        let rv = store.rv();
+        builtins(&store).unwrap();
+        assert_eq!(store.rv(), rv);
+    }
+
+    #[test]
+    fn a_seed_that_defines_the_kubernetes_service_updates_the_built_in_one() {
+        let state = load_text(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: kubernetes\n  namespace: default\n  labels: {component: apiserver, provider: kubernetes, seeded: 'yes'}\n  annotations: {sim.kubeplex.io/backend: 'http://127.0.0.1:6443'}\nspec:\n  ports: [{name: https, port: 443, targetPort: 6443}]\n",
+        )
+        .unwrap();
+        let k = service(&state, "default", "kubernetes").unwrap();
+        assert_eq!(k["metadata"]["labels"]["seeded"], "yes");
+        assert_eq!(
+            k["metadata"]["annotations"]["sim.kubeplex.io/backend"],
+            "http://127.0.0.1:6443"
+        );
+        assert_eq!(k["spec"]["clusterIP"], "10.96.0.1");
+        let (snap, _) = state.store.snapshot();
+        assert_eq!(snap.iter(Kind::Service, Some("default"), None).count(), 1);
+        // The cluster IP cannot move, as in any update.
+        let err = load_text(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: kubernetes}\nspec:\n  clusterIP: 10.96.0.2\n  ports: [{name: https, port: 443}]\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.message
+                .starts_with("object 1 (Service): Service \"kubernetes\" is invalid")
+                && err.message.contains("may not change once set"),
+            "{err}"
+        );
+        // Any other Service a seed defines twice is still refused.
+        let err = load_text(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "object 2 (Service): services \"web\" already exists"
         );
     }
 

@@ -189,10 +189,11 @@ async fn service_crud_and_conflicts() {
     assert_eq!(got, created);
     let (_, list) = send(&c, Method::GET, &coll, None).await;
     assert_eq!(list["kind"], "ServiceList");
-    assert_eq!(names(&list), vec!["web"]);
-    assert!(list["items"][0].get("kind").is_none());
+    // (every cluster has default/kubernetes)
+    assert_eq!(names(&list), vec!["kubernetes", "web"]);
+    assert!(list["items"][1].get("kind").is_none());
     let (_, all) = send(&c, Method::GET, &format!("{base}/api/v1/services"), None).await;
-    assert_eq!(names(&all), vec!["web"]);
+    assert_eq!(names(&all), vec!["kubernetes", "web"]);
     assert!(rv_of(&all) >= rv_of(&created));
 
     // AlreadyExists
@@ -691,7 +692,11 @@ async fn namespaces_endpoints() {
     .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (_, all) = send(&c, Method::GET, &format!("{base}/api/v1/services"), None).await;
-    assert!(names(&all).is_empty(), "services went with their namespace");
+    assert_eq!(
+        names(&all),
+        vec!["kubernetes"],
+        "team-a's services went with their namespace, default's stayed"
+    );
     let (st, v) = send(
         &c,
         Method::DELETE,
@@ -1075,15 +1080,21 @@ async fn selectors_filter_lists() {
         .unwrap();
         url.to_string()
     };
+    // default/kubernetes has neither label: `!=`, `notin` and `!` select it, as they select
+    // objects without the key on a real server.
     for (sel, want) in [
         ("app=web", vec!["a"]),
         ("app==web", vec!["a"]),
-        ("app!=web", vec!["b", "c"]),
+        ("app!=web", vec!["b", "c", "kubernetes"]),
         ("app in (web,db)", vec!["a", "b"]),
-        ("app notin (web,db)", vec!["c"]),
+        ("app notin (web,db)", vec!["c", "kubernetes"]),
         ("tier", vec!["a", "b"]),
-        ("!tier", vec!["c"]),
+        ("!tier", vec!["c", "kubernetes"]),
         ("app=web,tier=front", vec!["a"]),
+        (
+            "component=apiserver,provider=kubernetes",
+            vec!["kubernetes"],
+        ),
     ] {
         let (st, list) = send(&c, Method::GET, &q(sel), None).await;
         assert_eq!(st, StatusCode::OK);
@@ -1118,7 +1129,7 @@ async fn selectors_filter_lists() {
         None,
     )
     .await;
-    assert_eq!(names(&l), vec!["b", "c"]);
+    assert_eq!(names(&l), vec!["b", "c", "kubernetes"]);
     let (st, v) = send(&c, Method::GET, &f("spec.bogus=1"), None).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(v["message"]
@@ -1141,16 +1152,18 @@ async fn selectors_filter_lists() {
 async fn pagination_and_resource_versions() {
     let (server, base) = start(cluster()).await;
     let c = client();
-    let coll = format!("{base}/api/v1/namespaces/default/services");
+    // A namespace of its own: default also holds default/kubernetes.
+    create_ns(&c, &base, "paged").await;
+    let coll = format!("{base}/api/v1/namespaces/paged/services");
     for i in 0..7 {
-        create_svc(&c, &base, "default", svc(&format!("s{i}"))).await;
+        create_svc(&c, &base, "paged", svc(&format!("s{i}"))).await;
     }
     let (_, first) = send(&c, Method::GET, &format!("{coll}?limit=3"), None).await;
     assert_eq!(names(&first), vec!["s0", "s1", "s2"]);
     assert_eq!(first["metadata"]["remainingItemCount"], 4);
     let list_rv = rv_of(&first);
     // a change between pages does not show: the pages are one consistent snapshot
-    create_svc(&c, &base, "default", svc("s00")).await;
+    create_svc(&c, &base, "paged", svc("s00")).await;
     send(&c, Method::DELETE, &format!("{coll}/s5"), None).await;
     let mut seen = names(&first);
     let mut token = first["metadata"]["continue"].as_str().unwrap().to_string();
@@ -1255,7 +1268,8 @@ async fn pagination_and_resource_versions() {
             None => break,
         }
     }
-    assert_eq!(total, 8);
+    // paged's 7, zz/last and default/kubernetes
+    assert_eq!(total, 9);
 }
 
 #[actix_web::test]
@@ -1265,12 +1279,21 @@ async fn watch_events_in_order() {
     let coll = format!("{base}/api/v1/namespaces/default/services");
     let first = create_svc(&c, &base, "default", svc("pre")).await;
     let start_rv = rv_of(&first);
-    // from the current state: synthetic ADDED, then changes
+    // from the current state: synthetic ADDED (default/kubernetes too), then changes
     let mut w = Watch::open(&c, &format!("{coll}?watch=1")).await;
-    let ev = w.next().await.unwrap();
-    assert_eq!(ev["type"], "ADDED");
-    assert_eq!(ev["object"]["metadata"]["name"], "pre");
-    assert_eq!(ev["object"]["kind"], "Service");
+    let mut initial = Vec::new();
+    for _ in 0..2 {
+        let ev = w.next().await.unwrap();
+        assert_eq!(ev["type"], "ADDED");
+        assert_eq!(ev["object"]["kind"], "Service");
+        initial.push(
+            ev["object"]["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(initial, ["kubernetes", "pre"]);
     // from a resourceVersion, on the /watch/ path
     let mut w2 = Watch::open(
         &c,
@@ -1465,7 +1488,11 @@ async fn bookmarks_timeouts_and_expired_watches() {
     assert!(w.next().await.is_none());
     // sendInitialEvents: the state, then the initial-events-end bookmark
     let mut w = Watch::open(&c, &format!("{coll}?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&resourceVersion=")).await;
-    assert_eq!(w.next().await.unwrap()["type"], "ADDED");
+    for name in ["a", "kubernetes"] {
+        let ev = w.next().await.unwrap();
+        assert_eq!(ev["type"], "ADDED");
+        assert_eq!(ev["object"]["metadata"]["name"], name);
+    }
     let b = w.next().await.unwrap();
     assert_eq!(b["type"], "BOOKMARK");
     assert_eq!(
@@ -1627,8 +1654,8 @@ async fn seeds_from_file_and_text() {
     let (_s, base) = start(cfg).await;
     let c = client();
     let (_, all) = send(&c, Method::GET, &format!("{base}/api/v1/services"), None).await;
-    assert_eq!(names(&all), vec!["legacy", "cart"]);
-    // the shipped seed, embedded
+    assert_eq!(names(&all), vec!["kubernetes", "legacy", "cart"]);
+    // the shipped seed, embedded; default/kubernetes is built in, not seeded
     let mut cfg = cluster();
     cfg.seed = Some(SeedSource::Text {
         name: "default".into(),
@@ -1636,15 +1663,70 @@ async fn seeds_from_file_and_text() {
     });
     let (_s2, base2) = start(cfg).await;
     let (_, all) = send(&c, Method::GET, &format!("{base2}/api/v1/services"), None).await;
-    assert!(names(&all).contains(&"kubernetes".to_string()));
-    let (_, k) = send(
+    let all = names(&all);
+    assert_eq!(all.iter().filter(|n| *n == "kubernetes").count(), 1);
+    for seeded in ["checkout", "ledger-db", "web", "search", "payments-gateway"] {
+        assert!(all.contains(&seeded.to_string()), "{seeded} in {all:?}");
+    }
+    // every cluster, seeded or not, has default/kubernetes as a real one does
+    let (_s3, base3) = start(cluster()).await;
+    for b in [&base2, &base3] {
+        let (st, k) = send(
+            &c,
+            Method::GET,
+            &format!("{b}/api/v1/namespaces/default/services/kubernetes"),
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{k}");
+        assert_eq!(
+            k["metadata"]["labels"],
+            json!({"component": "apiserver", "provider": "kubernetes"})
+        );
+        assert_eq!(k["spec"]["type"], "ClusterIP");
+        assert_eq!(k["spec"]["clusterIP"], "10.96.0.1");
+        assert_eq!(k["spec"]["sessionAffinity"], "None");
+        assert_eq!(
+            k["spec"]["ports"],
+            json!([{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}])
+        );
+    }
+    // its address is taken: no other Service gets it
+    let (st, v) = send(
+        &c,
+        Method::POST,
+        &format!("{base3}/api/v1/namespaces/default/services"),
+        Some(json!({"metadata":{"name":"squatter"},"spec":{"clusterIP":"10.96.0.1","ports":[{"port":80}]}})),
+    )
+    .await;
+    assert_refused(st, &v, 422, "Invalid");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("provided IP is already allocated"),
+        "{v}"
+    );
+    // a seed that defines default/kubernetes updates the built-in one: its version wins
+    let mut cfg = cluster();
+    cfg.seed = Some(SeedSource::Text {
+        name: "own kubernetes".into(),
+        text: "apiVersion: v1\nkind: Service\nmetadata:\n  name: kubernetes\n  namespace: default\n  labels: {component: apiserver, provider: kubernetes}\n  annotations: {note: from-the-seed}\nspec:\n  ports: [{name: https, port: 443, targetPort: 6443}]\n".into(),
+    });
+    let (_s4, base4) = start(cfg).await;
+    let (_, list) = send(
         &c,
         Method::GET,
-        &format!("{base2}/api/v1/namespaces/default/services/kubernetes"),
+        &format!("{base4}/api/v1/namespaces/default/services"),
         None,
     )
     .await;
-    assert_eq!(k["spec"]["clusterIP"], "10.96.0.1");
+    assert_eq!(names(&list), vec!["kubernetes"]);
+    assert_eq!(
+        list["items"][0]["metadata"]["annotations"],
+        json!({"note": "from-the-seed"})
+    );
+    assert_eq!(list["items"][0]["spec"]["clusterIP"], "10.96.0.1");
     // a bad seed refuses to start, naming the object
     let mut cfg = cluster();
     cfg.seed = Some(SeedSource::Text {
@@ -1720,7 +1802,7 @@ async fn routing_errors_pretty_and_collections() {
         None,
     )
     .await;
-    assert_eq!(names(&left), vec!["c"]);
+    assert_eq!(names(&left), vec!["c", "kubernetes"]);
     // the deleted objects come back as a list at the store's version after the deletes
     assert_eq!(v["kind"], "ServiceList", "{v}");
     assert_eq!(v["apiVersion"], "v1");
@@ -1854,8 +1936,19 @@ async fn tables_for_kubectl() {
             "Age"
         ]
     );
-    assert_eq!(t["rows"][0]["cells"][0], "web");
-    assert_eq!(t["rows"][0]["cells"][4], "80/TCP");
+    // default/kubernetes first, as `kubectl get services` shows it on a real cluster
+    assert_eq!(
+        t["rows"][0]["cells"].as_array().unwrap()[..5],
+        [
+            json!("kubernetes"),
+            json!("ClusterIP"),
+            json!("10.96.0.1"),
+            json!("<none>"),
+            json!("443/TCP")
+        ]
+    );
+    assert_eq!(t["rows"][1]["cells"][0], "web");
+    assert_eq!(t["rows"][1]["cells"][4], "80/TCP");
     assert!(t["metadata"]["resourceVersion"].is_string());
     let t: Value = c
         .get(format!("{coll}/web"))
@@ -1889,10 +1982,13 @@ async fn tables_for_kubectl() {
         resp,
         buf: Vec::new(),
     };
-    let ev = w.next().await.unwrap();
-    assert_eq!(ev["type"], "ADDED");
-    assert_eq!(ev["object"]["kind"], "Table");
-    assert_eq!(ev["object"]["rows"][0]["cells"][0], "web");
+    for name in ["kubernetes", "web"] {
+        let ev = w.next().await.unwrap();
+        assert_eq!(ev["type"], "ADDED");
+        assert_eq!(ev["object"]["kind"], "Table");
+        assert_eq!(ev["object"]["rows"].as_array().unwrap().len(), 1);
+        assert_eq!(ev["object"]["rows"][0]["cells"][0], name);
+    }
 }
 
 /// kubectl's generator subcommands send protobuf bodies; the simulator decodes them.

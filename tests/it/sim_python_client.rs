@@ -173,7 +173,10 @@ async fn python_kubernetes_client_decodes_everything() {
     );
     let got: Value = serde_json::from_str(stdout.trim()).expect("script printed JSON");
 
-    assert_eq!(got["all"], serde_json::json!(["shop/echo", "shop/web"]));
+    assert_eq!(
+        got["all"],
+        serde_json::json!(["default/kubernetes", "shop/echo", "shop/web"])
+    );
     // `hello%2Fworld` and `a%20b%2Fc` on the wire to the simulator; decoded there, so the
     // backend sees a separator, and a space escaped again as a Go server sends it.
     assert_eq!(
