@@ -47,10 +47,12 @@ impl IpAllocator {
     /// Allocates a free address at random; `None` when the range is full.
     pub(crate) fn allocate(&mut self) -> Option<Ipv4Addr> {
         let size = CIDR_SIZE - 2;
-        if self.used.len() as u32 >= size - 1 {
+        let kube = u32::from(KUBERNETES_IP);
+        // Full when every address but `default/kubernetes`'s (taken or not) is used.
+        let others = self.used.len() as u32 - u32::from(self.used.contains(&kube));
+        if others >= size - 1 {
             return None;
         }
-        let kube = u32::from(KUBERNETES_IP);
         let start: u32 = rand::random::<u32>() % size;
         for i in 0..size {
             let n = CIDR_BASE + 1 + (start + i) % size;

@@ -119,11 +119,12 @@ async fn get_through_the_path_route_by_name_and_key() {
     assert_eq!(svc["kind"].as_str(), Some("Service"));
     assert_eq!(svc["metadata"]["name"].as_str(), Some("web"));
 
-    // `dev` by name is the first in order (simulated); by key each is reachable.
+    // `dev` by name is the first in order (simulated); by key each is reachable. Each
+    // cluster has its seeded Service besides the built-in default/kubernetes.
     for (cluster, expected) in [
-        ("dev", "team-a/search"),
-        ("simulated:dev", "team-a/search"),
-        ("config:dev", "team-b/billing"),
+        ("dev", "default/kubernetes\nteam-a/search"),
+        ("simulated:dev", "default/kubernetes\nteam-a/search"),
+        ("config:dev", "default/kubernetes\nteam-b/billing"),
     ] {
         let k = kubectl_for(&app, cluster);
         let out = k
@@ -250,7 +251,7 @@ async fn create_apply_patch_delete_through_kubeplex() {
     // The other clusters did not see any of it.
     let dev = kubectl_for(&app, "dev");
     let out = dev.ok(&["get", "svc", "-A", "-o", "name"]).await;
-    assert_eq!(out.trim(), "service/search");
+    assert_eq!(out.trim(), "service/kubernetes\nservice/search");
 }
 
 #[actix_web::test]

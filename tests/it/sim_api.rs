@@ -189,10 +189,11 @@ async fn service_crud_and_conflicts() {
     assert_eq!(got, created);
     let (_, list) = send(&c, Method::GET, &coll, None).await;
     assert_eq!(list["kind"], "ServiceList");
-    assert_eq!(names(&list), vec!["web"]);
-    assert!(list["items"][0].get("kind").is_none());
+    // (every cluster has default/kubernetes)
+    assert_eq!(names(&list), vec!["kubernetes", "web"]);
+    assert!(list["items"][1].get("kind").is_none());
     let (_, all) = send(&c, Method::GET, &format!("{base}/api/v1/services"), None).await;
-    assert_eq!(names(&all), vec!["web"]);
+    assert_eq!(names(&all), vec!["kubernetes", "web"]);
     assert!(rv_of(&all) >= rv_of(&created));
 
     // AlreadyExists
@@ -433,6 +434,160 @@ async fn create_errors() {
 }
 
 #[actix_web::test]
+async fn create_at_the_cluster_path_uses_the_body_namespace() {
+    let mut cfg = cluster();
+    cfg.tokens = vec![
+        SimToken {
+            token: "admin".into(),
+            ..Default::default()
+        },
+        SimToken {
+            token: "shop-writer".into(),
+            namespaces: Some(vec!["shop".into()]),
+            verbs: None,
+        },
+    ];
+    let (_s, base) = start(cfg).await;
+    let c = client();
+    let post = |body: Value, token: &'static str| {
+        c.post(format!("{base}/api/v1/services"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let admin_ns = c
+        .post(format!("{base}/api/v1/namespaces"))
+        .bearer_auth("admin")
+        .json(&json!({"metadata":{"name":"shop"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin_ns.status(), StatusCode::CREATED);
+    // Created in the body's namespace, as a namespaced create would (defaults, cluster IP).
+    let mut body = svc("web");
+    body["metadata"]["namespace"] = json!("shop");
+    let resp = post(body.clone(), "shop-writer").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let created: Value = resp.json().await.unwrap();
+    assert_eq!(created["kind"], "Service");
+    assert_eq!(created["metadata"]["namespace"], "shop");
+    assert_eq!(created["spec"]["type"], "ClusterIP");
+    assert!(created["spec"]["clusterIP"]
+        .as_str()
+        .unwrap()
+        .starts_with("10."));
+    let got: Value = c
+        .get(format!("{base}/api/v1/namespaces/shop/services/web"))
+        .bearer_auth("admin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, created);
+    // The same answers as the namespaced path: AlreadyExists, and a missing namespace.
+    let resp = post(body.clone(), "admin").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let v: Value = resp.json().await.unwrap();
+    assert_status(&v, 409, "AlreadyExists");
+    assert_eq!(v["message"], "services \"web\" already exists");
+    let mut nowhere = svc("x");
+    nowhere["metadata"]["namespace"] = json!("nowhere");
+    let resp = post(nowhere.clone(), "admin").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let at_cluster: Value = resp.json().await.unwrap();
+    assert_status(&at_cluster, 404, "NotFound");
+    let resp = c
+        .post(format!("{base}/api/v1/namespaces/nowhere/services"))
+        .bearer_auth("admin")
+        .json(&nowhere)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let namespaced: Value = resp.json().await.unwrap();
+    assert_eq!(at_cluster["message"], "namespaces \"nowhere\" not found");
+    assert_eq!(at_cluster, namespaced);
+    // No namespace in the body (absent or empty): 400 BadRequest, nothing created.
+    for ns in [None, Some("")] {
+        let mut anon = svc("anon");
+        if let Some(ns) = ns {
+            anon["metadata"]["namespace"] = json!(ns);
+        }
+        let resp = post(anon, "admin").await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{ns:?}");
+        let v: Value = resp.json().await.unwrap();
+        assert_status(&v, 400, "BadRequest");
+        assert_eq!(
+            v["message"],
+            "the provided object has no namespace: a Service created at /api/v1/services needs metadata.namespace"
+        );
+    }
+    let resp = c
+        .get(format!(
+            "{base}/api/v1/services?fieldSelector=metadata.name%3Danon"
+        ))
+        .bearer_auth("admin")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(names(&v), Vec::<String>::new());
+    // The namespace limits of the token apply to the body's namespace.
+    let mut other = svc("elsewhere");
+    other["metadata"]["namespace"] = json!("default");
+    let resp = post(other.clone(), "shop-writer").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["message"], "services is forbidden: User \"sim-user-2\" cannot create resource \"services\" in API group \"\" in the namespace \"default\"");
+    // dryRun, fieldValidation and YAML bodies as on the namespaced path.
+    let resp = c
+        .post(format!("{base}/api/v1/services?dryRun=All"))
+        .bearer_auth("admin")
+        .json(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let resp = c
+        .get(format!(
+            "{base}/api/v1/namespaces/default/services/elsewhere"
+        ))
+        .bearer_auth("admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::NOT_FOUND,
+        "a dry run stores nothing"
+    );
+    let resp = c
+        .post(format!("{base}/api/v1/services?fieldValidation=Strict"))
+        .bearer_auth("admin")
+        .header("content-type", "application/yaml")
+        .body("apiVersion: v1\nkind: Service\nmetadata:\n  name: y\n  namespace: default\nspec:\n  ports: [{port: 80}]\n  bogus: 1\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["message"].as_str().unwrap().contains("bogus"), "{v}");
+    let resp = c
+        .post(format!("{base}/api/v1/services"))
+        .bearer_auth("admin")
+        .header("content-type", "application/yaml")
+        .body("apiVersion: v1\nkind: Service\nmetadata:\n  name: y\n  namespace: default\nspec:\n  ports: [{port: 80}]\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["metadata"]["namespace"], "default");
+}
+
+#[actix_web::test]
 async fn node_ports_and_load_balancers() {
     let (_s, base) = start(cluster()).await;
     let c = client();
@@ -537,7 +692,11 @@ async fn namespaces_endpoints() {
     .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (_, all) = send(&c, Method::GET, &format!("{base}/api/v1/services"), None).await;
-    assert!(names(&all).is_empty(), "services went with their namespace");
+    assert_eq!(
+        names(&all),
+        vec!["kubernetes"],
+        "team-a's services went with their namespace, default's stayed"
+    );
     let (st, v) = send(
         &c,
         Method::DELETE,
@@ -755,6 +914,7 @@ async fn echo_backend() -> (actix_web::dev::ServerHandle, String) {
             .json(json!({
                 "method": req.method().as_str(),
                 "path": req.path(),
+                "decoded_path": percent_encoding::percent_decode_str(req.path()).decode_utf8_lossy(),
                 "query": req.query_string(),
                 "body": String::from_utf8_lossy(&body),
                 "headers": headers,
@@ -839,6 +999,37 @@ async fn proxy_subresource() {
         .await
         .unwrap();
     assert_eq!(v["path"], "/base/");
+    // {path} is decoded as kube-apiserver decodes it (the Python client sends `/` as
+    // `%2F`); the backend gets it escaped as Go writes a path. The query is unchanged.
+    for (path, sent, decoded) in [
+        ("hello%2Fworld", "/base/hello/world", "/base/hello/world"),
+        (
+            "hello%2fworld%2F",
+            "/base/hello/world/",
+            "/base/hello/world/",
+        ),
+        ("hello%20world", "/base/hello%20world", "/base/hello world"),
+        (
+            "caf%C3%A9/%3F%23",
+            "/base/caf%C3%A9/%3F%23",
+            "/base/café/?#",
+        ),
+        ("a%2F..%2F..%2Fb", "/base/b", "/base/b"),
+    ] {
+        let resp = c
+            .get(format!("{root}/web/proxy/{path}?q=a%2Fb&r=%20+x&s"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 299, "{path}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["path"], sent, "{path}");
+        assert_eq!(v["decoded_path"], decoded, "{path}");
+        assert_eq!(v["query"], "q=a%2Fb&r=%20+x&s", "{path}");
+    }
+    let (st, v) = send(&c, Method::GET, &format!("{root}/web/proxy/a%zz"), None).await;
+    assert_refused(st, &v, 400, "BadRequest");
+    assert_eq!(v["message"], "invalid URL escape \"%zz\"");
     // 503s and 404
     let (st, v) = send(&c, Method::GET, &format!("{root}/nobackend/proxy/"), None).await;
     assert_refused(st, &v, 503, "ServiceUnavailable");
@@ -889,15 +1080,21 @@ async fn selectors_filter_lists() {
         .unwrap();
         url.to_string()
     };
+    // default/kubernetes has neither label: `!=`, `notin` and `!` select it, as they select
+    // objects without the key on a real server.
     for (sel, want) in [
         ("app=web", vec!["a"]),
         ("app==web", vec!["a"]),
-        ("app!=web", vec!["b", "c"]),
+        ("app!=web", vec!["b", "c", "kubernetes"]),
         ("app in (web,db)", vec!["a", "b"]),
-        ("app notin (web,db)", vec!["c"]),
+        ("app notin (web,db)", vec!["c", "kubernetes"]),
         ("tier", vec!["a", "b"]),
-        ("!tier", vec!["c"]),
+        ("!tier", vec!["c", "kubernetes"]),
         ("app=web,tier=front", vec!["a"]),
+        (
+            "component=apiserver,provider=kubernetes",
+            vec!["kubernetes"],
+        ),
     ] {
         let (st, list) = send(&c, Method::GET, &q(sel), None).await;
         assert_eq!(st, StatusCode::OK);
@@ -932,7 +1129,7 @@ async fn selectors_filter_lists() {
         None,
     )
     .await;
-    assert_eq!(names(&l), vec!["b", "c"]);
+    assert_eq!(names(&l), vec!["b", "c", "kubernetes"]);
     let (st, v) = send(&c, Method::GET, &f("spec.bogus=1"), None).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(v["message"]
@@ -955,16 +1152,18 @@ async fn selectors_filter_lists() {
 async fn pagination_and_resource_versions() {
     let (server, base) = start(cluster()).await;
     let c = client();
-    let coll = format!("{base}/api/v1/namespaces/default/services");
+    // A namespace of its own: default also holds default/kubernetes.
+    create_ns(&c, &base, "paged").await;
+    let coll = format!("{base}/api/v1/namespaces/paged/services");
     for i in 0..7 {
-        create_svc(&c, &base, "default", svc(&format!("s{i}"))).await;
+        create_svc(&c, &base, "paged", svc(&format!("s{i}"))).await;
     }
     let (_, first) = send(&c, Method::GET, &format!("{coll}?limit=3"), None).await;
     assert_eq!(names(&first), vec!["s0", "s1", "s2"]);
     assert_eq!(first["metadata"]["remainingItemCount"], 4);
     let list_rv = rv_of(&first);
     // a change between pages does not show: the pages are one consistent snapshot
-    create_svc(&c, &base, "default", svc("s00")).await;
+    create_svc(&c, &base, "paged", svc("s00")).await;
     send(&c, Method::DELETE, &format!("{coll}/s5"), None).await;
     let mut seen = names(&first);
     let mut token = first["metadata"]["continue"].as_str().unwrap().to_string();
@@ -1069,7 +1268,8 @@ async fn pagination_and_resource_versions() {
             None => break,
         }
     }
-    assert_eq!(total, 8);
+    // paged's 7, zz/last and default/kubernetes
+    assert_eq!(total, 9);
 }
 
 #[actix_web::test]
@@ -1079,12 +1279,21 @@ async fn watch_events_in_order() {
     let coll = format!("{base}/api/v1/namespaces/default/services");
     let first = create_svc(&c, &base, "default", svc("pre")).await;
     let start_rv = rv_of(&first);
-    // from the current state: synthetic ADDED, then changes
+    // from the current state: synthetic ADDED (default/kubernetes too), then changes
     let mut w = Watch::open(&c, &format!("{coll}?watch=1")).await;
-    let ev = w.next().await.unwrap();
-    assert_eq!(ev["type"], "ADDED");
-    assert_eq!(ev["object"]["metadata"]["name"], "pre");
-    assert_eq!(ev["object"]["kind"], "Service");
+    let mut initial = Vec::new();
+    for _ in 0..2 {
+        let ev = w.next().await.unwrap();
+        assert_eq!(ev["type"], "ADDED");
+        assert_eq!(ev["object"]["kind"], "Service");
+        initial.push(
+            ev["object"]["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(initial, ["kubernetes", "pre"]);
     // from a resourceVersion, on the /watch/ path
     let mut w2 = Watch::open(
         &c,
@@ -1279,7 +1488,11 @@ async fn bookmarks_timeouts_and_expired_watches() {
     assert!(w.next().await.is_none());
     // sendInitialEvents: the state, then the initial-events-end bookmark
     let mut w = Watch::open(&c, &format!("{coll}?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&resourceVersion=")).await;
-    assert_eq!(w.next().await.unwrap()["type"], "ADDED");
+    for name in ["a", "kubernetes"] {
+        let ev = w.next().await.unwrap();
+        assert_eq!(ev["type"], "ADDED");
+        assert_eq!(ev["object"]["metadata"]["name"], name);
+    }
     let b = w.next().await.unwrap();
     assert_eq!(b["type"], "BOOKMARK");
     assert_eq!(
@@ -1441,8 +1654,8 @@ async fn seeds_from_file_and_text() {
     let (_s, base) = start(cfg).await;
     let c = client();
     let (_, all) = send(&c, Method::GET, &format!("{base}/api/v1/services"), None).await;
-    assert_eq!(names(&all), vec!["legacy", "cart"]);
-    // the shipped seed, embedded
+    assert_eq!(names(&all), vec!["kubernetes", "legacy", "cart"]);
+    // the shipped seed, embedded; default/kubernetes is built in, not seeded
     let mut cfg = cluster();
     cfg.seed = Some(SeedSource::Text {
         name: "default".into(),
@@ -1450,15 +1663,70 @@ async fn seeds_from_file_and_text() {
     });
     let (_s2, base2) = start(cfg).await;
     let (_, all) = send(&c, Method::GET, &format!("{base2}/api/v1/services"), None).await;
-    assert!(names(&all).contains(&"kubernetes".to_string()));
-    let (_, k) = send(
+    let all = names(&all);
+    assert_eq!(all.iter().filter(|n| *n == "kubernetes").count(), 1);
+    for seeded in ["checkout", "ledger-db", "web", "search", "payments-gateway"] {
+        assert!(all.contains(&seeded.to_string()), "{seeded} in {all:?}");
+    }
+    // every cluster, seeded or not, has default/kubernetes as a real one does
+    let (_s3, base3) = start(cluster()).await;
+    for b in [&base2, &base3] {
+        let (st, k) = send(
+            &c,
+            Method::GET,
+            &format!("{b}/api/v1/namespaces/default/services/kubernetes"),
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{k}");
+        assert_eq!(
+            k["metadata"]["labels"],
+            json!({"component": "apiserver", "provider": "kubernetes"})
+        );
+        assert_eq!(k["spec"]["type"], "ClusterIP");
+        assert_eq!(k["spec"]["clusterIP"], "10.96.0.1");
+        assert_eq!(k["spec"]["sessionAffinity"], "None");
+        assert_eq!(
+            k["spec"]["ports"],
+            json!([{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}])
+        );
+    }
+    // its address is taken: no other Service gets it
+    let (st, v) = send(
+        &c,
+        Method::POST,
+        &format!("{base3}/api/v1/namespaces/default/services"),
+        Some(json!({"metadata":{"name":"squatter"},"spec":{"clusterIP":"10.96.0.1","ports":[{"port":80}]}})),
+    )
+    .await;
+    assert_refused(st, &v, 422, "Invalid");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("provided IP is already allocated"),
+        "{v}"
+    );
+    // a seed that defines default/kubernetes updates the built-in one: its version wins
+    let mut cfg = cluster();
+    cfg.seed = Some(SeedSource::Text {
+        name: "own kubernetes".into(),
+        text: "apiVersion: v1\nkind: Service\nmetadata:\n  name: kubernetes\n  namespace: default\n  labels: {component: apiserver, provider: kubernetes}\n  annotations: {note: from-the-seed}\nspec:\n  ports: [{name: https, port: 443, targetPort: 6443}]\n".into(),
+    });
+    let (_s4, base4) = start(cfg).await;
+    let (_, list) = send(
         &c,
         Method::GET,
-        &format!("{base2}/api/v1/namespaces/default/services/kubernetes"),
+        &format!("{base4}/api/v1/namespaces/default/services"),
         None,
     )
     .await;
-    assert_eq!(k["spec"]["clusterIP"], "10.96.0.1");
+    assert_eq!(names(&list), vec!["kubernetes"]);
+    assert_eq!(
+        list["items"][0]["metadata"]["annotations"],
+        json!({"note": "from-the-seed"})
+    );
+    assert_eq!(list["items"][0]["spec"]["clusterIP"], "10.96.0.1");
     // a bad seed refuses to start, naming the object
     let mut cfg = cluster();
     cfg.seed = Some(SeedSource::Text {
@@ -1477,14 +1745,17 @@ async fn seeds_from_file_and_text() {
 async fn routing_errors_pretty_and_collections() {
     let (_s, base) = start(cluster()).await;
     let c = client();
-    let (st, v) = send(
-        &c,
-        Method::POST,
-        &format!("{base}/api/v1/services"),
-        Some(json!({})),
-    )
-    .await;
-    assert_refused(st, &v, 405, "MethodNotAllowed");
+    // POST is served there (in the body's namespace); other methods are not.
+    for method in [Method::PUT, Method::PATCH, Method::DELETE] {
+        let (st, v) = send(
+            &c,
+            method.clone(),
+            &format!("{base}/api/v1/services"),
+            Some(json!({})),
+        )
+        .await;
+        assert_refused(st, &v, 405, "MethodNotAllowed");
+    }
     let (st, v) = send(&c, Method::GET, &format!("{base}/api/v1/foos"), None).await;
     assert_refused(st, &v, 404, "NotFound");
     let text = c
@@ -1531,7 +1802,7 @@ async fn routing_errors_pretty_and_collections() {
         None,
     )
     .await;
-    assert_eq!(names(&left), vec!["c"]);
+    assert_eq!(names(&left), vec!["c", "kubernetes"]);
     // the deleted objects come back as a list at the store's version after the deletes
     assert_eq!(v["kind"], "ServiceList", "{v}");
     assert_eq!(v["apiVersion"], "v1");
@@ -1665,8 +1936,19 @@ async fn tables_for_kubectl() {
             "Age"
         ]
     );
-    assert_eq!(t["rows"][0]["cells"][0], "web");
-    assert_eq!(t["rows"][0]["cells"][4], "80/TCP");
+    // default/kubernetes first, as `kubectl get services` shows it on a real cluster
+    assert_eq!(
+        t["rows"][0]["cells"].as_array().unwrap()[..5],
+        [
+            json!("kubernetes"),
+            json!("ClusterIP"),
+            json!("10.96.0.1"),
+            json!("<none>"),
+            json!("443/TCP")
+        ]
+    );
+    assert_eq!(t["rows"][1]["cells"][0], "web");
+    assert_eq!(t["rows"][1]["cells"][4], "80/TCP");
     assert!(t["metadata"]["resourceVersion"].is_string());
     let t: Value = c
         .get(format!("{coll}/web"))
@@ -1700,10 +1982,13 @@ async fn tables_for_kubectl() {
         resp,
         buf: Vec::new(),
     };
-    let ev = w.next().await.unwrap();
-    assert_eq!(ev["type"], "ADDED");
-    assert_eq!(ev["object"]["kind"], "Table");
-    assert_eq!(ev["object"]["rows"][0]["cells"][0], "web");
+    for name in ["kubernetes", "web"] {
+        let ev = w.next().await.unwrap();
+        assert_eq!(ev["type"], "ADDED");
+        assert_eq!(ev["object"]["kind"], "Table");
+        assert_eq!(ev["object"]["rows"].as_array().unwrap().len(), 1);
+        assert_eq!(ev["object"]["rows"][0]["cells"][0], name);
+    }
 }
 
 /// kubectl's generator subcommands send protobuf bodies; the simulator decodes them.

@@ -112,6 +112,19 @@ async fn get_prints_server_side_tables() {
     assert_eq!(edge[0], "default");
     assert_eq!(edge[2], "NodePort");
     assert_eq!(edge[5], "8080:30080/TCP");
+    // As on every real cluster: the API server's own Service.
+    let kubernetes = row(&out, 1, "kubernetes");
+    assert_eq!(
+        kubernetes[..6],
+        [
+            "default",
+            "kubernetes",
+            "ClusterIP",
+            "10.96.0.1",
+            "<none>",
+            "443/TCP"
+        ]
+    );
 
     let wide = k.ok(&["get", "svc", "-n", "shop", "-o", "wide"]).await;
     assert_eq!(
@@ -123,6 +136,7 @@ async fn get_prints_server_side_tables() {
     // The kubeconfig's namespace is `default`.
     let default_ns = k.ok(&["get", "svc"]).await;
     row(&default_ns, 0, "edge");
+    row(&default_ns, 0, "kubernetes");
     assert!(!default_ns.contains("web"), "{default_ns}");
 
     let ns = k.ok(&["get", "namespaces"]).await;
@@ -132,7 +146,7 @@ async fn get_prints_server_side_tables() {
     let names = k.ok(&["get", "svc", "-A", "-o", "name"]).await;
     let mut names: Vec<&str> = names.lines().collect();
     names.sort();
-    assert_eq!(names, ["service/edge", "service/web"]);
+    assert_eq!(names, ["service/edge", "service/kubernetes", "service/web"]);
 
     let selected = k
         .ok(&["get", "svc", "-A", "-l", "app=web", "-o", "name"])
@@ -176,7 +190,13 @@ async fn get_yaml_and_json_decode_as_services() {
 
     let list = json(&k.ok(&["get", "svc", "-A", "-o", "json"]).await);
     assert_eq!(list["kind"], "List");
-    assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
+    let listed: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["edge", "kubernetes", "web"]);
 
     let err = k.fails(&["get", "svc", "nope", "-n", "shop"]).await;
     assert!(

@@ -1,7 +1,8 @@
 //! A typed client decodes every object the simulated cluster returns (issue 2, point 5):
 //! the official Python `kubernetes` client (its generated models deserialize each field by
 //! type) lists, reads, creates, patches (object and status), watches and deletes Services
-//! and lists Namespaces against a simulator started in-process.
+//! and lists Namespaces against a simulator started in-process; its Service proxy call
+//! (which sends `/` in `{path}` as `%2F`) reaches the backend with the path decoded.
 //!
 //! Needs `python3` with the `kubernetes` package (`pip install kubernetes`); when it is
 //! missing the test prints a note and passes without running.
@@ -9,6 +10,7 @@
 use kubeplex::sim::config::{SeedSource, SimClusterConfig};
 use serde_json::Value;
 use std::process::Stdio;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SEED: &str = r#"
 apiVersion: v1
@@ -66,6 +68,11 @@ try:
 except ApiException as e:
     out["missing"] = [e.status, json.loads(e.body)["reason"]]
 
+out["proxied"] = [
+    api.connect_get_namespaced_service_proxy_with_path("echo", "shop", "hello/world"),
+    api.connect_get_namespaced_service_proxy_with_path("echo:http", "shop", "a b/c"),
+]
+
 nss = api.list_namespace()
 out["namespaces"] = sorted(n.metadata.name for n in nss.items)
 out["ns_phases"] = sorted(set(n.status.phase for n in nss.items))
@@ -92,6 +99,35 @@ fn python_has_kubernetes() -> bool {
         .unwrap_or(false)
 }
 
+/// A backend on loopback that answers every request with its request target (the path
+/// and query exactly as received on the wire).
+async fn target_echo() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&seen);
+                let target = head.split(' ').nth(1).unwrap_or("").to_string();
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{target}",
+                    target.len()
+                );
+                let _ = conn.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
 #[actix_web::test]
 async fn python_kubernetes_client_decodes_everything() {
     // A missing tool is a failure, never a silent pass: `.ci/run` installs it.
@@ -104,7 +140,10 @@ async fn python_kubernetes_client_decodes_everything() {
         name: "py".into(),
         seed: Some(SeedSource::Text {
             name: "python seed".into(),
-            text: SEED.into(),
+            text: format!(
+                "{SEED}---\napiVersion: v1\nkind: Service\nmetadata:\n  name: echo\n  namespace: shop\n  annotations: {{sim.kubeplex.io/backend: '{}'}}\nspec:\n  ports: [{{name: http, port: 80}}]\n",
+                target_echo().await
+            ),
         }),
         ..SimClusterConfig::default()
     };
@@ -134,7 +173,16 @@ async fn python_kubernetes_client_decodes_everything() {
     );
     let got: Value = serde_json::from_str(stdout.trim()).expect("script printed JSON");
 
-    assert_eq!(got["all"], serde_json::json!(["shop/web"]));
+    assert_eq!(
+        got["all"],
+        serde_json::json!(["default/kubernetes", "shop/echo", "shop/web"])
+    );
+    // `hello%2Fworld` and `a%20b%2Fc` on the wire to the simulator; decoded there, so the
+    // backend sees a separator, and a space escaped again as a Go server sends it.
+    assert_eq!(
+        got["proxied"],
+        serde_json::json!(["/hello/world", "/a%20b/c"])
+    );
     assert_eq!(
         got["web_ports"],
         serde_json::json!([["http", 80, "TCP", 8080], ["grpc", 9000, "TCP", "grpc"]])

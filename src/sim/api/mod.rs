@@ -45,6 +45,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/api/v1/services")
             .route(web::get().to(services::list_all))
+            .route(web::post().to(services::create_any))
             .default_service(na()),
     )
     .service(

@@ -1,7 +1,8 @@
 //! The Service `proxy` subresource: `{name}`, `{name}:{port}` and
 //! `{scheme}:{name}:{port}` forms, every method, with or without `/{path}`, forwarded to
 //! the backend URL in the Service's `sim.kubeplex.io/backend` annotation and streamed both
-//! ways. No backend (or an unknown port) is a 503 Status, as a real server answers when a
+//! ways. The `{path}` is percent-decoded as kube-apiserver decodes it (`hello%2Fworld`
+//! reaches the backend as `/hello/world`); the query string passes through unchanged. No backend (or an unknown port) is a 503 Status, as a real server answers when a
 //! Service has no endpoints.
 //!
 //! The backend's host is resolved once, before any connection, and admitted only if every
@@ -18,6 +19,7 @@ use actix_web::body::{BodyStream, SizedStream};
 use actix_web::http::header::{self, HeaderName};
 use actix_web::{web, HttpRequest, HttpResponse};
 use ipnet::IpNet;
+use percent_encoding::{percent_decode, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -162,6 +164,70 @@ async fn first_reachable(addrs: &[SocketAddr]) -> SocketAddr {
     addrs[0]
 }
 
+/// What Go's `url.URL.EscapedPath` leaves unescaped in a path: letters, digits,
+/// `-_.~` and `$&+,/:;=@`. Everything else (space, `?`, `#`, `%`, non-ASCII) is `%XX`.
+const GO_PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b'/')
+    .remove(b':')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b'@');
+
+/// The path sent to the backend for the `{path}` after `/proxy/` (`raw`, as the client
+/// sent it), built as kube-apiserver builds it:
+///
+/// - the server routes on the *decoded* URL path, so the `path` proxy option is decoded:
+///   `hello%2Fworld` is `hello/world`, `a%20b` is `a b`; an escape that is not `%XX` is a
+///   400 (Go's HTTP server refuses such a request line, with a plain-text 400);
+/// - `location.Path = net.JoinPreservingTrailingSlash(location.Path, "/" + path)`: cleaned
+///   as `path.Join` does (no empty, `.` or `..` segments, so nothing climbs above the
+///   backend's own path), a trailing slash kept;
+/// - the request to the backend writes that path escaped as `url.URL.EscapedPath` does
+///   (a decoded `/` stays a separator; a space goes out as `%20`).
+///
+/// An empty `raw` gives `/` (kube-apiserver answers a GET or HEAD of `.../proxy`, with no
+/// slash, with a 301 to `.../proxy/`; the simulator forwards it as `/` at once).
+fn backend_path(raw: &str) -> Result<String, SimError> {
+    let bytes = raw.as_bytes();
+    for (i, _) in raw.match_indices('%') {
+        let escape = &bytes[i..bytes.len().min(i + 3)];
+        if escape.len() < 3 || !escape[1..].iter().all(u8::is_ascii_hexdigit) {
+            return Err(SimError::bad_request(format!(
+                "invalid URL escape {:?}",
+                String::from_utf8_lossy(escape)
+            )));
+        }
+    }
+    let decoded: Vec<u8> = percent_decode(bytes).collect();
+    let mut kept: Vec<&[u8]> = Vec::new();
+    for segment in decoded.split(|b| *b == b'/') {
+        match segment {
+            b"" | b"." => {}
+            b".." => {
+                kept.pop();
+            }
+            s => kept.push(s),
+        }
+    }
+    let mut path = Vec::with_capacity(decoded.len() + 1);
+    for segment in &kept {
+        path.push(b'/');
+        path.extend_from_slice(segment);
+    }
+    if kept.is_empty() || decoded.ends_with(b"/") {
+        path.push(b'/');
+    }
+    Ok(percent_encode(&path, GO_PATH).to_string())
+}
+
 /// Forwards a proxy request.
 pub(super) async fn forward(
     state: web::Data<SimState>,
@@ -169,6 +235,10 @@ pub(super) async fn forward(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, SimError> {
+    // The remainder of the path after `/proxy`, as sent (still percent-encoded); a bad
+    // escape is refused first, as Go's HTTP server refuses the request line.
+    let segments: Vec<&str> = req.uri().path().splitn(9, '/').collect();
+    let tail = backend_path(if segments.len() == 9 { segments[8] } else { "" })?;
     let ns = req.match_info().get("ns").unwrap_or("").to_string();
     let target = req.match_info().get("name").unwrap_or("").to_string();
     let (_scheme, name, port) = parse_target(&target);
@@ -210,13 +280,9 @@ pub(super) async fn forward(
             SimError::unavailable(format!("no endpoints available for service {target:?}"))
         })?;
     let (backend, addr) = admit(&state.backends, &backend).await?;
-    // The raw remainder of the path after `/proxy`, as sent.
-    let raw = req.uri().path();
-    let segments: Vec<&str> = raw.splitn(9, '/').collect();
-    let tail = if segments.len() == 9 { segments[8] } else { "" };
     let mut url = backend.as_str().trim_end_matches('/').to_string();
-    url.push('/');
-    url.push_str(tail);
+    url.push_str(&tail);
+    // The query string passes through unchanged (`loc.RawQuery = req.URL.RawQuery`).
     if let Some(q) = req.uri().query().filter(|q| !q.is_empty()) {
         url.push('?');
         url.push_str(q);
@@ -302,5 +368,37 @@ mod tests {
         assert!(admitted(&loopback, "::ffff:127.0.0.1".parse().unwrap()));
         assert!(!admitted(&loopback, "::ffff:10.0.0.1".parse().unwrap()));
         assert!(!admitted(&loopback, "::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_path_is_decoded_cleaned_and_escaped_as_kube_apiserver_does() {
+        for (raw, sent) in [
+            ("", "/"),
+            ("hello/world", "/hello/world"),
+            // The Python client's escaped separator is a separator.
+            ("hello%2Fworld", "/hello/world"),
+            ("hello%2fworld%2F", "/hello/world/"),
+            // Decoded, then escaped again for the wire as Go writes a path.
+            ("a%20b", "/a%20b"),
+            ("a b", "/a%20b"),
+            ("caf%C3%A9", "/caf%C3%A9"),
+            ("%3Fq%23f", "/%3Fq%23f"),
+            ("100%25", "/100%25"),
+            ("k=v;x@h:1+$,&", "/k=v;x@h:1+$,&"),
+            ("%41%7e", "/A~"),
+            // `path.Join`: no empty, `.` or `..` segments; a trailing slash kept.
+            ("a//b/./c/", "/a/b/c/"),
+            ("a/../../b", "/b"),
+            ("..%2F..%2Fetc", "/etc"),
+            ("a/..", "/"),
+            ("./", "/"),
+        ] {
+            assert_eq!(backend_path(raw).unwrap(), sent, "{raw:?}");
+        }
+        for (raw, shown) in [("a%zz", "%zz"), ("a%2", "%2"), ("%", "%")] {
+            let err = backend_path(raw).unwrap_err();
+            assert_eq!(err.code, 400);
+            assert_eq!(err.message, format!("invalid URL escape {shown:?}"));
+        }
     }
 }

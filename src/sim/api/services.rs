@@ -1,6 +1,6 @@
-//! Service endpoints: list (all and per namespace, with `watch=1`), create, get, replace,
-//! patch (merge, JSON, strategic), delete, deletecollection, and the `status`
-//! subresource.
+//! Service endpoints: list (all and per namespace, with `watch=1`), create (per namespace,
+//! and at `/api/v1/services` in the body's namespace), get, replace, patch (merge, JSON,
+//! strategic), delete, deletecollection, and the `status` subresource.
 
 use super::list::{list_body, selectors};
 use super::{
@@ -67,19 +67,59 @@ pub(super) async fn create(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let ns = path.into_inner();
-    let params = Params::of(&req);
-    authorize(&state, &req, "create", K, None, Some(&ns), None)?;
+    create_in(&state, &req, Some(path.into_inner()), &body)
+}
+
+/// `POST /api/v1/services` (as the OKD v1 Service reference lists it): the namespace is
+/// the body's `metadata.namespace` (400 when unset); otherwise a create in that namespace.
+pub(super) async fn create_any(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    create_in(&state, &req, None, &body)
+}
+
+/// A create in the URL's namespace, or (`url_ns` None) in the body's.
+fn create_in(
+    state: &SimState,
+    req: &HttpRequest,
+    url_ns: Option<String>,
+    body: &[u8],
+) -> Result<HttpResponse> {
+    let params = Params::of(req);
+    if let Some(ns) = &url_ns {
+        authorize(state, req, "create", K, None, Some(ns), None)?;
+    }
     let dry_run = params.dry_run()?;
     let validation = FieldValidation::of(&params)?;
-    let value = body_value(&req, &body)?;
+    let value = body_value(req, body)?;
     let (svc, warnings): (Service, _) = decode(K, value, validation)?;
-    check_namespace(&svc, &ns)?;
+    let ns = match url_ns {
+        Some(ns) => {
+            check_namespace(&svc, &ns)?;
+            ns
+        }
+        None => {
+            let ns = svc
+                .metadata
+                .namespace
+                .clone()
+                .filter(|ns| !ns.is_empty())
+                .ok_or_else(|| {
+                    SimError::bad_request(
+                        "the provided object has no namespace: a Service created at /api/v1/services needs metadata.namespace",
+                    )
+                })?;
+            authorize(state, req, "create", K, None, Some(&ns), None)?;
+            ns
+        }
+    };
     let created = state
         .store
         .write(|txn| service::create(txn, &ns, svc, dry_run))?;
     Ok(with_warnings(
-        object_response(&req, &params, StatusCode::CREATED, &created),
+        object_response(req, &params, StatusCode::CREATED, &created),
         &warnings,
     ))
 }
