@@ -146,7 +146,8 @@ pub(crate) fn load(state: &SimState, source: &SeedSource) -> Result<(), SeedErro
         };
         load_served(state, served, obj).map_err(at)?;
     }
-    store
+    state
+        .store
         .write(objects::reconcile)
         .map_err(|e| err(format!("reconciling the seeded workloads: {}", e.message)))?;
     Ok(())
