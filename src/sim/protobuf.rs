@@ -4,8 +4,11 @@
 //! clusterip|nodeport|loadbalancer|externalname`, ...) send their objects as Kubernetes
 //! protobuf: the magic `k8s\0`, then a `runtime.Unknown` envelope (`typeMeta`, `raw`) whose
 //! `raw` is the generated protobuf of the object (`k8s.io/api/core/v1/generated.proto`). This
-//! module decodes that for the kinds the simulator stores (Service, Namespace) and
-//! `DeleteOptions`, walking a small table of field numbers per message. As Go's JSON encoding
+//! module decodes that for the kinds kubectl's `create` subcommands send (Service,
+//! Namespace, ConfigMap, Secret, ResourceQuota, Deployment, Job, CronJob, Ingress) and
+//! `DeleteOptions`, walking a table of field numbers per message
+//! (`k8s.io/api/{core,apps,batch,networking}/v1/generated.proto`) that covers the fields
+//! those commands set. As Go's JSON encoding
 //! of the decoded struct would (`omitempty`), zero values are left out. Unknown field numbers
 //! are skipped, as protobuf decoding does. Responses stay JSON, which these clients also
 //! accept.
@@ -26,8 +29,9 @@ impl std::fmt::Display for ProtoError {
         match self {
             ProtoError::UnsupportedKind(k) => write!(
                 f,
-                "the simulator decodes protobuf only for Service, Namespace and DeleteOptions \
-                 (got {k:?}); send application/json"
+                "the simulator decodes protobuf only for Service, Namespace, ConfigMap, Secret, \
+                 ResourceQuota, Deployment, Job, CronJob, Ingress and DeleteOptions (got {k:?}); \
+                 send application/json"
             ),
             ProtoError::Malformed(m) => write!(f, "malformed protobuf body: {m}"),
         }
@@ -48,6 +52,12 @@ enum F {
     IntOrString,
     Msg(&'static [(u32, &'static str, F)]),
     Msgs(&'static [(u32, &'static str, F)]),
+    /// An embedded struct whose fields JSON writes inline (`IngressRule.ingressRuleValue`).
+    Inline(&'static [(u32, &'static str, F)]),
+    /// `map<string, bytes>`, written base64 as JSON does (`Secret.data`).
+    BytesMap,
+    /// `map<string, resource.Quantity>` (`resources.limits`, `ResourceQuota.spec.hard`).
+    QuantityMap,
 }
 
 const TYPE_META: &[(u32, &str, F)] = &[(1, "apiVersion", F::Str), (2, "kind", F::Str)];
@@ -169,6 +179,173 @@ const DELETE_OPTIONS: &[(u32, &str, F)] = &[
     (3, "orphanDependents", F::Bool),
     (4, "propagationPolicy", F::Str),
     (5, "dryRun", F::Strs),
+];
+
+// apps/v1, batch/v1, networking.k8s.io/v1 and more of core/v1: what kubectl's typed
+// `create deployment|job|cronjob|configmap|secret|ingress|quota` send.
+const LABEL_SELECTOR_REQUIREMENT: &[(u32, &str, F)] = &[
+    (1, "key", F::Str),
+    (2, "operator", F::Str),
+    (3, "values", F::Strs),
+];
+const LABEL_SELECTOR: &[(u32, &str, F)] = &[
+    (1, "matchLabels", F::StrMap),
+    (2, "matchExpressions", F::Msgs(LABEL_SELECTOR_REQUIREMENT)),
+];
+const CONTAINER_PORT: &[(u32, &str, F)] = &[
+    (1, "name", F::Str),
+    (2, "hostPort", F::Int),
+    (3, "containerPort", F::Int),
+    (4, "protocol", F::Str),
+    (5, "hostIP", F::Str),
+];
+const ENV_VAR: &[(u32, &str, F)] = &[(1, "name", F::Str), (2, "value", F::Str)];
+const RESOURCE_REQUIREMENTS: &[(u32, &str, F)] = &[
+    (1, "limits", F::QuantityMap),
+    (2, "requests", F::QuantityMap),
+];
+const CONTAINER: &[(u32, &str, F)] = &[
+    (1, "name", F::Str),
+    (2, "image", F::Str),
+    (3, "command", F::Strs),
+    (4, "args", F::Strs),
+    (5, "workingDir", F::Str),
+    (6, "ports", F::Msgs(CONTAINER_PORT)),
+    (7, "env", F::Msgs(ENV_VAR)),
+    (8, "resources", F::Msg(RESOURCE_REQUIREMENTS)),
+    (13, "terminationMessagePath", F::Str),
+    (14, "imagePullPolicy", F::Str),
+    (16, "stdin", F::Bool),
+    (17, "stdinOnce", F::Bool),
+    (18, "tty", F::Bool),
+    (20, "terminationMessagePolicy", F::Str),
+];
+const POD_SPEC: &[(u32, &str, F)] = &[
+    (2, "containers", F::Msgs(CONTAINER)),
+    (3, "restartPolicy", F::Str),
+    (4, "terminationGracePeriodSeconds", F::Int),
+    (5, "activeDeadlineSeconds", F::Int),
+    (6, "dnsPolicy", F::Str),
+    (7, "nodeSelector", F::StrMap),
+    (8, "serviceAccountName", F::Str),
+    (10, "nodeName", F::Str),
+    (19, "schedulerName", F::Str),
+    (20, "initContainers", F::Msgs(CONTAINER)),
+];
+const POD_TEMPLATE_SPEC: &[(u32, &str, F)] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(POD_SPEC)),
+];
+const ROLLING_UPDATE_DEPLOYMENT: &[(u32, &str, F)] = &[
+    (1, "maxUnavailable", F::IntOrString),
+    (2, "maxSurge", F::IntOrString),
+];
+const DEPLOYMENT_STRATEGY: &[(u32, &str, F)] = &[
+    (1, "type", F::Str),
+    (2, "rollingUpdate", F::Msg(ROLLING_UPDATE_DEPLOYMENT)),
+];
+const DEPLOYMENT_SPEC: &[(u32, &str, F)] = &[
+    (1, "replicas", F::Int),
+    (2, "selector", F::Msg(LABEL_SELECTOR)),
+    (3, "template", F::Msg(POD_TEMPLATE_SPEC)),
+    (4, "strategy", F::Msg(DEPLOYMENT_STRATEGY)),
+    (5, "minReadySeconds", F::Int),
+    (6, "revisionHistoryLimit", F::Int),
+    (7, "paused", F::Bool),
+    (9, "progressDeadlineSeconds", F::Int),
+];
+const DEPLOYMENT: &[(u32, &str, F)] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(DEPLOYMENT_SPEC)),
+];
+const JOB_SPEC: &[(u32, &str, F)] = &[
+    (1, "parallelism", F::Int),
+    (2, "completions", F::Int),
+    (3, "activeDeadlineSeconds", F::Int),
+    (4, "selector", F::Msg(LABEL_SELECTOR)),
+    (5, "manualSelector", F::Bool),
+    (6, "template", F::Msg(POD_TEMPLATE_SPEC)),
+    (7, "backoffLimit", F::Int),
+    (8, "ttlSecondsAfterFinished", F::Int),
+    (9, "completionMode", F::Str),
+    (10, "suspend", F::Bool),
+];
+const JOB: &[(u32, &str, F)] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(JOB_SPEC)),
+];
+const JOB_TEMPLATE_SPEC: &[(u32, &str, F)] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(JOB_SPEC)),
+];
+const CRON_JOB_SPEC: &[(u32, &str, F)] = &[
+    (1, "schedule", F::Str),
+    (2, "startingDeadlineSeconds", F::Int),
+    (3, "concurrencyPolicy", F::Str),
+    (4, "suspend", F::Bool),
+    (5, "jobTemplate", F::Msg(JOB_TEMPLATE_SPEC)),
+    (6, "successfulJobsHistoryLimit", F::Int),
+    (7, "failedJobsHistoryLimit", F::Int),
+    (8, "timeZone", F::Str),
+];
+const CRON_JOB: &[(u32, &str, F)] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(CRON_JOB_SPEC)),
+];
+const CONFIG_MAP: &[(u32, &str, F)] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "data", F::StrMap),
+    (3, "binaryData", F::BytesMap),
+    (4, "immutable", F::Bool),
+];
+const SECRET: &[(u32, &str, F)] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "data", F::BytesMap),
+    (3, "type", F::Str),
+    (4, "stringData", F::StrMap),
+    (5, "immutable", F::Bool),
+];
+const SERVICE_BACKEND_PORT: &[(u32, &str, F)] = &[(1, "name", F::Str), (2, "number", F::Int)];
+const INGRESS_SERVICE_BACKEND: &[(u32, &str, F)] = &[
+    (1, "name", F::Str),
+    (2, "port", F::Msg(SERVICE_BACKEND_PORT)),
+];
+const TYPED_LOCAL_OBJECT_REFERENCE: &[(u32, &str, F)] = &[
+    (1, "apiGroup", F::Str),
+    (2, "kind", F::Str),
+    (3, "name", F::Str),
+];
+const INGRESS_BACKEND: &[(u32, &str, F)] = &[
+    (3, "resource", F::Msg(TYPED_LOCAL_OBJECT_REFERENCE)),
+    (4, "service", F::Msg(INGRESS_SERVICE_BACKEND)),
+];
+const HTTP_INGRESS_PATH: &[(u32, &str, F)] = &[
+    (1, "path", F::Str),
+    (2, "backend", F::Msg(INGRESS_BACKEND)),
+    (3, "pathType", F::Str),
+];
+const HTTP_INGRESS_RULE_VALUE: &[(u32, &str, F)] = &[(1, "paths", F::Msgs(HTTP_INGRESS_PATH))];
+const INGRESS_RULE_VALUE: &[(u32, &str, F)] = &[(1, "http", F::Msg(HTTP_INGRESS_RULE_VALUE))];
+const INGRESS_RULE: &[(u32, &str, F)] = &[
+    (1, "host", F::Str),
+    (2, "ingressRuleValue", F::Inline(INGRESS_RULE_VALUE)),
+];
+const INGRESS_TLS: &[(u32, &str, F)] = &[(1, "hosts", F::Strs), (2, "secretName", F::Str)];
+const INGRESS_SPEC: &[(u32, &str, F)] = &[
+    (1, "defaultBackend", F::Msg(INGRESS_BACKEND)),
+    (2, "tls", F::Msgs(INGRESS_TLS)),
+    (3, "rules", F::Msgs(INGRESS_RULE)),
+    (4, "ingressClassName", F::Str),
+];
+const INGRESS: &[(u32, &str, F)] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(INGRESS_SPEC)),
+];
+const RESOURCE_QUOTA_SPEC: &[(u32, &str, F)] =
+    &[(1, "hard", F::QuantityMap), (2, "scopes", F::Strs)];
+const RESOURCE_QUOTA: &[(u32, &str, F)] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(RESOURCE_QUOTA_SPEC)),
 ];
 
 /// One field read off the wire.
@@ -294,6 +471,43 @@ fn string_map_entry(bytes: &[u8]) -> Result<(String, String), ProtoError> {
     Ok((k, v))
 }
 
+/// A `map<string, bytes>` entry, the value base64 as JSON writes `[]byte`.
+fn bytes_map_entry(bytes: &[u8]) -> Result<(String, String), ProtoError> {
+    use base64::Engine;
+    let (mut k, mut v) = (String::new(), Vec::new());
+    let mut r = Reader { buf: bytes };
+    while let Some((n, w)) = r.next()? {
+        match (n, w) {
+            (1, Wire::Bytes(b)) => k = utf8(b)?,
+            (2, Wire::Bytes(b)) => v = b.to_vec(),
+            _ => {}
+        }
+    }
+    Ok((k, base64::engine::general_purpose::STANDARD.encode(v)))
+}
+
+/// A `map<string, resource.Quantity>` entry (`Quantity` is a message whose field 1 is the
+/// string form).
+fn quantity_map_entry(bytes: &[u8]) -> Result<(String, String), ProtoError> {
+    let (mut k, mut v) = (String::new(), String::new());
+    let mut r = Reader { buf: bytes };
+    while let Some((n, w)) = r.next()? {
+        match (n, w) {
+            (1, Wire::Bytes(b)) => k = utf8(b)?,
+            (2, Wire::Bytes(b)) => {
+                let mut q = Reader { buf: b };
+                while let Some((qn, qw)) = q.next()? {
+                    if let (1, Wire::Bytes(s)) = (qn, qw) {
+                        v = utf8(s)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((k, v))
+}
+
 fn message(
     bytes: &[u8],
     fields: &[(u32, &str, F)],
@@ -331,8 +545,12 @@ fn message(
                     a.push(Value::from(utf8(b)?));
                 }
             }
-            (F::StrMap, Wire::Bytes(b)) => {
-                let (k, v) = string_map_entry(b)?;
+            (F::StrMap | F::BytesMap | F::QuantityMap, Wire::Bytes(b)) => {
+                let (k, v) = match kind {
+                    F::BytesMap => bytes_map_entry(b)?,
+                    F::QuantityMap => quantity_map_entry(b)?,
+                    _ => string_map_entry(b)?,
+                };
                 let map = out.entry(name).or_insert_with(|| Value::Object(Map::new()));
                 if let Value::Object(m) = map {
                     m.insert(k, Value::from(v));
@@ -353,6 +571,9 @@ fn message(
                 if !m.is_empty() {
                     out.insert(name.into(), Value::Object(m));
                 }
+            }
+            (F::Inline(sub), Wire::Bytes(b)) => {
+                out.extend(message(b, sub, depth + 1)?);
             }
             (F::Msgs(sub), Wire::Bytes(b)) => {
                 let m = message(b, sub, depth + 1)?;
@@ -406,6 +627,13 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, ProtoError> {
     let fields = match (api_version.as_str(), kind.as_str()) {
         ("v1", "Service") => SERVICE,
         ("v1", "Namespace") => NAMESPACE,
+        ("v1", "ConfigMap") => CONFIG_MAP,
+        ("v1", "Secret") => SECRET,
+        ("v1", "ResourceQuota") => RESOURCE_QUOTA,
+        ("apps/v1", "Deployment") => DEPLOYMENT,
+        ("batch/v1", "Job") => JOB,
+        ("batch/v1", "CronJob") => CRON_JOB,
+        ("networking.k8s.io/v1", "Ingress") => INGRESS,
         (_, "DeleteOptions") => DELETE_OPTIONS,
         _ => return Err(ProtoError::UnsupportedKind(format!("{api_version}/{kind}"))),
     };

@@ -31,6 +31,7 @@ mod sim_backends;
 mod sim_discovery;
 mod sim_kinds;
 mod sim_kubectl;
+mod sim_kubectl_kinds;
 mod sim_pods;
 mod sim_python_client;
 mod sim_tls;
