@@ -771,8 +771,8 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_decode() {
         assert!(matches!(
-            decode(&envelope("apps/v1", "Deployment", b"")),
-            Err(ProtoError::UnsupportedKind(k)) if k == "apps/v1/Deployment"
+            decode(&envelope("apps/v1", "StatefulSet", b"")),
+            Err(ProtoError::UnsupportedKind(k)) if k == "apps/v1/StatefulSet"
         ));
         assert!(matches!(
             decode(b"{\"kind\":\"Service\"}"),
