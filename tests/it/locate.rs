@@ -151,6 +151,19 @@ async fn simulated_locator_starts_reachable_servers() {
     for c in reg.clusters() {
         assert_eq!(c.spec.url.host_str(), Some("127.0.0.1"));
         urls.push(c.spec.url.clone());
+        if c.spec.url.scheme() == "https" {
+            // `tls: true` (staging:prod in the default): verified with the certificate the
+            // simulator made, never skipped. (tests/it/sim_tls.rs proxies through it.)
+            assert_eq!(c.key.to_string(), "staging:prod");
+            assert!(c.spec.tls.ca_pem.is_some() && !c.spec.tls.skip_verify);
+            let addr = (
+                c.spec.url.host_str().unwrap(),
+                c.spec.url.port_or_known_default().unwrap(),
+            );
+            let conn = tokio::net::TcpStream::connect(addr).await;
+            assert!(conn.is_ok(), "{}: {conn:?}", c.key);
+            continue;
+        }
         // A real HTTP server answers at the cluster's URL (any status: the route set is
         // the simulator's business).
         let res = client.get(c.spec.url.join("version").unwrap()).send().await;
