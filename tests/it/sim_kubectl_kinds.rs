@@ -135,6 +135,36 @@ async fn create_scale_describe_and_events() {
             "{expect:?} missing from:\n{described}"
         );
     }
+    // A restart stamps the template: a new ReplicaSet takes the replicas, the old one is
+    // scaled to 0, and the history has two revisions.
+    k.ok(&["rollout", "restart", "deployment/api", "-n", "e2e"])
+        .await;
+    let status = k
+        .ok(&["rollout", "status", "deployment/api", "-n", "e2e"])
+        .await;
+    assert_eq!(status.trim(), r#"deployment "api" successfully rolled out"#);
+    let sets = k
+        .ok(&[
+            "get",
+            "rs",
+            "-n",
+            "e2e",
+            "-o",
+            "jsonpath={range .items[*]}{.spec.replicas}{\"\\n\"}{end}",
+        ])
+        .await;
+    let mut replicas: Vec<&str> = sets.lines().collect();
+    replicas.sort();
+    assert_eq!(replicas, ["0", "5"]);
+    let history = k
+        .ok(&["rollout", "history", "deployment/api", "-n", "e2e"])
+        .await;
+    let revisions: Vec<&str> = history
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(revisions, ["1", "2"], "{history}");
     let events = k.ok(&["get", "events", "-n", "e2e"]).await;
     let header = &rows(&events)[0];
     assert_eq!(header[..4], ["LAST", "SEEN", "TYPE", "REASON"]);

@@ -34,13 +34,16 @@ pub(crate) fn uid_for(namespace: &str, kind: &str, name: &str) -> String {
     )
 }
 
-/// The `pod-template-hash` of a pod template: from its labels and its containers' names
-/// and images, which defaulting does not change.
+/// The `pod-template-hash` of a pod template: from its labels, annotations (a `kubectl
+/// rollout restart` stamps one) and its containers' names and images, which defaulting does
+/// not change.
 pub(crate) fn pod_template_hash(template: Option<&Value>) -> String {
-    let labels = template
-        .and_then(|t| t.pointer("/metadata/labels"))
+    let labels = ["/metadata/labels", "/metadata/annotations"]
+        .iter()
+        .filter_map(|p| template.and_then(|t| t.pointer(p)))
         .map(Value::to_string)
-        .unwrap_or_default();
+        .collect::<Vec<_>>()
+        .join("|");
     let containers: Vec<String> = template
         .and_then(|t| t.pointer("/spec/containers"))
         .and_then(Value::as_array)
@@ -209,7 +212,11 @@ fn deployment(txn: &mut Txn<'_>, d: &Generic, old: Option<&Arc<Stored>>) -> Resu
                     "name": rs_name,
                     "namespace": ns,
                     "uid": uid_for(&ns, "ReplicaSet", &rs_name),
-                    "creationTimestamp": d.metadata.creation_timestamp,
+                    // Made with the Deployment, or now for a later template.
+                    "creationTimestamp": match old {
+                        None => d.metadata.creation_timestamp.clone(),
+                        Some(_) => Some(now_timestamp()),
+                    },
                     "labels": labels,
                     "annotations": {
                         "deployment.kubernetes.io/desired-replicas": replicas.to_string(),
@@ -230,7 +237,6 @@ fn deployment(txn: &mut Txn<'_>, d: &Generic, old: Option<&Arc<Stored>>) -> Resu
             ));
         }
     }
-    let _ = old;
     for message in messages {
         record_event(txn, d, "ScalingReplicaSet", &message)?;
     }
