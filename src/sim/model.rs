@@ -46,6 +46,38 @@ impl ObjectMeta {
     pub fn name(&self) -> &str {
         self.name.as_deref().unwrap_or("")
     }
+
+    /// The first step of every create: a `resourceVersion` is refused (as the API server's
+    /// storage refuses it), and `generateName` gives the name when none is set (5 random
+    /// characters appended).
+    pub(crate) fn prepare_create(&mut self) -> Result<(), super::errors::SimError> {
+        if self
+            .resource_version
+            .as_deref()
+            .is_some_and(|v| !v.is_empty())
+        {
+            return Err(super::errors::SimError::internal(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
+        if self.name().is_empty() {
+            if let Some(prefix) = self.generate_name.as_deref().filter(|p| !p.is_empty()) {
+                self.name = Some(generate_name(prefix));
+            }
+        }
+        Ok(())
+    }
+}
+
+const GENERATE_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// A name from `generateName` (5 random characters appended, as the API server does).
+pub(crate) fn generate_name(prefix: &str) -> String {
+    let mut name = prefix.chars().take(58).collect::<String>();
+    for _ in 0..5 {
+        name.push(GENERATE_CHARS[rand::random::<u32>() as usize % GENERATE_CHARS.len()] as char);
+    }
+    name
 }
 
 /// `targetPort`: a number or a port name.

@@ -32,26 +32,7 @@ pub(crate) fn create(
     mut ns: Namespace,
     dry_run: bool,
 ) -> Result<Arc<Stored>, SimError> {
-    if ns
-        .metadata
-        .resource_version
-        .as_deref()
-        .is_some_and(|v| !v.is_empty())
-    {
-        return Err(SimError::internal(
-            "resourceVersion should not be set on objects to be created",
-        ));
-    }
-    if ns.metadata.name.as_deref().unwrap_or("").is_empty() {
-        if let Some(prefix) = ns
-            .metadata
-            .generate_name
-            .as_deref()
-            .filter(|p| !p.is_empty())
-        {
-            ns.metadata.name = Some(service::generate_name(prefix));
-        }
-    }
+    ns.metadata.prepare_create()?;
     let meta = &mut ns.metadata;
     meta.namespace = None;
     meta.uid = Some(new_uid());

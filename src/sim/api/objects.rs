@@ -223,7 +223,9 @@ fn create(
     ))
 }
 
-fn get(
+/// A GET of one object of any kind (`ns` `""` for cluster-scoped ones), or of its
+/// `status`.
+pub(super) fn get(
     state: &SimState,
     req: &HttpRequest,
     kind: Kind,

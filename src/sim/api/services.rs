@@ -151,13 +151,7 @@ fn get_one(
     name: &str,
     sub: Option<&str>,
 ) -> Result<HttpResponse> {
-    let params = Params::of(req);
-    authorize(state, req, "get", K, sub, Some(ns), Some(name))?;
-    let (snap, _) = state.store.snapshot();
-    let obj = snap
-        .get(K, ns, name)
-        .ok_or_else(|| SimError::not_found("services", name))?;
-    Ok(object_response(req, &params, StatusCode::OK, obj))
+    super::objects::get(state, req, K, ns, name, sub)
 }
 
 /// 400 when the body names a namespace other than the URL's (an empty one is the URL's).

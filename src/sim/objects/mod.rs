@@ -15,7 +15,7 @@ pub(crate) use rules::{scale_selector, synthesize_status};
 
 use super::errors::SimError;
 use super::model::{new_uid, now_timestamp, seed_timestamp};
-use super::service::{generate_name, Part};
+use super::service::Part;
 use super::store::{Generic, Kind, Object, Stored, Txn};
 use super::validation;
 use serde_json::Value;
@@ -66,22 +66,8 @@ pub(crate) fn create(
 ) -> Result<Arc<Stored>, SimError> {
     let kind = obj.kind;
     check_namespace_exists(txn, kind, ns)?;
-    if obj
-        .metadata
-        .resource_version
-        .as_deref()
-        .is_some_and(|v| !v.is_empty())
-    {
-        return Err(SimError::internal(
-            "resourceVersion should not be set on objects to be created",
-        ));
-    }
+    obj.metadata.prepare_create()?;
     let meta = &mut obj.metadata;
-    if meta.name.as_deref().unwrap_or("").is_empty() {
-        if let Some(prefix) = meta.generate_name.as_deref().filter(|p| !p.is_empty()) {
-            meta.name = Some(generate_name(prefix));
-        }
-    }
     meta.namespace = kind.namespaced().then(|| ns.to_string());
     // Seeded objects keep a given uid or get a stable one, so that seeds and the pods of
     // seeded workloads can name them as owners.

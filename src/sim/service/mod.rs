@@ -120,17 +120,6 @@ fn drop_type_dependent(new: &mut Service, old: &Service) {
     }
 }
 
-const GENERATE_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-
-/// A name from `generateName` (5 random characters appended, as the API server does).
-pub(crate) fn generate_name(prefix: &str) -> String {
-    let mut name = prefix.chars().take(58).collect::<String>();
-    for _ in 0..5 {
-        name.push(GENERATE_CHARS[rand::random::<u32>() as usize % GENERATE_CHARS.len()] as char);
-    }
-    name
-}
-
 /// Creates a Service in `ns` (which must exist). With `dry_run`, validates only.
 pub(crate) fn create(
     txn: &mut Txn<'_>,
@@ -141,21 +130,8 @@ pub(crate) fn create(
     if txn.get(Kind::Namespace, "", ns).is_none() {
         return Err(SimError::not_found("namespaces", ns));
     }
-    if s.metadata
-        .resource_version
-        .as_deref()
-        .is_some_and(|v| !v.is_empty())
-    {
-        return Err(SimError::internal(
-            "resourceVersion should not be set on objects to be created",
-        ));
-    }
+    s.metadata.prepare_create()?;
     let meta = &mut s.metadata;
-    if meta.name.as_deref().unwrap_or("").is_empty() {
-        if let Some(prefix) = meta.generate_name.as_deref().filter(|p| !p.is_empty()) {
-            meta.name = Some(generate_name(prefix));
-        }
-    }
     meta.namespace = Some(ns.to_string());
     meta.uid = Some(super::model::new_uid());
     meta.creation_timestamp = Some(super::model::now_timestamp());
