@@ -89,11 +89,14 @@ pub async fn build_reloading(
         registry: registry.clone(),
         readiness: readiness.clone(),
     });
+    let aggregate = web::Data::new(crate::aggregate::AggregateState::new(&settings.aggregate));
     let base_path = settings.server.base_path.clone();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(proxy.clone())
             .app_data(health.clone())
+            .app_data(aggregate.clone())
+            .configure(crate::aggregate::configure(&base_path))
             .configure(crate::proxy::configure(&base_path))
             .configure(crate::ops::readiness::configure)
             .default_service(web::to(crate::proxy::no_route))

@@ -5,7 +5,9 @@
 //! key, TLS configuration built once) and the ordered registry that chooses one; [`control`]
 //! is the one background writer of the registry (reload, catalog refresh, simulated
 //! servers); `proxy` chooses a cluster for each request, applies the credential rules of
-//! [`upstream`] and forwards the request (streamed, or tunnelled on upgrade); `ops`
+//! [`upstream`] and forwards the request (streamed, or tunnelled on upgrade); `aggregate`
+//! reads from many clusters at once and merges their answers (lists, gets, Tables,
+//! discovery) on the same forwarding preparation; `ops`
 //! answers health and readiness. Every error a request gets from kubeplex itself is a
 //! `status::Error`, turned into a Kubernetes `Status` in one place. [`tls`] holds PEM
 //! parsing, verifiers, the listener configuration and TLS error descriptions; `redact`
@@ -16,6 +18,7 @@
 // Only what `main`, the integration tests and the benches use is `pub`; the rest is
 // `pub(crate)`, so the compiler reports dead code.
 #![warn(unreachable_pub)]
+pub(crate) mod aggregate;
 pub mod app;
 pub mod cluster;
 pub mod config;

@@ -15,6 +15,8 @@ pub struct Settings {
     pub duplicate_names: DuplicateNames,
     /// `kubeplex.auth`: who may use kubeplex (SPEC §5).
     pub auth: AuthSettings,
+    /// `kubeplex.aggregate` (SPEC §6).
+    pub aggregate: AggregateSettings,
     /// `kubeplex.dangerouslySkipTLSVerifyWithCredentials`: allow a cluster with
     /// `skipTLSVerify: true` to carry a server-side token (default false: refused).
     pub dangerously_skip_tls_verify_with_credentials: bool,
@@ -34,10 +36,37 @@ impl Default for Settings {
             server: ServerSettings::default(),
             duplicate_names: DuplicateNames::First,
             auth: AuthSettings::default(),
+            aggregate: AggregateSettings::default(),
             dangerously_skip_tls_verify_with_credentials: false,
             locators: Vec::new(),
             sections: BTreeMap::new(),
             files: Vec::new(),
+        }
+    }
+}
+
+/// `kubeplex.aggregate`: the fan-out of `{base}/aggregate/...` (SPEC §6).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateSettings {
+    /// `concurrency`: members asked at once, default 16.
+    pub concurrency: usize,
+    /// `timeout`: a member's whole answer to a list or get, default 10s (a watch has none
+    /// after its response head).
+    pub timeout: std::time::Duration,
+    /// `cacheTtl`: how long identical lists are served from the cache, default 2s (0: off).
+    pub cache_ttl: std::time::Duration,
+    /// `continueKey`: the HMAC key of continue tokens, shared by every replica; generated at
+    /// start (with a warning) when absent.
+    pub continue_key: Option<crate::redact::Secret>,
+}
+
+impl Default for AggregateSettings {
+    fn default() -> Self {
+        AggregateSettings {
+            concurrency: 16,
+            timeout: std::time::Duration::from_secs(10),
+            cache_ttl: std::time::Duration::from_secs(2),
+            continue_key: None,
         }
     }
 }

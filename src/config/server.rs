@@ -27,7 +27,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
 ];
 
 /// Blocks of `kubeplex:` that later stages read themselves (refused for now).
-pub(crate) const SECTION_KEYS: &[&str] = &["aggregate", "pluginProxy"];
+pub(crate) const SECTION_KEYS: &[&str] = &["pluginProxy"];
 
 /// Keys of `kubeplex:`.
 pub(crate) const KUBEPLEX_KEYS: &[&str] = &[
@@ -75,6 +75,9 @@ pub(crate) fn read_kubeplex(
     if let Some(auth) = kp.obj("auth", p) {
         settings.auth = read_auth(&auth, p);
     }
+    if let Some(agg) = kp.obj("aggregate", p) {
+        settings.aggregate = read_aggregate(&agg, p);
+    }
     for key in SECTION_KEYS {
         if kp.has(key) {
             kp.problem(key, "is not implemented yet in this version; remove it", p);
@@ -98,6 +101,45 @@ pub(crate) fn read_kubeplex(
         }
     }
     settings.sections = sections;
+}
+
+/// `kubeplex.aggregate`: `concurrency` (1 to 256), `timeout`, `cacheTtl`, `continueKey`
+/// (at least 32 bytes: it signs continue tokens).
+fn read_aggregate(a: &Obj<'_>, p: &mut Problems) -> super::AggregateSettings {
+    a.deny_unknown(&["concurrency", "timeout", "cacheTtl", "continueKey"], p);
+    let mut out = super::AggregateSettings::default();
+    if let Some(n) = a.uint("concurrency", p) {
+        if (1..=256).contains(&n) {
+            out.concurrency = n as usize;
+        } else {
+            a.problem("concurrency", format!("must be 1 to 256, got {n}"), p);
+        }
+    }
+    if let Some(t) = a.duration("timeout", p) {
+        if t.is_zero() {
+            a.problem("timeout", "must be more than 0", p);
+        } else {
+            out.timeout = t;
+        }
+    }
+    if let Some(t) = a.duration("cacheTtl", p) {
+        out.cache_ttl = t;
+    }
+    if let Some(k) = a.string("continueKey", p) {
+        if k.len() < 32 {
+            a.problem(
+                "continueKey",
+                format!(
+                    "must be at least 32 bytes (got {}); it signs continue tokens",
+                    k.len()
+                ),
+                p,
+            );
+        } else {
+            out.continue_key = Some(k.into());
+        }
+    }
+    out
 }
 
 fn read_server(s: &Obj<'_>, home: Option<&str>, out: &mut ServerSettings, p: &mut Problems) {

@@ -244,6 +244,11 @@ fn empty_body() -> RequestBody {
 
 /// The request for hyper: method, URI and headers of `p` (headers moved, not copied) and
 /// `body`.
+/// A bodyless `GET` for a prepared request (the aggregate fan-out's reads).
+pub(crate) fn get_request(p: Prepared) -> Result<http1::Request<RequestBody>, Error> {
+    request(&actix_web::http::Method::GET, p, empty_body())
+}
+
 fn request(
     method: &actix_web::http::Method,
     p: Prepared,
@@ -405,7 +410,7 @@ pub(crate) async fn forward(
     Ok(response(res, req.version()))
 }
 
-fn send_error(key: &str, e: &hyper_util::client::legacy::Error) -> Error {
+pub(crate) fn send_error(key: &str, e: &hyper_util::client::legacy::Error) -> Error {
     let why = crate::tls::describe::describe_chain(e);
     if e.is_connect() {
         Error::bad_gateway(format!("cannot connect to cluster {key}: {why}"))

@@ -1036,10 +1036,36 @@ fn auth_settings_not_implemented_yet_are_refused() {
         &[r#"kubeplex.auth.mode: must be "none" ("jwt" is not implemented yet), got "oauth""#],
     );
     assert_problems(
-        &with_locator("kubeplex:\n  aggregate: {enabled: true}\n  pluginProxy:\n    argocd: {target: http://argocd}\n"),
+        &with_locator("kubeplex:\n  pluginProxy:\n    argocd: {target: http://argocd}\n"),
+        &["kubeplex.pluginProxy: is not implemented yet in this version; remove it"],
+    );
+}
+
+#[test]
+fn aggregate_settings_are_read_and_checked() {
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "agg.yaml",
+        &with_locator("kubeplex:\n  aggregate:\n    concurrency: 4\n    timeout: 3s\n    cacheTtl: 0s\n    continueKey: ${KEY}\n"),
+    );
+    let key = "k".repeat(40);
+    let s = load(&[&f], &[("KEY", key.as_str())]).unwrap();
+    assert_eq!(s.aggregate.concurrency, 4);
+    assert_eq!(s.aggregate.timeout, std::time::Duration::from_secs(3));
+    assert_eq!(s.aggregate.cache_ttl, std::time::Duration::ZERO);
+    assert_eq!(s.aggregate.continue_key.as_ref().unwrap().expose(), key);
+    assert!(
+        !format!("{s:?}").contains(&key),
+        "the key never shows in Debug"
+    );
+    assert_problems(
+        &with_locator("kubeplex:\n  aggregate: {enabled: true, concurrency: 0, timeout: 0s, continueKey: short}\n"),
         &[
-            "kubeplex.aggregate: is not implemented yet in this version; remove it",
-            "kubeplex.pluginProxy: is not implemented yet in this version; remove it",
+            "kubeplex.aggregate.enabled: unknown key (expected one of: concurrency, timeout, cacheTtl, continueKey)",
+            "kubeplex.aggregate.concurrency: must be 1 to 256, got 0",
+            "kubeplex.aggregate.timeout: must be more than 0",
+            "kubeplex.aggregate.continueKey: must be at least 32 bytes (got 5); it signs continue tokens",
         ],
     );
 }

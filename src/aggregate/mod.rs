@@ -1,0 +1,216 @@
+//! Aggregation (SPEC §6): `GET {base}/aggregate/{path}` reads from every cluster (or those
+//! the cluster header names, comma-separated names or keys) and answers one merged result.
+//!
+//! The way of a request: [`handle`] checks the method and path and picks the members;
+//! [`fanout`] asks them in parallel, each with its own credential and timeout; then
+//! [`discovery`] merges what kubectl asks first (`/version`, `/api`, `/apis`, resource
+//! lists, OpenAPI) and [`merge`] the lists, gets and Tables, with [`vector`] the version
+//! vector of the members' resourceVersions.
+
+pub(crate) mod discovery;
+pub(crate) mod fanout;
+pub(crate) mod merge;
+pub(crate) mod vector;
+
+use crate::cluster::{Cluster, Registry};
+use crate::config::AggregateSettings;
+use crate::proxy::{choose, path, ProxyState};
+use crate::status::{Error, Reason};
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the aggregate route shares across workers.
+pub(crate) struct AggregateState {
+    /// `kubeplex.aggregate`.
+    pub settings: AggregateSettings,
+}
+
+impl AggregateState {
+    /// The state for `settings`.
+    pub(crate) fn new(settings: &AggregateSettings) -> Self {
+        AggregateState {
+            settings: settings.clone(),
+        }
+    }
+}
+
+/// Registers `{base}/aggregate` and everything under it. Must come before the proxy's
+/// `{base}` scope.
+pub(crate) fn configure(base: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+    move |cfg| {
+        let base = base.trim_end_matches('/');
+        cfg.service(web::scope(&format!("{base}/aggregate")).default_service(web::to(handle)));
+    }
+}
+
+/// The members a request reads from: those the cluster header names (comma-separated names
+/// or keys; a name stands for every cluster of that name), else all, in key order.
+fn members(registry: &Registry, req: &HttpRequest) -> Result<Vec<Arc<Cluster>>, Error> {
+    let all = registry.clusters();
+    let Some(value) = choose::header_value(req)? else {
+        if all.is_empty() {
+            return Err(Error::not_found("no clusters are configured"));
+        }
+        return Ok(all.to_vec());
+    };
+    let mut chosen: Vec<Arc<Cluster>> = Vec::new();
+    for wanted in value.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let matching: Vec<&Arc<Cluster>> = all
+            .iter()
+            .filter(|c| c.key.as_str() == wanted || c.spec.name == wanted)
+            .collect();
+        if matching.is_empty() {
+            return Err(Error::not_found(format!(
+                "cluster {wanted:?} not found; GET .../clusters lists them"
+            )));
+        }
+        for c in matching {
+            if !chosen.iter().any(|x| Arc::ptr_eq(x, c)) {
+                chosen.push(c.clone());
+            }
+        }
+    }
+    if chosen.is_empty() {
+        return Err(Error::bad_request("the cluster header names no cluster"));
+    }
+    // Key order, as the registry keeps them.
+    chosen.sort_by_key(|c| all.iter().position(|x| Arc::ptr_eq(x, c)));
+    Ok(chosen)
+}
+
+/// Whether the path (after `{base}/aggregate`) names one object rather than a collection.
+pub(crate) fn is_item(tail: &str) -> bool {
+    let segs: Vec<&str> = tail
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let rest: &[&str] = match segs.as_slice() {
+        ["api", _, rest @ ..] => rest,
+        ["apis", _, _, rest @ ..] => rest,
+        _ => return false,
+    };
+    match rest {
+        ["namespaces", _] => true,
+        ["namespaces", _, _, _, ..] => true,
+        ["namespaces", ..] => false,
+        [_, _, ..] => true,
+        _ => false,
+    }
+}
+
+/// Whether the request asks for a watch (`?watch=1|true`, or a `/watch/` path).
+fn is_watch(req: &HttpRequest, tail: &str) -> bool {
+    let path_watch = {
+        let t = tail.trim_start_matches('/');
+        t.starts_with("api/v1/watch/") || {
+            let mut s = t.split('/');
+            s.next() == Some("apis") && s.nth(2) == Some("watch")
+        }
+    };
+    path_watch
+        || url::form_urlencoded::parse(req.query_string().as_bytes())
+            .any(|(k, v)| k == "watch" && (v == "1" || v == "true"))
+}
+
+async fn handle(
+    req: HttpRequest,
+    proxy: web::Data<ProxyState>,
+    agg: web::Data<AggregateState>,
+) -> HttpResponse {
+    let start = Instant::now();
+    let result = answer(&req, &proxy, &agg).await;
+    let res = match result {
+        Ok(r) => r,
+        Err(e) => e.error_response(),
+    };
+    tracing::info!(
+        target: "kubeplex::audit",
+        cluster = "aggregate",
+        method = %req.method(),
+        path = %req.path(),
+        status = res.status().as_u16(),
+        duration_ms = start.elapsed().as_millis() as u64,
+        "aggregate"
+    );
+    res
+}
+
+async fn answer(
+    req: &HttpRequest,
+    proxy: &ProxyState,
+    agg: &AggregateState,
+) -> Result<HttpResponse, Error> {
+    let base = proxy.settings.base_path.as_str();
+    if req.method() != Method::GET {
+        return Err(Error::new(
+            Reason::MethodNotAllowed,
+            format!(
+                "{base}/aggregate answers reads only (get, list, watch); send {} to one cluster at {base}/clusters/{{key}}/...",
+                req.method()
+            ),
+        ));
+    }
+    let tail = req
+        .uri()
+        .path()
+        .strip_prefix(base)
+        .and_then(|r| r.strip_prefix("/aggregate"))
+        .ok_or_else(|| {
+            Error::bad_request("the route prefix of the path is percent-encoded; send it plainly")
+        })?;
+    path::check_tail(tail)?;
+    let registry = proxy.registry.load();
+    let members = members(&registry, req)?;
+    let settings = &agg.settings;
+    if is_watch(req, tail) {
+        return Err(Error::bad_request(
+            "watches through the aggregate route are not served yet; watch one cluster at {base}/clusters/{key}/...",
+        ));
+    }
+    let query = req.uri().query();
+    let member_query = |c: &Cluster| vector::Vector::member_query(query, c.key.as_str());
+    let read = fanout::Read {
+        tail,
+        query: &member_query,
+    };
+    let answers = fanout::fan_out(req, proxy, &registry, &members, &read, settings).await;
+    if let Some(doc) = discovery::doc_of(tail) {
+        let (value, content_type) = discovery::merge(doc, answers)?;
+        let content_type = if content_type.is_empty() {
+            "application/json".to_string()
+        } else {
+            content_type
+        };
+        return Ok(HttpResponse::Ok()
+            .insert_header(("content-type", content_type))
+            .body(serde_json::to_vec(&value).unwrap_or_default()));
+    }
+    Ok(merge::merge(answers, is_item(tail))?.response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_and_collections() {
+        for (tail, item) in [
+            ("/api/v1/services", false),
+            ("/api/v1/namespaces", false),
+            ("/api/v1/namespaces/default", true),
+            ("/api/v1/namespaces/default/services", false),
+            ("/api/v1/namespaces/default/services/web", true),
+            ("/api/v1/namespaces/default/services/web/status", true),
+            ("/apis/apps/v1/deployments", false),
+            ("/apis/apps/v1/namespaces/shop/deployments/web", true),
+            ("/apis/apps/v1/namespaces/shop/deployments", false),
+            ("/apis/example.com/v1/widgets/gear", true),
+            ("/api/v1", false),
+        ] {
+            assert_eq!(is_item(tail), item, "{tail}");
+        }
+    }
+}
