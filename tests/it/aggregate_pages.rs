@@ -397,3 +397,58 @@ async fn kubectl_chunks_through_every_cluster() {
         "{out}"
     );
 }
+
+#[actix_web::test]
+async fn a_failing_member_is_reported_on_its_page_and_skipped() {
+    let forbidden = Upstream::start(|_| Reply {
+        status: 403,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: Body::Bytes(
+            br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"services is forbidden","reason":"Forbidden","code":403}"#
+                .to_vec(),
+        ),
+    })
+    .await;
+    let mut sims = Vec::new();
+    let mut clusters = Vec::new();
+    for (name, n) in [("a", 3), ("c", 4)] {
+        let seed = SeedSource::Text {
+            name: format!("{name} seed"),
+            text: seed(&format!("svc-{name}"), n),
+        };
+        let cfg = SimClusterConfig::new(name, Some(seed), Vec::<String>::new());
+        let sim = kubeplex::sim::spawn("127.0.0.1:0", &cfg).await.unwrap();
+        clusters.push(cluster(name, sim.url().as_str().trim_end_matches('/')));
+        sims.push(sim);
+    }
+    clusters.insert(1, cluster("bad", &forbidden.url));
+    let mut s = settings(clusters);
+    s.aggregate.continue_key = Some(KEY.into());
+    s.aggregate.cache_ttl = std::time::Duration::ZERO;
+    let app = spawn_app(s).await;
+    let (_, whole) = get(&app, "/api/v1/services", &[], None).await;
+    let all = whole["items"].as_array().unwrap().clone();
+    assert_eq!(all.len(), 4 + 5);
+    let pages = walk(&app, 3, &[], None).await;
+    let mut items = Vec::new();
+    let mut reported = 0;
+    for page in &pages {
+        if let Some(errors) = page.get("clusterErrors") {
+            reported += 1;
+            assert_eq!(errors[0]["cluster"], "config:bad", "{page}");
+            assert_eq!(errors[0]["code"], 403, "{page}");
+            assert_eq!(errors[0]["reason"], "Forbidden", "{page}");
+        }
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(reported, 1, "{pages:?}");
+    assert_eq!(items, all);
+    // The page that asked it carries the Warning too.
+    let first = http()
+        .get(url(&app, "/api/v1/services", &[("limit", "5")]))
+        .send()
+        .await
+        .unwrap();
+    let warning = first.headers()["warning"].to_str().unwrap().to_string();
+    assert!(warning.contains("cluster config:bad"), "{warning}");
+}
