@@ -26,6 +26,8 @@ pub(crate) enum Reason {
     RequestTimeout,
     /// 409: e.g. an ambiguous cluster name with `duplicateNames: reject`.
     Conflict,
+    /// 410: a continue token (ours or a member cluster's) is too old.
+    Expired,
     /// 431: the request headers exceed `maxHeaderBytes`. Kubernetes has no `StatusReason`
     /// for it; the `reason` is `RequestHeaderFieldsTooLarge`, after the HTTP status text.
     RequestHeaderFieldsTooLarge,
@@ -47,6 +49,7 @@ impl Reason {
             Reason::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Reason::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Reason::Conflict => StatusCode::CONFLICT,
+            Reason::Expired => StatusCode::GONE,
             Reason::RequestHeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Reason::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Reason::BadGateway => StatusCode::BAD_GATEWAY,
@@ -63,6 +66,7 @@ impl Reason {
             Reason::MethodNotAllowed => "MethodNotAllowed",
             Reason::RequestTimeout => "RequestTimeout",
             Reason::Conflict => "Conflict",
+            Reason::Expired => "Expired",
             Reason::RequestHeaderFieldsTooLarge => "RequestHeaderFieldsTooLarge",
             Reason::InternalError => "InternalError",
             Reason::BadGateway => "BadGateway",

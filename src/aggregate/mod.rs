@@ -10,6 +10,7 @@
 pub(crate) mod discovery;
 pub(crate) mod fanout;
 pub(crate) mod merge;
+pub(crate) mod page;
 pub(crate) mod vector;
 
 use crate::cluster::{Cluster, Registry};
@@ -25,6 +26,8 @@ use std::time::Instant;
 pub(crate) struct AggregateState {
     /// `kubeplex.aggregate`.
     pub settings: AggregateSettings,
+    /// Signs and checks continue tokens (`continueKey`, or a key generated at start).
+    pub pager: page::Pager,
 }
 
 impl AggregateState {
@@ -32,6 +35,7 @@ impl AggregateState {
     pub(crate) fn new(settings: &AggregateSettings) -> Self {
         AggregateState {
             settings: settings.clone(),
+            pager: page::Pager::new(settings.continue_key.as_ref(), page::TOKEN_TTL),
         }
     }
 }
@@ -171,6 +175,9 @@ async fn answer(
         ));
     }
     let query = req.uri().query();
+    if page::wanted(query) && !is_item(tail) && discovery::doc_of(tail).is_none() {
+        return page::answer(req, proxy, &registry, &members, tail, &agg.pager, settings).await;
+    }
     let member_query = |c: &Cluster| vector::Vector::member_query(query, c.key.as_str());
     let read = fanout::Read {
         tail,
