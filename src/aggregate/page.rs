@@ -153,11 +153,14 @@ fn caller_credential(headers: &HeaderMap) -> Vec<u8> {
     out
 }
 
-/// The query a token is bound to: the parameters without `continue`, sorted, then the
+/// The query a token is bound to: the parameters without `continue` and `limit` (a client
+/// may change its page size between pages, as the API server allows), sorted, then the
 /// path and the cluster header.
 fn binding(pairs: &[(String, String)], tail: &str, cluster_header: Option<&str>) -> Vec<u8> {
-    let mut sorted: Vec<&(String, String)> =
-        pairs.iter().filter(|(k, _)| k != "continue").collect();
+    let mut sorted: Vec<&(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| k != "continue" && k != "limit")
+        .collect();
     sorted.sort();
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in sorted {

@@ -452,3 +452,29 @@ async fn a_failing_member_is_reported_on_its_page_and_skipped() {
     let warning = first.headers()["warning"].to_str().unwrap().to_string();
     assert!(warning.contains("cluster config:bad"), "{warning}");
 }
+
+/// A client may change its page size between pages (the API server allows it): the pages
+/// still add up to the unpaged list.
+#[actix_web::test]
+async fn the_page_size_may_change_between_pages() {
+    let (app, _sims) = start(&[]).await;
+    let (_, whole) = get(&app, "/api/v1/services", &[], None).await;
+    let all = whole["items"].as_array().unwrap().clone();
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    for limit in ["3", "10", "1", "100"] {
+        let mut q = vec![("limit", limit)];
+        if let Some(t) = &token {
+            q.push(("continue", t));
+        }
+        let (st, page) = get(&app, "/api/v1/services", &q, None).await;
+        assert_eq!(st, 200, "{page}");
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        token = continue_of(&page);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert!(token.is_none(), "100 items is more than what is left");
+    assert_eq!(items, all);
+}
