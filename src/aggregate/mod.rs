@@ -7,6 +7,7 @@
 //! lists, OpenAPI) and [`merge`] the lists, gets and Tables, with [`vector`] the version
 //! vector of the members' resourceVersions.
 
+pub(crate) mod cache;
 pub(crate) mod discovery;
 pub(crate) mod fanout;
 pub(crate) mod merge;
@@ -25,6 +26,8 @@ use std::time::Instant;
 pub(crate) struct AggregateState {
     /// `kubeplex.aggregate`.
     pub settings: AggregateSettings,
+    /// The read cache (`cacheTtl`), `None` when off.
+    pub cache: Option<cache::AggregateCache>,
 }
 
 impl AggregateState {
@@ -32,6 +35,7 @@ impl AggregateState {
     pub(crate) fn new(settings: &AggregateSettings) -> Self {
         AggregateState {
             settings: settings.clone(),
+            cache: cache::AggregateCache::new(settings.cache_ttl),
         }
     }
 }
@@ -176,7 +180,8 @@ async fn answer(
         tail,
         query: &member_query,
     };
-    let answers = fanout::fan_out(req, proxy, &registry, &members, &read, settings).await;
+    let cache = agg.cache.as_ref();
+    let answers = fanout::fan_out(req, proxy, &registry, &members, &read, settings, cache).await;
     if let Some(doc) = discovery::doc_of(tail) {
         let (value, content_type) = discovery::merge(doc, answers)?;
         let content_type = if content_type.is_empty() {
