@@ -4,6 +4,7 @@
 //! the whole answer, head and body. A member's failure is an answer too ([`Outcome`]):
 //! nothing a member does fails the others.
 
+use super::cache::{AggregateCache, Key};
 use crate::cluster::{Choice, Cluster, Registry};
 use crate::config::AggregateSettings;
 use crate::proxy::{forward, ProxyState};
@@ -23,6 +24,7 @@ pub(crate) struct Answer {
 }
 
 /// A member's answer.
+#[derive(Debug, Clone)]
 pub(crate) enum Outcome {
     /// An HTTP answer: status, `Content-Type` and the whole body.
     Http {
@@ -45,6 +47,9 @@ pub(crate) struct Read<'a> {
 
 /// Sends the read to every member of `members` (in parallel, `settings.concurrency` at
 /// most, each under `settings.timeout`) and returns the answers in the members' order.
+/// With a `cache`, a member's answer comes from it when it holds one for the same
+/// credential, cluster, path, query and `Accept` (and is kept there when 2xx); never pass
+/// one for a watch.
 pub(crate) async fn fan_out(
     req: &HttpRequest,
     proxy: &ProxyState,
@@ -52,11 +57,20 @@ pub(crate) async fn fan_out(
     members: &[Arc<Cluster>],
     read: &Read<'_>,
     settings: &AggregateSettings,
+    cache: Option<&AggregateCache>,
 ) -> Vec<Answer> {
     let (concurrency, timeout) = (settings.concurrency, settings.timeout);
     let asks = members.iter().enumerate().map(|(i, cluster)| async move {
         let query = (read.query)(cluster);
-        let asked = ask(req, proxy, registry, cluster, read.tail, query.as_deref());
+        let asked = ask(
+            req,
+            proxy,
+            registry,
+            cluster,
+            read.tail,
+            query.as_deref(),
+            cache,
+        );
         let outcome = match tokio::time::timeout(timeout, asked).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => Outcome::Failed(e),
@@ -82,7 +96,7 @@ pub(crate) async fn fan_out(
     answers.into_iter().map(|(_, a)| a).collect()
 }
 
-/// One member's answer, read whole.
+/// One member's answer, read whole: from `cache` when it holds it, else fetched.
 async fn ask(
     req: &HttpRequest,
     proxy: &ProxyState,
@@ -90,6 +104,7 @@ async fn ask(
     cluster: &Arc<Cluster>,
     tail: &str,
     query: Option<&str>,
+    cache: Option<&AggregateCache>,
 ) -> Result<Outcome, Error> {
     let choice = Choice {
         cluster: cluster.clone(),
@@ -99,6 +114,17 @@ async fn ask(
     prepared.uri = prepared.up.target(tail, query)?;
     // The merged answer is re-encoded: members answer plain (no compression), JSON.
     prepared.headers.remove(http1::header::ACCEPT_ENCODING);
+    // The key needs the credential `prepare` chose, so the lookup comes after it.
+    if let Some(cache) = cache {
+        if let Some(key) = Key::new(cluster.key.as_str(), &prepared.uri, &prepared.headers) {
+            return cache.get_or_fetch(key, fetch(cluster, prepared)).await;
+        }
+    }
+    fetch(cluster, prepared).await
+}
+
+/// Sends the prepared read to `cluster` and reads the answer whole.
+async fn fetch(cluster: &Cluster, prepared: forward::Prepared) -> Result<Outcome, Error> {
     let up = prepared.up.clone();
     let request = forward::get_request(prepared)?;
     let res = up

@@ -7,6 +7,7 @@
 //! lists, OpenAPI) and [`merge`] the lists, gets and Tables, with [`vector`] the version
 //! vector of the members' resourceVersions.
 
+pub(crate) mod cache;
 pub(crate) mod discovery;
 pub(crate) mod fanout;
 pub(crate) mod merge;
@@ -28,6 +29,8 @@ pub(crate) struct AggregateState {
     pub settings: AggregateSettings,
     /// Signs and checks continue tokens (`continueKey`, or a key generated at start).
     pub pager: page::Pager,
+    /// The read cache (`cacheTtl`), `None` when off.
+    pub cache: Option<cache::AggregateCache>,
 }
 
 impl AggregateState {
@@ -36,6 +39,7 @@ impl AggregateState {
         AggregateState {
             settings: settings.clone(),
             pager: page::Pager::new(settings.continue_key.as_ref(), page::TOKEN_TTL),
+            cache: cache::AggregateCache::new(settings.cache_ttl),
         }
     }
 }
@@ -176,14 +180,15 @@ async fn answer(
     }
     let query = req.uri().query();
     if page::wanted(query) && !is_item(tail) && discovery::doc_of(tail).is_none() {
-        return page::answer(req, proxy, &registry, &members, tail, &agg.pager, settings).await;
+        return page::answer(req, proxy, &registry, &members, tail, agg).await;
     }
     let member_query = |c: &Cluster| vector::Vector::member_query(query, c.key.as_str());
     let read = fanout::Read {
         tail,
         query: &member_query,
     };
-    let answers = fanout::fan_out(req, proxy, &registry, &members, &read, settings).await;
+    let cache = agg.cache.as_ref();
+    let answers = fanout::fan_out(req, proxy, &registry, &members, &read, settings, cache).await;
     if let Some(doc) = discovery::doc_of(tail) {
         let (value, content_type) = discovery::merge(doc, answers)?;
         let content_type = if content_type.is_empty() {

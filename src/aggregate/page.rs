@@ -17,7 +17,6 @@ use super::fanout::{self, Answer, Outcome};
 use super::merge;
 use super::vector::Vector;
 use crate::cluster::{Cluster, Registry};
-use crate::config::AggregateSettings;
 use crate::proxy::{choose, ProxyState};
 use crate::redact::Secret;
 use crate::status::{Error, Reason};
@@ -229,9 +228,9 @@ pub(crate) async fn answer(
     registry: &Registry,
     members: &[Arc<Cluster>],
     tail: &str,
-    pager: &Pager,
-    settings: &AggregateSettings,
+    agg: &super::AggregateState,
 ) -> Result<HttpResponse, Error> {
+    let (pager, settings) = (&agg.pager, &agg.settings);
     let pairs: Vec<(String, String)> =
         url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
             .into_owned()
@@ -307,6 +306,7 @@ pub(crate) async fn answer(
             std::slice::from_ref(cluster),
             &read,
             settings,
+            agg.cache.as_ref(),
         )
         .await;
         for answer in got {

@@ -77,6 +77,12 @@ impl SimServer {
         self.state.store.rv()
     }
 
+    /// How many requests reached the server so far, failed or not (tests count upstream
+    /// fetches with it).
+    pub fn requests(&self) -> u64 {
+        self.state.requests()
+    }
+
     /// How many watches are open.
     pub fn watchers(&self) -> usize {
         self.state.store.watchers()

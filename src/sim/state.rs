@@ -136,6 +136,11 @@ impl SimState {
         Ok(kind)
     }
 
+    /// How many requests reached the server so far (every one counts, failed or not).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+
     /// The caller for a bearer token (`None`: unauthenticated).
     pub fn authenticate(&self, authorization: Option<&str>) -> Option<Caller> {
         if self.tokens.is_empty() {
