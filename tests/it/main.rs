@@ -8,6 +8,7 @@ mod common_tls;
 mod kubectl_support;
 mod support_ws;
 
+mod aggregate;
 mod backstage_client;
 mod catalog;
 mod client_logs;
