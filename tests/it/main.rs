@@ -8,6 +8,7 @@ mod common_tls;
 mod kubectl_support;
 mod support_ws;
 
+mod aggregate;
 mod aggregate_cache;
 mod aggregate_pages;
 mod backstage_client;

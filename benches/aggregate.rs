@@ -1,0 +1,269 @@
+//! Aggregation benchmark (SPEC §6, issue 11): N simulated clusters (50 and 100 by default)
+//! of 200 Services each, and kubeplex in-process with a `config` locator of them. Measures
+//! over loopback with reqwest: the aggregated list `GET {base}/aggregate/api/v1/services`
+//! p50/p99 cold (cacheTtl 0) and cached (cacheTtl 2s), compared in the same run with the
+//! slowest member's own list (`GET {sim}/api/v1/services` directly, the max over members of
+//! each member's p50 and p99); requests/s of aggregated lists with 8 in flight; the peak RSS
+//! of the process (VmHWM: kubeplex, every simulator and the client together). Prints a
+//! markdown table.
+//!
+//! Run: `cargo bench --bench aggregate` (optional env: `CLUSTERS=50,100`, `SERVICES=200`,
+//! `ROUNDS=20`, `BURST=24`). The simulators and both kubeplex instances run in one actix
+//! thread (each simulator with its one worker, kubeplex with 2); the client is a
+//! multi-threaded tokio runtime.
+
+use kubeplex::config::{ClusterConfig, LocatorConfig, LocatorKind, Settings};
+use kubeplex::sim::config::{SeedSource, SimClusterConfig};
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn peak_rss_mb() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn seed(cluster: usize, services: usize) -> String {
+    let mut s = String::from(
+        "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: bench}}\n",
+    );
+    for i in 0..services {
+        s.push_str(&format!(
+            "- apiVersion: v1\n  kind: Service\n  metadata: {{name: svc-{i:04}, namespace: bench, labels: {{app: app-{a}, tier: bench, cluster: c{cluster}}}}}\n  \
+             spec: {{selector: {{app: app-{a}}}, ports: [{{name: http, port: 80, targetPort: 8080}}, {{name: metrics, port: 9090}}]}}\n",
+            a = i % 20
+        ));
+    }
+    s
+}
+
+/// What the actix thread started: each simulator's URL and the two kubeplex URLs.
+struct Started {
+    sims: Vec<String>,
+    cold: String,
+    cached: String,
+}
+
+fn settings(clusters: &[ClusterConfig], ttl: Duration) -> Settings {
+    let mut s = Settings {
+        locators: vec![LocatorConfig {
+            id: "config".into(),
+            kind: LocatorKind::Config {
+                clusters: clusters.to_vec(),
+            },
+        }],
+        ..Default::default()
+    };
+    s.server.listen = "127.0.0.1:0".into();
+    s.server.workers = Some(2);
+    s.aggregate.cache_ttl = ttl;
+    s.aggregate.timeout = Duration::from_secs(30);
+    s
+}
+
+/// Starts `n` simulators and two kubeplex instances (cold and cached) in their own thread.
+fn start(n: usize, services: usize) -> Started {
+    let (tx, rx) = std_mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let mut sims = Vec::new();
+            let mut clusters = Vec::new();
+            for i in 0..n {
+                let cfg = SimClusterConfig::new(
+                    format!("c{i:03}"),
+                    Some(SeedSource::Text {
+                        name: format!("c{i:03} seed"),
+                        text: seed(i, services),
+                    }),
+                    Vec::<String>::new(),
+                );
+                let sim = kubeplex::sim::spawn("127.0.0.1:0", &cfg).await.unwrap();
+                let url = sim.url().as_str().trim_end_matches('/').to_string();
+                clusters.push(ClusterConfig {
+                    name: format!("c{i:03}"),
+                    url,
+                    ..Default::default()
+                });
+                sims.push(sim);
+            }
+            let cold = kubeplex::app::spawn(settings(&clusters, Duration::ZERO))
+                .await
+                .unwrap();
+            let cached = kubeplex::app::spawn(settings(&clusters, Duration::from_secs(2)))
+                .await
+                .unwrap();
+            tx.send(Started {
+                sims: clusters.iter().map(|c| c.url.clone()).collect(),
+                cold: cold.url(),
+                cached: cached.url(),
+            })
+            .unwrap();
+            std::future::pending::<()>().await;
+            drop((sims, cold, cached));
+        })
+    });
+    rx.recv().unwrap()
+}
+
+async fn timed_get(client: &reqwest::Client, url: &str) -> (Duration, usize) {
+    let t = Instant::now();
+    let r = client.get(url).send().await.unwrap();
+    assert!(r.status().is_success(), "{url}: {}", r.status());
+    let body = r.bytes().await.unwrap();
+    (t.elapsed(), body.len())
+}
+
+fn fresh_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap()
+}
+
+async fn series(url: &str, rounds: usize) -> Vec<Duration> {
+    let client = &fresh_client();
+    timed_get(client, url).await;
+    let mut v = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        v.push(timed_get(client, url).await.0);
+    }
+    v.sort();
+    v
+}
+
+/// `burst` aggregated lists, 8 in flight: requests per second.
+async fn throughput(url: &str, burst: usize) -> f64 {
+    // Fresh connections: pooled ones idle longer than the server's keep-alive may be closed
+    // under a request.
+    let client = &fresh_client();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (client, url, next) = (client.clone(), url.to_string(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < burst {
+                timed_get(&client, &url).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    burst as f64 / t.elapsed().as_secs_f64()
+}
+
+async fn items(client: &reqwest::Client, url: &str) -> usize {
+    let v: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+    v["items"].as_array().map_or(0, Vec::len)
+}
+
+fn main() {
+    let counts: Vec<usize> = std::env::var("CLUSTERS")
+        .unwrap_or_else(|_| "50,100".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let services = env("SERVICES", 200);
+    let rounds = env("ROUNDS", 20);
+    let burst = env("BURST", 24);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut table = vec![
+        "| clusters | slowest member p50 / p99 | aggregated cold p50 / p99 | cold − slowest (p50) | aggregated cached p50 / p99 | cold req/s (8 in flight) | cached req/s (8 in flight) | body | peak RSS (VmHWM) |".to_string(),
+        "|---|---|---|---|---|---|---|---|---|".to_string(),
+    ];
+    for n in counts {
+        let started = start(n, services);
+        let row = rt.block_on(async {
+            let client = fresh_client();
+            let path = "/api/v1/services";
+            // The slowest member: each member's p50 and p99 over `rounds` direct lists,
+            // the max over members.
+            let (mut slow50, mut slow99) = (Duration::ZERO, Duration::ZERO);
+            for s in &started.sims {
+                let v = series(&format!("{s}{path}"), rounds).await;
+                slow50 = slow50.max(pct(&v, 0.5));
+                slow99 = slow99.max(pct(&v, 0.99));
+            }
+            let cold_url = format!("{}/api/kubernetes/aggregate{path}", started.cold);
+            let cached_url = format!("{}/api/kubernetes/aggregate{path}", started.cached);
+            let (_, body) = timed_get(&client, &cold_url).await;
+            let total = items(&client, &cold_url).await;
+            assert_eq!(total, n * (services + 1), "every member's Services");
+            let cold = series(&cold_url, rounds).await;
+            let cached = series(&cached_url, rounds).await;
+            let cold_rps = throughput(&cold_url, burst).await;
+            let cached_rps = throughput(&cached_url, burst).await;
+            let client = fresh_client();
+            // Whether the cache answered: a Service created in one member after a cached
+            // read must not show up within the TTL if it did.
+            let before = items(&client, &cached_url).await;
+            let created = client
+                .post(format!("{}/api/v1/namespaces/bench/services", started.sims[0]))
+                .json(&serde_json::json!({"metadata": {"name": "probe"},
+                    "spec": {"ports": [{"port": 80}]}}))
+                .send()
+                .await
+                .unwrap();
+            assert!(created.status().is_success());
+            let after = items(&client, &cached_url).await;
+            let cache_works = after == before;
+            let cached_cells = if cache_works {
+                (
+                    format!("{} / {}", ms(pct(&cached, 0.5)), ms(pct(&cached, 0.99))),
+                    format!("{cached_rps:.1}"),
+                )
+            } else {
+                (
+                    format!(
+                        "cache not in this build ({} / {})",
+                        ms(pct(&cached, 0.5)),
+                        ms(pct(&cached, 0.99))
+                    ),
+                    format!("cache not in this build ({cached_rps:.1})"),
+                )
+            };
+            format!(
+                "| {n} × {services} | {} / {} | {} / {} | {:+.2} ms | {} | {cold_rps:.1} | {} | {:.1} MB, {total} items | {:.0} MB |",
+                ms(slow50),
+                ms(slow99),
+                ms(pct(&cold, 0.5)),
+                ms(pct(&cold, 0.99)),
+                (pct(&cold, 0.5).as_secs_f64() - slow50.as_secs_f64()) * 1000.0,
+                cached_cells.0,
+                cached_cells.1,
+                body as f64 / 1e6,
+                peak_rss_mb(),
+            )
+        });
+        eprintln!("{row}");
+        table.push(row);
+    }
+    println!("\n{}", table.join("\n"));
+    println!(
+        "\n(peak RSS is the whole process, cumulative over the rows: kubeplex, every simulator and the client)"
+    );
+}
