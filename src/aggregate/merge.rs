@@ -259,14 +259,15 @@ fn merge_lists(oks: Vec<(String, String, Value)>, errors: &[ClusterError], kind:
     let api_version = oks[0].2.get("apiVersion").cloned().unwrap_or(json!("v1"));
     let mut vector = Vector::default();
     let mut items = Vec::new();
-    for (key, name, value) in oks {
+    for (key, name, mut value) in oks {
         if let Some(rv) = value
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
         {
             vector.set(&key, rv);
         }
-        if let Some(Value::Array(list)) = value.get("items").cloned() {
+        // Moved out, not cloned: a member's list is not copied.
+        if let Value::Array(list) = value["items"].take() {
             for mut item in list {
                 annotate(&mut item, &key, &name);
                 items.push(item);
@@ -297,14 +298,14 @@ fn merge_tables(oks: Vec<(String, String, Value)>, errors: &[ClusterError]) -> V
     }
     let mut vector = Vector::default();
     let mut rows = Vec::new();
-    for (key, name, value) in oks {
+    for (key, name, mut value) in oks {
         if let Some(rv) = value
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
         {
             vector.set(&key, rv);
         }
-        if let Some(Value::Array(list)) = value.get("rows").cloned() {
+        if let Value::Array(list) = value["rows"].take() {
             for mut row in list {
                 if let Some(Value::Array(cells)) = row.get_mut("cells") {
                     cells.insert(0, json!(key));
