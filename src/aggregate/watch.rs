@@ -390,12 +390,7 @@ fn set_version(obj: &mut Value, rv: &str) {
 struct Merger {
     rx: mpsc::Receiver<Msg>,
     tasks: Vec<JoinHandle<()>>,
-    vector: Vector,
-    /// The members' Table column definitions, from the first event that had them.
-    columns: Option<Vec<Value>>,
-    /// The members that sent the BOOKMARK ending their initial events.
-    initial_done: BTreeSet<String>,
-    members: usize,
+    shape: Shape,
     proxy: web::Data<ProxyState>,
     generation: u64,
     keys: Vec<String>,
@@ -443,9 +438,7 @@ impl Merger {
                         return Some(gone_line(&key, &message));
                     }
                     Msg::Event { key, name, typ, object } => {
-                        if let Some(l) = self.event(&key, &name, &typ, object) {
-                            return Some(l);
-                        }
+                        return Some(self.shape.event(&key, &name, &typ, object));
                     }
                 },
                 _ = self.tick.tick() => {
@@ -472,9 +465,22 @@ impl Merger {
         self.generation = registry.generation();
         cluster_keys(&registry) != self.keys
     }
+}
 
+/// What turns members' events into merged ones: the vector so far, the Table columns.
+struct Shape {
+    vector: Vector,
+    /// The members' Table column definitions, from the first event that had them.
+    columns: Option<Vec<Value>>,
+    /// The members that sent the BOOKMARK ending their initial events.
+    initial_done: BTreeSet<String>,
+    /// How many members there are.
+    members: usize,
+}
+
+impl Shape {
     /// The merged line for a member's event.
-    fn event(&mut self, key: &str, name: &str, typ: &str, mut object: Value) -> Option<Bytes> {
+    fn event(&mut self, key: &str, name: &str, typ: &str, mut object: Value) -> Bytes {
         if let Some(rv) = version_of(&object) {
             self.vector.set(key, &rv);
         }
@@ -502,7 +508,7 @@ impl Merger {
                 bookmark["columnDefinitions"] = json!(self.table_columns());
                 bookmark["rows"] = json!([]);
             }
-            return Some(line(typ, &bookmark));
+            return line(typ, &bookmark);
         }
         if table {
             if self.columns.is_none() {
@@ -528,7 +534,7 @@ impl Merger {
             annotate(&mut object, key, name);
         }
         set_version(&mut object, &rv);
-        Some(line(typ, &object))
+        line(typ, &object)
     }
 
     fn table_columns(&self) -> Vec<Value> {
@@ -643,15 +649,14 @@ pub(crate) async fn serve(
     let merger = Merger {
         rx,
         tasks,
-        vector: Vector(
-            param(query.as_deref(), "resourceVersion")
+        shape: Shape {
+            vector: param(query.as_deref(), "resourceVersion")
                 .and_then(|rv| Vector::decode(&rv))
-                .map(|v| v.0)
                 .unwrap_or_default(),
-        ),
-        columns: None,
-        initial_done: BTreeSet::new(),
-        members: members_count,
+            columns: None,
+            initial_done: BTreeSet::new(),
+            members: members_count,
+        },
         generation: current.generation(),
         keys: cluster_keys(&current),
         proxy: proxy.clone(),
@@ -705,5 +710,89 @@ mod tests {
             Some("5")
         );
         assert_eq!(start_version(Some("watch=1"), "x"), None);
+    }
+
+    fn parse(l: &Bytes) -> Value {
+        assert!(l.ends_with(b"\n"));
+        serde_json::from_slice(l).unwrap()
+    }
+
+    #[test]
+    fn events_bookmarks_and_tables() {
+        let mut s = Shape {
+            vector: Vector::default(),
+            columns: None,
+            initial_done: BTreeSet::new(),
+            members: 2,
+        };
+        let svc = json!({"kind": "Service", "apiVersion": "v1",
+            "metadata": {"name": "web", "resourceVersion": "5"}});
+        let ev = parse(&s.event("config:a", "a", "ADDED", svc));
+        assert_eq!(ev["type"], "ADDED");
+        let rv = ev["object"]["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap();
+        assert_eq!(Vector::decode(rv).unwrap().get("config:a"), Some("5"));
+        assert_eq!(
+            ev["object"]["metadata"]["annotations"]["kubeplex.io/cluster-name"],
+            "a"
+        );
+
+        // A member's BOOKMARK: one BOOKMARK with the vector; the initial-events-end mark
+        // only once every member sent its own.
+        let end = |rv: &str| {
+            json!({"kind": "Service", "apiVersion": "v1", "metadata": {"resourceVersion": rv,
+                "annotations": {"k8s.io/initial-events-end": "true"}}})
+        };
+        let bm = parse(&s.event("config:b", "b", "BOOKMARK", end("9")));
+        assert_eq!(bm["type"], "BOOKMARK");
+        assert_eq!(bm["object"]["kind"], "Service");
+        assert_eq!(bm["object"]["metadata"].get("annotations"), None);
+        let v = Vector::decode(
+            bm["object"]["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (v.get("config:a"), v.get("config:b")),
+            (Some("5"), Some("9"))
+        );
+        let bm = parse(&s.event("config:a", "a", "BOOKMARK", end("6")));
+        assert_eq!(
+            bm["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+            "true"
+        );
+
+        // Tables: the Cluster column in every event, even when a member sends its column
+        // definitions only in its first.
+        let table = |cols: Value| {
+            json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"resourceVersion": "7"}, "columnDefinitions": cols,
+                "rows": [{"cells": ["web", "ClusterIP"],
+                          "object": {"kind": "PartialObjectMetadata", "metadata": {"name": "web"}}}]})
+        };
+        let cols = json!([{"name": "Name"}, {"name": "Type"}]);
+        for t in [table(cols), table(json!([]))] {
+            let ev = parse(&s.event("config:b", "b", "MODIFIED", t));
+            let o = &ev["object"];
+            let names: Vec<&str> = o["columnDefinitions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, ["Cluster", "Name", "Type"]);
+            assert_eq!(
+                o["rows"][0]["cells"],
+                json!(["config:b", "web", "ClusterIP"])
+            );
+            assert_eq!(
+                o["rows"][0]["object"]["metadata"]["annotations"]["kubeplex.io/cluster"],
+                "config:b"
+            );
+            let v = Vector::decode(o["metadata"]["resourceVersion"].as_str().unwrap()).unwrap();
+            assert_eq!(v.get("config:b"), Some("7"));
+        }
     }
 }

@@ -469,3 +469,44 @@ async fn kubectl_get_w_shows_services_of_two_clusters_and_pods_with_the_cluster_
         "{read:#?}"
     );
 }
+
+#[actix_web::test]
+async fn a_reload_that_adds_or_removes_clusters_ends_the_merged_watch() {
+    use kubeplex::cluster::Registry;
+    use std::sync::Arc;
+    let (sims, app) = start(&[("a", SimFaults::default()), ("b", SimFaults::default())]).await;
+    let registry_of = |names: &[&str]| {
+        let s = settings(
+            names
+                .iter()
+                .map(|n| cluster(n, &url_of(&sims[usize::from(*n == "b")])))
+                .collect(),
+        );
+        async move {
+            let located = kubeplex::locate::locate_all(&s).await.unwrap();
+            Arc::new(Registry::new(
+                located.iter().map(|l| l.to_list()).collect(),
+                s.duplicate_names,
+            ))
+        }
+    };
+    let rv = list_vector(&app).await;
+    let url = agg(
+        &app,
+        &format!("/api/v1/namespaces/default/services?watch=1&resourceVersion={rv}"),
+    );
+    let (_, mut events) = Events::open(&url, None).await;
+
+    // A reload with the same clusters: the watch goes on.
+    app.registry.store(registry_of(&["a", "b"]).await);
+    create_svc(&sims[1], "kept").await;
+    assert_eq!(name_of(&events.event().await), "kept");
+    // Watched after the same-cluster reload was seen (checked every second).
+    let (_, mut later) = Events::open(&url, None).await;
+    assert_eq!(name_of(&later.event().await), "kept");
+
+    // A reload without b: both end cleanly.
+    app.registry.store(registry_of(&["a"]).await);
+    assert_eq!(events.next().await, None, "the watch ended");
+    assert_eq!(later.next().await, None, "the watch ended");
+}
