@@ -345,7 +345,7 @@ async fn a_client_disconnect_closes_every_member_watch() {
 }
 
 #[actix_web::test]
-async fn an_unreachable_member_is_named_and_joins_later_while_others_stream() {
+async fn an_unreachable_member_is_named_while_the_others_stream() {
     let good = sim::spawn("127.0.0.1:0", &sim_config("a", SimFaults::default()))
         .await
         .unwrap();
@@ -509,4 +509,121 @@ async fn a_reload_that_adds_or_removes_clusters_ends_the_merged_watch() {
     app.registry.store(registry_of(&["a"]).await);
     assert_eq!(events.next().await, None, "the watch ended");
     assert_eq!(later.next().await, None, "the watch ended");
+}
+
+/// An upstream answering watches with `reply(n)` for its `n`th request (from 0).
+async fn upstream(
+    reply: impl Fn(u64) -> crate::common::Reply + Send + Sync + 'static,
+) -> crate::common::Upstream {
+    let n = std::sync::atomic::AtomicU64::new(0);
+    crate::common::Upstream::start(move |_| {
+        reply(n.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+    })
+    .await
+}
+
+fn reply(status: u16, content_type: &str, body: String) -> crate::common::Reply {
+    crate::common::Reply {
+        status,
+        headers: vec![("content-type".into(), content_type.into())],
+        body: crate::common::Body::Bytes(body.into_bytes()),
+    }
+}
+
+#[actix_web::test]
+async fn a_member_answering_http_410_ends_the_merged_watch_with_one_error() {
+    let good = sim::spawn("127.0.0.1:0", &sim_config("a", SimFaults::default()))
+        .await
+        .unwrap();
+    let expired = upstream(|_| {
+        reply(
+            410,
+            "application/json",
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                   "message": "too old resource version: 1 (5)", "reason": "Expired", "code": 410})
+            .to_string(),
+        )
+    })
+    .await;
+    let app = spawn_app(settings(vec![
+        cluster("a", &url_of(&good)),
+        cluster("old", &expired.url),
+    ]))
+    .await;
+    let url = agg(&app, "/api/v1/namespaces/default/services?watch=1");
+    let (_, mut events) = Events::open(&url, None).await;
+    let err = events.event().await;
+    assert_eq!(err["type"], "ERROR", "{err}");
+    assert_eq!(err["object"]["code"], 410);
+    assert_eq!(err["object"]["reason"], "Expired");
+    let message = err["object"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("config:old") && message.contains("too old"),
+        "{err}"
+    );
+    assert_eq!(events.next().await, None, "the stream ends after the ERROR");
+}
+
+#[actix_web::test]
+async fn a_member_failing_at_start_is_retried_in_the_background() {
+    let good = sim::spawn("127.0.0.1:0", &sim_config("a", SimFaults::default()))
+        .await
+        .unwrap();
+    // Fails the first watch, then streams one event and ends (and so on, reopened).
+    let late = upstream(|n| {
+        if n == 0 {
+            return reply(
+                503,
+                "application/json",
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                       "message": "starting up", "reason": "ServiceUnavailable", "code": 503})
+                .to_string(),
+            );
+        }
+        let ev = json!({"type": "ADDED", "object": {"kind": "Service", "apiVersion": "v1",
+            "metadata": {"name": "late", "namespace": "default", "resourceVersion": "77"}}});
+        reply(200, "application/json;stream=watch", format!("{ev}\n"))
+    })
+    .await;
+    let app = spawn_app(settings(vec![
+        cluster("a", &url_of(&good)),
+        cluster("late", &late.url),
+    ]))
+    .await;
+    let rv = "kpv1.e30"; // the empty vector: every member from now
+    let url = agg(
+        &app,
+        &format!("/api/v1/namespaces/default/services?watch=1&resourceVersion={rv}"),
+    );
+    let (headers, mut events) = Events::open(&url, None).await;
+    let warning = headers
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|w| w.contains("config:late"))
+        .expect("a Warning naming the missing member");
+    assert!(warning.contains("starting up"), "{warning}");
+    loop {
+        let ev = events.event().await;
+        if name_of(&ev) == "late" {
+            assert_eq!(annotation(&ev, "kubeplex.io/cluster"), "config:late");
+            let v = vector_of(&ev);
+            assert!(v.starts_with("kpv1."));
+            break;
+        }
+    }
+    // Reopened from its last version after the stream ended.
+    assert!(
+        eventually(WAIT, || late.recorded().iter().any(|r| r
+            .query
+            .as_deref()
+            .unwrap_or("")
+            .contains("resourceVersion=77")))
+        .await,
+        "{:?}",
+        late.recorded()
+            .iter()
+            .map(|r| r.query.clone())
+            .collect::<Vec<_>>()
+    );
 }
