@@ -14,7 +14,8 @@
 //! member that cannot be reached at start is named in a `Warning` header and retried in
 //! the background; a member's 410 (HTTP or `ERROR` event) ends the merged stream with one
 //! `ERROR` 410 event; a reload that adds or removes clusters ends it cleanly. Dropping the
-//! response body (the client is gone) aborts every member task, which drops the members'
+//! response body (the client is gone; noticed at the next write, a keepalive space at
+//! the latest) aborts every member task, which drops the members'
 //! responses and so closes their watches.
 
 use super::merge::{annotate, cluster_column, ClusterError};
@@ -42,10 +43,12 @@ const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How often an open merged watch compares the registry's clusters with its own.
 const MEMBERSHIP_CHECK: Duration = Duration::from_secs(1);
-/// How long a merged watch stays silent before it writes a newline (whitespace between
-/// events, which JSON stream decoders skip): the write is how a client that went away is
-/// noticed, and with it every member watch closed.
-const KEEPALIVE: Duration = Duration::from_secs(3);
+/// How long a merged watch stays silent before it writes one space: whitespace before the
+/// next event, which JSON stream decoders skip (Go's, and line-based ones that parse each
+/// line as JSON; a bare newline would be an empty line, which some clients hand on as an
+/// event). The write is how a client that went away is noticed (the server learns it only
+/// when a write fails), and with it every member watch closed.
+const KEEPALIVE: Duration = Duration::from_secs(5);
 /// The longest event line a member may send.
 const MAX_LINE: usize = 16 << 20;
 /// The media type of a watch stream.
@@ -162,8 +165,20 @@ impl Member {
             false,
         )?;
         prepared.uri = prepared.up.target(&self.tail, query.as_deref())?;
-        // Events are re-encoded: members answer plain (no compression).
+        // Events are re-encoded: members answer plain (no compression), in JSON (Tables
+        // when asked for; never protobuf, which has no lines to merge).
         prepared.headers.remove(http1::header::ACCEPT_ENCODING);
+        let accept = prepared
+            .headers
+            .get(http1::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !accept.contains("as=Table") {
+            prepared.headers.insert(
+                http1::header::ACCEPT,
+                http1::HeaderValue::from_static("application/json"),
+            );
+        }
         let up = prepared.up.clone();
         let request = forward::get_request(prepared)?;
         let res = match tokio::time::timeout(self.timeout, up.http.request(request)).await {
@@ -446,7 +461,7 @@ impl Merger {
                         return None;
                     }
                     if self.last_sent.elapsed() >= KEEPALIVE {
-                        return Some(Bytes::from_static(b"\n"));
+                        return Some(Bytes::from_static(b" "));
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {

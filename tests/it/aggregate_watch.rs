@@ -145,7 +145,7 @@ impl Events {
                 if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
                     let line: Vec<u8> = self.buf.drain(..=i).collect();
                     if line.trim_ascii().is_empty() {
-                        // Keepalive whitespace between events.
+                        // Whitespace between events (kubeplex's keepalive).
                         continue;
                     }
                     return Some(serde_json::from_slice(&line).expect("a JSON event"));
@@ -194,7 +194,9 @@ async fn writes_in_two_clusters_arrive_annotated_and_resume_from_any_event() {
         &app,
         &format!("/api/v1/namespaces/default/services?watch=1&resourceVersion={rv}"),
     );
-    let (_, mut events) = Events::open(&url, None).await;
+    // A protobuf-preferring client (client-go's default) still gets JSON events.
+    let accept = "application/vnd.kubernetes.protobuf, application/json";
+    let (_, mut events) = Events::open(&url, Some(accept)).await;
 
     create_svc(&sims[0], "one").await;
     let one = events.event().await;
