@@ -629,3 +629,42 @@ async fn a_member_failing_at_start_is_retried_in_the_background() {
             .collect::<Vec<_>>()
     );
 }
+
+#[actix_web::test]
+async fn an_idle_merged_watch_whose_client_left_closes_its_member_connections() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A member that answers a watch head and then sends nothing: it learns that kubeplex
+    // closed the watch only from the connection's end.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let member = format!("http://{}", listener.local_addr().unwrap());
+    let closed = Arc::new(AtomicBool::new(false));
+    let flag = closed.clone();
+    actix_web::rt::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the request head");
+            head.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json;stream=watch\r\n\
+              transfer-encoding: chunked\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        while s.read(&mut buf).await.map(|n| n > 0).unwrap_or(false) {}
+        flag.store(true, Ordering::SeqCst);
+    });
+    let app = spawn_app(settings(vec![cluster("idle", &member)])).await;
+    let url = agg(&app, "/api/v1/namespaces/default/services?watch=1");
+    let (_, events) = Events::open(&url, None).await;
+    drop(events);
+    assert!(
+        eventually(WAIT, || closed.load(Ordering::SeqCst)).await,
+        "kubeplex closed the idle member watch after its client left"
+    );
+}
