@@ -286,7 +286,7 @@ fn merge_lists(oks: Vec<(String, String, Value)>, errors: &[ClusterError], kind:
 }
 
 /// The Table's leading column.
-fn cluster_column() -> Value {
+pub(crate) fn cluster_column() -> Value {
     json!({"name": "Cluster", "type": "string", "format": "",
            "description": "The kubeplex key of the cluster the row comes from.", "priority": 0})
 }

@@ -13,6 +13,7 @@ pub(crate) mod fanout;
 pub(crate) mod merge;
 pub(crate) mod page;
 pub(crate) mod vector;
+pub(crate) mod watch;
 
 use crate::cluster::{Cluster, Registry};
 use crate::config::AggregateSettings;
@@ -174,9 +175,7 @@ async fn answer(
     let members = members(&registry, req)?;
     let settings = &agg.settings;
     if is_watch(req, tail) {
-        return Err(Error::bad_request(
-            "watches through the aggregate route are not served yet; watch one cluster at {base}/clusters/{key}/...",
-        ));
+        return watch::serve(req, &registry, members, tail, settings).await;
     }
     let query = req.uri().query();
     if page::wanted(query) && !is_item(tail) && discovery::doc_of(tail).is_none() {
