@@ -12,6 +12,7 @@ pub(crate) mod discovery;
 pub(crate) mod fanout;
 pub(crate) mod merge;
 pub(crate) mod page;
+pub(crate) mod splice;
 pub(crate) mod vector;
 pub(crate) mod watch;
 
@@ -199,7 +200,15 @@ async fn answer(
             .insert_header(("content-type", content_type))
             .body(serde_json::to_vec(&value).unwrap_or_default()));
     }
-    Ok(merge::merge(answers, is_item(tail))?.response())
+    let item = is_item(tail);
+    if !item {
+        if let Some((body, _)) = splice::merge_lists(&answers) {
+            return Ok(HttpResponse::Ok()
+                .insert_header(("content-type", "application/json"))
+                .body(body));
+        }
+    }
+    Ok(merge::merge(answers, item)?.response())
 }
 
 #[cfg(test)]
