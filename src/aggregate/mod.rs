@@ -207,6 +207,14 @@ async fn answer(
                 .insert_header(("content-type", "application/json"))
                 .body(body));
         }
+        if let Some(body) = splice::merge_tables(&answers) {
+            return Ok(HttpResponse::Ok()
+                .insert_header((
+                    "content-type",
+                    "application/json;as=Table;v=v1;g=meta.k8s.io",
+                ))
+                .body(body));
+        }
     }
     Ok(merge::merge(answers, item)?.response())
 }

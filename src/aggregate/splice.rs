@@ -11,6 +11,18 @@ use super::vector::Vector;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+/// The parts of a member's Table this path reads; the rows stay raw.
+#[derive(Deserialize)]
+struct RawTable<'a> {
+    kind: String,
+    #[serde(default)]
+    metadata: ListMeta,
+    #[serde(rename = "columnDefinitions", borrow)]
+    columns: &'a RawValue,
+    #[serde(borrow, default)]
+    rows: Vec<&'a RawValue>,
+}
+
 /// The parts of a member's list this path reads; the items stay raw.
 #[derive(Deserialize)]
 struct RawList<'a> {
@@ -227,6 +239,119 @@ pub(crate) fn merge_lists(answers: &[Answer]) -> Option<(Vec<u8>, Vec<ClusterErr
     Some((out, Vec::new()))
 }
 
+/// A Table row with the cluster key as its first cell and the cluster annotations on its
+/// object (a `PartialObjectMetadata` or the whole object); `None` when the row is not one
+/// this understands.
+pub(crate) fn cluster_row(row: &str, key_json: &str, pair: &str) -> Option<Vec<u8>> {
+    let b = row.as_bytes();
+    let open = skip_ws(b, 0);
+    if b.get(open) != Some(&b'{') {
+        return None;
+    }
+    let cells = find_member(b, open, b"cells")??;
+    if b.get(cells) != Some(&b'[') {
+        return None;
+    }
+    let after = skip_ws(b, cells + 1);
+    let comma = b.get(after) != Some(&b']');
+    // The object, annotated, replaces its bytes (when it is an object).
+    let object = match find_member(b, open, b"object")? {
+        Some(o) if b.get(o) == Some(&b'{') => {
+            let end = skip_value(b, o)?;
+            Some((o, end, annotate_raw(&row[o..end], pair)?))
+        }
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(b.len() + key_json.len() + pair.len() + 8);
+    out.extend_from_slice(&b[..cells + 1]);
+    out.extend_from_slice(key_json.as_bytes());
+    if comma {
+        out.push(b',');
+    }
+    match object {
+        Some((o, end, annotated)) if o > cells => {
+            out.extend_from_slice(&b[cells + 1..o]);
+            out.extend_from_slice(&annotated);
+            out.extend_from_slice(&b[end..]);
+        }
+        Some((o, end, annotated)) => {
+            // The object comes before the cells: rebuild in order.
+            let mut rebuilt = Vec::with_capacity(out.len() + annotated.len());
+            rebuilt.extend_from_slice(&b[..o]);
+            rebuilt.extend_from_slice(&annotated);
+            rebuilt.extend_from_slice(&b[end..cells + 1]);
+            rebuilt.extend_from_slice(key_json.as_bytes());
+            if comma {
+                rebuilt.push(b',');
+            }
+            rebuilt.extend_from_slice(&b[cells + 1..]);
+            return Some(rebuilt);
+        }
+        None => out.extend_from_slice(&b[cells + 1..]),
+    }
+    Some(out)
+}
+
+/// The merged Table (a leading `Cluster` column, each row's first cell its cluster key and
+/// its object annotated), or `None` when a member's answer needs the general path.
+pub(crate) fn merge_tables(answers: &[Answer]) -> Option<Vec<u8>> {
+    let mut tables = Vec::new();
+    for a in answers {
+        match &a.outcome {
+            Outcome::Http { status, body, .. } if (200..300).contains(status) => {
+                let t: RawTable<'_> = serde_json::from_slice(body).ok()?;
+                if t.kind != "Table" {
+                    return None;
+                }
+                tables.push((a, t));
+            }
+            _ => return None,
+        }
+    }
+    if tables.is_empty() {
+        return None;
+    }
+    let mut columns: Vec<serde_json::Value> = vec![super::merge::cluster_column()];
+    let first: Vec<serde_json::Value> = serde_json::from_str(tables[0].1.columns.get()).ok()?;
+    columns.extend(first);
+    let mut vector = Vector::default();
+    let mut rows: Vec<u8> = Vec::new();
+    let mut first_row = true;
+    for (a, t) in &tables {
+        let key = a.cluster.key.as_str();
+        vector.set(key, &t.metadata.resource_version);
+        let key_json = serde_json::to_string(key).ok()?;
+        let pair = format!(
+            "{}:{},{}:{}",
+            serde_json::to_string(CLUSTER_ANNOTATION).ok()?,
+            key_json,
+            serde_json::to_string(CLUSTER_NAME_ANNOTATION).ok()?,
+            serde_json::to_string(&a.cluster.spec.name).ok()?,
+        );
+        for row in &t.rows {
+            let r = cluster_row(row.get(), &key_json, &pair)?;
+            if !first_row {
+                rows.push(b',');
+            }
+            first_row = false;
+            rows.extend_from_slice(&r);
+        }
+    }
+    let head = serde_json::json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": vector.encode()},
+        "columnDefinitions": columns,
+    })
+    .to_string();
+    let mut out = Vec::with_capacity(rows.len() + head.len() + 16);
+    out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    out.extend_from_slice(b",\"rows\":[");
+    out.extend_from_slice(&rows);
+    out.extend_from_slice(b"]}");
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +389,27 @@ mod tests {
             ""
         )
         .is_none());
+    }
+
+    #[test]
+    fn rows_get_the_cluster_cell_and_annotated_objects() {
+        let pair = r#""kubeplex.io/cluster":"a:b","kubeplex.io/cluster-name":"b""#;
+        for row in [
+            json!({"cells": ["web", 1], "object": {"kind": "PartialObjectMetadata", "metadata": {"name": "web"}}}),
+            json!({"object": {"metadata": {"name": "web"}}, "cells": ["web", 1]}),
+        ] {
+            let out = cluster_row(&row.to_string(), r#""a:b""#, pair).unwrap();
+            let v: Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(v["cells"], json!(["a:b", "web", 1]));
+            assert_eq!(
+                v["object"]["metadata"]["annotations"]["kubeplex.io/cluster-name"],
+                "b"
+            );
+            assert_eq!(v["object"]["metadata"]["name"], "web");
+        }
+        let none = cluster_row(r#"{"cells": [], "object": null}"#, r#""k""#, pair).unwrap();
+        let v: Value = serde_json::from_slice(&none).unwrap();
+        assert_eq!(v, json!({"cells": ["k"], "object": null}));
+        assert!(cluster_row(r#"{"object": {}}"#, r#""k""#, pair).is_none());
     }
 }

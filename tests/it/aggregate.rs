@@ -825,3 +825,93 @@ async fn kubectl_api_resources_is_the_intersection_and_writes_are_refused() {
         "{stderr}"
     );
 }
+
+/// With every member healthy the merge takes its fast path (members' bytes spliced, each
+/// item or row annotated in place): the answers must be exactly what the general path
+/// gives, the members' own items and rows with the cluster annotations and cell.
+#[actix_web::test]
+async fn the_fast_path_answers_what_the_members_said_annotated() {
+    let (app, sims) = demo_fleet().await;
+    let client = reqwest::Client::new();
+    let get = |url: String, accept: &'static str| {
+        let client = client.clone();
+        async move {
+            let v: Value = client
+                .get(url)
+                .header("accept", accept)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
+    let agg = |path: &str| format!("{}/api/kubernetes/aggregate{path}", app.url());
+    for path in ["/apis/apps/v1/deployments", "/api/v1/services"] {
+        let merged = get(agg(path), "application/json").await;
+        assert!(merged.get("clusterErrors").is_none(), "{merged}");
+        let mut want = Vec::new();
+        for (key, sim) in KEYS.iter().zip(&sims) {
+            let own = get(
+                format!("{}{}", sim.url().as_str().trim_end_matches('/'), path),
+                "application/json",
+            )
+            .await;
+            assert_eq!(merged["kind"], own["kind"]);
+            for item in own["items"].as_array().unwrap() {
+                let mut item = item.clone();
+                let ann = item["metadata"]
+                    .as_object_mut()
+                    .unwrap()
+                    .entry("annotations")
+                    .or_insert_with(|| json!({}));
+                ann["kubeplex.io/cluster"] = json!(key);
+                ann["kubeplex.io/cluster-name"] = json!(key.trim_start_matches("config:"));
+                want.push(item);
+            }
+        }
+        assert_eq!(merged["items"].as_array().unwrap(), &want, "{path}");
+
+        let table = get(agg(path), TABLE_ACCEPT).await;
+        assert_eq!(table["kind"], "Table");
+        assert_eq!(table["columnDefinitions"][0]["name"], "Cluster");
+        let age = table["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|c| c["name"] == "Age")
+            .unwrap();
+        let mut want_rows = Vec::new();
+        for (key, sim) in KEYS.iter().zip(&sims) {
+            let own = get(
+                format!("{}{}", sim.url().as_str().trim_end_matches('/'), path),
+                TABLE_ACCEPT,
+            )
+            .await;
+            for row in own["rows"].as_array().unwrap() {
+                let mut cells = vec![json!(key)];
+                cells.extend(row["cells"].as_array().unwrap().iter().cloned());
+                cells[age] = Value::Null;
+                want_rows.push(Value::Array(cells));
+            }
+        }
+        let rows = table["rows"].as_array().unwrap();
+        let got_rows: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let mut cells = r["cells"].as_array().unwrap().clone();
+                cells[age] = Value::Null;
+                Value::Array(cells)
+            })
+            .collect();
+        assert_eq!(got_rows, want_rows, "{path}");
+        for r in rows {
+            assert_eq!(
+                r["object"]["metadata"]["annotations"]["kubeplex.io/cluster"], r["cells"][0],
+                "{r}"
+            );
+        }
+    }
+}
