@@ -9,11 +9,11 @@ use super::alloc::KUBERNETES_IP;
 use super::config::SeedSource;
 use super::errors::SimError;
 use super::kinds::CustomType;
-use super::model::{Namespace, Service};
+use super::model::{seed_timestamp, Namespace, Service};
 use super::objects::{self, Origin};
 use super::service::Part;
 use super::state::SimState;
-use super::store::{Generic, Kind, Store};
+use super::store::{Generic, Kind, Object, Store};
 use super::{namespace, service};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -230,10 +230,22 @@ fn load_service(state: &SimState, obj: Value) -> Result<(), String> {
         .write(|txn| {
             let builtin = (ns.as_str(), name.as_str()) == KUBERNETES_SERVICE;
             if builtin && txn.get(Kind::Service, &ns, &name).is_some() {
-                service::update(txn, &ns, &name, svc, Part::Main, false)
-            } else {
-                service::create(txn, &ns, svc, false)
+                return service::update(txn, &ns, &name, svc, Part::Main, false);
             }
+            // A seeded Service was created as long ago as the rest of the seed, and keeps
+            // the load balancer status the seed gives it (a cloud would have set it).
+            let lb = (svc.spec.type_name() == "LoadBalancer")
+                .then(|| svc.status.load_balancer.clone())
+                .flatten();
+            let created = service::create(txn, &ns, svc, false)?;
+            let Object::Service(mut stored) = created.object.clone() else {
+                return Ok(created);
+            };
+            stored.metadata.creation_timestamp = Some(seed_timestamp());
+            if lb.as_ref().is_some_and(|l| l.ingress.is_some()) {
+                stored.status.load_balancer = lb;
+            }
+            Ok(txn.put(Object::Service(stored)))
         })
         .map(|_| ())
         .map_err(|e| e.message)

@@ -78,6 +78,13 @@ async fn get_many_kinds_at_once_over_tls() {
     let owners: Vec<&str> = owners.lines().collect();
     assert_eq!(owners.len(), 3, "{owners:?}");
     assert!(owners.iter().all(|o| o.starts_with("ReplicaSet/web-")));
+    // Seeded Services are as old as the rest of the seed, and a seeded load balancer
+    // keeps the address its seed gives it.
+    let svc = k.ok(&["get", "svc", "web", "-n", "storefront"]).await;
+    let r = rows(&svc);
+    assert_eq!(r[0][3], "EXTERNAL-IP");
+    assert_eq!(r[1][3], "203.0.113.10", "{svc}");
+    assert!(r[1][5].ends_with('m'), "created minutes ago: {svc}");
     // Custom resources by plural and short name.
     let rollouts = k.ok(&["get", "rollouts", "-n", "payments"]).await;
     assert_eq!(rows(&rollouts)[1][0], "checkout");
