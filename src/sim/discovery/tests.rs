@@ -1,3 +1,5 @@
+//! Tests of the discovery and OpenAPI documents.
+
 use super::*;
 use crate::sim::config::SimClusterConfig;
 use crate::sim::kinds::CustomType;
