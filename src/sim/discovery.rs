@@ -182,7 +182,7 @@ fn resource_entries(info: &TypeInfo) -> Vec<Value> {
 fn pod_entries() -> Vec<Value> {
     vec![
         json!({"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod",
-               "verbs": ["get", "list", "watch"], "shortNames": ["po"], "categories": ["all"],
+               "verbs": ["create", "get", "list", "watch"], "shortNames": ["po"], "categories": ["all"],
                "storageVersionHash": storage_version_hash(&POD)}),
         json!({"name": "pods/attach", "singularName": "", "namespaced": true,
                "kind": "PodAttachOptions", "verbs": ["create", "get"]}),

@@ -147,7 +147,6 @@ mod tests {
             "spec": {"containers": containers}});
         PodStore::seeded(Some(&doc.to_string()))
             .get(ns, name)
-            .cloned()
             .unwrap()
     }
 

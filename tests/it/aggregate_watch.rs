@@ -668,3 +668,43 @@ async fn an_idle_merged_watch_whose_client_left_closes_its_member_connections() 
         "kubeplex closed the idle member watch after its client left"
     );
 }
+
+/// Creates a pod through the simulator's API (its pods are Running at once).
+async fn create_pod(sim: &SimServer, name: &str) {
+    let res = client()
+        .post(format!("{}/api/v1/namespaces/shop/pods", url_of(sim)))
+        .json(&json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "shop", "labels": {"app": "new"}},
+            "spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+}
+
+/// `kubectl get pods -A -w` pointed at the aggregate URL sees a pod created in each of two
+/// clusters, each row with its cluster.
+#[actix_web::test]
+async fn kubectl_get_pods_w_sees_pods_created_in_two_clusters() {
+    let (sims, app) = start(&[("a", SimFaults::default()), ("b", SimFaults::default())]).await;
+    let k = Kubectl::new(&agg(&app, ""), None);
+    let (_child, mut lines) = k.spawn_lines(&["get", "pods", "-A", "-w"]);
+    let header = read_until(&mut lines, "the header", |l| l.starts_with("NAMESPACE")).await;
+    let header = cells(&header);
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|c| *c == name)
+            .unwrap_or_else(|| panic!("no {name} in {header:?}"))
+    };
+    let (cluster_col, name_col, status_col) = (col("CLUSTER"), col("NAME"), col("STATUS"));
+    for (i, name) in [(0, "new-in-a"), (1, "new-in-b")] {
+        create_pod(&sims[i], name).await;
+        let l = read_until(&mut lines, name, |l| cells(l).get(name_col) == Some(&name)).await;
+        let c = cells(&l);
+        assert_eq!(c[cluster_col], ["config:a", "config:b"][i], "{l}");
+        assert_eq!(c[status_col], "Running", "{l}");
+    }
+}

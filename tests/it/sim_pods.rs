@@ -407,3 +407,67 @@ async fn watch_pods_sends_added_then_ends_at_timeout() {
         assert_eq!(e["object"]["metadata"]["namespace"], "payments");
     }
 }
+
+/// A pod created through the API is Running at once, listed, seen by a watch from the
+/// list's version (and not by one from a newer version), and can run commands; its name
+/// may not be taken twice, and a pod without a container is refused.
+#[actix_web::test]
+async fn pods_created_through_the_api_are_listed_watched_and_usable() {
+    let s = sim(Vec::new()).await;
+    let base = s.url().as_str().trim_end_matches('/').to_string();
+    let list = get_json(format!("{base}/api/v1/namespaces/payments/pods")).await;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut watch = reqwest::get(format!(
+        "{base}/api/v1/namespaces/payments/pods?watch=1&resourceVersion={rv}"
+    ))
+    .await
+    .unwrap();
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "debug", "labels": {"app": "debug"}},
+        "spec": {"containers": [{"name": "sh", "image": "busybox:1.36"}]}});
+    let client = reqwest::Client::new();
+    let post = |body: serde_json::Value| {
+        client
+            .post(format!("{base}/api/v1/namespaces/payments/pods"))
+            .json(&body)
+            .send()
+    };
+    let created = post(pod.clone()).await.unwrap();
+    assert_eq!(created.status(), 201);
+    let created: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(created["status"]["phase"], "Running");
+    let mut buf = Vec::new();
+    let event = loop {
+        if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            break serde_json::from_slice::<serde_json::Value>(&line).unwrap();
+        }
+        buf.extend_from_slice(&watch.chunk().await.unwrap().expect("the watch goes on"));
+    };
+    assert_eq!(event["type"], "ADDED");
+    assert_eq!(event["object"]["metadata"]["name"], "debug");
+    assert!(
+        event["object"]["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > rv.parse::<u64>().unwrap()
+    );
+    let got = get_json(format!("{base}/api/v1/namespaces/payments/pods/debug")).await;
+    assert_eq!(got["spec"]["containers"][0]["image"], "busybox:1.36");
+    let listed = get_json(format!(
+        "{base}/api/v1/namespaces/payments/pods?labelSelector=app%3Ddebug"
+    ))
+    .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let again = post(pod).await.unwrap();
+    assert_eq!(again.status(), 409);
+    let bare = post(serde_json::json!({"metadata": {"name": "bare"}, "spec": {}}))
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 400);
+}

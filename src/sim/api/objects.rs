@@ -474,7 +474,7 @@ fn pod_metrics(
     let now = chrono::Utc::now();
     let pretty = pretty(req, &params);
     let store = &pods.store;
-    let found: Vec<&crate::sim::pods::store::Pod> = match name {
+    let found: Vec<crate::sim::pods::store::Pod> = match name {
         Some(n) => {
             let pod = store
                 .get(ns.unwrap_or(""), n)
@@ -492,6 +492,7 @@ fn pod_metrics(
                 .collect()
         }
     };
+    let found: Vec<&crate::sim::pods::store::Pod> = found.iter().collect();
     let list = metrics::pod_metrics_list(&found, now, store.resource_version());
     let items: Vec<Value> = list["items"].as_array().cloned().unwrap_or_default();
     if table::wants_table(super::accept(req)) {

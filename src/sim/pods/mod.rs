@@ -111,7 +111,11 @@ pub(crate) fn token_authorizer(tokens: Vec<SimToken>) -> Authorize {
 pub fn configure(cfg: &mut web::ServiceConfig, state: PodsState) {
     cfg.app_data(web::Data::new(state))
         .route("/api/v1/pods", web::get().to(list_all))
-        .route("/api/v1/namespaces/{ns}/pods", web::get().to(list_ns))
+        .service(
+            web::resource("/api/v1/namespaces/{ns}/pods")
+                .route(web::get().to(list_ns))
+                .route(web::post().to(create_pod)),
+        )
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}",
             web::get().to(get_pod),
@@ -295,27 +299,14 @@ fn serve_list(
     if watch {
         (state.authorize)(req, "watch", ns)?;
     }
-    let selector = query_get(&q, "labelSelector").unwrap_or("");
-    let field = query_get(&q, "fieldSelector").unwrap_or("");
-    let pods: Vec<&Pod> = state
-        .store
-        .list(ns)
-        .into_iter()
-        .filter(|p| matches_selector(p, selector))
-        .filter(|p| {
-            field.split(',').filter(|t| !t.is_empty()).all(|t| {
-                match t.split_once('=').map(|(k, v)| (k.trim_end_matches('='), v)) {
-                    Some(("metadata.name", v)) => p.name == v,
-                    Some(("metadata.namespace", v)) => p.namespace == v,
-                    Some(("status.phase", v)) => v == "Running",
-                    _ => true,
-                }
-            })
-        })
-        .collect();
+    let keep = pod_filter(&q, ns);
+    let all = state.store.list(ns);
+    let pods: Vec<&Pod> = all.iter().filter(|p| keep(p)).collect();
     let rv = state.store.resource_version();
     if watch {
-        return Ok(watch_response(req, &q, &pods));
+        // Subscribed before the list above is sent: a pod created meanwhile comes live.
+        let live = state.store.subscribe();
+        return Ok(watch_response(req, &q, &pods, live, keep));
     }
     if wants_table(req) {
         return Ok(json_response(&table(&pods, rv), req));
@@ -327,10 +318,40 @@ fn serve_list(
     ))
 }
 
-/// A watch of pods, which never change after start: `ADDED` for each pod when no (or a
-/// zero) `resourceVersion` is given, then nothing until `timeoutSeconds` (default 30 min)
-/// ends the stream. Events carry Tables when kubectl asks for them.
-fn watch_response(req: &HttpRequest, q: &[(String, String)], pods: &[&Pod]) -> HttpResponse {
+/// Which pods a list or watch selects: its namespace, `labelSelector` and the
+/// `fieldSelector`s pods support.
+fn pod_filter(q: &[(String, String)], ns: Option<&str>) -> impl Fn(&Pod) -> bool + 'static {
+    let selector = query_get(q, "labelSelector").unwrap_or("").to_string();
+    let field = query_get(q, "fieldSelector").unwrap_or("").to_string();
+    let ns = ns.map(str::to_string);
+    move |p: &Pod| {
+        ns.as_deref().is_none_or(|n| p.namespace == n)
+            && matches_selector(p, &selector)
+            && field.split(',').filter(|t| !t.is_empty()).all(|t| {
+                match t.split_once('=').map(|(k, v)| (k.trim_end_matches('='), v)) {
+                    Some(("metadata.name", v)) => p.name == v,
+                    Some(("metadata.namespace", v)) => p.namespace == v,
+                    Some(("status.phase", v)) => v == "Running",
+                    _ => true,
+                }
+            })
+    }
+}
+
+/// A watch of pods: `ADDED` for each pod when no (or a zero) `resourceVersion` is given,
+/// then an `ADDED` for each pod created through the API (newer than the given version),
+/// until `timeoutSeconds` (default 30 min) ends the stream. Events carry Tables when
+/// kubectl asks for them.
+fn watch_response(
+    req: &HttpRequest,
+    q: &[(String, String)],
+    pods: &[&Pod],
+    live: tokio::sync::broadcast::Receiver<Pod>,
+    keep: impl Fn(&Pod) -> bool + 'static,
+) -> HttpResponse {
+    let since: u64 = query_get(q, "resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let from_start = matches!(query_get(q, "resourceVersion"), None | Some("") | Some("0"));
     let timeout = match query_get(q, "timeoutSeconds") {
         None => std::time::Duration::from_secs(1800),
@@ -352,20 +373,85 @@ fn watch_response(req: &HttpRequest, q: &[(String, String)], pods: &[&Pod]) -> H
             initial.push('\n');
         }
     }
-    let body = futures_util::stream::unfold(Some(initial), move |first| async move {
-        match first {
-            Some(s) if !s.is_empty() => {
-                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(s)), None))
+    let line = move |p: &Pod| {
+        let object = if table {
+            self::table(&[p], p.resource_version)
+        } else {
+            p.to_json(true)
+        };
+        let mut l = json!({"type": "ADDED", "object": object}).to_string();
+        l.push('\n');
+        bytes::Bytes::from(l)
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    let keep = std::rc::Rc::new(keep);
+    let state = (Some(initial), live);
+    let body = futures_util::stream::unfold(state, move |(first, mut live)| {
+        let keep = keep.clone();
+        let next = async move {
+            if let Some(s) = first.filter(|s| !s.is_empty()) {
+                return Some((Ok::<_, std::io::Error>(bytes::Bytes::from(s)), (None, live)));
             }
-            _ => {
-                tokio::time::sleep(timeout).await;
-                None
+            loop {
+                let got = tokio::time::timeout_at(deadline, live.recv()).await;
+                match got {
+                    Ok(Ok(p)) if p.resource_version > since && keep(&p) => {
+                        return Some((Ok(line(&p)), (None, live)));
+                    }
+                    Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                    // Timed out, or the store is gone.
+                    _ => return None,
+                }
             }
-        }
+        };
+        next
     });
     HttpResponse::Ok()
         .content_type("application/json;stream=watch")
         .body(actix_web::body::BodyStream::new(body))
+}
+
+/// `POST /api/v1/namespaces/{ns}/pods` (JSON or YAML): a pod with the containers, labels
+/// and annotations it names, Running at once; watches see it. 409 when the name is taken,
+/// 400 without a name or a container.
+async fn create_pod(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<PodsState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let ns = path.into_inner();
+    if let Err(refused) = (state.authorize)(&req, "create", Some(&ns)) {
+        return *refused;
+    }
+    let value: Value =
+        match serde_json::from_slice(&body).or_else(|_| serde_yaml::from_slice::<Value>(&body)) {
+            Ok(v) => v,
+            Err(e) => return bad_request(format!("the body is not a Pod: {e}")),
+        };
+    let Some(name) = value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    else {
+        return bad_request("metadata.name: Required value: name is required".into());
+    };
+    let Some(pod) = store::pod_from_seed(&value, &ns, name, chrono::Utc::now()) else {
+        return bad_request(
+            "spec.containers: Required value: a pod needs a container with a name".into(),
+        );
+    };
+    match state.store.create(pod) {
+        Some(p) => HttpResponse::Created()
+            .content_type("application/json")
+            .body(p.to_json(true).to_string()),
+        None => status(
+            409,
+            "AlreadyExists",
+            format!("pods {name:?} already exists"),
+            Some(json!({"name": name, "kind": "pods"})),
+        ),
+    }
 }
 
 async fn list_all(req: HttpRequest, state: web::Data<PodsState>) -> HttpResponse {
@@ -392,7 +478,6 @@ fn find(
     state
         .store
         .get(ns, name)
-        .cloned()
         .ok_or_else(|| Box::new(not_found(name)))
 }
 

@@ -200,11 +200,23 @@ fn suffix(seed: &str) -> String {
     out
 }
 
-/// The pods of one simulated cluster. Pods are fixed after start.
-#[derive(Debug, Default)]
+/// The pods of one simulated cluster: seeded at start; more may be created through the API
+/// (`POST .../pods`), and watches see them as they come.
+#[derive(Debug)]
 pub struct PodStore {
-    pods: BTreeMap<(String, String), Pod>,
-    resource_version: u64,
+    pods: std::sync::RwLock<BTreeMap<(String, String), Pod>>,
+    resource_version: std::sync::atomic::AtomicU64,
+    created: tokio::sync::broadcast::Sender<Pod>,
+}
+
+impl Default for PodStore {
+    fn default() -> Self {
+        PodStore {
+            pods: Default::default(),
+            resource_version: Default::default(),
+            created: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
 }
 
 impl PodStore {
@@ -233,10 +245,8 @@ impl PodStore {
             }
         };
         let start = Utc::now() - crate::sim::model::SEED_AGE;
-        let mut store = PodStore {
-            pods: BTreeMap::new(),
-            resource_version: 100,
-        };
+        let mut store = PodStore::default();
+        *store.resource_version.get_mut() = 100;
         for d in &docs {
             let kind = d.get("kind").and_then(Value::as_str).unwrap_or("");
             let api_version = d.get("apiVersion").and_then(Value::as_str).unwrap_or("");
@@ -272,10 +282,15 @@ impl PodStore {
                         .unwrap_or_default();
                     // A Service whose pods a seeded workload runs needs no pod of its own.
                     if selector.is_empty()
-                        || store.pods.values().any(|p| {
-                            p.namespace == ns
-                                && selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
-                        })
+                        || store
+                            .pods
+                            .get_mut()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .values()
+                            .any(|p| {
+                                p.namespace == ns
+                                    && selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
+                            })
                     {
                         continue;
                     }
@@ -353,9 +368,9 @@ impl PodStore {
         store
     }
 
-    fn insert(&mut self, mut pod: Pod) {
-        self.resource_version += 1;
-        pod.resource_version = self.resource_version;
+    /// Gives `pod` its resourceVersion, uid, IP and log interval.
+    fn prepare(pod: &mut Pod, rv: u64) {
+        pod.resource_version = rv;
         let h = fnv(&format!("{}/{}", pod.namespace, pod.name));
         if pod.uid.is_empty() {
             pod.uid = format!(
@@ -377,32 +392,71 @@ impl PodStore {
                 }
             }
         }
+    }
+
+    fn insert(&mut self, mut pod: Pod) {
+        let rv = self.resource_version.get_mut();
+        *rv += 1;
+        Self::prepare(&mut pod, *rv);
         self.pods
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
             .insert((pod.namespace.clone(), pod.name.clone()), pod);
     }
 
+    /// Adds a pod created through the API; `None` when the name is taken. Watches see it.
+    pub(crate) fn create(&self, mut pod: Pod) -> Option<Pod> {
+        let mut pods = self.pods.write().unwrap_or_else(|e| e.into_inner());
+        let key = (pod.namespace.clone(), pod.name.clone());
+        if pods.contains_key(&key) {
+            return None;
+        }
+        let rv = self
+            .resource_version
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        Self::prepare(&mut pod, rv);
+        pods.insert(key, pod.clone());
+        // Sent under the lock: watchers see creations in resourceVersion order.
+        let _ = self.created.send(pod.clone());
+        Some(pod)
+    }
+
+    /// Pods created from now on.
+    pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Pod> {
+        self.created.subscribe()
+    }
+
     /// The pod `ns/name`.
-    pub fn get(&self, ns: &str, name: &str) -> Option<&Pod> {
-        self.pods.get(&(ns.to_string(), name.to_string()))
+    pub fn get(&self, ns: &str, name: &str) -> Option<Pod> {
+        self.pods
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// Pods of one namespace, or of all (`None`), ordered by namespace and name.
-    pub fn list(&self, ns: Option<&str>) -> Vec<&Pod> {
+    pub fn list(&self, ns: Option<&str>) -> Vec<Pod> {
         self.pods
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
             .values()
             .filter(|p| ns.is_none_or(|n| p.namespace == n))
+            .cloned()
             .collect()
     }
 
     /// The list's `metadata.resourceVersion`.
     pub fn resource_version(&self) -> u64 {
         self.resource_version
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
 /// A pod from a seed `kind: Pod` document (containers' names, images and ports, labels,
 /// annotations).
-fn pod_from_seed(d: &Value, ns: &str, name: &str, start: DateTime<Utc>) -> Option<Pod> {
+pub(crate) fn pod_from_seed(d: &Value, ns: &str, name: &str, start: DateTime<Utc>) -> Option<Pod> {
     let containers: Vec<Container> = d
         .pointer("/spec/containers")
         .and_then(Value::as_array)?
