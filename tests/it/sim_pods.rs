@@ -457,6 +457,23 @@ async fn pods_created_through_the_api_are_listed_watched_and_usable() {
             .unwrap()
             > rv.parse::<u64>().unwrap()
     );
+    // A watch from the same version opened after the creation still gets it: pods never
+    // change once created, so the store is its own history.
+    let late = reqwest::get(format!(
+        "{base}/api/v1/namespaces/payments/pods?watch=1&resourceVersion={rv}"
+    ))
+    .await
+    .unwrap();
+    let mut late = late;
+    let mut buf = Vec::new();
+    let replayed = loop {
+        if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            break serde_json::from_slice::<serde_json::Value>(&line).unwrap();
+        }
+        buf.extend_from_slice(&late.chunk().await.unwrap().expect("the watch goes on"));
+    };
+    assert_eq!(replayed["object"]["metadata"]["name"], "debug");
     let got = get_json(format!("{base}/api/v1/namespaces/payments/pods/debug")).await;
     assert_eq!(got["spec"]["containers"][0]["image"], "busybox:1.36");
     let listed = get_json(format!(

@@ -300,12 +300,13 @@ fn serve_list(
         (state.authorize)(req, "watch", ns)?;
     }
     let keep = pod_filter(&q, ns);
+    // A watch subscribes before it reads the store: a pod created in between is in both,
+    // and the watch sends it once (by resourceVersion).
+    let live = watch.then(|| state.store.subscribe());
     let all = state.store.list(ns);
     let pods: Vec<&Pod> = all.iter().filter(|p| keep(p)).collect();
     let rv = state.store.resource_version();
-    if watch {
-        // Subscribed before the list above is sent: a pod created meanwhile comes live.
-        let live = state.store.subscribe();
+    if let Some(live) = live {
         return Ok(watch_response(req, &q, &pods, live, keep));
     }
     if wants_table(req) {
@@ -362,16 +363,21 @@ fn watch_response(
     };
     let table = wants_table(req);
     let mut initial = String::new();
-    if from_start {
-        for p in pods {
-            let object = if table {
-                self::table(&[p], p.resource_version)
-            } else {
-                p.to_json(true)
-            };
-            initial.push_str(&json!({"type": "ADDED", "object": object}).to_string());
-            initial.push('\n');
-        }
+    // Pods never change once created: the store is its own history. From the start, every
+    // pod; from a version, the pods created after it.
+    let mut sent = since;
+    for p in pods
+        .iter()
+        .filter(|p| from_start || p.resource_version > since)
+    {
+        let object = if table {
+            self::table(&[p], p.resource_version)
+        } else {
+            p.to_json(true)
+        };
+        initial.push_str(&json!({"type": "ADDED", "object": object}).to_string());
+        initial.push('\n');
+        sent = sent.max(p.resource_version);
     }
     let line = move |p: &Pod| {
         let object = if table {
@@ -395,7 +401,7 @@ fn watch_response(
             loop {
                 let got = tokio::time::timeout_at(deadline, live.recv()).await;
                 match got {
-                    Ok(Ok(p)) if p.resource_version > since && keep(&p) => {
+                    Ok(Ok(p)) if p.resource_version > sent && keep(&p) => {
                         return Some((Ok(line(&p)), (None, live)));
                     }
                     Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
