@@ -113,20 +113,8 @@ pub(crate) fn merge(doc: Doc, answers: Vec<Answer>) -> Result<(Value, String), E
     let merged = match doc {
         Doc::First => first,
         Doc::Versions => {
-            let mut v = first;
-            let mut keep: BTreeSet<String> = v
-                .get("versions")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            for o in &others {
-                let theirs: BTreeSet<String> = o
-                    .get("versions")
+            let versions = |v: &Value| -> BTreeSet<String> {
+                v.get("versions")
                     .and_then(Value::as_array)
                     .map(|a| {
                         a.iter()
@@ -134,7 +122,12 @@ pub(crate) fn merge(doc: Doc, answers: Vec<Answer>) -> Result<(Value, String), E
                             .map(str::to_string)
                             .collect()
                     })
-                    .unwrap_or_default();
+                    .unwrap_or_default()
+            };
+            let mut v = first;
+            let mut keep = versions(&v);
+            for o in &others {
+                let theirs = versions(o);
                 keep.retain(|n| theirs.contains(n));
             }
             v["versions"] = json!(keep.into_iter().collect::<Vec<_>>());

@@ -69,6 +69,23 @@ impl ObjectMeta {
     }
 }
 
+impl ObjectMeta {
+    /// The first step of every update: what the server owns comes from the stored object
+    /// (name, namespace, uid, creation time, generation, deletion time); a `generateName`
+    /// the update leaves out is kept.
+    pub(crate) fn keep_server_owned(&mut self, old: &ObjectMeta) {
+        self.name = old.name.clone();
+        self.namespace = old.namespace.clone();
+        self.uid = old.uid.clone();
+        self.creation_timestamp = old.creation_timestamp.clone();
+        self.generation = old.generation;
+        self.deletion_timestamp = old.deletion_timestamp.clone();
+        if self.generate_name.is_none() {
+            self.generate_name = old.generate_name.clone();
+        }
+    }
+}
+
 const GENERATE_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 /// A name from `generateName` (5 random characters appended, as the API server does).

@@ -181,17 +181,7 @@ pub(crate) fn update(
             }
         }
         Part::Main => {
-            let meta = &mut obj.metadata;
-            meta.name = old.metadata.name.clone();
-            meta.namespace = old.metadata.namespace.clone();
-            meta.uid = old.metadata.uid.clone();
-            meta.creation_timestamp = old.metadata.creation_timestamp.clone();
-            meta.generation = old.metadata.generation;
-            meta.deletion_timestamp = old.metadata.deletion_timestamp.clone();
-            meta.generate_name = meta
-                .generate_name
-                .clone()
-                .or(old.metadata.generate_name.clone());
+            obj.metadata.keep_server_owned(&old.metadata);
             if status_is_subresource(kind) {
                 obj.body.shift_remove("status");
                 if let Some(status) = old.body.get("status") {

@@ -200,17 +200,7 @@ pub(crate) fn update(
         }
         Part::Main => {
             // Server-owned metadata and the status come from the stored object.
-            let meta = &mut s.metadata;
-            meta.name = old.metadata.name.clone();
-            meta.namespace = old.metadata.namespace.clone();
-            meta.uid = old.metadata.uid.clone();
-            meta.creation_timestamp = old.metadata.creation_timestamp.clone();
-            meta.generation = old.metadata.generation;
-            meta.deletion_timestamp = old.metadata.deletion_timestamp.clone();
-            meta.generate_name = meta
-                .generate_name
-                .clone()
-                .or(old.metadata.generate_name.clone());
+            s.metadata.keep_server_owned(&old.metadata);
             s.status = old.status.clone();
             patch_allocated(&mut s, old);
             drop_type_dependent(&mut s, old);
