@@ -31,6 +31,61 @@ pub(crate) struct ClusterError {
     pub message: String,
 }
 
+impl ClusterError {
+    /// A member kubeplex got no answer from (connection, TLS, credential, timeout).
+    pub(crate) fn from_error(key: &str, e: Error) -> ClusterError {
+        ClusterError {
+            cluster: key.to_string(),
+            code: e.reason.code().as_u16(),
+            reason: e.reason.as_str().to_string(),
+            message: e.message,
+        }
+    }
+
+    /// A member's error answer (`status`, its body parsed when JSON): the code, reason and
+    /// message of its `Status`, else what the HTTP status says.
+    pub(crate) fn from_answer(key: &str, status: u16, body: Option<&Value>) -> ClusterError {
+        let (code, reason, message) = match body {
+            Some(v) if v.get("kind").and_then(Value::as_str) == Some("Status") => (
+                v.get("code")
+                    .and_then(Value::as_u64)
+                    .and_then(|c| u16::try_from(c).ok())
+                    .unwrap_or(status),
+                v.get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or(reason_for(status))
+                    .to_string(),
+                v.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            ),
+            _ => (
+                status,
+                reason_for(status).to_string(),
+                format!("cluster {key} answered {status}"),
+            ),
+        };
+        ClusterError {
+            cluster: key.to_string(),
+            code,
+            reason,
+            message,
+        }
+    }
+
+    /// The `Warning: 299` header naming this failure (`then`: what kubeplex does about it).
+    pub(crate) fn warning(&self, then: &str) -> Option<HeaderValue> {
+        HeaderValue::from_str(&format!(
+            "299 kubeplex \"cluster {}: {} ({}){then}\"",
+            self.cluster,
+            self.message.replace(['"', '\\'], "'"),
+            self.reason
+        ))
+        .ok()
+    }
+}
+
 /// A member's answer, sorted out.
 enum Member {
     Ok {
@@ -62,12 +117,7 @@ fn reason_for(code: u16) -> &'static str {
 fn sort_out(a: Answer) -> Member {
     let key = a.cluster.key.to_string();
     match a.outcome {
-        Outcome::Failed(e) => Member::Failed(ClusterError {
-            cluster: key,
-            code: e.reason.code().as_u16(),
-            reason: e.reason.as_str().to_string(),
-            message: e.message,
-        }),
+        Outcome::Failed(e) => Member::Failed(ClusterError::from_error(&key, e)),
         Outcome::Http { status, body, .. } => {
             let parsed: Option<Value> = serde_json::from_slice(&body).ok();
             if (200..300).contains(&status) {
@@ -85,33 +135,7 @@ fn sort_out(a: Answer) -> Member {
                     }),
                 }
             } else {
-                let (code, reason, message) = match &parsed {
-                    Some(v) if v.get("kind").and_then(Value::as_str) == Some("Status") => (
-                        v.get("code")
-                            .and_then(Value::as_u64)
-                            .and_then(|c| u16::try_from(c).ok())
-                            .unwrap_or(status),
-                        v.get("reason")
-                            .and_then(Value::as_str)
-                            .unwrap_or(reason_for(status))
-                            .to_string(),
-                        v.get("message")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                    ),
-                    _ => (
-                        status,
-                        reason_for(status).to_string(),
-                        format!("cluster {key} answered {status}"),
-                    ),
-                };
-                Member::Failed(ClusterError {
-                    cluster: key,
-                    code,
-                    reason,
-                    message,
-                })
+                Member::Failed(ClusterError::from_answer(&key, status, parsed.as_ref()))
             }
         }
     }
@@ -162,16 +186,8 @@ impl Merged {
                 "application/json"
             },
         ));
-        for e in &self.errors {
-            let text = format!(
-                "299 kubeplex \"cluster {}: {} ({})\"",
-                e.cluster,
-                e.message.replace(['"', '\\'], "'"),
-                e.reason
-            );
-            if let Ok(v) = HeaderValue::from_str(&text) {
-                res.append_header((WARNING, v));
-            }
+        for v in self.errors.iter().filter_map(|e| e.warning("")) {
+            res.append_header((WARNING, v));
         }
         res.body(serde_json::to_vec(&self.body).unwrap_or_default())
     }

@@ -24,7 +24,7 @@ use crate::cluster::{Choice, Cluster, Registry};
 use crate::config::AggregateSettings;
 use crate::proxy::{forward, ProxyState};
 use crate::status::{Error, Reason};
-use actix_web::http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, WARNING};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, WARNING};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, StreamExt};
@@ -123,19 +123,6 @@ fn start_version(query: Option<&str>, key: &str) -> Option<String> {
     }
 }
 
-fn failure(key: &str, code: u16, reason: &str, message: String) -> ClusterError {
-    ClusterError {
-        cluster: key.to_string(),
-        code,
-        reason: reason.to_string(),
-        message,
-    }
-}
-
-fn from_error(key: &str, e: Error) -> ClusterError {
-    failure(key, e.reason.code().as_u16(), e.reason.as_str(), e.message)
-}
-
 impl Member {
     fn key(&self) -> &str {
         self.cluster.key.as_str()
@@ -145,7 +132,7 @@ impl Member {
     async fn open(&self, rv: Option<&str>) -> Opened {
         match self.try_open(rv).await {
             Ok(o) => o,
-            Err(e) => Opened::Failed(from_error(self.key(), e)),
+            Err(e) => Opened::Failed(ClusterError::from_error(self.key(), e)),
         }
     }
 
@@ -208,28 +195,11 @@ impl Member {
             .map(|b| b.to_bytes())
             .unwrap_or_default();
         let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-        let code = parsed
-            .as_ref()
-            .and_then(|v| v.get("code"))
-            .and_then(Value::as_u64)
-            .and_then(|c| u16::try_from(c).ok())
-            .unwrap_or(status);
-        let message = parsed
-            .as_ref()
-            .and_then(|v| v.get("message"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("cluster {key} answered {status}"));
-        if status == 410 || code == 410 {
-            return Ok(Opened::Gone(message));
+        let failed = ClusterError::from_answer(key, status, parsed.as_ref());
+        if status == 410 || failed.code == 410 {
+            return Ok(Opened::Gone(failed.message));
         }
-        let reason = parsed
-            .as_ref()
-            .and_then(|v| v.get("reason"))
-            .and_then(Value::as_str)
-            .unwrap_or("InternalError")
-            .to_string();
-        Ok(Opened::Failed(failure(key, code, &reason, message)))
+        Ok(Opened::Failed(failed))
     }
 }
 
@@ -686,16 +656,11 @@ pub(crate) async fn serve(
             .map(|l| (Ok::<_, std::convert::Infallible>(l), m))
     });
     let mut res = watch_response(&content_type);
-    for e in &failed {
-        let text = format!(
-            "299 kubeplex \"cluster {}: {} ({}); watching it when it answers\"",
-            e.cluster,
-            e.message.replace(['"', '\\'], "'"),
-            e.reason
-        );
-        if let Ok(v) = HeaderValue::from_str(&text) {
-            res.append_header((WARNING, v));
-        }
+    for v in failed
+        .iter()
+        .filter_map(|e| e.warning("; watching it when it answers"))
+    {
+        res.append_header((WARNING, v));
     }
     Ok(res.streaming(body))
 }
