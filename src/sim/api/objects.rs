@@ -279,7 +279,6 @@ fn replace(
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn patch(
     state: &SimState,
     req: &HttpRequest,

@@ -138,7 +138,6 @@ fn kind_schema(kind: Kind) -> Option<&'static Value> {
 ///
 /// `apiVersion` and `kind` are only type-checked here. Kinds without a schema (custom
 /// types) pass through unchanged.
-#[allow(dead_code)] // for the generic object API's create, update and patch
 pub(crate) fn check(
     kind: Kind,
     value: &mut Value,
@@ -525,7 +524,6 @@ impl PatchMeta {
 
     /// The root of objects of definition `name` (`schema::SCALE` for a `scale`
     /// subresource).
-    #[allow(dead_code)] // for the scale subresource's patches in the object API
     pub(crate) fn of_definition(name: &str) -> PatchMeta {
         PatchMeta(definition(name))
     }
@@ -549,7 +547,9 @@ impl PatchMeta {
     }
 
     /// The field at a dotted path from here (`spec.template.spec.containers`); list
-    /// elements are stepped through implicitly.
+    /// elements are stepped through implicitly. (The patch walks field by field; the tests
+    /// look up whole paths.)
+    #[cfg(test)]
     pub(crate) fn path(self, dotted: &str) -> PatchMeta {
         dotted
             .split('.')
@@ -560,6 +560,7 @@ impl PatchMeta {
             })
     }
 
+    #[cfg(test)]
     fn is_list(self) -> bool {
         self.0
             .map(|raw| resolve(raw).0)
@@ -595,13 +596,6 @@ impl PatchMeta {
         }
         out
     }
-}
-
-/// The merge key of the list at `dotted` (`spec.template.spec.containers`) in objects of
-/// `kind`, if it is merged by key.
-#[allow(dead_code)] // a convenience over PatchMeta for the object API
-pub(crate) fn merge_key(kind: Kind, dotted: &str) -> Option<&'static str> {
-    PatchMeta::of(kind).path(dotted).merge_key()
 }
 
 #[cfg(test)]

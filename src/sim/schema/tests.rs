@@ -1,4 +1,10 @@
 use super::*;
+
+/// The merge key of the list at `dotted` (`spec.template.spec.containers`) in objects of
+/// `kind`, if it is merged by key.
+fn merge_key(kind: Kind, dotted: &str) -> Option<&'static str> {
+    PatchMeta::of(kind).path(dotted).merge_key()
+}
 use crate::sim::kinds::{self, CustomType};
 use crate::sim::patch::{self, PatchType};
 use serde_json::json;
