@@ -302,19 +302,6 @@ impl Kind {
     pub fn namespaced(self) -> bool {
         self.0.namespaced
     }
-
-    /// The built-in kinds that are stored (every one but the derived PodMetrics).
-    pub fn stored_builtins() -> impl Iterator<Item = Kind> {
-        BUILTINS.iter().filter(|t| !t.read_only).map(|t| Kind(t))
-    }
-
-    /// The built-in kind with this `apiVersion` and `kind`.
-    pub fn builtin(api_version: &str, kind: &str) -> Option<Kind> {
-        BUILTINS
-            .iter()
-            .find(|t| t.api_version == api_version && t.kind == kind)
-            .map(|t| Kind(t))
-    }
 }
 
 /// A custom resource type as declared in config or by a `CustomResourceDefinition`.
@@ -445,12 +432,6 @@ mod tests {
             assert_eq!(usize::from(t.id), i, "{}", t.kind);
         }
         assert_eq!(Kind::Service.id(), 1);
-        assert_eq!(
-            Kind::builtin("apps/v1", "Deployment"),
-            Some(Kind::Deployment)
-        );
-        assert_eq!(Kind::builtin("v1", "Deployment"), None);
-        assert!(!Kind::stored_builtins().any(|k| k == Kind::PodMetrics));
     }
 
     #[test]

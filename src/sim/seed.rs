@@ -135,9 +135,9 @@ pub(crate) fn load(state: &SimState, source: &SeedSource) -> Result<(), SeedErro
             continue;
         }
         let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        let Some(served) = served_kinds(state)
-            .into_iter()
-            .find(|k| k.api_version() == api_version && k.name() == kind)
+        let Some(served) = state
+            .kind_named(api_version, &kind)
+            .filter(|k| !k.info().read_only)
         else {
             return Err(at(format!(
                 "unsupported kind {api_version}/{kind}: a seed holds {}",
