@@ -7,9 +7,9 @@
 use super::cache::{AggregateCache, Key};
 use crate::cluster::{Choice, Cluster, Registry};
 use crate::config::AggregateSettings;
-use crate::proxy::{forward, ProxyState};
+use crate::proxy::forward::{self, Caller};
+use crate::proxy::ProxyState;
 use crate::status::Error;
-use actix_web::HttpRequest;
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use http_body_util::BodyExt;
@@ -51,7 +51,7 @@ pub(crate) struct Read<'a> {
 /// credential, cluster, path, query and `Accept` (and is kept there when 2xx); never pass
 /// one for a watch.
 pub(crate) async fn fan_out(
-    req: &HttpRequest,
+    caller: &Caller<'_>,
     proxy: &ProxyState,
     registry: &Registry,
     members: &[Arc<Cluster>],
@@ -63,7 +63,7 @@ pub(crate) async fn fan_out(
     let asks = members.iter().enumerate().map(|(i, cluster)| async move {
         let query = (read.query)(cluster);
         let asked = ask(
-            req,
+            caller,
             proxy,
             registry,
             cluster,
@@ -96,9 +96,10 @@ pub(crate) async fn fan_out(
     answers.into_iter().map(|(_, a)| a).collect()
 }
 
-/// One member's answer, read whole: from `cache` when it holds it, else fetched.
-async fn ask(
-    req: &HttpRequest,
+/// One member's answer to a read of `tail?query`, read whole: from `cache` when it holds
+/// it, else fetched. No time bound: the caller puts one around it.
+pub(crate) async fn ask(
+    caller: &Caller<'_>,
     proxy: &ProxyState,
     registry: &Registry,
     cluster: &Arc<Cluster>,
@@ -110,8 +111,7 @@ async fn ask(
         cluster: cluster.clone(),
         warning: None,
     };
-    let mut prepared = forward::prepare(req, proxy, registry, &choice, tail, false)?;
-    prepared.uri = prepared.up.target(tail, query)?;
+    let mut prepared = forward::prepare_for(caller, query, proxy, registry, &choice, tail, false)?;
     // The merged answer is re-encoded: members answer plain (no compression), JSON.
     prepared.headers.remove(http1::header::ACCEPT_ENCODING);
     // The key needs the credential `prepare` chose, so the lookup comes after it.

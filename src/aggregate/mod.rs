@@ -18,6 +18,7 @@ pub(crate) mod watch;
 
 use crate::cluster::{Cluster, Registry};
 use crate::config::AggregateSettings;
+use crate::proxy::forward::Caller;
 use crate::proxy::{choose, path, ProxyState};
 use crate::status::{Error, Reason};
 use actix_web::http::Method;
@@ -188,7 +189,16 @@ async fn answer(
         query: &member_query,
     };
     let cache = agg.cache.as_ref();
-    let answers = fanout::fan_out(req, proxy, &registry, &members, &read, settings, cache).await;
+    let answers = fanout::fan_out(
+        &Caller::of(req),
+        proxy,
+        &registry,
+        &members,
+        &read,
+        settings,
+        cache,
+    )
+    .await;
     if let Some(doc) = discovery::doc_of(tail) {
         let (value, content_type) = discovery::merge(doc, answers)?;
         let content_type = if content_type.is_empty() {

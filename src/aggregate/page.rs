@@ -17,6 +17,7 @@ use super::fanout::{self, Answer, Outcome};
 use super::merge;
 use super::vector::Vector;
 use crate::cluster::{Cluster, Registry};
+use crate::proxy::forward::Caller;
 use crate::proxy::{choose, ProxyState};
 use crate::redact::Secret;
 use crate::status::{Error, Reason};
@@ -300,7 +301,7 @@ pub(crate) async fn answer(
             query: &query,
         };
         let got = fanout::fan_out(
-            req,
+            &Caller::of(req),
             proxy,
             registry,
             std::slice::from_ref(cluster),

@@ -56,6 +56,27 @@ pub(crate) struct Prepared {
     pub headers: http1::HeaderMap,
 }
 
+/// Who a request to a cluster is made for: the headers the credential rules of SPEC §3 and
+/// the header filter read, and the peer address (`X-Forwarded-For`). The caller's own
+/// request for the proxy and aggregate routes; for the Backstage routes, headers made from
+/// the body's `auth`.
+pub(crate) struct Caller<'a> {
+    /// The caller's headers.
+    pub headers: &'a actix_web::http::header::HeaderMap,
+    /// The caller's address.
+    pub peer: Option<std::net::IpAddr>,
+}
+
+impl<'a> Caller<'a> {
+    /// The caller of `req`.
+    pub(crate) fn of(req: &'a HttpRequest) -> Self {
+        Caller {
+            headers: req.headers(),
+            peer: req.peer_addr().map(|a| a.ip()),
+        }
+    }
+}
+
 /// Builds the upstream request for `tail` on `cluster`: URI (prefix + tail + query),
 /// filtered headers and the credential of SPEC §3. Shared with the WebSocket tunnel.
 pub(crate) fn prepare(
@@ -66,21 +87,43 @@ pub(crate) fn prepare(
     tail: &str,
     keep_upgrade: bool,
 ) -> Result<Prepared, Error> {
+    let caller = Caller::of(req);
+    prepare_for(
+        &caller,
+        req.uri().query(),
+        state,
+        registry,
+        choice,
+        tail,
+        keep_upgrade,
+    )
+}
+
+/// [`prepare`] for `caller`, with `query` as the upstream query.
+pub(crate) fn prepare_for(
+    caller: &Caller<'_>,
+    query: Option<&str>,
+    state: &ProxyState,
+    registry: &Registry,
+    choice: &Choice,
+    tail: &str,
+    keep_upgrade: bool,
+) -> Result<Prepared, Error> {
     let server = &state.settings;
     let cluster = &choice.cluster;
     let up = client::for_cluster(registry, cluster, server.connect_timeout)?;
     let cred = credential::resolve(
-        req.headers(),
+        caller.headers,
         &cluster.spec,
         &up.token,
         false,
         cluster.key.as_str(),
     )?;
-    let uri = up.target(tail, req.uri().query())?;
-    let mut headers = http1::HeaderMap::with_capacity(req.headers().len() + 2);
-    let peer = req.peer_addr().map(|a| a.ip());
+    let uri = up.target(tail, query)?;
+    let mut headers = http1::HeaderMap::with_capacity(caller.headers.len() + 2);
+    let peer = caller.peer;
     headers::copy_request_headers(
-        req.headers(),
+        caller.headers,
         &mut headers,
         &RequestFilter {
             keep_impersonate: cred.source.is_callers_own(),
