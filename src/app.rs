@@ -90,13 +90,18 @@ pub async fn build_reloading(
         readiness: readiness.clone(),
     });
     let aggregate = web::Data::new(crate::aggregate::AggregateState::new(&settings.aggregate));
+    let backstage = web::Data::new(crate::backstage::BackstageState {
+        settings: settings.backstage.clone(),
+    });
     let base_path = settings.server.base_path.clone();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(proxy.clone())
             .app_data(health.clone())
             .app_data(aggregate.clone())
+            .app_data(backstage.clone())
             .configure(crate::aggregate::configure(&base_path))
+            .configure(crate::backstage::configure(&base_path))
             .configure(crate::proxy::configure(&base_path))
             .configure(crate::ops::readiness::configure)
             .default_service(web::to(crate::proxy::no_route))

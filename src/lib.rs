@@ -20,6 +20,7 @@
 #![warn(unreachable_pub)]
 pub(crate) mod aggregate;
 pub mod app;
+pub(crate) mod backstage;
 pub mod cluster;
 pub mod config;
 pub mod control;

@@ -12,7 +12,7 @@ pub(crate) mod spec;
 
 pub(crate) use registry::{Choice, RegistryHandle};
 pub use registry::{LocatorClusters, Registry};
-pub use spec::{ClusterSpec, ServerCredential};
+pub use spec::{BackstageDetails, ClusterSpec, ServerCredential};
 
 use crate::tls::TlsError;
 use actix_web::http::header::HeaderValue;

@@ -26,6 +26,8 @@ pub struct ClusterSpec {
     pub dashboard_app: Option<String>,
     /// The server-side credential (SPEC §3 rule 4).
     pub credential: ServerCredential,
+    /// What Backstage's entity routes read of a cluster (SPEC §10).
+    pub backstage: BackstageDetails,
     /// How to talk TLS to it.
     pub tls: TlsSettings,
     /// For clusters from the catalog: the check of the address each connection reaches
@@ -46,6 +48,7 @@ impl ClusterSpec {
             dashboard_url: None,
             dashboard_app: None,
             credential: ServerCredential::None,
+            backstage: BackstageDetails::default(),
             tls: TlsSettings::default(),
             connect_guard: None,
         }
@@ -55,6 +58,17 @@ impl ClusterSpec {
     pub fn display_url(&self) -> String {
         crate::redact::url(&self.url)
     }
+}
+
+/// Backstage's cluster fields only its entity routes read (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BackstageDetails {
+    /// `skipMetricsLookup`: no `metrics.k8s.io` reads for this cluster.
+    pub skip_metrics_lookup: bool,
+    /// `dashboardParameters`, passed on as written.
+    pub dashboard_parameters: Option<serde_json::Value>,
+    /// The cluster's own `customResources` (they replace `kubernetes.customResources`).
+    pub custom_resources: Option<Vec<crate::config::CustomResourceRef>>,
 }
 
 /// A server-side credential of a cluster. A fixed token is held in a [`SecretString`]: its

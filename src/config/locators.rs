@@ -330,6 +330,8 @@ fn read_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<ClusterC
         client_cert_file: tls.client_cert_file,
         client_key_file: tls.client_key_file,
         tls_server_name,
+        dashboard_parameters: c.get("dashboardParameters").map(super::backstage::to_json),
+        custom_resources: super::backstage::custom_resources(c, "customResources", p),
     })
 }
 

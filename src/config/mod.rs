@@ -20,6 +20,7 @@
 //! refusal in `server`), and its problems are reported with file and key path like every
 //! other.
 
+pub(crate) mod backstage;
 pub(crate) mod env;
 pub(crate) mod locators;
 pub(crate) mod model;
@@ -238,8 +239,9 @@ fn validate(root: &Node, env: &Env, p: &mut Problems) -> Settings {
     let Some(top) = Obj::new(root, "", p) else {
         return settings;
     };
-    if let Some(kp) = top.obj("kubeplex", p) {
-        server::read_kubeplex(&kp, home, &mut settings, p);
+    let kubeplex = top.obj("kubeplex", p);
+    if let Some(kp) = &kubeplex {
+        server::read_kubeplex(kp, home, &mut settings, p);
     }
     let backstage_catalog =
         top.get("backend")
@@ -250,13 +252,20 @@ fn validate(root: &Node, env: &Env, p: &mut Problems) -> Settings {
                 }
                 _ => None,
             });
+    let kubernetes = top.obj("kubernetes", p);
+    settings.backstage = backstage::read(
+        kubernetes.as_ref(),
+        kubeplex.as_ref(),
+        backstage_catalog.clone(),
+        p,
+    );
     let ctx = locators::Ctx {
         home,
         backstage_catalog,
         allow_skip_tls_verify_with_credentials: settings
             .dangerously_skip_tls_verify_with_credentials,
     };
-    match top.obj("kubernetes", p) {
+    match kubernetes {
         Some(k) => settings.locators = locators::read_kubernetes(&k, &ctx, p),
         // No `kubernetes:` block (an empty file, or only other blocks): no clusters.
         None if !top.has("kubernetes") => {

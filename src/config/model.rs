@@ -17,6 +17,10 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// `kubeplex.aggregate` (SPEC §6).
     pub aggregate: AggregateSettings,
+    /// What Backstage's entity routes read (SPEC §10): `kubeplex.backstage` and Backstage's
+    /// own `kubernetes.serviceLocatorMethod`, `objectTypes`, `apiVersionOverrides` and
+    /// `customResources`.
+    pub backstage: BackstageSettings,
     /// `kubeplex.dangerouslySkipTLSVerifyWithCredentials`: allow a cluster with
     /// `skipTLSVerify: true` to carry a server-side token (default false: refused).
     pub dangerously_skip_tls_verify_with_credentials: bool,
@@ -37,6 +41,7 @@ impl Default for Settings {
             duplicate_names: DuplicateNames::First,
             auth: AuthSettings::default(),
             aggregate: AggregateSettings::default(),
+            backstage: BackstageSettings::default(),
             dangerously_skip_tls_verify_with_credentials: false,
             locators: Vec::new(),
             sections: BTreeMap::new(),
@@ -69,6 +74,62 @@ impl Default for AggregateSettings {
             continue_key: None,
         }
     }
+}
+
+/// Backstage's `kubernetes.serviceLocatorMethod.type`: which clusters an entity's objects
+/// are looked for in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ServiceLocator {
+    /// `multiTenant` (the default): every cluster.
+    #[default]
+    MultiTenant,
+    /// `singleTenant`: the cluster the entity's `backstage.io/kubernetes-cluster`
+    /// annotation names (every cluster without the annotation).
+    SingleTenant,
+    /// `catalogRelation`: the clusters the entity `dependsOn` (`resource:<ns>/<cluster>`).
+    CatalogRelation,
+}
+
+/// A custom resource type Backstage lists for an entity (`{group, apiVersion, plural}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct CustomResourceRef {
+    /// The API group (`argoproj.io`).
+    pub group: String,
+    /// The version (`v1alpha1`).
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    /// The resource's plural (`rollouts`).
+    pub plural: String,
+}
+
+/// One of the object types Backstage lists for an entity: its `objectType` name and where
+/// it is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectType {
+    /// The name in answers and in `kubernetes.objectTypes` (`pods`, `deployments`, ...).
+    pub object_type: String,
+    /// The API group, "" for the core group.
+    pub group: String,
+    /// The version.
+    pub api_version: String,
+    /// The resource's plural.
+    pub plural: String,
+}
+
+/// The entity routes' settings (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BackstageSettings {
+    /// `kubeplex.backstage.catalogUrl`, else the app-config's `backend.baseUrl` +
+    /// `/api/catalog`; `None`: entity refs cannot be resolved (and a posted entity is
+    /// trusted as sent).
+    pub catalog_url: Option<String>,
+    /// `kubernetes.serviceLocatorMethod.type`.
+    pub service_locator: ServiceLocator,
+    /// The object types to list, in Backstage's order (`kubernetes.objectTypes` picks from
+    /// every type Backstage knows; `apiVersionOverrides` applied); `None`: the defaults.
+    pub object_types: Option<Vec<ObjectType>>,
+    /// `kubernetes.customResources`.
+    pub custom_resources: Vec<CustomResourceRef>,
 }
 
 /// `kubeplex.server`.
@@ -207,6 +268,10 @@ pub struct ClusterConfig {
     pub client_cert_file: Option<PathBuf>,
     pub client_key_file: Option<PathBuf>,
     pub tls_server_name: Option<String>,
+    /// Backstage's `dashboardParameters`, as written.
+    pub dashboard_parameters: Option<serde_json::Value>,
+    /// Backstage's per-cluster `customResources`.
+    pub custom_resources: Option<Vec<CustomResourceRef>>,
 }
 
 /// A `catalog` locator. Its `Debug` output shows the URL without userinfo, query or

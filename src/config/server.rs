@@ -36,6 +36,7 @@ pub(crate) const KUBEPLEX_KEYS: &[&str] = &[
     "dangerouslySkipTLSVerifyWithCredentials",
     "auth",
     "aggregate",
+    "backstage",
     "pluginProxy",
 ];
 

@@ -51,6 +51,8 @@ pub(crate) const SKIP_TLS_VERIFY: &str = "kubernetes.io/skip-tls-verify";
 pub(crate) const DASHBOARD_URL: &str = "kubernetes.io/dashboard-url";
 /// Annotation: Backstage `dashboardApp`.
 pub(crate) const DASHBOARD_APP: &str = "kubernetes.io/dashboard-app";
+/// `"true"`: no pod metrics reads for this cluster.
+pub(crate) const SKIP_METRICS_LOOKUP: &str = "kubernetes.io/skip-metrics-lookup";
 
 /// The catalog filter Backstage's locator uses.
 pub fn filter() -> String {
@@ -279,6 +281,7 @@ async fn entity_spec(
     spec.oidc_token_provider = get(OIDC_TOKEN_PROVIDER);
     spec.dashboard_url = get(DASHBOARD_URL);
     spec.dashboard_app = get(DASHBOARD_APP);
+    spec.backstage.skip_metrics_lookup = get(SKIP_METRICS_LOOKUP).as_deref() == Some("true");
     spec.tls.ca_pem = ca_pem;
     if get(SKIP_TLS_VERIFY).as_deref() == Some("true") {
         if cfg.allow_skip_tls_verify {

@@ -85,6 +85,11 @@ pub(crate) fn spec(locator: &str, c: &ClusterConfig) -> Result<ClusterSpec, Erro
         dashboard_url: c.dashboard_url.clone(),
         dashboard_app: c.dashboard_app.clone(),
         credential,
+        backstage: crate::cluster::BackstageDetails {
+            skip_metrics_lookup: c.skip_metrics_lookup,
+            dashboard_parameters: c.dashboard_parameters.clone(),
+            custom_resources: c.custom_resources.clone(),
+        },
         tls: TlsSettings {
             ca_pem,
             skip_verify: c.skip_tls_verify,
