@@ -836,6 +836,11 @@ fn backstage_app_config_is_accepted_as_is() {
         panic!("catalog expected")
     };
     assert_eq!(c.url, "http://localhost:7007/api/catalog");
+    // The entity routes read entities from the same catalog.
+    assert_eq!(
+        s.backstage.catalog_url.as_deref(),
+        Some("http://localhost:7007/api/catalog")
+    );
 }
 
 #[test]
@@ -1267,12 +1272,12 @@ fn include_cycles_and_unread_blocks() {
     let f = write(
         dir.path(),
         "app.yaml",
-        "kubernetes:\n  clusterLocatorMethods: [{type: localKubectlProxy}]\n  objectTypes: {$include: loop.yaml}\n",
+        "kubernetes:\n  clusterLocatorMethods: [{type: localKubectlProxy}]\n  frontend: {$include: loop.yaml}\n",
     );
     let got = load(&[&f], &[]).unwrap_err().to_string();
     assert!(
         got.ends_with(&format!(
-            ": kubernetes.objectTypes.x.x.x.x.x.x.x.x.x.x.x.x.x.x.x.x: $include: {}: includes nested more than 16 deep (does a file include itself?)",
+            ": kubernetes.frontend.x.x.x.x.x.x.x.x.x.x.x.x.x.x.x.x: $include: {}: includes nested more than 16 deep (does a file include itself?)",
             dir.path().join("loop.yaml").display()
         )),
         "{got}"
@@ -1288,4 +1293,88 @@ fn include_cycles_and_unread_blocks() {
         panic!("catalog expected")
     };
     assert_eq!(c.url, "http://localhost:7007/api/catalog");
+}
+
+#[test]
+fn backstage_entity_route_settings() {
+    let dir = TempDir::new().unwrap();
+    let f = write(
+        dir.path(),
+        "app.yaml",
+        r#"
+backend: { baseUrl: "http://backstage:7007/" }
+kubernetes:
+  serviceLocatorMethod: { type: singleTenant }
+  objectTypes: [services, pods, secrets]
+  apiVersionOverrides: { pods: v2 }
+  customResources: [{ group: argoproj.io, apiVersion: v1alpha1, plural: rollouts }]
+  clusterLocatorMethods:
+    - type: config
+      clusters:
+        - name: a
+          url: https://a.example.com
+          skipMetricsLookup: true
+          dashboardParameters: { projectId: p1, clusterName: a, zone: [1, 2] }
+          customResources: [{ group: x.io, apiVersion: v1, plural: widgets }]
+"#,
+    );
+    let s = load(&[&f], &[]).unwrap();
+    let b = &s.backstage;
+    assert_eq!(
+        b.catalog_url.as_deref(),
+        Some("http://backstage:7007/api/catalog")
+    );
+    assert_eq!(
+        b.service_locator,
+        kubeplex::config::ServiceLocator::SingleTenant
+    );
+    // Backstage's order, not the configured one; the override applied.
+    let types: Vec<(&str, &str)> = b
+        .object_types
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|t| (t.object_type.as_str(), t.api_version.as_str()))
+        .collect();
+    assert_eq!(
+        types,
+        [("secrets", "v1"), ("pods", "v2"), ("services", "v1")]
+    );
+    assert_eq!(b.custom_resources[0].plural, "rollouts");
+    let LocatorKind::Config { clusters } = &s.locators[0].kind else {
+        panic!("config locator expected")
+    };
+    assert!(clusters[0].skip_metrics_lookup);
+    assert_eq!(
+        clusters[0].dashboard_parameters,
+        Some(serde_json::json!({"projectId": "p1", "clusterName": "a", "zone": [1, 2]}))
+    );
+    assert_eq!(
+        clusters[0].custom_resources.as_ref().unwrap()[0].plural,
+        "widgets"
+    );
+
+    // Every problem at once, with its key path.
+    let f = write(
+        dir.path(),
+        "bad.yaml",
+        r#"
+kubeplex:
+  backstage: { catalogUrl: "htp:/x" }
+kubernetes:
+  serviceLocatorMethod: { type: http }
+  objectTypes: [pods, gadgets]
+  customResources: [{ group: argoproj.io, plural: rollouts }]
+  clusterLocatorMethods: [{ type: localKubectlProxy }]
+"#,
+    );
+    let got = load(&[&f], &[]).unwrap_err().to_string();
+    for want in [
+        "kubeplex.backstage.catalogUrl: ",
+        "kubernetes.serviceLocatorMethod.type: unsupported service locator \"http\"",
+        "kubernetes.objectTypes: unknown object type \"gadgets\"",
+        "kubernetes.customResources[0].apiVersion: ",
+    ] {
+        assert!(got.contains(want), "{want:?} missing from:\n{got}");
+    }
 }
