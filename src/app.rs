@@ -26,6 +26,9 @@ pub enum StartError {
     /// The listener's certificate or key is unusable.
     #[error("{0}")]
     ListenerTls(#[from] crate::tls::TlsError),
+    /// A portal token key of `kubeplex.auth` is unusable.
+    #[error("{0}")]
+    Auth(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -81,9 +84,12 @@ pub async fn build_reloading(
     control::safety::check(&settings, &registry)?;
     let registry = control::handle_for(registry);
     let readiness = Arc::new(Readiness::default());
+    let auth =
+        Arc::new(crate::identity::Authenticator::new(&settings.auth).map_err(StartError::Auth)?);
     let proxy = web::Data::new(ProxyState {
         registry: registry.clone(),
         settings: ProxySettings::from(&settings.server),
+        auth,
     });
     let health = web::Data::new(HealthState {
         registry: registry.clone(),

@@ -229,7 +229,9 @@ fn read_by_kubeplex(key: &str) -> bool {
         || under("kubernetes")
         || under("kubeplex")
         || under("backend.baseUrl")
+        || under("backend.auth.externalAccess")
         || key == "backend"
+        || key == "backend.auth"
 }
 
 /// Validates the merged tree into [`Settings`], recording every problem.
@@ -253,6 +255,8 @@ fn validate(root: &Node, env: &Env, p: &mut Problems) -> Settings {
                 _ => None,
             });
     let kubernetes = top.obj("kubernetes", p);
+    settings.auth.jwt.static_tokens = server::read_external_access(&top, p);
+    server::check_jwt(&top, &settings.auth, p);
     settings.backstage = backstage::read(
         kubernetes.as_ref(),
         kubeplex.as_ref(),

@@ -138,6 +138,7 @@ pub(crate) async fn handle(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
         ),
+        subject: crate::identity::subject_of(req),
         cluster: key.to_owned(),
         method: req.method().to_string(),
         path: req.uri().path().to_owned(),
@@ -299,6 +300,7 @@ where
 /// body or the client-to-cluster pump) lets go, which is when the tunnel has closed.
 struct TunnelAudit {
     request_id: RefCell<Option<String>>,
+    subject: String,
     cluster: String,
     method: String,
     path: String,
@@ -312,6 +314,7 @@ impl Drop for TunnelAudit {
         tracing::info!(
             target: "kubeplex::audit",
             request_id = self.request_id.borrow().as_deref().unwrap_or(""),
+            subject = %self.subject,
             cluster = %self.cluster,
             method = %self.method,
             path = %self.path,

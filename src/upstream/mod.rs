@@ -8,3 +8,4 @@ pub(crate) mod client;
 pub mod connect;
 pub mod connector;
 pub(crate) mod credential;
+pub(crate) mod fetch;
