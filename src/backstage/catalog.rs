@@ -19,12 +19,14 @@ thread_local! {
     static CLIENT: RefCell<Option<(String, awc::Client)>> = const { RefCell::new(None) };
 }
 
-/// This worker's client for the catalog at `base`.
+/// This worker's client for the catalog at `base` (kept per origin, so that every entity's
+/// URL shares its connections).
 fn client(base: &url::Url) -> Result<awc::Client, Error> {
+    let origin = base.origin().ascii_serialization();
     CLIENT.with(|c| {
         let mut c = c.borrow_mut();
-        if let Some((for_base, client)) = c.as_ref() {
-            if for_base == base.as_str() {
+        if let Some((for_origin, client)) = c.as_ref() {
+            if *for_origin == origin {
                 return Ok(client.clone());
             }
         }
@@ -43,7 +45,7 @@ fn client(base: &url::Url) -> Result<awc::Client, Error> {
             .connector(connector)
             .timeout(TIMEOUT)
             .finish();
-        *c = Some((base.as_str().to_string(), client.clone()));
+        *c = Some((origin, client.clone()));
         Ok(client)
     })
 }
