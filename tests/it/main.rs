@@ -12,6 +12,7 @@ mod aggregate;
 mod aggregate_cache;
 mod aggregate_pages;
 mod aggregate_watch;
+mod backstage_api;
 mod backstage_client;
 mod catalog;
 mod client_logs;
