@@ -14,6 +14,7 @@ mod aggregate;
 mod aggregate_cache;
 mod aggregate_pages;
 mod aggregate_watch;
+mod backstage_api;
 mod backstage_backend_smoke;
 mod backstage_client;
 mod catalog;
