@@ -277,6 +277,22 @@ fn validate(root: &Node, env: &Env, p: &mut Problems) -> Settings {
         }
         None => {}
     }
+    if settings.auth.mode != AuthMode::Jwt {
+        for (i, l) in settings.locators.iter().enumerate() {
+            let LocatorKind::Config { clusters } = &l.kind else {
+                continue;
+            };
+            for (j, c) in clusters.iter().enumerate() {
+                if c.impersonate {
+                    top.problem(
+                        &format!("kubernetes.clusterLocatorMethods[{i}].clusters[{j}].impersonate"),
+                        "needs kubeplex.auth.mode jwt (there is no verified user to impersonate)",
+                        p,
+                    );
+                }
+            }
+        }
+    }
     settings
 }
 
