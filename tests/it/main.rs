@@ -22,6 +22,7 @@ mod client_logs;
 mod config;
 mod config_server_edge;
 mod credentials;
+mod deploy;
 mod hardening;
 mod in_cluster;
 mod kubeconfig;
