@@ -86,16 +86,34 @@ pub async fn build_reloading(
     let readiness = Arc::new(Readiness::default());
     let auth =
         Arc::new(crate::identity::Authenticator::new(&settings.auth).map_err(StartError::Auth)?);
+    let metrics = crate::ops::metrics::Metrics::new();
+    {
+        let auth = auth.clone();
+        metrics.set_source(crate::ops::metrics::Source::JwksRefreshes, move || {
+            auth.jwks_counts()
+        });
+    }
     let proxy = web::Data::new(ProxyState {
         registry: registry.clone(),
         settings: ProxySettings::from(&settings.server),
         auth,
+        metrics: metrics.clone(),
     });
     let health = web::Data::new(HealthState {
         registry: registry.clone(),
         readiness: readiness.clone(),
     });
     let aggregate = web::Data::new(crate::aggregate::AggregateState::new(&settings.aggregate));
+    {
+        let aggregate = aggregate.clone();
+        metrics.set_source(crate::ops::metrics::Source::AggregateCache, move || {
+            aggregate.cache.as_ref().map_or((0, 0), |c| {
+                let n = c.counts();
+                (n.hits, n.misses)
+            })
+        });
+    }
+    let metrics_data = web::Data::new(metrics.clone());
     let backstage = web::Data::new(crate::backstage::BackstageState {
         settings: settings.backstage.clone(),
     });
@@ -106,10 +124,12 @@ pub async fn build_reloading(
             .app_data(health.clone())
             .app_data(aggregate.clone())
             .app_data(backstage.clone())
+            .app_data(metrics_data.clone())
             .configure(crate::aggregate::configure(&base_path))
             .configure(crate::backstage::configure(&base_path))
             .configure(crate::proxy::configure(&base_path))
             .configure(crate::ops::readiness::configure)
+            .configure(crate::ops::metrics::configure)
             .default_service(web::to(crate::proxy::no_route))
     })
     .disable_signals();
@@ -135,6 +155,7 @@ pub async fn build_reloading(
         located,
         registry.clone(),
         readiness.clone(),
+        metrics,
         reload,
     );
     let server = server.run();

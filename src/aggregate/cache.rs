@@ -132,9 +132,7 @@ struct Cached {
     body: Bytes,
 }
 
-/// Hit and miss counts since start.
-// Read by the unit tests now and by the metrics later (issue 11).
-#[cfg_attr(not(test), allow(dead_code))]
+/// Hit and miss counts since start (`kubeplex_aggregate_cache_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Counts {
     /// Answers served without a fetch of their own: a kept entry, or the value of an
@@ -179,7 +177,6 @@ impl AggregateCache {
     }
 
     /// Hits and misses so far.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn counts(&self) -> Counts {
         Counts {
             hits: self.hits.load(Ordering::Relaxed),

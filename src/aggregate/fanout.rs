@@ -7,6 +7,7 @@
 use super::cache::{AggregateCache, Key};
 use crate::cluster::{Choice, Cluster, Registry};
 use crate::config::AggregateSettings;
+use crate::ops::metrics::UpstreamKind;
 use crate::proxy::forward::{self, Caller};
 use crate::proxy::ProxyState;
 use crate::status::Error;
@@ -74,12 +75,19 @@ pub(crate) async fn fan_out(
         let outcome = match tokio::time::timeout(timeout, asked).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => Outcome::Failed(e),
-            Err(_) => Outcome::Failed(Error::timeout(format!(
-                "cluster {} did not answer within {}",
-                cluster.key,
-                humantime::format_duration(timeout)
-            ))),
+            Err(_) => {
+                proxy
+                    .metrics
+                    .upstream_error(&cluster.key, UpstreamKind::Timeout);
+                Outcome::Failed(Error::timeout(format!(
+                    "cluster {} did not answer within {}",
+                    cluster.key,
+                    humantime::format_duration(timeout)
+                )))
+            }
         };
+        let ok = matches!(&outcome, Outcome::Http { status, .. } if (200..300).contains(status) || *status == 404);
+        proxy.metrics.member_result(ok);
         (
             i,
             Answer {
@@ -117,21 +125,28 @@ pub(crate) async fn ask(
     // The key needs the credential `prepare` chose, so the lookup comes after it.
     if let Some(cache) = cache {
         if let Some(key) = Key::new(cluster.key.as_str(), &prepared.uri, &prepared.headers) {
-            return cache.get_or_fetch(key, fetch(cluster, prepared)).await;
+            return cache
+                .get_or_fetch(key, fetch(cluster, prepared, proxy))
+                .await;
         }
     }
-    fetch(cluster, prepared).await
+    fetch(cluster, prepared, proxy).await
 }
 
 /// Sends the prepared read to `cluster` and reads the answer whole.
-async fn fetch(cluster: &Cluster, prepared: forward::Prepared) -> Result<Outcome, Error> {
+async fn fetch(
+    cluster: &Cluster,
+    prepared: forward::Prepared,
+    proxy: &ProxyState,
+) -> Result<Outcome, Error> {
     let up = prepared.up.clone();
     let request = forward::get_request(prepared)?;
-    let res = up
-        .http
-        .request(request)
-        .await
-        .map_err(|e| forward::send_error(cluster.key.as_str(), &e))?;
+    let res = up.http.request(request).await.map_err(|e| {
+        proxy
+            .metrics
+            .upstream_error(&cluster.key, forward::upstream_kind(&e));
+        forward::send_error(cluster.key.as_str(), &e)
+    })?;
     let status = res.status().as_u16();
     let content_type = res
         .headers()

@@ -18,6 +18,7 @@ pub(crate) mod watch;
 
 use crate::cluster::{Cluster, Registry};
 use crate::config::AggregateSettings;
+use crate::ops::metrics;
 use crate::proxy::forward::Caller;
 use crate::proxy::{choose, path, ProxyState};
 use crate::status::{Error, Reason};
@@ -147,7 +148,17 @@ async fn handle(
         duration_ms = start.elapsed().as_millis() as u64,
         "aggregate"
     );
-    res
+    let status = res.status().as_u16();
+    let tail = req
+        .path()
+        .strip_prefix(proxy.settings.base_path.as_str())
+        .and_then(|r| r.strip_prefix("/aggregate"))
+        .unwrap_or("");
+    let watch = (200..300).contains(&status) && is_watch(&req, tail);
+    let m = &proxy.metrics;
+    let series = m.series(metrics::Route::Aggregate, None);
+    let obs = metrics::Observation::start(m, series, req.method(), status, start, false, watch);
+    metrics::observed(res, obs)
 }
 
 async fn answer(

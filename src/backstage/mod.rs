@@ -29,6 +29,7 @@ mod request;
 use crate::aggregate::AggregateState;
 use crate::cluster::{Cluster, Registry};
 use crate::config::{BackstageSettings, ServiceLocator};
+use crate::ops::metrics as ops_metrics;
 use crate::proxy::forward::Caller;
 use crate::proxy::ProxyState;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -157,7 +158,10 @@ async fn handle(
         duration_ms = start.elapsed().as_millis() as u64,
         "backstage"
     );
-    res
+    let m = &proxy.metrics;
+    let series = m.series(ops_metrics::Route::Backstage, None);
+    let obs = ops_metrics::Observation::start(m, series, req.method(), status, start, false, false);
+    ops_metrics::observed(res, obs)
 }
 
 /// `kind:namespace/name` of an entity, for the log.

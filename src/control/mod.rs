@@ -91,6 +91,7 @@ pub struct ReloadFrom {
 struct Owner {
     registry: RegistryHandle,
     readiness: Arc<Readiness>,
+    metrics: crate::ops::metrics::Metrics,
     settings: Settings,
     reload: Option<ReloadFrom>,
     contents: Vec<Option<Vec<u8>>>,
@@ -106,6 +107,7 @@ pub(crate) fn start(
     located: Vec<Located>,
     registry: RegistryHandle,
     readiness: Arc<Readiness>,
+    metrics: crate::ops::metrics::Metrics,
     reload: Option<ReloadFrom>,
 ) -> ControlHandle {
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -118,6 +120,7 @@ pub(crate) fn start(
     let mut owner = Owner {
         registry,
         readiness,
+        metrics,
         contents: read_all(&settings.files),
         sims: sims::Sims::take(&settings, located),
         catalogs: catalog::Refreshers::default(),
@@ -190,11 +193,13 @@ impl Owner {
         self.contents = read_all(&self.settings.files);
         match self.try_reload(&from.sources).await {
             Ok(n) => {
+                self.metrics.reload(true);
                 self.readiness.reload_error.store(None);
                 tracing::info!(clusters = n, "configuration reloaded");
                 self.catalogs.restart(&self.settings, weak);
             }
             Err(why) => {
+                self.metrics.reload(false);
                 for line in why.lines() {
                     tracing::error!(
                         problem = line,

@@ -114,6 +114,15 @@ impl Authenticator {
         })
     }
 
+    /// The JWKS URL's fetches so far that brought keys and that failed (0, 0 without one),
+    /// for `/metrics`.
+    pub(crate) fn jwks_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.jwks.as_ref().map_or((0, 0), |j| {
+            (j.refreshes.load(Relaxed), j.failures.load(Relaxed))
+        })
+    }
+
     /// Whether callers are identified (mode `jwt`).
     pub(crate) fn checks(&self) -> bool {
         self.mode == AuthMode::Jwt

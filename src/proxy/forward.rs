@@ -27,6 +27,7 @@
 
 use crate::cluster::{Choice, Registry};
 use crate::identity::Identity;
+use crate::ops::metrics::UpstreamKind;
 use crate::proxy::headers::{self, RequestFilter};
 use crate::proxy::ProxyState;
 use crate::status::Error;
@@ -212,6 +213,8 @@ impl http_body::Body for ChannelBody {
 struct Upload {
     last: Cell<Instant>,
     stalled: Cell<bool>,
+    /// `kubeplex_bytes_total{direction="in"}`.
+    bytes_in: prometheus_client::metrics::counter::Counter,
 }
 
 /// Starts the task that streams `payload` (after `first`, a chunk already read) into a
@@ -223,11 +226,13 @@ fn stream_body(
     payload: web::Payload,
     size: Option<u64>,
     expect: Option<Arc<tokio::sync::Notify>>,
-    idle: std::time::Duration,
+    state: &ProxyState,
 ) -> (Rc<Upload>, RequestBody) {
+    let idle = state.settings.body_idle_timeout;
     let upload = Rc::new(Upload {
         last: Cell::new(Instant::now()),
         stalled: Cell::new(false),
+        bytes_in: state.metrics.bytes_in().clone(),
     });
     let state = upload.clone();
     use futures_util::StreamExt;
@@ -246,6 +251,7 @@ fn stream_body(
         }
         let mut payload = payload;
         if let Some(b) = first {
+            state.bytes_in.inc_by(b.len() as u64);
             if tx.send(Ok(b)).await.is_err() {
                 return;
             }
@@ -268,6 +274,9 @@ fn stream_body(
                     return;
                 }
             };
+            if let Ok(b) = &chunk {
+                state.bytes_in.inc_by(b.len() as u64);
+            }
             let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
             let failed = item.is_err();
             if tx.send(item).await.is_err() || failed {
@@ -377,11 +386,11 @@ pub(crate) async fn forward(
                 .boxed(),
         ),
         BodyKind::Sized(n) => {
-            let (u, b) = stream_body(None, payload, Some(n), expect.clone(), idle);
+            let (u, b) = stream_body(None, payload, Some(n), expect.clone(), state);
             (Some(u), b)
         }
         BodyKind::Chunked => {
-            let (u, b) = stream_body(None, payload, None, expect.clone(), idle);
+            let (u, b) = stream_body(None, payload, None, expect.clone(), state);
             (Some(u), b)
         }
         BodyKind::H2Unknown => {
@@ -393,7 +402,7 @@ pub(crate) async fn forward(
                     return Err(Error::bad_request(format!("reading the request body: {e}")))
                 }
                 Some(Ok(first)) => {
-                    let (u, b) = stream_body(Some(first), payload, None, None, idle);
+                    let (u, b) = stream_body(Some(first), payload, None, None, state);
                     (Some(u), b)
                 }
             }
@@ -433,6 +442,7 @@ pub(crate) async fn forward(
                 r = &mut send => break r,
                 _ = tokio::time::sleep_until(deadline) => {
                     if last() + timeout <= Instant::now() {
+                        state.metrics.upstream_error(key, UpstreamKind::Timeout);
                         return Err(Error::timeout(format!(
                             "cluster {key} did not answer within {}",
                             humantime::format_duration(timeout)
@@ -459,8 +469,32 @@ pub(crate) async fn forward(
             ),
         ));
     }
-    let res = res.map_err(|e| send_error(key.as_str(), &e))?;
+    let res = res.map_err(|e| {
+        state.metrics.upstream_error(key, upstream_kind(&e));
+        send_error(key.as_str(), &e)
+    })?;
     Ok(response(res, req.version()))
+}
+
+/// What kind of failure reaching a cluster `e` is, for `kubeplex_upstream_errors_total`.
+pub(crate) fn upstream_kind(e: &hyper_util::client::legacy::Error) -> UpstreamKind {
+    if crate::tls::describe::is_tls(e) {
+        return UpstreamKind::Tls;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return UpstreamKind::Timeout;
+            }
+        }
+        cur = err.source();
+    }
+    if e.is_connect() {
+        UpstreamKind::Connect
+    } else {
+        UpstreamKind::Protocol
+    }
 }
 
 pub(crate) fn send_error(key: &str, e: &hyper_util::client::legacy::Error) -> Error {

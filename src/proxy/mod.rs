@@ -18,6 +18,7 @@ pub(crate) mod upgrade;
 pub(crate) use state::{ProxySettings, ProxyState};
 
 use crate::cluster::{Choice, ClusterKey, Registry};
+use crate::ops::metrics::{self, Observation, Route};
 use crate::status::Error;
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -65,7 +66,7 @@ async fn dispatch(
     } else if rest.starts_with("/clusters/") {
         by_path(req, payload, state).await
     } else if rest == "/clusters" {
-        Ctx::new(&req).finish(
+        Ctx::new(&req).metered(&state, Route::Clusters).finish(
             &req,
             Err(Error::new(
                 crate::status::Reason::MethodNotAllowed,
@@ -73,7 +74,7 @@ async fn dispatch(
             )),
         )
     } else {
-        Ctx::new(&req).finish(
+        Ctx::new(&req).metered(&state, Route::Proxy).finish(
             &req,
             Err(Error::not_found(format!(
                 "no such route; kubeplex serves {base}/proxy/..., {base}/clusters/{{cluster}}/... and GET {base}/clusters",
@@ -115,9 +116,14 @@ struct ClusterList<'a> {
 }
 
 async fn list_clusters(req: HttpRequest, state: web::Data<ProxyState>) -> HttpResponse {
+    let start = Instant::now();
     let who = match crate::identity::identify(&state.auth, &req).await {
         Ok(who) => who,
-        Err(e) => return Ctx::new(&req).finish(&req, Err(e)),
+        Err(e) => {
+            return Ctx::new(&req)
+                .metered(&state, Route::Clusters)
+                .finish(&req, Err(e))
+        }
     };
     let reg = state.registry.load();
     let items = reg
@@ -137,9 +143,20 @@ async fn list_clusters(req: HttpRequest, state: web::Data<ProxyState>) -> HttpRe
         })
         .collect();
     let body = serde_json::to_vec(&ClusterList { items }).unwrap_or_default();
-    HttpResponse::Ok()
+    let res = HttpResponse::Ok()
         .content_type("application/json")
-        .body(body)
+        .body(body);
+    let m = &state.metrics;
+    let obs = Observation::start(
+        m,
+        m.series(Route::Clusters, None),
+        req.method(),
+        200,
+        start,
+        false,
+        false,
+    );
+    metrics::observed(res, obs)
 }
 
 /// What follows `{base}{route}` in the raw request path (still percent-encoded); a 400 when
@@ -164,7 +181,7 @@ async fn by_header(
     payload: web::Payload,
     state: web::Data<ProxyState>,
 ) -> HttpResponse {
-    let mut ctx = Ctx::new(&req);
+    let mut ctx = Ctx::new(&req).metered(&state, Route::Proxy);
     let registry = state.registry.load();
     let result = async {
         crate::identity::identify(&state.auth, &req).await?;
@@ -181,7 +198,7 @@ async fn by_path(
     payload: web::Payload,
     state: web::Data<ProxyState>,
 ) -> HttpResponse {
-    let mut ctx = Ctx::new(&req);
+    let mut ctx = Ctx::new(&req).metered(&state, Route::Clusters);
     let registry = state.registry.load();
     let result = async {
         crate::identity::identify(&state.auth, &req).await?;
@@ -243,11 +260,13 @@ async fn proxy(
     forward::forward(req, payload, state, registry, choice, tail).await
 }
 
-/// Per-request context: request id, start time and the chosen cluster.
+/// Per-request context: request id, start time, the chosen cluster, and where the
+/// request is counted (route and metrics; none for paths outside kubeplex's routes).
 struct Ctx {
     start: Instant,
     request_id: HeaderValue,
     choice: Option<Choice>,
+    metered: Option<(metrics::Metrics, Route)>,
 }
 
 impl Ctx {
@@ -262,7 +281,40 @@ impl Ctx {
             start: Instant::now(),
             request_id,
             choice: None,
+            metered: None,
         }
+    }
+
+    /// Counts the request in `state`'s metrics under `route`.
+    fn metered(mut self, state: &ProxyState, route: Route) -> Self {
+        self.metered = Some((state.metrics.clone(), route));
+        self
+    }
+
+    /// Records the response head in the metrics; the observation of the rest of the
+    /// response (bytes, duration, open watch), if the request is counted.
+    fn observe(&self, req: &HttpRequest, status: u16, tunnel: bool) -> Option<Observation> {
+        let (m, route) = self.metered.as_ref()?;
+        let key = self.choice.as_ref().map(|c| &c.cluster.key);
+        let series = m.series(*route, key);
+        if tunnel {
+            // A tunnel counts itself open (`kubeplex_open_tunnels`) and is never timed.
+            series.responded(req.method(), status, self.start);
+            return None;
+        }
+        let query = req.query_string();
+        let ok = (200..300).contains(&status);
+        let watch = ok && metrics::is_watch(req.path(), query);
+        let open_ended = ok && metrics::is_follow(query);
+        Some(Observation::start(
+            m,
+            series,
+            req.method(),
+            status,
+            self.start,
+            open_ended,
+            watch,
+        ))
     }
 
     /// Turns the result into the response: cluster, warning and request-id headers, and the
@@ -297,8 +349,10 @@ impl Ctx {
         if let Some(t) = tunnel {
             // A tunnel logs its own audit line when it closes.
             t.set_request_id(self.request_id.to_str().unwrap_or(""));
+            self.observe(req, res.status().as_u16(), true);
             return res;
         }
+        let obs = self.observe(req, res.status().as_u16(), false);
         let audit = Audit {
             request_id: self.request_id,
             cluster,
@@ -308,6 +362,7 @@ impl Ctx {
             bytes: 0,
             done: false,
             upstream_failed: false,
+            obs,
         };
         res.map_body(|_, body| {
             let mut audit = audit;
@@ -338,6 +393,8 @@ struct Audit {
     done: bool,
     /// The cluster's body failed (cut short, reset): the client's response ended incomplete.
     upstream_failed: bool,
+    /// Bytes and duration for `/metrics`.
+    obs: Option<Observation>,
 }
 
 impl Audit {
@@ -393,6 +450,9 @@ impl MessageBody for AuditedBody {
         match Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(b))) => {
                 this.audit.bytes += b.len() as u64;
+                if let Some(o) = &this.audit.obs {
+                    o.sent(b.len());
+                }
                 Poll::Ready(Some(Ok(b)))
             }
             Poll::Ready(None) => {

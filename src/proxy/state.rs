@@ -14,6 +14,8 @@ pub(crate) struct ProxyState {
     pub settings: ProxySettings,
     /// Who is calling (`kubeplex.auth`) and the policy.
     pub auth: std::sync::Arc<crate::identity::Authenticator>,
+    /// Where requests are counted (`/metrics`).
+    pub metrics: crate::ops::metrics::Metrics,
 }
 
 /// The `kubeplex.server` settings a proxied request uses.

@@ -19,6 +19,7 @@
 //! saying what to use instead.
 
 use crate::cluster::{Choice, Registry};
+use crate::ops::metrics::{OpenGuard, UpstreamKind};
 use crate::proxy::forward;
 use crate::proxy::headers;
 use crate::proxy::ProxyState;
@@ -34,6 +35,7 @@ use awc::error::SendRequestError;
 use awc::BoxedSocket;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use prometheus_client::metrics::counter::Counter;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
@@ -99,14 +101,19 @@ pub(crate) async fn handle(
     head.set_connection_type(ConnectionType::Upgrade);
 
     let timeout = state.settings.response_head_timeout;
+    let metrics = &state.metrics;
     let (rhead, framed) = match tokio::time::timeout(timeout, up.open_tunnel(head)).await {
         Err(_) => {
+            metrics.upstream_error(&choice.cluster.key, UpstreamKind::Timeout);
             return Err(Error::timeout(format!(
                 "cluster {key} did not answer the upgrade within {}",
                 humantime::format_duration(timeout)
-            )))
+            )));
         }
-        Ok(Err(e)) => return Err(open_error(key, e)),
+        Ok(Err(e)) => {
+            metrics.upstream_error(&choice.cluster.key, open_error_kind(&e));
+            return Err(open_error(key, e));
+        }
         Ok(Ok(r)) => r,
     };
     if rhead.status != StatusCode::SWITCHING_PROTOCOLS {
@@ -145,6 +152,9 @@ pub(crate) async fn handle(
         start: Instant::now(),
         up: Cell::new(0),
         down: Cell::new(0),
+        bytes_in: metrics.bytes_in().clone(),
+        bytes_out: metrics.bytes_out().clone(),
+        _open: metrics.tunnel_opened(),
     });
 
     // Client -> cluster.
@@ -156,6 +166,7 @@ pub(crate) async fn handle(
                 break;
             }
             up_audit.up.set(up_audit.up.get() + chunk.len() as u64);
+            up_audit.bytes_in.inc_by(chunk.len() as u64);
         }
         let _ = wr.shutdown().await;
         drop(up_audit);
@@ -182,6 +193,23 @@ fn host_header(uri: &awc::http::Uri) -> Result<HeaderValue, Error> {
     };
     HeaderValue::from_str(&value)
         .map_err(|_| Error::bad_gateway("the cluster host is not a valid Host header"))
+}
+
+/// The kind of a failed tunnel opening, for `kubeplex_upstream_errors_total`.
+fn open_error_kind(e: &SendRequestError) -> UpstreamKind {
+    use awc::error::ConnectError as C;
+    match e {
+        SendRequestError::Connect(C::Timeout) | SendRequestError::Timeout => UpstreamKind::Timeout,
+        SendRequestError::Connect(C::Io(io)) if io.kind() == std::io::ErrorKind::TimedOut => {
+            UpstreamKind::Timeout
+        }
+        SendRequestError::Connect(C::Io(io)) if crate::tls::describe::is_tls(io) => {
+            UpstreamKind::Tls
+        }
+        SendRequestError::Connect(_) => UpstreamKind::Connect,
+        SendRequestError::Send(io) if crate::tls::describe::is_tls(io) => UpstreamKind::Tls,
+        _ => UpstreamKind::Protocol,
+    }
 }
 
 fn open_error(key: &str, e: SendRequestError) -> Error {
@@ -275,6 +303,7 @@ where
             let count = |n: usize| {
                 if let Some(a) = &audit {
                     a.down.set(a.down.get() + n as u64);
+                    a.bytes_out.inc_by(n as u64);
                 }
             };
             if let Some(b) = first.filter(|b| !b.is_empty()) {
@@ -307,6 +336,10 @@ struct TunnelAudit {
     start: Instant,
     up: Cell<u64>,
     down: Cell<u64>,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    /// Counts the tunnel in `kubeplex_open_tunnels` while it is open.
+    _open: OpenGuard,
 }
 
 impl Drop for TunnelAudit {

@@ -96,6 +96,30 @@ fn describe_io(e: &std::io::Error) -> String {
 }
 
 /// Finds a `rustls::Error` in an error or its source chain.
+/// Whether a failure's source chain holds a rustls error (a failed TLS handshake) or
+/// kubeplex's own TLS material error.
+pub(crate) fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
+    if find_rustls(err).is_some() {
+        return true;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.downcast_ref::<crate::tls::TlsError>().is_some() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|i| i.downcast_ref::<crate::tls::TlsError>().is_some())
+            {
+                return true;
+            }
+        }
+        cur = e.source();
+    }
+    false
+}
+
 fn find_rustls<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {

@@ -27,6 +27,7 @@ mod hardening;
 mod in_cluster;
 mod kubeconfig;
 mod locate;
+mod ops_metrics;
 mod proxy_audit;
 mod proxy_forward;
 mod proxy_h2;
