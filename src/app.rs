@@ -149,6 +149,9 @@ pub async fn build_reloading(
         source,
     })?;
     let addr = server.addrs()[0];
+    readiness
+        .listening
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let https = settings.server.tls.is_some();
     let control = control::start(
         settings,

@@ -150,6 +150,10 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     /// `shutdownTimeout`, default 30s.
     pub shutdown_timeout: Duration,
+    /// `probeInterval`: how often each cluster's `/version` is probed in the background
+    /// for `/readyz`, the status page and `kubeplex_cluster_up`; default 10s, 0 turns the
+    /// probes off.
+    pub probe_interval: Duration,
     /// `workers`: HTTP worker threads, default the number of CPUs.
     pub workers: Option<usize>,
     /// `tls`: serve HTTPS with this certificate and key.
@@ -169,6 +173,7 @@ impl Default for ServerSettings {
             body_idle_timeout: Duration::from_secs(60),
             max_header_bytes: 65536,
             shutdown_timeout: Duration::from_secs(30),
+            probe_interval: Duration::from_secs(10),
             workers: None,
             tls: None,
             trusted_proxies: Vec::new(),

@@ -25,6 +25,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "tls",
     "trustedProxies",
     "bodyIdleTimeout",
+    "probeInterval",
 ];
 
 /// Blocks of `kubeplex:` that later stages read themselves (refused for now).
@@ -188,6 +189,9 @@ fn read_server(s: &Obj<'_>, home: Option<&str>, out: &mut ServerSettings, p: &mu
     }
     if let Some(d) = s.duration("shutdownTimeout", p) {
         out.shutdown_timeout = d;
+    }
+    if let Some(d) = s.duration("probeInterval", p) {
+        out.probe_interval = d;
     }
     if let Some(n) = s.uint("maxHeaderBytes", p) {
         if n < MIN_HEADER_BYTES {

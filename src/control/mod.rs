@@ -9,9 +9,12 @@
 //! (listen address, base path, timeouts) need a restart; a reload that changes them says
 //! so in the log. Simulated clusters whose definition did not change keep running (same
 //! URL, same data); the others are started afresh, and removed ones stop. A reload that
-//! fails keeps the running configuration, logs each problem and reports them in `/readyz`.
+//! fails keeps the running configuration, logs each problem and reports them in `/readyz`
+//! (which is then 503 until a reload works). The reachability probes (`probe`) run here
+//! too.
 
 pub(crate) mod catalog;
+pub(crate) mod probe;
 pub mod safety;
 pub(crate) mod sims;
 pub(crate) mod watch;
@@ -129,6 +132,13 @@ pub(crate) fn start(
     };
     // Refreshers hold only a weak sender: the owner stops when every handle is gone.
     owner.catalogs.restart(&owner.settings, &weak);
+    probe::start(
+        owner.registry.clone(),
+        owner.readiness.clone(),
+        owner.metrics.clone(),
+        owner.settings.server.probe_interval,
+        owner.settings.server.connect_timeout,
+    );
     actix_web::rt::spawn(async move {
         let _watcher = watcher;
         while let Some(cmd) = rx.recv().await {
@@ -191,6 +201,9 @@ impl Owner {
         };
         // Remember what was read even if it fails: the next attempt waits for a new edit.
         self.contents = read_all(&self.settings.files);
+        self.readiness
+            .last_reload
+            .store(Some(Arc::new(std::time::SystemTime::now())));
         match self.try_reload(&from.sources).await {
             Ok(n) => {
                 self.metrics.reload(true);

@@ -490,8 +490,6 @@ impl Metrics {
         self.0.members.get_or_create(&ResultLabels { result }).inc();
     }
 
-    // Used by the readiness probes and the status page (issue 15, items 2 and 5).
-    #[cfg_attr(not(test), allow(dead_code))]
     /// The last probe of `cluster` answered (`up`) or not.
     pub(crate) fn cluster_up(&self, cluster: &ClusterKey, up: bool) {
         if let Ok(mut p) = self.0.probed.write() {
@@ -507,8 +505,6 @@ impl Metrics {
             .set(i64::from(up));
     }
 
-    // Used by the readiness probes and the status page (issue 15, items 2 and 5).
-    #[cfg_attr(not(test), allow(dead_code))]
     /// Drops the `kubeplex_cluster_up` series of clusters not in `keep` (gone in a reload).
     pub(crate) fn retain_clusters(&self, keep: &[ClusterKey]) {
         let Ok(mut probed) = self.0.probed.write() else {

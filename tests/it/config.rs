@@ -376,7 +376,7 @@ fn unknown_keys_in_kubeplex_and_clusters() {
         &[
             "kubeplex.duplicatenames: unknown key; did you mean duplicateNames?",
             "kubeplex.server.lisen: unknown key; did you mean listen?",
-            "kubeplex.server.colour: unknown key (expected one of: listen, basePath, connectTimeout, responseHeadTimeout, maxHeaderBytes, shutdownTimeout, workers, tls, trustedProxies, bodyIdleTimeout)",
+            "kubeplex.server.colour: unknown key (expected one of: listen, basePath, connectTimeout, responseHeadTimeout, maxHeaderBytes, shutdownTimeout, workers, tls, trustedProxies, bodyIdleTimeout, probeInterval)",
             "kubernetes.clusterLocatorMethods[0].clusters[0].serviceAcountToken: unknown key; did you mean serviceAccountToken?",
         ],
     );
@@ -713,7 +713,7 @@ fn kubeplex_environment_overrides() {
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(
         got[0],
-        "environment variable KUBEPLEX_SERVER_LISTN: kubeplex.server: unknown setting (expected one of: KUBEPLEX_SERVER_LISTEN, KUBEPLEX_SERVER_BASEPATH, KUBEPLEX_SERVER_CONNECTTIMEOUT, KUBEPLEX_SERVER_RESPONSEHEADTIMEOUT, KUBEPLEX_SERVER_MAXHEADERBYTES, KUBEPLEX_SERVER_SHUTDOWNTIMEOUT, KUBEPLEX_SERVER_WORKERS, KUBEPLEX_SERVER_TRUSTEDPROXIES, KUBEPLEX_SERVER_BODYIDLETIMEOUT, KUBEPLEX_SERVER_TLS_CERTFILE, KUBEPLEX_SERVER_TLS_KEYFILE, KUBEPLEX_DUPLICATENAMES)"
+        "environment variable KUBEPLEX_SERVER_LISTN: kubeplex.server: unknown setting (expected one of: KUBEPLEX_SERVER_LISTEN, KUBEPLEX_SERVER_BASEPATH, KUBEPLEX_SERVER_CONNECTTIMEOUT, KUBEPLEX_SERVER_RESPONSEHEADTIMEOUT, KUBEPLEX_SERVER_MAXHEADERBYTES, KUBEPLEX_SERVER_SHUTDOWNTIMEOUT, KUBEPLEX_SERVER_WORKERS, KUBEPLEX_SERVER_TRUSTEDPROXIES, KUBEPLEX_SERVER_BODYIDLETIMEOUT, KUBEPLEX_SERVER_PROBEINTERVAL, KUBEPLEX_SERVER_TLS_CERTFILE, KUBEPLEX_SERVER_TLS_KEYFILE, KUBEPLEX_DUPLICATENAMES)"
     );
     assert_eq!(
         got[1],

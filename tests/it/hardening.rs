@@ -692,7 +692,10 @@ async fn canary_run(json: bool, rust_log: &str) {
     })
     .await;
     let seen = readyz().await;
-    assert_eq!(seen.status, 200, "still serving the previous configuration");
+    assert_eq!(
+        seen.status, 503,
+        "serving the previous configuration, not the deployed one"
+    );
     for expected in [
         "clusters[0].url: not a URL: \"htp:/x\"",
         "clusters[1].url: must not contain credentials",

@@ -28,7 +28,7 @@ async fn pod_service_account_token_and_ca_rotated_without_restart() {
     write_atomically(&sa.join("token"), "pod-token-1");
     let port = api.addr.port().to_string();
     let kubeplex = KubeplexProcess::spawn(
-        "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 1\n\
+        "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 1\n    probeInterval: 0s\n\
          kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n\
          \x20       - name: in\n          authProvider: serviceAccount\n",
         "info",

@@ -28,6 +28,7 @@ mod in_cluster;
 mod kubeconfig;
 mod locate;
 mod ops_metrics;
+mod ops_readiness;
 mod proxy_audit;
 mod proxy_forward;
 mod proxy_h2;

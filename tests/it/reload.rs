@@ -1,5 +1,5 @@
 //! Configuration reload (SPEC §4): a changed file swaps the registry of a running
-//! kubeplex; a bad one keeps the running configuration and says why in `/readyz`;
+//! kubeplex; a bad one keeps the running configuration and says why in `/readyz` (503);
 //! unchanged simulated clusters keep running; SIGHUP reloads the real binary.
 
 use crate::common;
@@ -106,11 +106,14 @@ async fn changed_file_swaps_registry_and_bad_file_keeps_it() {
     })
     .await;
     let (status, body) = readyz().await;
-    assert_eq!(status, 200, "still serving the previous configuration");
+    assert_eq!(
+        status, 503,
+        "serving the previous configuration, not the deployed one"
+    );
     assert_eq!(
         body,
         format!(
-            "ok\nthe last configuration reload failed; serving the previous configuration:\n{}: kubernetes.clusterLocatorMethods[0].clusters[0].url: not a URL: \"htp:/x\"\n",
+            "not ready: the last configuration reload failed; serving the previous configuration\n{}: kubernetes.clusterLocatorMethods[0].clusters[0].url: not a URL: \"htp:/x\"\n",
             f.display()
         )
     );
@@ -203,7 +206,7 @@ async fn sighup_reloads_the_binary() {
             .get(format!("{base}/readyz"))
             .send()
             .await
-            .map(|r| r.status() == 200)
+            .map(|r| r.status() == 503)
             .unwrap_or(false)
             && client
                 .get(format!("{base}/readyz"))

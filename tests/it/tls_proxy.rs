@@ -23,6 +23,8 @@ async fn app(locators: Vec<LocatorConfig>) -> kubeplex::app::RunningApp {
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".into();
     settings.server.workers = Some(1);
+    // No background /version probes: the upstreams' request logs are the test's own.
+    settings.server.probe_interval = std::time::Duration::ZERO;
     settings.locators = locators;
     kubeplex::app::spawn(settings)
         .await

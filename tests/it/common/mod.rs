@@ -13,9 +13,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Starts kubeplex in-process on 127.0.0.1:0.
+/// Starts kubeplex in-process on 127.0.0.1:0. The background `/version` probes are off
+/// unless the test set its own `probeInterval` (so upstreams see only the test's requests).
 pub async fn spawn_app(mut settings: Settings) -> RunningApp {
     settings.server.listen = "127.0.0.1:0".into();
+    if settings.server.probe_interval == kubeplex::config::ServerSettings::default().probe_interval
+    {
+        settings.server.probe_interval = Duration::ZERO;
+    }
     if settings.server.workers.is_none() {
         settings.server.workers = Some(2);
     }
@@ -441,6 +446,21 @@ impl KubeplexProcess {
     /// `http://addr/api/kubernetes/proxy{path}`.
     pub fn proxy_url(&self, path: &str) -> String {
         format!("http://{}/api/kubernetes/proxy{path}", self.addr)
+    }
+
+    /// Waits (polling) until the process exits, at most `limit`; its exit status, or
+    /// `None` if it is still running.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let end = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The child's process id.
