@@ -54,9 +54,40 @@ pub struct RunningApp {
     /// The server future; `main` awaits it, tests spawn it.
     pub server: Option<actix_web::dev::Server>,
     https: bool,
+    drain: crate::ops::drain::Drain,
+}
+
+/// Stops a running kubeplex: gracefully (SIGTERM) or at once; cheap to clone.
+#[derive(Clone)]
+pub struct Shutdown {
+    handle: actix_web::dev::ServerHandle,
+    readiness: Arc<Readiness>,
+    drain: crate::ops::drain::Drain,
+}
+
+impl Shutdown {
+    /// The graceful drain: `/readyz` turns 503, no new connections are accepted, watches
+    /// end at their next event boundary and tunnels get a Close frame, in-flight requests
+    /// finish (at most `shutdownTimeout`); resolves when the server has stopped.
+    pub async fn drain(&self) {
+        self.readiness
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.drain.start();
+        self.handle.stop(true).await;
+    }
 }
 
 impl RunningApp {
+    /// What stops this kubeplex gracefully.
+    pub fn shutdown(&self) -> Shutdown {
+        Shutdown {
+            handle: self.handle.clone(),
+            readiness: self.readiness.clone(),
+            drain: self.drain.clone(),
+        }
+    }
+
     /// `http://addr` for clients (`https://` with listener TLS).
     pub fn url(&self) -> String {
         let scheme = if self.https { "https" } else { "http" };
@@ -87,6 +118,7 @@ pub async fn build_reloading(
     let auth =
         Arc::new(crate::identity::Authenticator::new(&settings.auth).map_err(StartError::Auth)?);
     let metrics = crate::ops::metrics::Metrics::new();
+    let drain = crate::ops::drain::Drain::default();
     {
         let auth = auth.clone();
         metrics.set_source(crate::ops::metrics::Source::JwksRefreshes, move || {
@@ -98,6 +130,7 @@ pub async fn build_reloading(
         settings: ProxySettings::from(&settings.server),
         auth,
         metrics: metrics.clone(),
+        drain: drain.clone(),
     });
     let health = web::Data::new(HealthState {
         registry: registry.clone(),
@@ -136,6 +169,9 @@ pub async fn build_reloading(
     if let Some(w) = settings.server.workers {
         server = server.workers(w);
     }
+    // actix counts whole seconds: round `shutdownTimeout` up.
+    let shutdown = settings.server.shutdown_timeout;
+    server = server.shutdown_timeout(shutdown.as_millis().div_ceil(1000) as u64);
     let listen = settings.server.listen.clone();
     let server = match &settings.server.tls {
         Some(tls) => {
@@ -170,6 +206,7 @@ pub async fn build_reloading(
         control,
         server: Some(server),
         https,
+        drain,
     })
 }
 

@@ -79,12 +79,21 @@ fn sources(common: &Common) -> Vec<Source> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _log = telemetry::init(cli.common.log_format);
+    let log = telemetry::init(cli.common.log_format);
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(&cli.common),
-        Command::CheckConfig => check_config(&cli.common),
-        Command::Clusters => clusters(&cli.common),
-        Command::Sim(args) => sim(args),
+        Command::Serve => serve(&cli.common, log),
+        Command::CheckConfig => {
+            let _log = log;
+            check_config(&cli.common)
+        }
+        Command::Clusters => {
+            let _log = log;
+            clusters(&cli.common)
+        }
+        Command::Sim(args) => {
+            let _log = log;
+            sim(args)
+        }
     }
 }
 
@@ -97,7 +106,8 @@ fn load_or_exit(common: &Common) -> Result<config::Settings, ExitCode> {
     })
 }
 
-fn serve(common: &Common) -> ExitCode {
+fn serve(common: &Common, log: tracing_appender::non_blocking::WorkerGuard) -> ExitCode {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Some(log)));
     let settings = match load_or_exit(common) {
         Ok(s) => s,
         Err(code) => return code,
@@ -117,23 +127,7 @@ fn serve(common: &Common) -> ExitCode {
         tracing::info!(addr = %app.addr, "kubeplex listening");
         app.control.reload_on_sighup();
         let server = app.server.take().expect("server built");
-        let handle = app.handle.clone();
-        actix_web::rt::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            handle.stop(true).await;
-        });
-        #[cfg(unix)]
-        {
-            let handle = app.handle.clone();
-            actix_web::rt::spawn(async move {
-                use tokio::signal::unix::{signal, SignalKind};
-                if let Ok(mut term) = signal(SignalKind::terminate()) {
-                    term.recv().await;
-                    tracing::info!("SIGTERM: draining");
-                    handle.stop(true).await;
-                }
-            });
-        }
+        stop_on_signals(app.shutdown(), log.clone());
         match server.await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -142,6 +136,56 @@ fn serve(common: &Common) -> ExitCode {
             }
         }
     })
+}
+
+/// The log writer's guard: dropping it writes out the lines still queued.
+type LogGuard =
+    std::sync::Arc<std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>>>;
+
+/// SIGTERM or SIGINT: the graceful drain (`shutdownTimeout` at most); a second one while
+/// draining: exit at once (the log written out first), with status 1.
+fn stop_on_signals(shutdown: kubeplex::app::Shutdown, log: LogGuard) {
+    actix_web::rt::spawn(async move {
+        let mut signals = Signals::new();
+        let first = signals.next().await;
+        tracing::info!(
+            "{first}: draining (in-flight requests finish, watches end at an event, tunnels close)"
+        );
+        let drain = shutdown.clone();
+        actix_web::rt::spawn(async move { drain.drain().await });
+        let second = signals.next().await;
+        tracing::warn!("{second}: a second signal while draining; exiting now");
+        drop(log.lock().ok().and_then(|mut g| g.take()));
+        std::process::exit(1);
+    });
+}
+
+/// SIGTERM (Unix) and SIGINT, one after the other.
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// The next signal's name.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        if let Some(term) = &mut self.term {
+            return tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            };
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
 }
 
 fn check_config(common: &Common) -> ExitCode {

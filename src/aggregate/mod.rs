@@ -158,6 +158,12 @@ async fn handle(
     let m = &proxy.metrics;
     let series = m.series(metrics::Route::Aggregate, None);
     let obs = metrics::Observation::start(m, series, req.method(), status, start, false, watch);
+    let res = if watch {
+        // Ends at an event boundary on SIGTERM.
+        crate::ops::drain::events(res, &proxy.drain)
+    } else {
+        res
+    };
     metrics::observed(res, obs)
 }
 

@@ -267,6 +267,8 @@ struct Ctx {
     request_id: HeaderValue,
     choice: Option<Choice>,
     metered: Option<(metrics::Metrics, Route)>,
+    /// The drain signal, for proxied watches and followed logs.
+    drain: Option<crate::ops::drain::Drain>,
 }
 
 impl Ctx {
@@ -282,12 +284,15 @@ impl Ctx {
             request_id,
             choice: None,
             metered: None,
+            drain: None,
         }
     }
 
-    /// Counts the request in `state`'s metrics under `route`.
+    /// Counts the request in `state`'s metrics under `route`, and ends its watch (if it is
+    /// one) on SIGTERM.
     fn metered(mut self, state: &ProxyState, route: Route) -> Self {
         self.metered = Some((state.metrics.clone(), route));
+        self.drain = Some(state.drain.clone());
         self
     }
 
@@ -353,6 +358,15 @@ impl Ctx {
             return res;
         }
         let obs = self.observe(req, res.status().as_u16(), false);
+        if let Some(drain) = &self.drain {
+            if res.status().is_success() {
+                let q = req.query_string();
+                if metrics::is_watch(req.path(), q) || metrics::is_follow(q) {
+                    // Ends at an event (or log line) boundary on SIGTERM.
+                    res = crate::ops::drain::events(res, drain);
+                }
+            }
+        }
         let audit = Audit {
             request_id: self.request_id,
             cluster,

@@ -16,6 +16,8 @@ pub(crate) struct ProxyState {
     pub auth: std::sync::Arc<crate::identity::Authenticator>,
     /// Where requests are counted (`/metrics`).
     pub metrics: crate::ops::metrics::Metrics,
+    /// Set on SIGTERM: watches end at an event boundary, tunnels close.
+    pub drain: crate::ops::drain::Drain,
 }
 
 /// The `kubeplex.server` settings a proxied request uses.

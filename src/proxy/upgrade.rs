@@ -174,6 +174,8 @@ pub(crate) async fn handle(
 
     // Cluster -> client: what arrived with the 101, then the socket until it ends.
     let stream = read_until_end(leftover, rd, Some(audit.clone()));
+    // On SIGTERM: a Close frame (going away) after the current frame, then the end.
+    let stream = crate::ops::drain::tunnel(Box::pin(stream), &state.drain);
     res.extensions_mut().insert(TunnelAuditHandle(audit));
     Ok(res.set_body(BodyStream::new(stream).boxed()))
 }
