@@ -151,8 +151,10 @@ pub async fn build_reloading(
         settings: settings.backstage.clone(),
     });
     let base_path = settings.server.base_path.clone();
+    let cors = crate::ops::cors::Cors::new(settings.server.cors.as_ref());
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(cors.clone())
             .app_data(proxy.clone())
             .app_data(health.clone())
             .app_data(aggregate.clone())

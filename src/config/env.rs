@@ -13,7 +13,7 @@ const SERVER_PREFIX: &str = "KUBEPLEX_SERVER_";
 /// The settings that can be set from the environment, as `(variable, key path)`.
 pub(crate) fn variables() -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for k in SERVER_KEYS.iter().filter(|k| **k != "tls") {
+    for k in SERVER_KEYS.iter().filter(|k| !["tls", "cors"].contains(*k)) {
         out.push((
             format!("{SERVER_PREFIX}{}", k.to_ascii_uppercase()),
             format!("kubeplex.server.{k}"),

@@ -230,6 +230,7 @@ fn read_by_kubeplex(key: &str) -> bool {
         || under("kubeplex")
         || under("backend.baseUrl")
         || under("backend.auth.externalAccess")
+        || under("backend.cors")
         || key == "backend"
         || key == "backend.auth"
 }
@@ -254,6 +255,15 @@ fn validate(root: &Node, env: &Env, p: &mut Problems) -> Settings {
                 }
                 _ => None,
             });
+    if settings.server.cors.is_none() {
+        // Backstage's own `backend.cors`, read as is (`kubeplex.server.cors` wins).
+        if let Some(c) = top
+            .obj("backend", p)
+            .and_then(|b| b.get("cors").is_some().then(|| b.obj("cors", p)).flatten())
+        {
+            settings.server.cors = Some(server::read_cors(&c, p));
+        }
+    }
     let kubernetes = top.obj("kubernetes", p);
     settings.auth.jwt.static_tokens = server::read_external_access(&top, p);
     server::check_jwt(&top, &settings.auth, p);

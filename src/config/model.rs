@@ -150,6 +150,8 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     /// `shutdownTimeout`, default 30s.
     pub shutdown_timeout: Duration,
+    /// `kubeplex.server.cors`, else the app-config's `backend.cors`; `None`: no CORS.
+    pub cors: Option<CorsSettings>,
     /// `probeInterval`: how often each cluster's `/version` is probed in the background
     /// for `/readyz`, the status page and `kubeplex_cluster_up`; default 10s, 0 turns the
     /// probes off.
@@ -173,10 +175,47 @@ impl Default for ServerSettings {
             body_idle_timeout: Duration::from_secs(60),
             max_header_bytes: 65536,
             shutdown_timeout: Duration::from_secs(30),
+            cors: None,
             probe_interval: Duration::from_secs(10),
             workers: None,
             tls: None,
             trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// CORS for browser callers, shaped like Backstage's `backend.cors` (read from there as
+/// is, or from `kubeplex.server.cors`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsSettings {
+    /// `origin`: glob patterns matched against the whole `Origin`, ignoring case.
+    pub origins: Vec<String>,
+    /// `methods`, default `GET,HEAD,PUT,PATCH,POST,DELETE`.
+    pub methods: Vec<String>,
+    /// `allowedHeaders`; `None`: the headers a preflight asks for.
+    pub allowed_headers: Option<Vec<String>>,
+    /// `exposedHeaders`.
+    pub exposed_headers: Vec<String>,
+    /// `credentials`.
+    pub credentials: bool,
+    /// `maxAge`, in seconds.
+    pub max_age: Option<u64>,
+    /// `optionsSuccessStatus`, default 204.
+    pub options_success_status: u16,
+}
+
+impl Default for CorsSettings {
+    fn default() -> Self {
+        CorsSettings {
+            origins: Vec::new(),
+            methods: ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"]
+                .map(String::from)
+                .to_vec(),
+            allowed_headers: None,
+            exposed_headers: Vec::new(),
+            credentials: false,
+            max_age: None,
+            options_success_status: 204,
         }
     }
 }

@@ -26,6 +26,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "trustedProxies",
     "bodyIdleTimeout",
     "probeInterval",
+    "cors",
 ];
 
 /// Blocks of `kubeplex:` that later stages read themselves (refused for now).
@@ -193,6 +194,9 @@ fn read_server(s: &Obj<'_>, home: Option<&str>, out: &mut ServerSettings, p: &mu
     if let Some(d) = s.duration("probeInterval", p) {
         out.probe_interval = d;
     }
+    if let Some(c) = s.obj("cors", p) {
+        out.cors = Some(read_cors(&c, p));
+    }
     if let Some(n) = s.uint("maxHeaderBytes", p) {
         if n < MIN_HEADER_BYTES {
             s.problem(
@@ -233,6 +237,90 @@ fn read_server(s: &Obj<'_>, home: Option<&str>, out: &mut ServerSettings, p: &mu
             });
         }
     }
+}
+
+/// Keys of Backstage's `backend.cors` (and `kubeplex.server.cors`).
+const CORS_KEYS: &[&str] = &[
+    "origin",
+    "methods",
+    "allowedHeaders",
+    "exposedHeaders",
+    "credentials",
+    "maxAge",
+    "preflightContinue",
+    "optionsSuccessStatus",
+];
+
+/// A string or a list of strings (Backstage's `readStringArray`).
+fn string_or_strings(c: &Obj<'_>, key: &str, p: &mut Problems) -> Option<Vec<String>> {
+    match &c.get(key)?.value {
+        super::tree::Value::Str(_) => c.string(key, p).map(|s| vec![s]),
+        _ => c.strings(key, p),
+    }
+}
+
+/// Reads a `cors` block shaped like Backstage's `backend.cors`.
+pub(crate) fn read_cors(c: &Obj<'_>, p: &mut Problems) -> super::CorsSettings {
+    c.deny_unknown(CORS_KEYS, p);
+    let mut out = super::CorsSettings::default();
+    match string_or_strings(c, "origin", p) {
+        Some(origins) => {
+            for o in &origins {
+                if let Err(m) = crate::ops::cors::origin_glob(o) {
+                    c.problem("origin", format!("{o:?}: {m}"), p);
+                }
+            }
+            out.origins = origins;
+        }
+        None if !c.has("origin") => c.problem(
+            "origin",
+            "is required: the origins (glob patterns) browsers may call kubeplex from",
+            p,
+        ),
+        None => {}
+    }
+    if let Some(m) = string_or_strings(c, "methods", p) {
+        out.methods = m;
+    }
+    out.allowed_headers = string_or_strings(c, "allowedHeaders", p);
+    if let Some(e) = string_or_strings(c, "exposedHeaders", p) {
+        out.exposed_headers = e;
+    }
+    for (key, list) in [
+        ("methods", Some(&out.methods)),
+        ("allowedHeaders", out.allowed_headers.as_ref()),
+        ("exposedHeaders", Some(&out.exposed_headers)),
+    ] {
+        for v in list.into_iter().flatten() {
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+                c.problem(key, format!("{v:?} is not a method or header name"), p);
+            }
+        }
+    }
+    if let Some(b) = c.boolean("credentials", p) {
+        out.credentials = b;
+    }
+    if let Some(n) = c.uint("maxAge", p) {
+        out.max_age = Some(n);
+    }
+    if c.boolean("preflightContinue", p) == Some(true) {
+        c.problem(
+            "preflightContinue",
+            "true is not supported: kubeplex answers preflights itself and never sends them to a cluster",
+            p,
+        );
+    }
+    if let Some(n) = c.uint("optionsSuccessStatus", p) {
+        match u16::try_from(n) {
+            Ok(n) if (200..300).contains(&n) => out.options_success_status = n,
+            _ => c.problem(
+                "optionsSuccessStatus",
+                format!("must be a 2xx status, got {n}"),
+                p,
+            ),
+        }
+    }
+    out
 }
 
 /// Reads `kubeplex.auth`: `mode: none` and `dangerouslyAllowUnauthenticated`; every other

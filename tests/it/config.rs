@@ -376,7 +376,7 @@ fn unknown_keys_in_kubeplex_and_clusters() {
         &[
             "kubeplex.duplicatenames: unknown key; did you mean duplicateNames?",
             "kubeplex.server.lisen: unknown key; did you mean listen?",
-            "kubeplex.server.colour: unknown key (expected one of: listen, basePath, connectTimeout, responseHeadTimeout, maxHeaderBytes, shutdownTimeout, workers, tls, trustedProxies, bodyIdleTimeout, probeInterval)",
+            "kubeplex.server.colour: unknown key (expected one of: listen, basePath, connectTimeout, responseHeadTimeout, maxHeaderBytes, shutdownTimeout, workers, tls, trustedProxies, bodyIdleTimeout, probeInterval, cors)",
             "kubernetes.clusterLocatorMethods[0].clusters[0].serviceAcountToken: unknown key; did you mean serviceAccountToken?",
         ],
     );

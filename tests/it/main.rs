@@ -27,6 +27,7 @@ mod hardening;
 mod in_cluster;
 mod kubeconfig;
 mod locate;
+mod ops_cors;
 mod ops_drain;
 mod ops_metrics;
 mod ops_readiness;
