@@ -147,6 +147,13 @@ pub async fn build_reloading(
         });
     }
     let metrics_data = web::Data::new(metrics.clone());
+    let status = Arc::new(crate::ops::status::StatusState::new(
+        registry.clone(),
+        readiness.clone(),
+        metrics.clone(),
+    ));
+    status.start_sampling();
+    let status = web::Data::from(status);
     let backstage = web::Data::new(crate::backstage::BackstageState {
         settings: settings.backstage.clone(),
     });
@@ -160,11 +167,13 @@ pub async fn build_reloading(
             .app_data(aggregate.clone())
             .app_data(backstage.clone())
             .app_data(metrics_data.clone())
+            .app_data(status.clone())
             .configure(crate::aggregate::configure(&base_path))
             .configure(crate::backstage::configure(&base_path))
             .configure(crate::proxy::configure(&base_path))
             .configure(crate::ops::readiness::configure)
             .configure(crate::ops::metrics::configure)
+            .configure(crate::ops::status::configure)
             .default_service(web::to(crate::proxy::no_route))
     })
     .disable_signals();

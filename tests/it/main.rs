@@ -31,6 +31,7 @@ mod ops_cors;
 mod ops_drain;
 mod ops_metrics;
 mod ops_readiness;
+mod ops_status;
 mod proxy_audit;
 mod proxy_forward;
 mod proxy_h2;
