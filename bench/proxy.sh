@@ -6,7 +6,10 @@
 # kubeplex runs at the default log level (`info`: one audit line per request, written off
 # the request path) unless RUST_LOG says otherwise; its log goes to $KUBEPLEX_LOG.
 #
-# usage: bench/proxy.sh [SECONDS]    (env ANCHORS: path to run.sh; RUST_LOG; KUBEPLEX_LOG)
+# With SCRAPE=1, /metrics is scraped once a second while the load runs (as a Prometheus
+# with a 1s interval would).
+#
+# usage: bench/proxy.sh [SECONDS]    (env ANCHORS: path to run.sh; RUST_LOG; KUBEPLEX_LOG; SCRAPE)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 anchors=${ANCHORS:-$root/../shared/bench/anchors/run.sh}
@@ -17,6 +20,11 @@ RUST_LOG=${RUST_LOG:-info} "$root/target/release/kubeplex" --config "$root/bench
 pid=$!
 trap 'kill $pid 2>/dev/null' EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/7077) 2>/dev/null && break; sleep 0.1; done
+if [ "${SCRAPE:-0}" = 1 ]; then
+  (while kill -0 $pid 2>/dev/null; do curl -s -o /dev/null http://127.0.0.1:7077/metrics; sleep 1; done) &
+  scraper=$!
+  trap 'kill $pid $scraper 2>/dev/null' EXIT
+fi
 export PROJECT_URL=http://127.0.0.1:7077/api/kubernetes/proxy
 echo "== 1.2 KB body (/api/v1/services), 32 connections, ${secs}s"
 bash "$anchors" "$secs" 32 /api/v1/services
@@ -24,3 +32,6 @@ echo "== 7.7 MB body (/api/v1/bigservices), 8 connections, ${secs}s"
 bash "$anchors" "$secs" 8 /api/v1/bigservices
 echo "kubeplex peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/$pid/status)"
 echo "kubeplex log lines (RUST_LOG=${RUST_LOG:-info}): $(wc -l <"$log")"
+if [ "${SCRAPE:-0}" = 1 ]; then
+  echo "requests kubeplex counted: $(curl -s http://127.0.0.1:7077/metrics | awk '/^kubeplex_requests_total/ {s += $2} END {print s}')"
+fi
