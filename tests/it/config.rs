@@ -1042,7 +1042,7 @@ fn auth_settings_not_implemented_yet_are_refused() {
     );
     assert_problems(
         &with_locator("kubeplex:\n  pluginProxy:\n    argocd: {target: http://argocd}\n"),
-        &["kubeplex.pluginProxy: is not implemented yet in this version; remove it"],
+        &["kubeplex.pluginProxy.argocd: unknown key (expected one of: plugins, consolePluginFiles, clusterDomain, serviceCaFile, resolve)"],
     );
 }
 

@@ -22,6 +22,7 @@ mod hardening;
 mod in_cluster;
 mod kubeconfig;
 mod locate;
+mod plugin_proxy;
 mod proxy_audit;
 mod proxy_forward;
 mod proxy_h2;
