@@ -120,27 +120,36 @@ pub(crate) fn prepare_for(
         cluster.key.as_str(),
     )?;
     let uri = up.target(tail, query)?;
+    let filter = RequestFilter {
+        keep_impersonate: cred.source.is_callers_own(),
+        keep_upgrade,
+        plugin: false,
+        peer: caller.peer,
+        peer_trusted: headers::is_trusted(caller.peer, &server.trusted_proxies),
+        max_header_bytes: server.max_header_bytes,
+    };
+    let headers = upstream_headers(caller, &filter, cred.authorization.as_ref())?;
+    Ok(Prepared { up, uri, headers })
+}
+
+/// The headers to send upstream for `caller`: its own, filtered by `filter` (SPEC §3, and
+/// §7 for a plugin), then `authorization` as the credential (marked sensitive).
+pub(crate) fn upstream_headers(
+    caller: &Caller<'_>,
+    filter: &RequestFilter,
+    authorization: Option<&HeaderValue>,
+) -> Result<http1::HeaderMap, Error> {
     let mut headers = http1::HeaderMap::with_capacity(caller.headers.len() + 2);
-    let peer = caller.peer;
-    headers::copy_request_headers(
-        caller.headers,
-        &mut headers,
-        &RequestFilter {
-            keep_impersonate: cred.source.is_callers_own(),
-            keep_upgrade,
-            peer,
-            peer_trusted: headers::is_trusted(peer, &server.trusted_proxies),
-            max_header_bytes: server.max_header_bytes,
-        },
-    )?;
-    if let Some(a) = cred.authorization {
+    headers::copy_request_headers(caller.headers, &mut headers, filter)?;
+    if let Some(a) = authorization {
         if let Ok(mut a) = http1::HeaderValue::from_bytes(a.as_bytes()) {
             a.set_sensitive(true);
             headers.insert(http1::header::AUTHORIZATION, a);
         }
     }
-    Ok(Prepared { up, uri, headers })
+    Ok(headers)
 }
+
 /// What the request body looks like.
 enum BodyKind {
     None,
@@ -341,6 +350,40 @@ fn closed_before_answer(e: &hyper_util::client::legacy::Error) -> bool {
     false
 }
 
+/// Who a forwarded request goes to, for error messages and log lines: a registry cluster
+/// (by key) or a plugin's proxy alias (SPEC §7). Never a credential or a query string.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Dest<'a> {
+    /// A registry cluster, by key.
+    Cluster(&'a str),
+    /// A plugin's proxy entry.
+    Plugin {
+        /// The plugin's name.
+        plugin: &'a str,
+        /// The entry's alias.
+        alias: &'a str,
+    },
+}
+
+impl std::fmt::Display for Dest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dest::Cluster(key) => write!(f, "cluster {key}"),
+            Dest::Plugin { plugin, alias } => write!(f, "plugin {plugin} alias {alias}"),
+        }
+    }
+}
+
+/// The time bounds of one forwarded request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Until the response head, counted from the last request body chunk sent; `None`:
+    /// unbounded (a plugin's Service, as the console has none).
+    pub response_head: Option<std::time::Duration>,
+    /// The longest pause inside an upload (`bodyIdleTimeout`); then 408.
+    pub body_idle: std::time::Duration,
+}
+
 /// Forwards the request and streams the answer back. Errors name the cluster key, never a
 /// token or the query string.
 pub(crate) async fn forward(
@@ -351,10 +394,32 @@ pub(crate) async fn forward(
     choice: &Choice,
     tail: &str,
 ) -> Result<HttpResponse, Error> {
+    let limits = Limits {
+        response_head: Some(state.settings.response_head_timeout),
+        body_idle: state.settings.body_idle_timeout,
+    };
+    let dest = Dest::Cluster(choice.cluster.key.as_str());
+    send(req, payload, &limits, dest, || {
+        prepare(req, state, registry, choice, tail, false)
+    })
+    .await
+}
+
+/// Sends the request that `prepare` builds (called again only for the one retry of a
+/// bodyless idempotent request) with the caller's body streamed, within `limits`, and
+/// streams the answer back: the forwarding both the proxy routes and the plugin proxy use.
+/// Errors name `dest`, never a token or the query string.
+pub(crate) async fn send(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limits: &Limits,
+    dest: Dest<'_>,
+    mut prepare: impl FnMut() -> Result<Prepared, Error>,
+) -> Result<HttpResponse, Error> {
     let kind = body_kind(req)?;
-    let mut p = Some(prepare(req, state, registry, choice, tail, false)?);
+    let mut p = Some(prepare()?);
     let up = p.as_ref().map(|p| p.up.clone()).expect("just prepared");
-    let idle = state.settings.body_idle_timeout;
+    let idle = limits.body_idle;
     let expect = (expects_continue(req)
         && matches!(kind, BodyKind::Sized(1..) | BodyKind::Chunked))
     .then(|| Arc::new(tokio::sync::Notify::new()));
@@ -392,8 +457,6 @@ pub(crate) async fn forward(
     // The response-head deadline counts from the last body chunk that went out.
     let start = Instant::now();
     let last = || upload.as_ref().map_or(start, |u| u.last.get());
-    let timeout = state.settings.response_head_timeout;
-    let key = &choice.cluster.key;
     let method = req.method();
     let mut attempt = 0;
     let mut body = Some(body);
@@ -404,7 +467,7 @@ pub(crate) async fn forward(
         // a copy of its headers.
         let prepared = match p.take() {
             Some(p) => p,
-            None => prepare(req, state, registry, choice, tail, false)?,
+            None => prepare()?,
         };
         let mut upstream_req = request(method, prepared, body)?;
         if let Some(go) = &expect {
@@ -417,23 +480,26 @@ pub(crate) async fn forward(
         }
         let send = up.http.request(upstream_req);
         let mut send = std::pin::pin!(send);
-        let r = loop {
-            let deadline = last() + timeout;
-            tokio::select! {
-                r = &mut send => break r,
-                _ = tokio::time::sleep_until(deadline) => {
-                    if last() + timeout <= Instant::now() {
-                        return Err(Error::timeout(format!(
-                            "cluster {key} did not answer within {}",
-                            humantime::format_duration(timeout)
-                        )));
+        let r = match limits.response_head {
+            None => send.await,
+            Some(timeout) => loop {
+                let deadline = last() + timeout;
+                tokio::select! {
+                    r = &mut send => break r,
+                    _ = tokio::time::sleep_until(deadline) => {
+                        if last() + timeout <= Instant::now() {
+                            return Err(Error::timeout(format!(
+                                "{dest} did not answer within {}",
+                                humantime::format_duration(timeout)
+                            )));
+                        }
                     }
                 }
-            }
+            },
         };
         match r {
             Err(e) if attempt == 0 && retryable(method, &kind) && closed_before_answer(&e) => {
-                tracing::debug!(cluster = %key, "pooled connection closed by the cluster; retrying once");
+                tracing::debug!(to = %dest, "pooled connection closed by the upstream; retrying once");
                 attempt += 1;
             }
             other => break other,
@@ -444,21 +510,27 @@ pub(crate) async fn forward(
             crate::status::Reason::RequestTimeout,
             format!(
                 "the request body stalled for more than {} (bodyIdleTimeout); the request to \
-                 cluster {key} was abandoned",
+                 {dest} was abandoned",
                 humantime::format_duration(idle)
             ),
         ));
     }
-    let res = res.map_err(|e| send_error(key.as_str(), &e))?;
+    let res = res.map_err(|e| send_error_to(dest, &e))?;
     Ok(response(res, req.version()))
 }
 
 pub(crate) fn send_error(key: &str, e: &hyper_util::client::legacy::Error) -> Error {
+    send_error_to(Dest::Cluster(key), e)
+}
+
+/// The 502 for a request to `dest` that failed before a response head: connect, TLS or
+/// protocol, with the cause in words (never a token or a query string).
+pub(crate) fn send_error_to(dest: Dest<'_>, e: &hyper_util::client::legacy::Error) -> Error {
     let why = crate::tls::describe::describe_chain(e);
     if e.is_connect() {
-        Error::bad_gateway(format!("cannot connect to cluster {key}: {why}"))
+        Error::bad_gateway(format!("cannot connect to {dest}: {why}"))
     } else {
-        Error::bad_gateway(format!("cluster {key}: {why}"))
+        Error::bad_gateway(format!("{dest}: {why}"))
     }
 }
 

@@ -198,6 +198,17 @@ async fn proxy(
     choice: &Choice,
     tail: &str,
 ) -> Result<HttpResponse, Error> {
+    check_request(req, tail)?;
+    if req.headers().contains_key("upgrade") {
+        return upgrade::handle(req, payload, state, registry, choice, tail).await;
+    }
+    forward::forward(req, payload, state, registry, choice, tail).await
+}
+
+/// The checks of SPEC §3 every proxied request passes before anything is sent: no
+/// absolute-form target, a safe path tail ([`path::check_tail`]), no `TRACE` or `CONNECT`.
+/// The plugin proxy applies them too.
+pub(crate) fn check_request(req: &HttpRequest, tail: &str) -> Result<(), Error> {
     // HTTP/1 only: an HTTP/2 request always has `:scheme` and `:authority`, which the URI
     // carries; they are not a target elsewhere (the upstream URI and `Host` are the
     // cluster's whatever they say).
@@ -217,24 +228,26 @@ async fn proxy(
     if m == actix_web::http::Method::TRACE || m == actix_web::http::Method::CONNECT {
         return Err(Error::new(
             crate::status::Reason::MethodNotAllowed,
-            format!("{m} is not proxied to clusters"),
+            format!("{m} is not proxied"),
         ));
     }
-    if req.headers().contains_key("upgrade") {
-        return upgrade::handle(req, payload, state, registry, choice, tail).await;
-    }
-    forward::forward(req, payload, state, registry, choice, tail).await
+    Ok(())
 }
 
-/// Per-request context: request id, start time and the chosen cluster.
-struct Ctx {
+/// Per-request context: request id, start time, the chosen cluster and, on the plugin
+/// proxy's route, the plugin and alias (the audit line names them).
+pub(crate) struct Ctx {
     start: Instant,
     request_id: HeaderValue,
-    choice: Option<Choice>,
+    /// The chosen cluster: its key goes into `Kubeplex-Cluster` and the audit line.
+    pub(crate) choice: Option<Choice>,
+    /// The plugin and alias of a plugin proxy request (SPEC §7).
+    pub(crate) plugin: Option<(std::sync::Arc<str>, std::sync::Arc<str>)>,
 }
 
 impl Ctx {
-    fn new(req: &HttpRequest) -> Self {
+    /// The context of `req`: its `X-Request-Id` (or a generated one) and the start time.
+    pub(crate) fn new(req: &HttpRequest) -> Self {
         let request_id = req
             .headers()
             .get(REQUEST_ID)
@@ -245,12 +258,17 @@ impl Ctx {
             start: Instant::now(),
             request_id,
             choice: None,
+            plugin: None,
         }
     }
 
     /// Turns the result into the response: cluster, warning and request-id headers, and the
     /// audit line when its body ends.
-    fn finish(self, req: &HttpRequest, result: Result<HttpResponse, Error>) -> HttpResponse {
+    pub(crate) fn finish(
+        self,
+        req: &HttpRequest,
+        result: Result<HttpResponse, Error>,
+    ) -> HttpResponse {
         let mut res = match result {
             Ok(r) => r,
             Err(e) => {
@@ -285,6 +303,7 @@ impl Ctx {
         let audit = Audit {
             request_id: self.request_id,
             cluster,
+            plugin: self.plugin,
             req: req.clone(),
             status: res.status().as_u16(),
             start: self.start,
@@ -312,6 +331,8 @@ fn generate_request_id() -> HeaderValue {
 struct Audit {
     request_id: HeaderValue,
     cluster: Option<ClusterKey>,
+    /// The plugin and alias (plugin proxy requests only).
+    plugin: Option<(std::sync::Arc<str>, std::sync::Arc<str>)>,
     /// The request (an `Rc`): its method and path are logged, without copying them per
     /// request.
     req: HttpRequest,
@@ -342,6 +363,8 @@ impl Drop for Audit {
             target: "kubeplex::audit",
             request_id = self.request_id.to_str().unwrap_or(""),
             cluster = self.cluster.as_ref().map_or("-", |c| c.as_str()),
+            plugin = self.plugin.as_ref().map(|p| &*p.0),
+            alias = self.plugin.as_ref().map(|p| &*p.1),
             method = %self.req.method(),
             path = %self.req.uri().path(),
             status = self.status,

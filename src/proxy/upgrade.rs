@@ -17,9 +17,12 @@
 //!
 //! SPDY cannot be tunnelled through actix-web's server and is refused with a `Status`
 //! saying what to use instead.
+//!
+//! The plugin proxy (SPEC §7) tunnels its WebSocket upgrades through [`tunnel`] too, with
+//! its own prepared request (a plugin's Service, or a cluster's Service proxy subresource).
 
 use crate::cluster::{Choice, Registry};
-use crate::proxy::forward;
+use crate::proxy::forward::{self, Dest};
 use crate::proxy::headers;
 use crate::proxy::ProxyState;
 use crate::status::Error;
@@ -55,6 +58,22 @@ pub(crate) async fn handle(
     choice: &Choice,
     tail: &str,
 ) -> Result<HttpResponse, Error> {
+    check(req)?;
+    let p = forward::prepare(req, state, registry, choice, tail, true)?;
+    let dest = Dest::Cluster(choice.cluster.key.as_str());
+    tunnel(
+        req,
+        payload,
+        p,
+        Some(state.settings.response_head_timeout),
+        dest,
+    )
+    .await
+}
+
+/// Refuses what cannot be tunnelled: SPDY (with what to use instead) and any upgrade that
+/// is not WebSocket.
+pub(crate) fn check(req: &HttpRequest) -> Result<(), Error> {
     let upgrade = req
         .headers()
         .get(header::UPGRADE)
@@ -74,8 +93,20 @@ pub(crate) async fn handle(
             "unsupported Upgrade: kubeplex tunnels WebSocket only",
         ));
     }
-    let key = choice.cluster.key.as_str();
-    let p = forward::prepare(req, state, registry, choice, tail, true)?;
+    Ok(())
+}
+
+/// Opens the tunnel for a checked upgrade request prepared as `p` (URI, filtered headers
+/// with the credential, the worker's upstream) and pumps bytes both ways: what the proxy
+/// routes and the plugin proxy both use. `response_head` bounds the wait for the
+/// upstream's answer to the handshake (`None`: unbounded); errors name `dest`.
+pub(crate) async fn tunnel(
+    req: &HttpRequest,
+    payload: web::Payload,
+    p: forward::Prepared,
+    response_head: Option<std::time::Duration>,
+    dest: Dest<'_>,
+) -> Result<HttpResponse, Error> {
     let up = p.up;
     let mut head = RequestHead::default();
     head.method = req.method().clone();
@@ -98,15 +129,20 @@ pub(crate) async fn handle(
     head.headers.insert(header::HOST, host_header(&head.uri)?);
     head.set_connection_type(ConnectionType::Upgrade);
 
-    let timeout = state.settings.response_head_timeout;
-    let (rhead, framed) = match tokio::time::timeout(timeout, up.open_tunnel(head)).await {
-        Err(_) => {
+    let opened = match response_head {
+        None => Ok(up.open_tunnel(head).await),
+        Some(timeout) => tokio::time::timeout(timeout, up.open_tunnel(head))
+            .await
+            .map_err(|_| timeout),
+    };
+    let (rhead, framed) = match opened {
+        Err(timeout) => {
             return Err(Error::timeout(format!(
-                "cluster {key} did not answer the upgrade within {}",
+                "{dest} did not answer the upgrade within {}",
                 humantime::format_duration(timeout)
             )))
         }
-        Ok(Err(e)) => return Err(open_error(key, e)),
+        Ok(Err(e)) => return Err(open_error(dest, e)),
         Ok(Ok(r)) => r,
     };
     if rhead.status != StatusCode::SWITCHING_PROTOCOLS {
@@ -138,7 +174,17 @@ pub(crate) async fn handle(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
         ),
-        cluster: key.to_owned(),
+        cluster: match dest {
+            Dest::Cluster(key) => key.to_owned(),
+            Dest::Plugin { .. } => up
+                .cluster
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |c| c.key.to_string()),
+        },
+        plugin: match dest {
+            Dest::Cluster(_) => None,
+            Dest::Plugin { plugin, alias } => Some((plugin.to_owned(), alias.to_owned())),
+        },
         method: req.method().to_string(),
         path: req.uri().path().to_owned(),
         start: Instant::now(),
@@ -183,17 +229,17 @@ fn host_header(uri: &awc::http::Uri) -> Result<HeaderValue, Error> {
         .map_err(|_| Error::bad_gateway("the cluster host is not a valid Host header"))
 }
 
-fn open_error(key: &str, e: SendRequestError) -> Error {
+fn open_error(dest: Dest<'_>, e: SendRequestError) -> Error {
     match e {
         SendRequestError::Connect(c) => Error::bad_gateway(format!(
-            "cannot connect to cluster {key}: {}",
+            "cannot connect to {dest}: {}",
             crate::tls::describe::describe_connect_error(&c)
         )),
         SendRequestError::TunnelNotSupported => Error::bad_gateway(format!(
-            "cluster {key} answered the upgrade over HTTP/2, which cannot carry a WebSocket tunnel"
+            "{dest} answered the upgrade over HTTP/2, which cannot carry a WebSocket tunnel"
         )),
         other => Error::bad_gateway(format!(
-            "cluster {key}: {}",
+            "{dest}: {}",
             crate::tls::describe::describe_send_error(&other)
         )),
     }
@@ -299,7 +345,10 @@ where
 /// body or the client-to-cluster pump) lets go, which is when the tunnel has closed.
 struct TunnelAudit {
     request_id: RefCell<Option<String>>,
+    /// The cluster key (`-` for a plugin's Service reached directly).
     cluster: String,
+    /// The plugin and alias of a plugin proxy tunnel.
+    plugin: Option<(String, String)>,
     method: String,
     path: String,
     start: Instant,
@@ -313,6 +362,8 @@ impl Drop for TunnelAudit {
             target: "kubeplex::audit",
             request_id = self.request_id.borrow().as_deref().unwrap_or(""),
             cluster = %self.cluster,
+            plugin = self.plugin.as_ref().map(|p| p.0.as_str()),
+            alias = self.plugin.as_ref().map(|p| p.1.as_str()),
             method = %self.method,
             path = %self.path,
             status = 101,
