@@ -2,7 +2,7 @@
 //! (rcgen certificates; `resolve` maps each Service host to its loopback address): every
 //! method, path and query kept, bodies both ways, the header rules both ways, `UserToken`
 //! and `None`, a `caCertificate`, a wrong CA, the service CA bundle file (and a missing
-//! one), 404s and path checks, a WebSocket echo, a 200 MB download through the real binary
+//! one: a warning at start, a 502 per request), 404s and path checks, a WebSocket echo, a 200 MB download through the real binary
 //! with flat memory and its audit lines, `via: apiserver` through a simulated cluster's
 //! Service proxy subresource, the README's ConsolePlugin example loaded from a file, a
 //! reload of a ConsolePlugin file, and every CRD validation error reported at once.
@@ -430,6 +430,45 @@ async fn the_service_ca_bundle_file_verifies_and_a_missing_one_is_a_502() {
     );
     assert!(msg.contains("set caCertificate"), "{msg}");
     assert_eq!(svc.recorded().len(), 1);
+}
+
+#[actix_web::test]
+async fn a_missing_service_ca_bundle_is_a_clear_warning_at_start_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("service-ca.crt");
+    let config = yaml(
+        "http://127.0.0.1:9",
+        "127.0.0.1:9",
+        &format!(
+            "serviceCaFile: {}\n{}",
+            q(&missing.display().to_string()),
+            plugins(&[entry("web", "None", None)])
+        ),
+    )
+    .replacen(
+        "kubeplex:\n",
+        "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 1\n",
+        1,
+    );
+    // `spawn` returns once the listening line is logged: the warning comes before it.
+    let kp = KubeplexProcess::spawn(&config, "warn,kubeplex=info", &[]);
+    let warnings: Vec<serde_json::Value> = kp
+        .json_logs("kubeplex::plugin_proxy::table")
+        .into_iter()
+        .filter(|l| l["level"] == "WARN")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:?}", kp.logs.lock().unwrap());
+    let f = &warnings[0]["fields"];
+    assert_eq!(f["file"], missing.display().to_string());
+    assert_eq!(f["entries"], "shop/web");
+    let message = f["message"].as_str().unwrap();
+    assert!(message.contains("cannot be read"), "{message}");
+    let r = http()
+        .get(format!("http://{}/api/proxy/plugin/shop/web/x", kp.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
 }
 
 #[actix_web::test]
