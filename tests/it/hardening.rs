@@ -233,8 +233,7 @@ fn a1_auth_mode_jwt_without_keys_is_refused() {
     let out = run(&[OsStr::new("--config"), f.as_os_str()], "info");
     assert!(!out.success, "it must refuse to start: {}", out.stderr);
     assert!(
-        out.stderr.contains("kubeplex.auth.mode")
-            && out.stderr.contains("jwt needs jwksUrl"),
+        out.stderr.contains("kubeplex.auth.mode") && out.stderr.contains("jwt needs jwksUrl"),
         "{}",
         out.stderr
     );
