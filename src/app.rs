@@ -30,6 +30,9 @@ pub enum StartError {
     /// A plugin proxy entry names a cluster the locators did not find.
     #[error(transparent)]
     PluginProxy(crate::config::ConfigErrors),
+    /// A portal token key of `kubeplex.auth` is unusable.
+    #[error("{0}")]
+    Auth(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -89,9 +92,12 @@ pub async fn build_reloading(
         Arc::new(arc_swap::ArcSwap::from_pointee(plugins));
     let registry = control::handle_for(registry);
     let readiness = Arc::new(Readiness::default());
+    let auth =
+        Arc::new(crate::identity::Authenticator::new(&settings.auth).map_err(StartError::Auth)?);
     let proxy = web::Data::new(ProxyState {
         registry: registry.clone(),
         settings: ProxySettings::from(&settings.server),
+        auth,
     });
     let health = web::Data::new(HealthState {
         registry: registry.clone(),

@@ -25,6 +25,7 @@ pub(crate) mod backstage;
 pub mod cluster;
 pub mod config;
 pub mod control;
+pub(crate) mod identity;
 pub mod locate;
 pub(crate) mod ops;
 pub(crate) mod plugin_proxy;

@@ -16,8 +16,14 @@ use std::fmt;
 pub(crate) enum Reason {
     /// 400: a malformed header, path or body.
     BadRequest,
-    /// 401: no or bad caller credential (adds `WWW-Authenticate: Bearer`).
+    /// 401 with `WWW-Authenticate: Bearer error="invalid_token"`: the portal token is
+    /// missing, malformed, expired, not yet valid, or not for kubeplex (RFC 6750 §3.1).
+    InvalidToken,
+    /// 401 with `WWW-Authenticate: Bearer`: a credential the route needs is missing (a
+    /// plugin proxy entry with `authorization: UserToken` and no Kubernetes token).
     Unauthorized,
+    /// 403: the policy refuses this caller this verb on this cluster.
+    Forbidden,
     /// 404: unknown cluster, plugin, route.
     NotFound,
     /// 405: method not allowed on this route.
@@ -44,7 +50,8 @@ impl Reason {
     pub(crate) fn code(self) -> StatusCode {
         match self {
             Reason::BadRequest => StatusCode::BAD_REQUEST,
-            Reason::Unauthorized => StatusCode::UNAUTHORIZED,
+            Reason::InvalidToken | Reason::Unauthorized => StatusCode::UNAUTHORIZED,
+            Reason::Forbidden => StatusCode::FORBIDDEN,
             Reason::NotFound => StatusCode::NOT_FOUND,
             Reason::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Reason::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -61,7 +68,8 @@ impl Reason {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reason::BadRequest => "BadRequest",
-            Reason::Unauthorized => "Unauthorized",
+            Reason::InvalidToken | Reason::Unauthorized => "Unauthorized",
+            Reason::Forbidden => "Forbidden",
             Reason::NotFound => "NotFound",
             Reason::MethodNotAllowed => "MethodNotAllowed",
             Reason::RequestTimeout => "RequestTimeout",
@@ -164,6 +172,9 @@ impl ResponseError for Error {
     fn error_response(&self) -> HttpResponse {
         let mut res = HttpResponse::build(self.reason.code());
         res.insert_header((header::CONTENT_TYPE, "application/json"));
+        if self.reason == Reason::InvalidToken {
+            res.insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#));
+        }
         if self.reason == Reason::Unauthorized {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
@@ -189,8 +200,11 @@ mod tests {
 
     #[test]
     fn unauthorized_has_www_authenticate() {
-        let r = Error::new(Reason::Unauthorized, "no token").error_response();
+        let r = Error::new(Reason::InvalidToken, "no token").error_response();
         assert_eq!(r.status(), 401);
-        assert_eq!(r.headers().get("www-authenticate").unwrap(), "Bearer");
+        assert_eq!(
+            r.headers().get("www-authenticate").unwrap(),
+            r#"Bearer error="invalid_token""#
+        );
     }
 }

@@ -139,6 +139,7 @@ async fn handle(
     };
     tracing::info!(
         target: "kubeplex::audit",
+        subject = %crate::identity::subject_of(&req),
         cluster = "aggregate",
         method = %req.method(),
         path = %req.path(),
@@ -173,8 +174,25 @@ async fn answer(
             Error::bad_request("the route prefix of the path is percent-encoded; send it plainly")
         })?;
     path::check_tail(tail)?;
+    let who = crate::identity::identify(&proxy.auth, req).await?;
     let registry = proxy.registry.load();
-    let members = members(&registry, req)?;
+    let mut members = members(&registry, req)?;
+    if let Some(who) = &who {
+        // Members the caller may not read are left out, never listed as failures.
+        let mut refused = None;
+        members.retain(|c| {
+            match crate::identity::allowed(&proxy.auth, who, c, "GET", tail, req.query_string()) {
+                Ok(()) => true,
+                Err(e) => {
+                    refused.get_or_insert(e);
+                    false
+                }
+            }
+        });
+        if members.is_empty() {
+            return Err(refused.unwrap_or_else(|| Error::new(Reason::Forbidden, "no cluster")));
+        }
+    }
     let settings = &agg.settings;
     if is_watch(req, tail) {
         return watch::serve(req, &registry, members, tail, settings).await;

@@ -1,52 +1,17 @@
 //! The entity of an `entityRef`, read from the Backstage catalog as Backstage's backend
 //! reads it: `GET {catalog}/entities/by-name/{kind}/{namespace}/{name}` with the caller's
 //! `Authorization` (the portal token; the catalog decides what this caller may see).
-//! One awc client per worker thread, built on first use.
 
 use super::error::Error;
 use super::request::EntityRef;
 use actix_web::http::StatusCode;
 use serde_json::Value;
-use std::cell::RefCell;
 use std::time::Duration;
 
 /// How long the catalog has to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest entity read.
 const MAX_ENTITY: usize = 4 * 1024 * 1024;
-
-thread_local! {
-    static CLIENT: RefCell<Option<(String, awc::Client)>> = const { RefCell::new(None) };
-}
-
-/// This worker's client for the catalog at `base`.
-fn client(base: &url::Url) -> Result<awc::Client, Error> {
-    CLIENT.with(|c| {
-        let mut c = c.borrow_mut();
-        if let Some((for_base, client)) = c.as_ref() {
-            if for_base == base.as_str() {
-                return Ok(client.clone());
-            }
-        }
-        let connector = crate::upstream::connector::cluster_connector(
-            base,
-            &crate::tls::TlsSettings::default(),
-            TIMEOUT,
-        )
-        .map_err(|e| {
-            Error::catalog(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the catalog client: {e}"),
-            )
-        })?;
-        let client = awc::Client::builder()
-            .connector(connector)
-            .timeout(TIMEOUT)
-            .finish();
-        *c = Some((base.as_str().to_string(), client.clone()));
-        Ok(client)
-    })
-}
 
 /// The entity `r` names, `None` when the catalog does not have it (or does not show it to
 /// this caller).
@@ -62,27 +27,17 @@ pub(crate) async fn entity(
         .map_err(|_| unavailable("the catalog URL cannot be a base".into()))?
         .pop_if_empty()
         .extend(["entities", "by-name", &r.kind, &r.namespace, &r.name]);
-    let client = client(&url)?;
-    let mut req = client
-        .get(url.as_str())
-        .insert_header(("Accept", "application/json"));
-    if let Some(a) = authorization {
-        req = req.insert_header((actix_web::http::header::AUTHORIZATION, a.clone()));
-    }
-    let mut res = req.send().await.map_err(|e| {
-        unavailable(format!(
-            "the catalog did not answer: {}",
-            crate::tls::describe::describe_send_error(&e)
-        ))
-    })?;
-    match res.status().as_u16() {
+    let got = crate::upstream::fetch::get(&url, authorization, TIMEOUT, MAX_ENTITY)
+        .await
+        .map_err(|e| unavailable(format!("the catalog did not answer: {e}")))?;
+    match got.status {
         200..=299 => {}
         404 => return Ok(None),
         code => {
-            let status = if matches!(code, 401 | 403) {
-                res.status()
-            } else {
-                StatusCode::BAD_GATEWAY
+            let status = match code {
+                401 => StatusCode::UNAUTHORIZED,
+                403 => StatusCode::FORBIDDEN,
+                _ => StatusCode::BAD_GATEWAY,
             };
             return Err(Error::catalog(
                 status,
@@ -90,12 +45,7 @@ pub(crate) async fn entity(
             ));
         }
     }
-    let body = res
-        .body()
-        .limit(MAX_ENTITY)
-        .await
-        .map_err(|e| unavailable(format!("reading the catalog's answer: {e}")))?;
-    match serde_json::from_slice::<Value>(&body) {
+    match serde_json::from_slice::<Value>(&got.body) {
         Ok(v @ Value::Object(_)) => Ok(Some(v)),
         _ => Err(Error::catalog(
             StatusCode::BAD_GATEWAY,

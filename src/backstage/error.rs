@@ -28,6 +28,15 @@ impl Error {
         }
     }
 
+    /// 401 `AuthenticationError`: the portal token does not verify (mode `jwt`).
+    pub(crate) fn unauthenticated(message: impl Into<String>) -> Self {
+        Error {
+            status: StatusCode::UNAUTHORIZED,
+            name: "AuthenticationError",
+            message: message.into(),
+        }
+    }
+
     /// 403 `NotAllowedError`.
     pub(crate) fn not_allowed(message: impl Into<String>) -> Self {
         Error {

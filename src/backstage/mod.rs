@@ -105,10 +105,29 @@ async fn handle(
             })?
             .map_err(|e| Error::input(format!("reading the body: {e}")))?;
         let body = request::body_object(&body)?;
+        let who = crate::identity::identify(&proxy.auth, &req)
+            .await
+            .map_err(|e| Error::unauthenticated(e.message))?;
         let (entity, custom) = entity_of(route, &req, &body, &state.settings).await?;
         entity_ref = Some(describe_entity(&entity));
         let registry = proxy.registry.load();
-        let clusters = clusters_for(&entity, &registry, state.settings.service_locator);
+        let mut clusters = clusters_for(&entity, &registry, state.settings.service_locator);
+        if let Some(who) = &who {
+            // Clusters where the caller may not list the entity's objects are left out.
+            let ns = entity["metadata"]["annotations"]["backstage.io/kubernetes-namespace"]
+                .as_str()
+                .unwrap_or("");
+            clusters.retain(|c| {
+                proxy.auth.policy.allows(
+                    who,
+                    &crate::identity::policy::Access {
+                        cluster: c,
+                        namespace: ns,
+                        verb: "list",
+                    },
+                )
+            });
+        }
         let items = fan_out(
             route,
             &req,
@@ -131,6 +150,7 @@ async fn handle(
     };
     tracing::info!(
         target: "kubeplex::audit",
+        subject = %crate::identity::subject_of(&req),
         route = %url,
         entity = entity_ref.as_deref().unwrap_or("-"),
         status,
@@ -337,6 +357,7 @@ async fn fan_out(
         caller: Caller {
             headers: &headers,
             peer: req.peer_addr().map(|a| a.ip()),
+            identity: crate::identity::of(req),
         },
         proxy,
         registry,

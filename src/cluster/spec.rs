@@ -28,6 +28,9 @@ pub struct ClusterSpec {
     pub credential: ServerCredential,
     /// What Backstage's entity routes read of a cluster (SPEC §10).
     pub backstage: BackstageDetails,
+    /// `impersonate`: with the server-side credential, send `Impersonate-User`/`-Group` of
+    /// the verified caller (SPEC §5).
+    pub impersonate: bool,
     /// How to talk TLS to it.
     pub tls: TlsSettings,
     /// For clusters from the catalog: the check of the address each connection reaches
@@ -49,6 +52,7 @@ impl ClusterSpec {
             dashboard_app: None,
             credential: ServerCredential::None,
             backstage: BackstageDetails::default(),
+            impersonate: false,
             tls: TlsSettings::default(),
             connect_guard: None,
         }

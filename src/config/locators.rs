@@ -54,6 +54,7 @@ pub(crate) const CLUSTER_KEYS: &[&str] = &[
     "clientCertFile",
     "clientKeyFile",
     "tlsServerName",
+    "impersonate",
 ];
 
 /// The top-level keys of Backstage's `kubernetes:` block besides `clusterLocatorMethods`
@@ -332,6 +333,7 @@ fn read_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<ClusterC
         tls_server_name,
         dashboard_parameters: c.get("dashboardParameters").map(super::backstage::to_json),
         custom_resources: super::backstage::custom_resources(c, "customResources", p),
+        impersonate: c.boolean("impersonate", p).unwrap_or(false),
     })
 }
 

@@ -237,7 +237,9 @@ fn read_by_kubeplex(key: &str) -> bool {
         || under("kubernetes")
         || under("kubeplex")
         || under("backend.baseUrl")
+        || under("backend.auth.externalAccess")
         || key == "backend"
+        || key == "backend.auth"
 }
 
 /// Validates the merged tree into [`Settings`], recording every problem.
@@ -261,6 +263,8 @@ fn validate(root: &Node, env: &Env, p: &mut Problems) -> Settings {
                 _ => None,
             });
     let kubernetes = top.obj("kubernetes", p);
+    settings.auth.jwt.static_tokens = server::read_external_access(&top, p);
+    server::check_jwt(&top, &settings.auth, p);
     settings.backstage = backstage::read(
         kubernetes.as_ref(),
         kubeplex.as_ref(),
@@ -280,6 +284,22 @@ fn validate(root: &Node, env: &Env, p: &mut Problems) -> Settings {
             top.problem("kubernetes.clusterLocatorMethods", locators::NO_LOCATORS, p)
         }
         None => {}
+    }
+    if settings.auth.mode != AuthMode::Jwt {
+        for (i, l) in settings.locators.iter().enumerate() {
+            let LocatorKind::Config { clusters } = &l.kind else {
+                continue;
+            };
+            for (j, c) in clusters.iter().enumerate() {
+                if c.impersonate {
+                    top.problem(
+                        &format!("kubernetes.clusterLocatorMethods[{i}].clusters[{j}].impersonate"),
+                        "needs kubeplex.auth.mode jwt (there is no verified user to impersonate)",
+                        p,
+                    );
+                }
+            }
+        }
     }
     if let Some(pp) = kubeplex.as_ref().and_then(|kp| kp.obj("pluginProxy", p)) {
         // The ConsolePlugin files read go to `settings.files` (watched for reload).

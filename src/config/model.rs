@@ -190,24 +190,117 @@ pub struct ListenerTls {
 }
 
 /// `kubeplex.auth`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct AuthSettings {
     /// `mode`, default `none`.
     pub mode: AuthMode,
     /// `dangerouslyAllowUnauthenticated`: the operator accepts that, in mode `none`, anyone
     /// who reaches a non-loopback listener uses the clusters' server-side credentials.
     pub dangerously_allow_unauthenticated: bool,
+    /// How portal tokens are verified in mode `jwt`.
+    pub jwt: JwtSettings,
+    /// `policy`: ordered rules, first match wins; default deny in mode `jwt`.
+    pub policy: Vec<PolicyRule>,
 }
 
-/// `kubeplex.auth.mode`. Only `none` is implemented in this version (`jwt` is refused).
+/// `kubeplex.auth.mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthMode {
     /// Anyone who reaches kubeplex may use it; the caller's `Authorization` is their
     /// Kubernetes token.
     #[default]
     None,
+    /// The caller's `Authorization: Bearer` is a portal token, verified (SPEC §5).
+    Jwt,
 }
 
+/// The token verification settings of mode `jwt`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwtSettings {
+    /// `jwksUrl`: the portal's JWKS (Backstage: `{backend}/api/auth/.well-known/jwks.json`).
+    pub jwks_url: Option<String>,
+    /// `jwks`: an inline JWKS document.
+    pub jwks: Option<serde_json::Value>,
+    /// `publicKeys`: PEM public keys (RSA, EC P-256/P-384, Ed25519).
+    pub public_keys: Vec<crate::redact::Secret>,
+    /// `secrets`: HS256 secrets of service-to-service tokens (UTF-8 bytes).
+    pub secrets: Vec<crate::redact::Secret>,
+    /// `issuer`: accepted `iss` values (none: not checked).
+    pub issuer: Vec<String>,
+    /// `audience`: accepted `aud` values (none: not checked).
+    pub audience: Vec<String>,
+    /// `algorithms`: accepted algorithms (none: each key's own).
+    pub algorithms: Vec<String>,
+    /// `leeway`: clock skew allowed for `exp` and `nbf`, default 30s.
+    pub leeway: Duration,
+    /// `requiredClaims`: claims every token must carry (besides `exp` and `sub`).
+    pub required_claims: Vec<String>,
+    /// `impersonateExtraClaims`: claims sent as `Impersonate-Extra-<claim>` to clusters
+    /// with `impersonate: true`.
+    pub impersonate_extra_claims: Vec<String>,
+    /// Backstage's `backend.auth.externalAccess` entries of `type: static`.
+    pub static_tokens: Vec<StaticToken>,
+}
+
+impl Default for JwtSettings {
+    fn default() -> Self {
+        JwtSettings {
+            jwks_url: None,
+            jwks: None,
+            public_keys: Vec::new(),
+            secrets: Vec::new(),
+            issuer: Vec::new(),
+            audience: Vec::new(),
+            algorithms: Vec::new(),
+            leeway: Duration::from_secs(30),
+            required_claims: Vec::new(),
+            impersonate_extra_claims: Vec::new(),
+            static_tokens: Vec::new(),
+        }
+    }
+}
+
+/// A Backstage external-access static token and the subject it stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticToken {
+    /// `options.token`.
+    pub token: crate::redact::Secret,
+    /// `options.subject`.
+    pub subject: String,
+}
+
+/// The verbs a policy rule may name: the API server's, with the streaming subresources as
+/// verbs of their own.
+pub const POLICY_VERBS: &[&str] = &[
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "exec",
+    "attach",
+    "portforward",
+    "proxy",
+    "log",
+];
+
+/// One policy rule: subjects × clusters × namespaces × verbs, allow or deny.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRule {
+    /// Globs over the token's `sub` and each of its `ent`.
+    pub subjects: Vec<String>,
+    /// Globs over cluster names and keys.
+    pub clusters: Vec<String>,
+    /// Globs over namespaces ("" for cluster-scoped requests).
+    pub namespaces: Vec<String>,
+    /// Verbs (`get`, `list`, ..., `exec`, `proxy`, `log`) or `*`.
+    pub verbs: Vec<String>,
+    /// `effect`.
+    pub allow: bool,
+}
 /// `kubeplex.duplicateNames`: what a name shared by several clusters does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DuplicateNames {
@@ -276,6 +369,8 @@ pub struct ClusterConfig {
     pub dashboard_parameters: Option<serde_json::Value>,
     /// Backstage's per-cluster `customResources`.
     pub custom_resources: Option<Vec<CustomResourceRef>>,
+    /// `impersonate`: with the server-side credential, act as the portal user (SPEC §5).
+    pub impersonate: bool,
 }
 
 /// A `catalog` locator. Its `Debug` output shows the URL without userinfo, query or

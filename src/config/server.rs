@@ -9,6 +9,7 @@
 use super::read::{Obj, Problems};
 use super::{AuthMode, AuthSettings, DuplicateNames, ListenerTls, ServerSettings, Settings};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// The smallest `maxHeaderBytes` accepted.
 pub(crate) const MIN_HEADER_BYTES: u64 = 1024;
@@ -42,17 +43,27 @@ pub(crate) const KUBEPLEX_KEYS: &[&str] = &[
     "pluginProxy",
 ];
 
-/// Keys of `kubeplex.auth` implemented in this version.
-pub(crate) const AUTH_KEYS: &[&str] = &["mode", "dangerouslyAllowUnauthenticated"];
-
-/// Keys of `kubeplex.auth` that SPEC §5 names for `mode: jwt`, not implemented yet.
-pub(crate) const AUTH_LATER_KEYS: &[&str] = &[
+/// Keys of `kubeplex.auth`.
+pub(crate) const AUTH_KEYS: &[&str] = &[
+    "mode",
+    "dangerouslyAllowUnauthenticated",
     "jwksUrl",
+    "jwks",
+    "publicKeys",
+    "secrets",
     "issuer",
     "audience",
     "algorithms",
-    "secrets",
+    "leeway",
+    "requiredClaims",
+    "impersonateExtraClaims",
     "policy",
+];
+
+/// The algorithms a portal token may be signed with.
+pub(crate) const ALGORITHMS: &[&str] = &[
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+    "ES384", "EdDSA",
 ];
 
 /// The largest `maxHeaderBytes`: actix-http's HTTP/1 decoder answers a bare, empty `431`
@@ -226,34 +237,212 @@ fn read_server(s: &Obj<'_>, home: Option<&str>, out: &mut ServerSettings, p: &mu
 /// setting of SPEC §5 is refused as not implemented yet.
 fn read_auth(a: &Obj<'_>, p: &mut Problems) -> AuthSettings {
     let mut out = AuthSettings::default();
-    let known: Vec<&str> = AUTH_KEYS.iter().chain(AUTH_LATER_KEYS).copied().collect();
-    a.deny_unknown(&known, p);
-    for key in AUTH_LATER_KEYS {
-        if a.has(key) {
-            a.problem(
-                key,
-                "is not implemented yet in this version (only mode: none); remove it",
-                p,
-            );
-        }
-    }
+    a.deny_unknown(AUTH_KEYS, p);
     if let Some(mode) = a.string("mode", p) {
         match mode.as_str() {
             "none" => out.mode = AuthMode::None,
-            "jwt" => a.problem(
-                "mode",
-                r#""jwt" is not implemented yet in this version (only "none"); remove it"#,
-                p,
-            ),
+            "jwt" => out.mode = AuthMode::Jwt,
             other => a.problem(
                 "mode",
-                format!(r#"must be "none" ("jwt" is not implemented yet), got {other:?}"#),
+                format!(r#"must be "none" or "jwt", got {other:?}"#),
                 p,
             ),
         }
     }
     if let Some(b) = a.boolean("dangerouslyAllowUnauthenticated", p) {
         out.dangerously_allow_unauthenticated = b;
+    }
+    let j = &mut out.jwt;
+    if let Some(u) = a.string("jwksUrl", p) {
+        match super::locators::check_url(&u) {
+            Ok(_) => j.jwks_url = Some(u),
+            Err(m) => a.problem("jwksUrl", m, p),
+        }
+    }
+    if let Some(node) = a.get("jwks") {
+        let v = match &node.value {
+            super::tree::Value::Str(s) => {
+                serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
+            }
+            _ => super::backstage::to_json(node),
+        };
+        if v.get("keys").is_some_and(serde_json::Value::is_array) {
+            j.jwks = Some(v);
+        } else {
+            a.problem("jwks", "must be a JWKS document ({\"keys\": [...]})", p);
+        }
+    }
+    j.public_keys = a
+        .strings("publicKeys", p)
+        .unwrap_or_default()
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    j.secrets = a
+        .strings("secrets", p)
+        .unwrap_or_default()
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    for (i, s) in j.secrets.iter().enumerate() {
+        if s.expose().len() < 32 {
+            a.problem(
+                &format!("secrets[{i}]"),
+                "must be at least 32 bytes: it verifies HS256 tokens",
+                p,
+            );
+        }
+    }
+    j.issuer = string_or_list(a, "issuer", p);
+    j.audience = string_or_list(a, "audience", p);
+    j.algorithms = a.strings("algorithms", p).unwrap_or_default();
+    for alg in &j.algorithms {
+        if !ALGORITHMS.contains(&alg.as_str()) {
+            a.problem(
+                "algorithms",
+                format!(
+                    "unknown algorithm {alg:?} (expected some of {})",
+                    ALGORITHMS.join(", ")
+                ),
+                p,
+            );
+        }
+    }
+    if let Some(d) = a.duration("leeway", p) {
+        if d > Duration::from_secs(300) {
+            a.problem("leeway", "must be at most 5m", p);
+        }
+        j.leeway = d;
+    }
+    j.required_claims = a.strings("requiredClaims", p).unwrap_or_default();
+    j.impersonate_extra_claims = a.strings("impersonateExtraClaims", p).unwrap_or_default();
+    out.policy = read_policy(a, p);
+    out
+}
+
+/// Backstage's `backend.auth.externalAccess` entries of `type: static`
+/// (`{type: static, options: {token, subject}}`); other types are Backstage's own business.
+pub(crate) fn read_external_access(top: &Obj<'_>, p: &mut Problems) -> Vec<super::StaticToken> {
+    let Some(list) = top
+        .get("backend")
+        .and_then(|b| b.get("auth"))
+        .and_then(|a| a.get("externalAccess"))
+    else {
+        return Vec::new();
+    };
+    let path = "backend.auth.externalAccess";
+    let mut out = Vec::new();
+    for (path, node) in super::read::list(list, path, p).unwrap_or_default() {
+        let Some(e) = Obj::new(node, &path, p) else {
+            continue;
+        };
+        if e.string("type", p).as_deref() != Some("static") {
+            continue;
+        }
+        let Some(o) = e.obj("options", p) else {
+            e.problem("options", "required for type static ({token, subject})", p);
+            continue;
+        };
+        let (Some(token), Some(subject)) = (
+            o.required_string("token", p),
+            o.required_string("subject", p),
+        ) else {
+            continue;
+        };
+        if token.len() < 8 || token.chars().any(char::is_whitespace) {
+            o.problem("token", "must be at least 8 characters without spaces", p);
+            continue;
+        }
+        out.push(super::StaticToken {
+            token: token.into(),
+            subject,
+        });
+    }
+    out
+}
+
+/// Mode `jwt` needs something to verify tokens with.
+pub(crate) fn check_jwt(top: &Obj<'_>, auth: &AuthSettings, p: &mut Problems) {
+    let j = &auth.jwt;
+    if auth.mode == AuthMode::Jwt
+        && j.jwks_url.is_none()
+        && j.jwks.is_none()
+        && j.public_keys.is_empty()
+        && j.secrets.is_empty()
+        && j.static_tokens.is_empty()
+    {
+        top.problem(
+            "kubeplex.auth.mode",
+            "jwt needs jwksUrl, jwks, publicKeys, secrets or backend.auth.externalAccess static tokens to verify callers with",
+            p,
+        );
+    }
+}
+
+/// A string or a list of strings.
+fn string_or_list(a: &Obj<'_>, key: &str, p: &mut Problems) -> Vec<String> {
+    match a.get(key).map(|n| &n.value) {
+        Some(super::tree::Value::Str(s)) => vec![s.clone()],
+        Some(_) => a.strings(key, p).unwrap_or_default(),
+        None => Vec::new(),
+    }
+}
+
+/// `kubeplex.auth.policy`: `{subjects, clusters, namespaces, verbs, effect}` each; globs
+/// checked here so a bad one is a configuration error, not a request-time surprise.
+fn read_policy(a: &Obj<'_>, p: &mut Problems) -> Vec<super::PolicyRule> {
+    let mut out = Vec::new();
+    for (path, node) in a.list("policy", p).unwrap_or_default() {
+        let Some(r) = Obj::new(node, &path, p) else {
+            continue;
+        };
+        r.deny_unknown(
+            &["subjects", "clusters", "namespaces", "verbs", "effect"],
+            p,
+        );
+        let mut field = |key: &str| -> Vec<String> {
+            let v = r.strings(key, p).unwrap_or_else(|| vec!["*".into()]);
+            for g in &v {
+                if let Err(e) = globset::Glob::new(g) {
+                    r.problem(key, format!("not a glob: {g:?}: {}", e.kind()), p);
+                }
+            }
+            v
+        };
+        let (subjects, clusters, namespaces, verbs) = (
+            field("subjects"),
+            field("clusters"),
+            field("namespaces"),
+            field("verbs"),
+        );
+        for v in &verbs {
+            if v != "*" && !super::POLICY_VERBS.contains(&v.as_str()) {
+                r.problem(
+                    "verbs",
+                    format!(
+                        "unknown verb {v:?} (expected * or some of {})",
+                        super::POLICY_VERBS.join(", ")
+                    ),
+                    p,
+                );
+            }
+        }
+        let allow = match r.required_string("effect", p).as_deref() {
+            Some("allow") => true,
+            Some("deny") => false,
+            Some(other) => {
+                r.problem("effect", format!("must be allow or deny, got {other:?}"), p);
+                false
+            }
+            None => false,
+        };
+        out.push(super::PolicyRule {
+            subjects,
+            clusters,
+            namespaces,
+            verbs,
+            allow,
+        });
     }
     out
 }

@@ -85,6 +85,7 @@ pub(crate) fn spec(locator: &str, c: &ClusterConfig) -> Result<ClusterSpec, Erro
         dashboard_url: c.dashboard_url.clone(),
         dashboard_app: c.dashboard_app.clone(),
         credential,
+        impersonate: c.impersonate,
         backstage: crate::cluster::BackstageDetails {
             skip_metrics_lookup: c.skip_metrics_lookup,
             dashboard_parameters: c.dashboard_parameters.clone(),

@@ -43,13 +43,24 @@ pub(crate) enum RequestError {
     /// `authorization: UserToken` and the caller sent no Kubernetes token.
     #[error(
         "plugin {plugin} alias {alias} proxies with the caller's Kubernetes token \
-         (authorization: UserToken): send Authorization: Bearer <token>"
+         (authorization: UserToken) and the request carries none: send Authorization: Bearer \
+         <token>, or Backstage-Kubernetes-Authorization when kubeplex.auth verifies portal tokens"
     )]
     NoToken {
         /// The plugin.
         plugin: String,
         /// The alias.
         alias: String,
+    },
+    /// The access policy (SPEC §5) does not let the caller proxy to the entry's Service.
+    #[error("{subject} may not proxy services in namespace {namespace} in cluster {cluster}")]
+    Forbidden {
+        /// The verified caller.
+        subject: String,
+        /// The Service's namespace.
+        namespace: String,
+        /// The cluster key the policy decided on.
+        cluster: String,
     },
     /// The entry cannot reach its Service: no usable CA, or its cluster is gone.
     #[error("plugin {plugin} alias {alias}: {why}")]
@@ -87,6 +98,7 @@ impl From<RequestError> for Error {
             RequestError::UnknownAlias { .. } => Reason::NotFound,
             RequestError::EncodedPrefix => Reason::BadRequest,
             RequestError::NoToken { .. } => Reason::Unauthorized,
+            RequestError::Forbidden { .. } => Reason::Forbidden,
             RequestError::Unreachable { .. } => Reason::BadGateway,
             RequestError::Forward(inner) => {
                 let message = inner

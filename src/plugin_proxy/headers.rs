@@ -3,9 +3,12 @@
 //! and `X-CSRFToken` as well):
 //!
 //! - the upstream `Authorization` is decided here alone: `UserToken` sends the caller's
-//!   Kubernetes token (SPEC §3 rules 1-3) as `Authorization: Bearer`, and a request without
-//!   one is a 401; `None` sends no `Authorization` to the Service whatever the caller sent
-//!   (through the API server, `None` means the cluster's server-side credential);
+//!   Kubernetes token (SPEC §3 rules 1-3; with `kubeplex.auth.mode: jwt` the caller's
+//!   `Authorization` is the portal token, so rules 1-2) as `Authorization: Bearer`, and a
+//!   request without one is a 401 (through the API server of a cluster with
+//!   `impersonate: true`, the verified caller impersonated will do); `None` sends no
+//!   `Authorization` to the Service whatever the caller sent (through the API server, `None`
+//!   means the cluster's server-side credential);
 //! - on the way out, as the OpenShift console's proxy does: `Access-Control-Allow-*`,
 //!   `Access-Control-Expose-Headers` and `Server` are removed (hop-by-hop headers already
 //!   are), and `Content-Security-Policy: sandbox;` and `X-Content-Security-Policy:
@@ -17,14 +20,16 @@ use crate::upstream::credential;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// The caller's Kubernetes token for a `UserToken` entry (SPEC §3 rules 1-3, `spec` the
-/// entry's cluster for rule 2's provider headers; a portal token never counts), as an
-/// `Authorization` value with the `Bearer` scheme when the caller sent a bare token;
-/// `None` when the caller sent none.
+/// entry's cluster for rule 2's provider headers; a portal token never counts, and with
+/// `identity_checking` the caller's `Authorization` is the portal token, so rule 3 does
+/// not apply), as an `Authorization` value with the `Bearer` scheme when the caller sent a
+/// bare token; `None` when the caller sent none.
 pub(crate) fn user_token(
     headers: &HeaderMap,
     spec: &ClusterSpec,
+    identity_checking: bool,
 ) -> Result<Option<HeaderValue>, Error> {
-    let Some(c) = credential::from_request(headers, spec, false)? else {
+    let Some(c) = credential::from_request(headers, spec, identity_checking)? else {
         return Ok(None);
     };
     let Some(v) = c.authorization else {
@@ -108,16 +113,21 @@ mod tests {
     fn user_tokens() {
         let spec = ClusterSpec::new("c", url::Url::parse("https://h").unwrap());
         let mut h = HeaderMap::new();
-        assert_eq!(user_token(&h, &spec).unwrap(), None);
+        assert_eq!(user_token(&h, &spec, false).unwrap(), None);
         h.insert(
             HeaderName::from_static("authorization"),
             HeaderValue::from_static("Bearer mine"),
         );
-        assert_eq!(user_token(&h, &spec).unwrap().unwrap(), "Bearer mine");
+        assert_eq!(
+            user_token(&h, &spec, false).unwrap().unwrap(),
+            "Bearer mine"
+        );
+        // With portal tokens verified, the caller's Authorization is not a Kubernetes token.
+        assert_eq!(user_token(&h, &spec, true).unwrap(), None);
         h.insert(
             HeaderName::from_static("backstage-kubernetes-authorization"),
             HeaderValue::from_static("bare"),
         );
-        assert_eq!(user_token(&h, &spec).unwrap().unwrap(), "Bearer bare");
+        assert_eq!(user_token(&h, &spec, true).unwrap().unwrap(), "Bearer bare");
     }
 }

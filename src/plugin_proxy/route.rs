@@ -102,6 +102,8 @@ async fn serve(
     ctx: &mut Ctx,
 ) -> Result<HttpResponse, RequestError> {
     let (plugin, alias, tail) = split(req.uri().path())?;
+    // Mode `jwt`: the caller's portal token is verified (a 401 otherwise) and consumed.
+    let who = crate::identity::identify(&proxy.auth, req).await?;
     let entry = find(table, plugin, alias)?;
     ctx.plugin = Some((entry.plugin.clone(), entry.alias.clone()));
     crate::proxy::check_request(req, tail)?;
@@ -117,10 +119,10 @@ async fn serve(
     let registry = proxy.registry.load();
     let settings = &proxy.settings;
     let user = entry.authorization == Authorization::UserToken;
-    // The entry's cluster, when one matters: the API server the request goes through, or
-    // the provider a caller's token header is for.
+    // The entry's cluster, when one matters: the API server the request goes through, the
+    // provider a caller's token header is for, or what the access policy decides on.
     let apiserver = matches!(entry.route, Route::Apiserver { .. });
-    let choice = if apiserver || (user && entry.cluster.is_some()) {
+    let choice = if apiserver || who.is_some() || (user && entry.cluster.is_some()) {
         let c = registry
             .choose(entry.cluster.as_deref())
             .map_err(|e| unreachable(format!("cluster: {}", e.message)))?;
@@ -128,20 +130,41 @@ async fn serve(
     } else {
         None
     };
-    let mut authorization = if user {
-        let spec: &ClusterSpec = match &choice {
-            Some(c) => &c.cluster.spec,
-            None => no_cluster(),
+    // SPEC §7: verb `proxy` on `services` in the entry's namespace.
+    if let (Some(who), Some(choice)) = (&who, &choice) {
+        let access = crate::identity::policy::Access {
+            cluster: &choice.cluster,
+            namespace: &entry.namespace,
+            verb: "proxy",
         };
-        Some(
-            user_token(req.headers(), spec)?.ok_or_else(|| RequestError::NoToken {
+        if !proxy.auth.policy.allows(who, &access) {
+            return Err(RequestError::Forbidden {
+                subject: who.subject.clone(),
+                namespace: entry.namespace.clone(),
+                cluster: choice.cluster.key.to_string(),
+            });
+        }
+    }
+    let spec: &ClusterSpec = match &choice {
+        Some(c) => &c.cluster.spec,
+        None => no_cluster(),
+    };
+    // `UserToken`: the caller's Kubernetes token (SPEC §3 rules 1-3; rule 3 only without
+    // identity checking); through an API server whose cluster impersonates, the verified
+    // caller impersonated with the cluster's credential will do.
+    let mut authorization = None;
+    let mut callers_own = false;
+    if user {
+        authorization = user_token(req.headers(), spec, proxy.auth.checks())?;
+        callers_own = authorization.is_some();
+        let impersonated = apiserver && who.is_some() && spec.impersonate;
+        if !callers_own && !impersonated {
+            return Err(RequestError::NoToken {
                 plugin: entry.plugin.to_string(),
                 alias: entry.alias.to_string(),
-            })?,
-        )
-    } else {
-        None
-    };
+            });
+        }
+    }
     let rest = if tail.is_empty() { "/" } else { tail };
     let (up, path) = match &entry.route {
         Route::Direct { target, .. } => {
@@ -162,7 +185,7 @@ async fn serve(
             let cluster = &choice.cluster;
             ctx.choice = Some(choice.clone());
             let up = client::for_cluster(&registry, cluster, settings.connect_timeout)?;
-            if !user {
+            if !callers_own {
                 // SPEC §3 rule 4 (or 5): the cluster's own credential, never the caller's.
                 authorization = up.token.current(cluster.key.as_str())?;
             }
@@ -171,19 +194,28 @@ async fn serve(
     };
     let caller = Caller::of(req);
     let filter = RequestFilter {
-        keep_impersonate: user,
+        keep_impersonate: callers_own,
         keep_upgrade: upgrade,
         plugin: true,
         peer: caller.peer,
         peer_trusted: is_trusted(caller.peer, &settings.trusted_proxies),
         max_header_bytes: settings.max_header_bytes,
     };
+    // SPEC §5: a cluster with `impersonate: true` sees the verified caller, not the
+    // credential's own identity, when the API server is reached with that credential.
+    let impersonate = who
+        .as_ref()
+        .filter(|_| apiserver && !callers_own && spec.impersonate);
     let query = req.uri().query();
     let prepare = || -> Result<Prepared, Error> {
+        let mut headers = forward::upstream_headers(&caller, &filter, authorization.as_ref())?;
+        if let Some(who) = impersonate {
+            crate::identity::impersonate(who, &mut headers)?;
+        }
         Ok(Prepared {
             up: up.clone(),
             uri: up.target(&path, query)?,
-            headers: forward::upstream_headers(&caller, &filter, authorization.as_ref())?,
+            headers,
         })
     };
     let dest = Dest::Plugin {

@@ -55,6 +55,8 @@ pub(crate) struct Entry {
     pub authorization: Authorization,
     /// `cluster` (name or key) as configured; `None`: the only cluster.
     pub cluster: Option<String>,
+    /// The Service's namespace (what the access policy decides on).
+    pub namespace: String,
     /// How the Service is reached.
     pub route: Route,
 }
@@ -162,6 +164,7 @@ impl Table {
                         alias: e.alias.as_str().into(),
                         authorization: e.authorization,
                         cluster: e.cluster.clone(),
+                        namespace: e.service.namespace.clone(),
                         route,
                     }),
                 );

@@ -26,6 +26,7 @@
 //! that keeps moving is never cut off); bodies, such as a watch open for hours, never.
 
 use crate::cluster::{Choice, Registry};
+use crate::identity::Identity;
 use crate::proxy::headers::{self, RequestFilter};
 use crate::proxy::ProxyState;
 use crate::status::Error;
@@ -65,14 +66,17 @@ pub(crate) struct Caller<'a> {
     pub headers: &'a actix_web::http::header::HeaderMap,
     /// The caller's address.
     pub peer: Option<std::net::IpAddr>,
+    /// The verified caller (mode `jwt`), for impersonation.
+    pub identity: Option<Arc<Identity>>,
 }
 
 impl<'a> Caller<'a> {
-    /// The caller of `req`.
+    /// The caller of `req` (its identity, when [`crate::identity::authorize`] verified one).
     pub(crate) fn of(req: &'a HttpRequest) -> Self {
         Caller {
             headers: req.headers(),
             peer: req.peer_addr().map(|a| a.ip()),
+            identity: crate::identity::of(req),
         }
     }
 }
@@ -116,7 +120,7 @@ pub(crate) fn prepare_for(
         caller.headers,
         &cluster.spec,
         &up.token,
-        false,
+        state.auth.checks(),
         cluster.key.as_str(),
     )?;
     let uri = up.target(tail, query)?;
@@ -128,7 +132,13 @@ pub(crate) fn prepare_for(
         peer_trusted: headers::is_trusted(caller.peer, &server.trusted_proxies),
         max_header_bytes: server.max_header_bytes,
     };
-    let headers = upstream_headers(caller, &filter, cred.authorization.as_ref())?;
+    let mut headers = upstream_headers(caller, &filter, cred.authorization.as_ref())?;
+    // The cluster's RBAC per portal user: the server-side credential acts as the caller.
+    if cluster.spec.impersonate && !cred.source.is_callers_own() {
+        if let Some(who) = &caller.identity {
+            crate::identity::impersonate(who, &mut headers)?;
+        }
+    }
     Ok(Prepared { up, uri, headers })
 }
 

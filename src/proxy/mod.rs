@@ -114,11 +114,16 @@ struct ClusterList<'a> {
     items: Vec<ClusterItem<'a>>,
 }
 
-async fn list_clusters(state: web::Data<ProxyState>) -> HttpResponse {
+async fn list_clusters(req: HttpRequest, state: web::Data<ProxyState>) -> HttpResponse {
+    let who = match crate::identity::identify(&state.auth, &req).await {
+        Ok(who) => who,
+        Err(e) => return Ctx::new(&req).finish(&req, Err(e)),
+    };
     let reg = state.registry.load();
     let items = reg
         .clusters()
         .iter()
+        .filter(|c| who.as_ref().is_none_or(|w| state.auth.policy.may_use(w, c)))
         .map(|c| ClusterItem {
             name: &c.spec.name,
             key: c.key.as_str(),
@@ -162,6 +167,7 @@ async fn by_header(
     let mut ctx = Ctx::new(&req);
     let registry = state.registry.load();
     let result = async {
+        crate::identity::identify(&state.auth, &req).await?;
         let choice = &*ctx.choice.insert(choose::by_header(&registry, &req)?);
         let tail = after_route(&req, &state, "/proxy")?;
         proxy(&req, payload, &state, &registry, choice, tail).await
@@ -178,6 +184,7 @@ async fn by_path(
     let mut ctx = Ctx::new(&req);
     let registry = state.registry.load();
     let result = async {
+        crate::identity::identify(&state.auth, &req).await?;
         let rest = after_route(&req, &state, "/clusters/")?;
         let (segment, tail) = match rest.find('/') {
             Some(i) => rest.split_at(i),
@@ -198,7 +205,18 @@ async fn proxy(
     choice: &Choice,
     tail: &str,
 ) -> Result<HttpResponse, Error> {
-    check_request(req, tail)?;
+    check_target(req, tail)?;
+    if let Some(who) = crate::identity::of(req) {
+        crate::identity::allowed(
+            &state.auth,
+            &who,
+            &choice.cluster,
+            req.method().as_str(),
+            tail,
+            req.query_string(),
+        )?;
+    }
+    check_method(req)?;
     if req.headers().contains_key("upgrade") {
         return upgrade::handle(req, payload, state, registry, choice, tail).await;
     }
@@ -209,6 +227,12 @@ async fn proxy(
 /// absolute-form target, a safe path tail ([`path::check_tail`]), no `TRACE` or `CONNECT`.
 /// The plugin proxy applies them too.
 pub(crate) fn check_request(req: &HttpRequest, tail: &str) -> Result<(), Error> {
+    check_target(req, tail)?;
+    check_method(req)
+}
+
+/// No absolute-form target, a safe path tail.
+fn check_target(req: &HttpRequest, tail: &str) -> Result<(), Error> {
     // HTTP/1 only: an HTTP/2 request always has `:scheme` and `:authority`, which the URI
     // carries; they are not a target elsewhere (the upstream URI and `Host` are the
     // cluster's whatever they say).
@@ -221,7 +245,11 @@ pub(crate) fn check_request(req: &HttpRequest, tail: &str) -> Result<(), Error> 
             "absolute-form request targets are refused; send the path only",
         ));
     }
-    path::check_tail(tail)?;
+    path::check_tail(tail)
+}
+
+/// No `TRACE` or `CONNECT`.
+fn check_method(req: &HttpRequest) -> Result<(), Error> {
     // TRACE would reflect the request, credential included (RFC 9110 §9.3.8); CONNECT
     // would open a tunnel to wherever the cluster lets it. Neither goes upstream.
     let m = req.method();
@@ -362,6 +390,7 @@ impl Drop for Audit {
         tracing::info!(
             target: "kubeplex::audit",
             request_id = self.request_id.to_str().unwrap_or(""),
+            subject = %crate::identity::subject_of(&self.req),
             cluster = self.cluster.as_ref().map_or("-", |c| c.as_str()),
             plugin = self.plugin.as_ref().map(|p| &*p.0),
             alias = self.plugin.as_ref().map(|p| &*p.1),

@@ -12,6 +12,8 @@ pub(crate) struct ProxyState {
     pub registry: RegistryHandle,
     /// Per-request settings.
     pub settings: ProxySettings,
+    /// Who is calling (`kubeplex.auth`) and the policy.
+    pub auth: std::sync::Arc<crate::identity::Authenticator>,
 }
 
 /// The `kubeplex.server` settings a proxied request uses.

@@ -174,6 +174,7 @@ pub(crate) async fn tunnel(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
         ),
+        subject: crate::identity::subject_of(req),
         cluster: match dest {
             Dest::Cluster(key) => key.to_owned(),
             Dest::Plugin { .. } => up
@@ -345,6 +346,7 @@ where
 /// body or the client-to-cluster pump) lets go, which is when the tunnel has closed.
 struct TunnelAudit {
     request_id: RefCell<Option<String>>,
+    subject: String,
     /// The cluster key (`-` for a plugin's Service reached directly).
     cluster: String,
     /// The plugin and alias of a plugin proxy tunnel.
@@ -361,6 +363,7 @@ impl Drop for TunnelAudit {
         tracing::info!(
             target: "kubeplex::audit",
             request_id = self.request_id.borrow().as_deref().unwrap_or(""),
+            subject = %self.subject,
             cluster = %self.cluster,
             plugin = self.plugin.as_ref().map(|p| p.0.as_str()),
             alias = self.plugin.as_ref().map(|p| p.1.as_str()),

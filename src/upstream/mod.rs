@@ -9,4 +9,5 @@ pub(crate) mod client;
 pub mod connect;
 pub mod connector;
 pub(crate) mod credential;
+pub(crate) mod fetch;
 pub(crate) mod target;

@@ -133,3 +133,129 @@ async fn backstage_frontend_client_lists_and_proxies() {
     assert_eq!(p["status"], 200, "{p}");
     assert_eq!(p["headers"]["kubeplex-cluster"], "config:sa-dev");
 }
+
+/// Runs client.mjs in `--entity` mode: the Kubernetes tab's three entity calls.
+fn run_entity_client(base: &str, entity: &serde_json::Value) -> serde_json::Value {
+    let auth = serde_json::json!({"oidc": {"okta": "okta-user-token"}});
+    let out = Command::new("node")
+        .arg(client_dir().join("client.mjs"))
+        .args(["--entity", base])
+        .env("ENTITY", entity.to_string())
+        .env("AUTH", auth.to_string())
+        .env(
+            "CUSTOM_RESOURCES",
+            serde_json::json!([crate::backstage_api::gadgets()]).to_string(),
+        )
+        .env("BACKSTAGE_USER_TOKEN", backstage_user_token())
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "client.mjs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("client prints JSON")
+}
+
+#[actix_web::test]
+async fn backstage_frontend_client_reads_an_entitys_objects() {
+    use crate::backstage_api::{catalog, entity, sim_config, start, url_of, DEFAULT_TYPES};
+    // An oidc cluster accepting only the user's okta token, a service-account cluster, and
+    // a fake catalog that knows component:default/web.
+    let oidc = start(&sim_config("oidc", &["okta-user-token"])).await;
+    let sa = start(&sim_config("sa", &["sa-token"])).await;
+    let web = entity("web", serde_json::json!({}));
+    let cat = catalog(web.clone()).await;
+    let mut settings = Settings::default();
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.server.workers = Some(2);
+    settings.backstage.catalog_url = Some(format!("{}/api/catalog", cat.url));
+    settings.locators = vec![LocatorConfig {
+        id: "config".into(),
+        kind: LocatorKind::Config {
+            clusters: vec![
+                ClusterConfig {
+                    name: "oidc-prod".into(),
+                    url: url_of(&oidc),
+                    auth_provider: Some("oidc".into()),
+                    oidc_token_provider: Some("okta".into()),
+                    ..Default::default()
+                },
+                ClusterConfig {
+                    name: "sa-dev".into(),
+                    url: url_of(&sa),
+                    auth_provider: Some("serviceAccount".into()),
+                    service_account_token: Some("sa-token".into()),
+                    ..Default::default()
+                },
+            ],
+        },
+    }];
+    let app = kubeplex::app::spawn(settings).await.unwrap();
+    let base = app.url();
+    let out = actix_web::rt::task::spawn_blocking(move || run_entity_client(&base, &web))
+        .await
+        .unwrap();
+
+    let names = |item: &serde_json::Value, ty: &str| -> Vec<String> {
+        let mut n: Vec<String> = item["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == ty)
+            .unwrap_or_else(|| panic!("no {ty}: {item}"))["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    // getObjectsByEntity and getWorkloadsByEntity: the entity's objects in both clusters.
+    for answer in [&out["objects"], &out["workloads"]] {
+        let items = answer["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer}"));
+        let keys: Vec<&str> = items
+            .iter()
+            .map(|i| i["cluster"]["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["config:oidc-prod", "config:sa-dev"], "{answer}");
+        for item in items {
+            assert_eq!(item["errors"], serde_json::json!([]), "{item}");
+            let types: Vec<&str> = item["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["type"].as_str().unwrap())
+                .collect();
+            assert_eq!(types, DEFAULT_TYPES);
+            assert_eq!(names(item, "deployments"), ["web"]);
+            assert_eq!(names(item, "services"), ["web"]);
+            assert_eq!(names(item, "configmaps"), ["web-config", "web-elsewhere"]);
+            assert_eq!(item["podMetrics"].as_array().unwrap().len(), 2);
+        }
+    }
+    // getCustomObjectsByEntity: the Gadget of the entity.
+    let items = out["custom"]["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", out["custom"]));
+    assert_eq!(items.len(), 2, "{}", out["custom"]);
+    for item in items {
+        assert_eq!(names(item, "customresources"), ["web-gadget"]);
+        assert_eq!(item["resources"][0]["resources"][0]["kind"], "Gadget");
+    }
+    // The catalog was asked for the entity with the user's portal token (the services call
+    // re-reads the posted entity; the two queries read their ref).
+    let asked = cat.recorded();
+    assert_eq!(asked.len(), 3, "{asked:?}");
+    let portal = format!("Bearer {}", backstage_user_token());
+    for r in &asked {
+        assert_eq!(
+            r.path.to_lowercase(),
+            "/api/catalog/entities/by-name/component/default/web"
+        );
+        assert_eq!(r.one("authorization"), Some(portal.as_str()));
+    }
+}

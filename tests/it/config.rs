@@ -1015,7 +1015,8 @@ fn auth_mode_none_is_read() {
         s.auth,
         AuthSettings {
             mode: AuthMode::None,
-            dangerously_allow_unauthenticated: true
+            dangerously_allow_unauthenticated: true,
+            ..Default::default()
         }
     );
     let f = write(dir.path(), "d.yaml", LOCATOR);
@@ -1025,20 +1026,28 @@ fn auth_mode_none_is_read() {
 }
 
 #[test]
-fn auth_settings_not_implemented_yet_are_refused() {
+fn auth_settings_are_checked() {
     assert_problems(
-        &with_locator("kubeplex:\n  auth:\n    mode: jwt\n    jwksUrl: https://portal.example.com/jwks.json\n    policy: []\n    mdoe: none\n    dangerouslyAllowUnauthenticated: maybe\n"),
+        &with_locator("kubeplex:\n  auth:\n    mode: jwt\n    jwksUrl: htp:/x\n    mdoe: none\n    dangerouslyAllowUnauthenticated: maybe\n    algorithms: [ES256, none]\n    secrets: [short]\n    leeway: 1h\n    policy:\n      - {subjects: ['user:[a'], verbs: [get, frobnicate], effect: maybe}\n"),
         &[
             "kubeplex.auth.mdoe: unknown key; did you mean mode?",
-            "kubeplex.auth.jwksUrl: is not implemented yet in this version (only mode: none); remove it",
-            "kubeplex.auth.policy: is not implemented yet in this version (only mode: none); remove it",
-            r#"kubeplex.auth.mode: "jwt" is not implemented yet in this version (only "none"); remove it"#,
             "kubeplex.auth.dangerouslyAllowUnauthenticated: expected true or false, got a string",
+            "kubeplex.auth.jwksUrl: not a URL: \"htp:/x\"",
+            "kubeplex.auth.secrets[0]: must be at least 32 bytes: it verifies HS256 tokens",
+            "kubeplex.auth.algorithms: unknown algorithm \"none\" (expected some of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)",
+            "kubeplex.auth.leeway: must be at most 5m",
+            "kubeplex.auth.policy[0].subjects: not a glob: \"user:[a\": unclosed character class; missing ']'",
+            "kubeplex.auth.policy[0].verbs: unknown verb \"frobnicate\" (expected * or some of get, list, watch, create, update, patch, delete, deletecollection, exec, attach, portforward, proxy, log)",
+            "kubeplex.auth.policy[0].effect: must be allow or deny, got \"maybe\"",
         ],
     );
     assert_problems(
         &with_locator("kubeplex:\n  auth:\n    mode: oauth\n"),
-        &[r#"kubeplex.auth.mode: must be "none" ("jwt" is not implemented yet), got "oauth""#],
+        &[r#"kubeplex.auth.mode: must be "none" or "jwt", got "oauth""#],
+    );
+    assert_problems(
+        &with_locator("kubeplex:\n  auth:\n    mode: jwt\n"),
+        &["kubeplex.auth.mode: jwt needs jwksUrl, jwks, publicKeys, secrets or backend.auth.externalAccess static tokens to verify callers with"],
     );
     assert_problems(
         &with_locator("kubeplex:\n  pluginProxy:\n    argocd: {target: http://argocd}\n"),

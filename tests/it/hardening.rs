@@ -226,15 +226,14 @@ async fn a1_non_loopback_listener_without_server_credential_starts() {
 }
 
 #[test]
-fn a1_auth_mode_jwt_is_refused_as_not_implemented() {
+fn a1_auth_mode_jwt_without_keys_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("kubeplex.yaml");
     std::fs::write(&f, a1_config("127.0.0.1:0", "  auth: {mode: jwt}\n", false)).unwrap();
     let out = run(&[OsStr::new("--config"), f.as_os_str()], "info");
     assert!(!out.success, "it must refuse to start: {}", out.stderr);
     assert!(
-        out.stderr.contains("kubeplex.auth.mode")
-            && out.stderr.contains("\"jwt\" is not implemented yet"),
+        out.stderr.contains("kubeplex.auth.mode") && out.stderr.contains("jwt needs jwksUrl"),
         "{}",
         out.stderr
     );
@@ -246,7 +245,7 @@ fn a1_auth_mode_jwt_is_refused_as_not_implemented() {
     );
     assert!(!out.success);
     assert!(
-        out.stdout.contains("kubeplex.auth.mode") && out.stdout.contains("is not implemented yet"),
+        out.stdout.contains("kubeplex.auth.mode") && out.stdout.contains("jwt needs jwksUrl"),
         "{}",
         out.stdout
     );

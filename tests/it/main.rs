@@ -1,8 +1,10 @@
 //! The integration tests, in one binary (one link, one copy of the dependencies on disk):
 //! each module starts the real app or binary on port 0 and talks to it over loopback.
 //! Shared support lives in `common` (app, settings, recording upstream), `common_tls`
-//! (generated certificates, HTTPS upstreams), `kubectl_support` and `support_ws`.
+//! (generated certificates, HTTPS upstreams), `kubectl_support`, `support_ws` and
+//! `backstage_backend_support` (Backstage's own Kubernetes backend, for differential tests).
 
+mod backstage_backend_support;
 mod common;
 mod common_tls;
 mod kubectl_support;
@@ -12,12 +14,15 @@ mod aggregate;
 mod aggregate_cache;
 mod aggregate_pages;
 mod aggregate_watch;
+mod backstage_api;
+mod backstage_backend_smoke;
 mod backstage_client;
 mod catalog;
 mod client_logs;
 mod config;
 mod config_server_edge;
 mod credentials;
+mod deploy;
 mod hardening;
 mod in_cluster;
 mod kubeconfig;

@@ -741,6 +741,96 @@ async fn a_200mb_download_streams_with_flat_memory_and_one_audit_line_each() {
     );
 }
 
+/// An HS256 portal token for `sub`, valid for an hour.
+fn portal_token(secret: &str, sub: &str) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let head = b64.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = b64.encode(format!(r#"{{"sub":"{sub}","exp":{exp}}}"#));
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let sig = ring::hmac::sign(&key, format!("{head}.{claims}").as_bytes());
+    format!("{head}.{claims}.{}", b64.encode(sig.as_ref()))
+}
+
+#[actix_web::test]
+async fn with_portal_tokens_the_policy_decides_and_the_token_is_never_forwarded() {
+    let (ca, cert) = service_cert(HOST);
+    let svc = echo_service(&cert).await;
+    let secret = "a-test-secret-of-thirty-two-bytes!";
+    let text = yaml(
+        "http://127.0.0.1:9",
+        &addr_of(&svc.url),
+        &plugins(&[
+            entry("web", "None", Some(&ca.pem)),
+            entry("api", "UserToken", Some(&ca.pem)),
+        ]),
+    )
+    .replacen(
+        "kubeplex:\n",
+        &format!(
+            "kubeplex:\n  auth:\n    mode: jwt\n    secrets: [{}]\n    policy:\n      - {{subjects: [user:default/jane], namespaces: [shop], verbs: [proxy], effect: allow}}\n",
+            q(secret)
+        ),
+        1,
+    );
+    let app = start(&text).await;
+    let c = http();
+    let jane = format!("Bearer {}", portal_token(secret, "user:default/jane"));
+    let bob = format!("Bearer {}", portal_token(secret, "user:default/bob"));
+    // No portal token: 401 before anything else.
+    let r = c.get(url(&app, "/shop/web/x")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    // Jane may proxy in `shop`; her portal token does not reach the Service.
+    let r = c
+        .get(url(&app, "/shop/web/x"))
+        .header("authorization", &jane)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(svc.recorded().pop().unwrap().all("authorization").len(), 0);
+    // `UserToken`: the portal token is not a Kubernetes token; Backstage's header is.
+    let r = c
+        .get(url(&app, "/shop/api/x"))
+        .header("authorization", &jane)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .get(url(&app, "/shop/api/x"))
+        .header("authorization", &jane)
+        .header("backstage-kubernetes-authorization", "Bearer k8s-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        svc.recorded().pop().unwrap().one("authorization"),
+        Some("Bearer k8s-token")
+    );
+    // Bob may not.
+    let before = svc.recorded().len();
+    let r = c
+        .get(url(&app, "/shop/web/x"))
+        .header("authorization", &bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        v["message"],
+        "user:default/bob may not proxy services in namespace shop in cluster config:c"
+    );
+    assert_eq!(svc.recorded().len(), before);
+}
+
 /// A seed for a simulated cluster: the Service `shop/web` (port 8443) whose Service proxy
 /// reaches `backend`.
 fn sim_seed(backend: &str) -> String {
