@@ -17,6 +17,7 @@ mod aggregate_watch;
 mod backstage_api;
 mod backstage_backend_smoke;
 mod backstage_client;
+mod backstage_diff;
 mod catalog;
 mod client_logs;
 mod config;
