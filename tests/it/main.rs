@@ -23,6 +23,7 @@ mod config;
 mod config_server_edge;
 mod credentials;
 mod hardening;
+mod identity;
 mod in_cluster;
 mod kubeconfig;
 mod locate;
