@@ -25,6 +25,7 @@ mod config_server_edge;
 mod credentials;
 mod deploy;
 mod hardening;
+mod identity;
 mod in_cluster;
 mod kubeconfig;
 mod locate;
