@@ -197,23 +197,17 @@ async fn entity_of(
     };
     match route {
         Route::Services => {
-            let entity = match body.get("entity") {
-                Some(e @ Value::Object(_)) => e.clone(),
-                _ => return Err(Error::input("entity is a required field")),
-            };
-            if settings.catalog_url.is_none() {
+            let raw = body.get("entity");
+            if request::falsy(raw) {
+                return Err(Error::input("entity is a required field"));
+            }
+            let entity = raw.cloned().unwrap_or_default();
+            if settings.catalog_url.is_none() && entity.is_object() {
                 return Ok((entity, None));
             }
-            let r = match (entity["kind"].as_str(), entity["metadata"]["name"].as_str()) {
-                (Some(kind), Some(name)) => EntityRef {
-                    kind: kind.into(),
-                    namespace: entity["metadata"]["namespace"]
-                        .as_str()
-                        .unwrap_or("default")
-                        .into(),
-                    name: name.into(),
-                },
-                _ => return Err(Error::not_allowed("Invalid entity reference")),
+            // Backstage stringifies the posted entity's ref; where that throws, it refuses.
+            let Some(r) = request::posted_entity_ref(&entity) else {
+                return Err(Error::not_allowed("Invalid entity reference"));
             };
             match from_catalog(r).await? {
                 (_, Some(e)) => Ok((e, None)),
