@@ -11,6 +11,7 @@ mod support_ws;
 mod aggregate;
 mod aggregate_cache;
 mod aggregate_pages;
+mod aggregate_stream;
 mod aggregate_watch;
 mod backstage_client;
 mod catalog;
