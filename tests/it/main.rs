@@ -13,6 +13,7 @@ mod support_ws;
 mod aggregate;
 mod aggregate_cache;
 mod aggregate_pages;
+mod aggregate_stream;
 mod aggregate_watch;
 mod backstage_api;
 mod backstage_backend_smoke;
