@@ -123,9 +123,17 @@ async fn serve(
     // provider a caller's token header is for, or what the access policy decides on.
     let apiserver = matches!(entry.route, Route::Apiserver { .. });
     let choice = if apiserver || who.is_some() || (user && entry.cluster.is_some()) {
-        let c = registry
-            .choose(entry.cluster.as_deref())
-            .map_err(|e| unreachable(format!("cluster: {}", e.message)))?;
+        let n = registry.clusters().len();
+        let c = match entry.cluster.as_deref() {
+            None if n != 1 => {
+                return Err(unreachable(format!(
+                    "the proxy entry names no cluster and {n} clusters are configured; set its cluster (name or key)"
+                )))
+            }
+            c => registry
+                .choose(c)
+                .map_err(|e| unreachable(format!("cluster: {}", e.message)))?,
+        };
         Some(c)
     } else {
         None
