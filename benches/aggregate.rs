@@ -10,10 +10,19 @@
 //! Also a merged watch over every member: the time from a create in one member until the
 //! client reads the event.
 //!
+//! Then the memory of one aggregated list: the `kubeplex` binary as a child process (or the
+//! one `KUBEPLEX_BIN` names, e.g. an older build to compare with) in front of `MEM_CLUSTERS`
+//! simulated clusters (20) of `MEM_ITEMS` ConfigMaps (500) holding `MEM_DATA` bytes (8192)
+//! each; the growth of its peak RSS (VmHWM, reset before the list through
+//! `/proc/<pid>/clear_refs`) over its RSS before, for one aggregated list and then a second
+//! one, read by a client that keeps nothing, with `cacheTtl: 0` (the streamed merge) and
+//! `cacheTtl: 60s` (members' answers whole, for the cache), against the sum of the members'
+//! list sizes and the largest one.
+//!
 //! Run: `cargo bench --bench aggregate` (optional env: `CLUSTERS=50,100`, `SERVICES=200`,
-//! `ROUNDS=20`, `BURST=24`). The simulators and both kubeplex instances run in one actix
-//! thread (each simulator with its one worker, kubeplex with 2); the client is a
-//! multi-threaded tokio runtime.
+//! `ROUNDS=20`, `BURST=24`; `MEM_CLUSTERS=0` skips the memory part). The simulators and
+//! both kubeplex instances run in one actix thread (each simulator with its one worker,
+//! kubeplex with 2); the client is a multi-threaded tokio runtime.
 
 use kubeplex::config::{ClusterConfig, LocatorConfig, LocatorKind, Settings};
 use kubeplex::sim::config::{SeedSource, SimClusterConfig};
@@ -245,6 +254,200 @@ async fn watch_latency(sims: &[String], aggregate: &str, rounds: usize) -> (Dura
     (pct(&times, 0.5), pct(&times, 0.99))
 }
 
+fn config_map_seed(items: usize, data: usize) -> String {
+    let blob: String = "0123456789abcdef".repeat(data / 16 + 1)[..data].to_string();
+    let mut s = String::from(
+        "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: mem}}\n",
+    );
+    for i in 0..items {
+        s.push_str(&format!(
+            "- apiVersion: v1\n  kind: ConfigMap\n  metadata: {{name: cm-{i:05}, namespace: mem, labels: {{app: mem}}}}\n  data: {{blob: \"{blob}\"}}\n"
+        ));
+    }
+    s
+}
+
+/// `n` simulators of `items` ConfigMaps of `data` bytes, in their own thread; their URLs.
+fn start_sims(n: usize, items: usize, data: usize) -> Vec<String> {
+    let (tx, rx) = std_mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let seed = config_map_seed(items, data);
+            let mut sims = Vec::new();
+            for i in 0..n {
+                let cfg = SimClusterConfig::new(
+                    format!("m{i:03}"),
+                    Some(SeedSource::Text {
+                        name: format!("m{i:03} seed"),
+                        text: seed.clone(),
+                    }),
+                    Vec::<String>::new(),
+                );
+                sims.push(kubeplex::sim::spawn("127.0.0.1:0", &cfg).await.unwrap());
+            }
+            let urls = sims
+                .iter()
+                .map(|s| s.url().as_str().trim_end_matches('/').to_string())
+                .collect();
+            tx.send(urls).unwrap();
+            std::future::pending::<()>().await;
+            drop(sims);
+        })
+    });
+    rx.recv().unwrap()
+}
+
+/// The `kubeplex` binary running as a child process.
+struct Child {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Child {
+    fn start(bin: &str, sims: &[String], cache_ttl: &str) -> Child {
+        use std::io::{BufRead, BufReader};
+        let mut yaml = format!(
+            "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 2\n  aggregate:\n    timeout: 120s\n    cacheTtl: {cache_ttl}\n\
+             kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n"
+        );
+        for (i, url) in sims.iter().enumerate() {
+            yaml.push_str(&format!("        - name: m{i:03}\n          url: {url}\n"));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("kubeplex.yaml");
+        std::fs::write(&cfg, yaml).unwrap();
+        let mut child = std::process::Command::new(bin)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["--log-format", "json"])
+            .env("RUST_LOG", "warn,kubeplex=info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start kubeplex");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std_mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                if let Some(addr) = v["fields"]["addr"].as_str() {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr.to_string());
+                    }
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("kubeplex reports its address");
+        Child {
+            child,
+            url: format!("http://{addr}/api/kubernetes/aggregate"),
+            _dir: dir,
+        }
+    }
+
+    /// VmRSS or VmHWM of the child, in bytes.
+    fn status(&self, field: &str) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        s.lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// Resets VmHWM to the current RSS.
+    fn reset_peak(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").unwrap();
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads `url` chunk by chunk, keeping nothing but a count of bytes and of items (and any
+/// `clusterErrors`).
+async fn drain(client: &reqwest::Client, url: &str) -> (usize, usize, bool) {
+    let mut r = client.get(url).send().await.unwrap();
+    assert!(r.status().is_success(), "{url}: {}", r.status());
+    let (mut bytes, mut items, mut errors) = (0, 0, false);
+    let mut tail: Vec<u8> = Vec::new();
+    while let Some(c) = r.chunk().await.unwrap() {
+        bytes += c.len();
+        // Items: each ConfigMap has one "blob" key; the window spans chunk boundaries.
+        tail.extend_from_slice(&c);
+        items += tail.windows(7).filter(|w| w == b"\"blob\":").count();
+        errors |= tail.windows(15).any(|w| w == b"\"clusterErrors\"");
+        let keep = tail.len().min(14);
+        tail.drain(..tail.len() - keep);
+    }
+    (bytes, items, errors)
+}
+
+fn mb(b: u64) -> String {
+    format!("{:.1} MB", b as f64 / 1e6)
+}
+
+/// The memory part (see the module docs): one markdown row.
+fn memory(rt: &tokio::runtime::Runtime, n: usize, items: usize, data: usize) -> String {
+    let bin =
+        std::env::var("KUBEPLEX_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kubeplex").into());
+    let sims = start_sims(n, items, data);
+    rt.block_on(async {
+        let client = fresh_client();
+        let path = "/api/v1/namespaces/mem/configmaps";
+        let mut sizes = Vec::new();
+        for s in &sims {
+            sizes.push(timed_get(&client, &format!("{s}{path}")).await.1 as u64);
+        }
+        let (sum, largest) = (sizes.iter().sum::<u64>(), *sizes.iter().max().unwrap());
+        let mut cells = Vec::new();
+        let mut merged = 0;
+        for ttl in ["0s", "60s"] {
+            let child = Child::start(&bin, &sims, ttl);
+            let client = fresh_client();
+            // Warm: connections to every member, the worker's buffers.
+            let (_, ns, _) = drain(&client, &format!("{}/api/v1/namespaces", child.url)).await;
+            assert!(ns == 0, "namespaces have no blob");
+            // Twice: the first list also grows the member connections' read buffers
+            // (hyper's, up to ~400 KiB each, kept with the pooled connection); the second
+            // finds them grown, which leaves the merge's own memory.
+            let mut growth = Vec::new();
+            for _ in 0..2 {
+                let before = child.status("VmRSS:");
+                child.reset_peak();
+                let (bytes, count, errors) = drain(&client, &format!("{}{path}", child.url)).await;
+                let peak = child.status("VmHWM:");
+                assert_eq!(count, n * items, "every member's ConfigMaps");
+                assert!(!errors, "no member failed");
+                merged = bytes;
+                growth.push(format!(
+                    "+{} (from {})",
+                    mb(peak.saturating_sub(before)),
+                    mb(before)
+                ));
+            }
+            cells.push(growth.join(", then "));
+        }
+        format!(
+            "| {n} × {items} ConfigMaps of {data} B | {} | {} | {} | {} | {} |",
+            mb(sum),
+            mb(largest),
+            mb(merged as u64),
+            cells[0],
+            cells[1]
+        )
+    })
+}
+
 fn main() {
     let counts: Vec<usize> = std::env::var("CLUSTERS")
         .unwrap_or_else(|_| "50,100".into())
@@ -343,4 +546,16 @@ fn main() {
     println!(
         "\n(peak RSS is the whole process, cumulative over the rows: kubeplex, every simulator and the client)"
     );
+    let mem_clusters = env("MEM_CLUSTERS", 20);
+    if mem_clusters > 0 {
+        let row = memory(
+            &rt,
+            mem_clusters,
+            env("MEM_ITEMS", 500),
+            env("MEM_DATA", 8192),
+        );
+        println!(
+            "\n| members | sum of the members' lists | largest member's list | merged list | kubeplex peak RSS over its RSS before, first list then second, cacheTtl 0 | the same, cacheTtl 60s |\n|---|---|---|---|---|---|\n{row}"
+        );
+    }
 }

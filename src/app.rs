@@ -2,7 +2,8 @@
 //! clusters, build the registry, check it may serve, start the background owner
 //! ([`crate::control`]), bind the HTTP server and hand back a [`RunningApp`].
 //!
-//! This module only wires: the proxy, health and control layers each own their state.
+//! This module only wires: the proxy, plugin proxy, health and control layers each own
+//! their state.
 
 use crate::cluster::{Registry, RegistryHandle};
 use crate::config::Settings;
@@ -26,6 +27,9 @@ pub enum StartError {
     /// The listener's certificate or key is unusable.
     #[error("{0}")]
     ListenerTls(#[from] crate::tls::TlsError),
+    /// A plugin proxy entry names a cluster the locators did not find.
+    #[error(transparent)]
+    PluginProxy(crate::config::ConfigErrors),
     /// A portal token key of `kubeplex.auth` is unusable.
     #[error("{0}")]
     Auth(String),
@@ -113,6 +117,10 @@ pub async fn build_reloading(
         settings.duplicate_names,
     );
     control::safety::check(&settings, &registry)?;
+    let plugins = crate::plugin_proxy::Table::build(&settings, &registry, None)
+        .map_err(|e| StartError::PluginProxy(e.0))?;
+    let plugins: crate::plugin_proxy::PluginHandle =
+        Arc::new(arc_swap::ArcSwap::from_pointee(plugins));
     let registry = control::handle_for(registry);
     let readiness = Arc::new(Readiness::default());
     let auth =
@@ -147,15 +155,20 @@ pub async fn build_reloading(
         });
     }
     let metrics_data = web::Data::new(metrics.clone());
+    let table = plugins.clone();
     let status = Arc::new(crate::ops::status::StatusState::new(
         registry.clone(),
         readiness.clone(),
         metrics.clone(),
+        move || crate::plugin_proxy::status_rows(&table.load()),
     ));
     status.start_sampling();
     let status = web::Data::from(status);
     let backstage = web::Data::new(crate::backstage::BackstageState {
         settings: settings.backstage.clone(),
+    });
+    let plugin_state = web::Data::new(crate::plugin_proxy::PluginState {
+        table: plugins.clone(),
     });
     let base_path = settings.server.base_path.clone();
     let cors = crate::ops::cors::Cors::new(settings.server.cors.as_ref());
@@ -168,6 +181,9 @@ pub async fn build_reloading(
             .app_data(backstage.clone())
             .app_data(metrics_data.clone())
             .app_data(status.clone())
+            .app_data(plugin_state.clone())
+            // Before the `{base}` routes: a base path of `/api` must not take the plugin route.
+            .configure(crate::plugin_proxy::configure)
             .configure(crate::aggregate::configure(&base_path))
             .configure(crate::backstage::configure(&base_path))
             .configure(crate::proxy::configure(&base_path))
@@ -204,6 +220,7 @@ pub async fn build_reloading(
         settings,
         located,
         registry.clone(),
+        plugins,
         readiness.clone(),
         metrics,
         reload,

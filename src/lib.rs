@@ -7,7 +7,8 @@
 //! servers); `proxy` chooses a cluster for each request, applies the credential rules of
 //! [`upstream`] and forwards the request (streamed, or tunnelled on upgrade); `aggregate`
 //! reads from many clusters at once and merges their answers (lists, gets, Tables,
-//! discovery) on the same forwarding preparation; `ops`
+//! discovery) on the same forwarding preparation; `plugin_proxy` serves the OpenShift
+//! console's ConsolePlugin proxy entries through the same forwarding; `ops`
 //! answers health and readiness. Every error a request gets from kubeplex itself is a
 //! `status::Error`, turned into a Kubernetes `Status` in one place. [`tls`] holds PEM
 //! parsing, verifiers, the listener configuration and TLS error descriptions; `redact`
@@ -27,6 +28,7 @@ pub mod control;
 pub(crate) mod identity;
 pub mod locate;
 pub(crate) mod ops;
+pub(crate) mod plugin_proxy;
 pub(crate) mod proxy;
 pub(crate) mod redact;
 pub mod sim;

@@ -19,6 +19,9 @@ pub(crate) enum Reason {
     /// 401 with `WWW-Authenticate: Bearer error="invalid_token"`: the portal token is
     /// missing, malformed, expired, not yet valid, or not for kubeplex (RFC 6750 §3.1).
     InvalidToken,
+    /// 401 with `WWW-Authenticate: Bearer`: a credential the route needs is missing (a
+    /// plugin proxy entry with `authorization: UserToken` and no Kubernetes token).
+    Unauthorized,
     /// 403: the policy refuses this caller this verb on this cluster.
     Forbidden,
     /// 404: unknown cluster, plugin, route.
@@ -47,7 +50,7 @@ impl Reason {
     pub(crate) fn code(self) -> StatusCode {
         match self {
             Reason::BadRequest => StatusCode::BAD_REQUEST,
-            Reason::InvalidToken => StatusCode::UNAUTHORIZED,
+            Reason::InvalidToken | Reason::Unauthorized => StatusCode::UNAUTHORIZED,
             Reason::Forbidden => StatusCode::FORBIDDEN,
             Reason::NotFound => StatusCode::NOT_FOUND,
             Reason::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -65,7 +68,7 @@ impl Reason {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reason::BadRequest => "BadRequest",
-            Reason::InvalidToken => "Unauthorized",
+            Reason::InvalidToken | Reason::Unauthorized => "Unauthorized",
             Reason::Forbidden => "Forbidden",
             Reason::NotFound => "NotFound",
             Reason::MethodNotAllowed => "MethodNotAllowed",
@@ -171,6 +174,9 @@ impl ResponseError for Error {
         res.insert_header((header::CONTENT_TYPE, "application/json"));
         if self.reason == Reason::InvalidToken {
             res.insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#));
+        }
+        if self.reason == Reason::Unauthorized {
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         res.body(serde_json::to_vec(&self.to_status()).unwrap_or_default())
     }

@@ -3,6 +3,9 @@
 //! prefix, filtered headers, the credential of SPEC §3) and each under its own timeout over
 //! the whole answer, head and body. A member's failure is an answer too ([`Outcome`]):
 //! nothing a member does fails the others.
+//!
+//! [`open`] is the fan-out of the streamed merge ([`super::stream`]): it returns each
+//! member's 2xx answer at its head, the body still to read ([`Source`]).
 
 use super::cache::{AggregateCache, Key};
 use crate::cluster::{Choice, Cluster, Registry};
@@ -14,7 +17,9 @@ use crate::status::Error;
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// What one member answered.
 pub(crate) struct Answer {
@@ -78,12 +83,8 @@ pub(crate) async fn fan_out(
             Err(_) => {
                 proxy
                     .metrics
-                    .upstream_error(&cluster.key, UpstreamKind::Timeout);
-                Outcome::Failed(Error::timeout(format!(
-                    "cluster {} did not answer within {}",
-                    cluster.key,
-                    humantime::format_duration(timeout)
-                )))
+                    .upstream_error(cluster.key.as_str(), UpstreamKind::Timeout);
+                Outcome::Failed(timed_out(cluster.key.as_str(), timeout))
             }
         };
         let ok = matches!(&outcome, Outcome::Http { status, .. } if (200..300).contains(status) || *status == 404);
@@ -115,13 +116,7 @@ pub(crate) async fn ask(
     query: Option<&str>,
     cache: Option<&AggregateCache>,
 ) -> Result<Outcome, Error> {
-    let choice = Choice {
-        cluster: cluster.clone(),
-        warning: None,
-    };
-    let mut prepared = forward::prepare_for(caller, query, proxy, registry, &choice, tail, false)?;
-    // The merged answer is re-encoded: members answer plain (no compression), JSON.
-    prepared.headers.remove(http1::header::ACCEPT_ENCODING);
+    let prepared = prepare(caller, proxy, registry, cluster, tail, query)?;
     // The key needs the credential `prepare` chose, so the lookup comes after it.
     if let Some(cache) = cache {
         if let Some(key) = Key::new(cluster.key.as_str(), &prepared.uri, &prepared.headers) {
@@ -131,6 +126,41 @@ pub(crate) async fn ask(
         }
     }
     fetch(cluster, prepared, proxy).await
+}
+
+/// The read of `tail?query` prepared for `cluster` as the forwarding path prepares one.
+fn prepare(
+    caller: &Caller<'_>,
+    proxy: &ProxyState,
+    registry: &Registry,
+    cluster: &Arc<Cluster>,
+    tail: &str,
+    query: Option<&str>,
+) -> Result<forward::Prepared, Error> {
+    let choice = Choice {
+        cluster: cluster.clone(),
+        warning: None,
+    };
+    let mut prepared = forward::prepare_for(caller, query, proxy, registry, &choice, tail, false)?;
+    // The merged answer is re-encoded: members answer plain (no compression), JSON.
+    prepared.headers.remove(http1::header::ACCEPT_ENCODING);
+    Ok(prepared)
+}
+
+/// The 504 of a member that did not answer within `timeout`.
+fn timed_out(key: &str, timeout: Duration) -> Error {
+    Error::timeout(format!(
+        "cluster {key} did not answer within {}",
+        humantime::format_duration(timeout)
+    ))
+}
+
+/// The 502 of a member whose answer broke off.
+fn cut_short(key: &str, e: &hyper::Error) -> Error {
+    Error::bad_gateway(format!(
+        "cluster {key}: the answer was cut short: {}",
+        crate::tls::describe::describe_chain(e)
+    ))
 }
 
 /// Sends the prepared read to `cluster` and reads the answer whole.
@@ -144,7 +174,7 @@ async fn fetch(
     let res = up.http.request(request).await.map_err(|e| {
         proxy
             .metrics
-            .upstream_error(&cluster.key, forward::upstream_kind(&e));
+            .upstream_error(cluster.key.as_str(), forward::upstream_kind(&e));
         forward::send_error(cluster.key.as_str(), &e)
     })?;
     let status = res.status().as_u16();
@@ -158,17 +188,185 @@ async fn fetch(
         .into_body()
         .collect()
         .await
-        .map_err(|e| {
-            Error::bad_gateway(format!(
-                "cluster {}: the answer was cut short: {}",
-                cluster.key,
-                crate::tls::describe::describe_chain(&e)
-            ))
-        })?
+        .map_err(|e| cut_short(cluster.key.as_str(), &e))?
         .to_bytes();
     Ok(Outcome::Http {
         status,
         content_type,
         body,
     })
+}
+
+/// A member's answer to a read whose body may still be to come (the streamed merge).
+pub(crate) enum Opened {
+    /// A 2xx answer: its status, `Content-Type` and where its body comes from.
+    Body {
+        status: u16,
+        content_type: String,
+        source: Source,
+    },
+    /// A whole answer: an error answer (read whole: it is small) or no answer.
+    Done(Outcome),
+}
+
+/// How much of a whole body [`Source::next`] hands out at once.
+const PIECE: usize = 64 * 1024;
+
+/// Where a 2xx answer's body comes from.
+pub(crate) enum Source {
+    /// The member's connection, read as the body arrives.
+    Stream {
+        body: Incoming,
+        /// What is left of the member's timeout: the head used some, and each wait for
+        /// the body's bytes uses more (time the merge spends elsewhere does not count).
+        left: Duration,
+        /// The member's whole timeout (for the messages).
+        timeout: Duration,
+    },
+    /// A whole body (the cache's), handed out in pieces.
+    Whole(Bytes),
+    /// A body in these pieces, then cut short with this error if any (the tests' member).
+    #[cfg(test)]
+    Pieces(std::collections::VecDeque<Bytes>, Option<Error>),
+}
+
+impl Source {
+    /// The body's next bytes; `None` at its end; a 504 when the member's time is up, a 502
+    /// when the body broke off.
+    pub(crate) async fn next(&mut self, key: &str) -> Result<Option<Bytes>, Error> {
+        match self {
+            Source::Whole(b) if b.is_empty() => Ok(None),
+            Source::Whole(b) => Ok(Some(b.split_to(b.len().min(PIECE)))),
+            #[cfg(test)]
+            Source::Pieces(pieces, end) => match pieces.pop_front() {
+                Some(p) => Ok(Some(p)),
+                None => end.take().map_or(Ok(None), Err),
+            },
+            Source::Stream {
+                body,
+                left,
+                timeout,
+            } => loop {
+                let started = Instant::now();
+                let frame = tokio::time::timeout(*left, body.frame()).await;
+                *left = left.saturating_sub(started.elapsed());
+                match frame {
+                    Err(_) => {
+                        return Err(Error::timeout(format!(
+                            "cluster {key} did not finish its answer within {}",
+                            humantime::format_duration(*timeout)
+                        )))
+                    }
+                    Ok(None) => return Ok(None),
+                    Ok(Some(Err(e))) => return Err(cut_short(key, &e)),
+                    Ok(Some(Ok(frame))) => {
+                        if let Ok(data) = frame.into_data() {
+                            if !data.is_empty() {
+                                return Ok(Some(data));
+                            }
+                        }
+                    }
+                }
+            },
+        }
+    }
+
+    /// The rest of the body, whole.
+    pub(crate) async fn rest(&mut self, key: &str) -> Result<Bytes, Error> {
+        if let Source::Whole(b) = self {
+            return Ok(std::mem::take(b));
+        }
+        let mut all = bytes::BytesMut::new();
+        while let Some(b) = self.next(key).await? {
+            all.extend_from_slice(&b);
+        }
+        Ok(all.freeze())
+    }
+}
+
+/// Sends the read to every member of `members` as [`fan_out`] does (no cache), but returns
+/// each member's 2xx answer as soon as its head is in, its body still to read; error
+/// answers are read whole. The member's timeout bounds its head, then (through
+/// [`Source::next`]) the waits for its body. `settings.concurrency` bounds the reads
+/// waiting for their heads: a member whose head came keeps its connection (its body
+/// waiting there, held back by flow control) until the merge has read it.
+pub(crate) async fn open(
+    caller: &Caller<'_>,
+    proxy: &ProxyState,
+    registry: &Registry,
+    members: &[Arc<Cluster>],
+    read: &Read<'_>,
+    settings: &AggregateSettings,
+) -> Vec<(Arc<Cluster>, Opened)> {
+    let (concurrency, timeout) = (settings.concurrency, settings.timeout);
+    let opens = members.iter().enumerate().map(|(i, cluster)| async move {
+        let query = (read.query)(cluster);
+        let opened = open_one(
+            caller,
+            proxy,
+            registry,
+            cluster,
+            read.tail,
+            query.as_deref(),
+            timeout,
+        )
+        .await
+        .unwrap_or_else(|e| Opened::Done(Outcome::Failed(e)));
+        (i, (cluster.clone(), opened))
+    });
+    let mut opened: Vec<(usize, (Arc<Cluster>, Opened))> = stream::iter(opens)
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    opened.sort_by_key(|(i, _)| *i);
+    opened.into_iter().map(|(_, o)| o).collect()
+}
+
+async fn open_one(
+    caller: &Caller<'_>,
+    proxy: &ProxyState,
+    registry: &Registry,
+    cluster: &Arc<Cluster>,
+    tail: &str,
+    query: Option<&str>,
+    timeout: Duration,
+) -> Result<Opened, Error> {
+    let started = Instant::now();
+    let key = cluster.key.as_str();
+    let prepared = prepare(caller, proxy, registry, cluster, tail, query)?;
+    let up = prepared.up.clone();
+    let request = forward::get_request(prepared)?;
+    let res = match tokio::time::timeout(timeout, up.http.request(request)).await {
+        Err(_) => return Err(timed_out(key, timeout)),
+        Ok(r) => r.map_err(|e| forward::send_error(key, &e))?,
+    };
+    let status = res.status().as_u16();
+    let content_type = res
+        .headers()
+        .get(http1::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let left = timeout.saturating_sub(started.elapsed());
+    let body = res.into_body();
+    if (200..300).contains(&status) {
+        return Ok(Opened::Body {
+            status,
+            content_type,
+            source: Source::Stream {
+                body,
+                left,
+                timeout,
+            },
+        });
+    }
+    let body = match tokio::time::timeout(left, body.collect()).await {
+        Err(_) => return Err(timed_out(key, timeout)),
+        Ok(r) => r.map_err(|e| cut_short(key, &e))?.to_bytes(),
+    };
+    Ok(Opened::Done(Outcome::Http {
+        status,
+        content_type,
+        body,
+    }))
 }

@@ -5,14 +5,18 @@
 //! [`fanout`] asks them in parallel, each with its own credential and timeout; then
 //! [`discovery`] merges what kubectl asks first (`/version`, `/api`, `/apis`, resource
 //! lists, OpenAPI) and [`merge`] the lists, gets and Tables, with [`vector`] the version
-//! vector of the members' resourceVersions.
+//! vector of the members' resourceVersions. A list or Table is merged as the members'
+//! bodies arrive and sent as it is merged ([`stream`]); gets and discovery documents are
+//! read whole.
 
 pub(crate) mod cache;
 pub(crate) mod discovery;
 pub(crate) mod fanout;
 pub(crate) mod merge;
 pub(crate) mod page;
+pub(crate) mod scan;
 pub(crate) mod splice;
+pub(crate) mod stream;
 pub(crate) mod vector;
 pub(crate) mod watch;
 
@@ -224,17 +228,15 @@ async fn answer(
         query: &member_query,
     };
     let cache = agg.cache.as_ref();
-    let answers = fanout::fan_out(
-        &Caller::of(req),
-        proxy,
-        &registry,
-        &members,
-        &read,
-        settings,
-        cache,
-    )
-    .await;
-    if let Some(doc) = discovery::doc_of(tail) {
+    let caller = Caller::of(req);
+    let item = is_item(tail);
+    let doc = discovery::doc_of(tail);
+    if !item && doc.is_none() {
+        return stream::answer(&caller, proxy, &registry, &members, &read, settings, cache).await;
+    }
+    let answers =
+        fanout::fan_out(&caller, proxy, &registry, &members, &read, settings, cache).await;
+    if let Some(doc) = doc {
         let (value, content_type) = discovery::merge(doc, answers)?;
         let content_type = if content_type.is_empty() {
             "application/json".to_string()
@@ -245,7 +247,13 @@ async fn answer(
             .insert_header(("content-type", content_type))
             .body(serde_json::to_vec(&value).unwrap_or_default()));
     }
-    let item = is_item(tail);
+    merged(answers, item)
+}
+
+/// The merged answer of the members' whole answers to a read of one object (`item`) or a
+/// collection: for a collection the fast paths of [`splice`] when every member answered a
+/// list (a Table) they understand, else [`merge::merge`].
+pub(crate) fn merged(answers: Vec<fanout::Answer>, item: bool) -> Result<HttpResponse, Error> {
     if !item {
         if let Some((body, _)) = splice::merge_lists(&answers) {
             return Ok(HttpResponse::Ok()

@@ -12,6 +12,7 @@
 //! request (the library adds to the wrong running sum); with one container per pod, the
 //! usual case, it is the request.
 
+use super::object;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -130,16 +131,16 @@ fn container_total(container: &Value, resource: &str) -> Result<(Scalar, Scalar)
 }
 
 fn usage(current: Scalar, request: Scalar, limit: Scalar) -> Value {
-    json!({
-        "currentUsage": current.to_json(),
-        "requestTotal": request.to_json(),
-        "limitTotal": limit.to_json(),
-    })
+    object([
+        ("currentUsage", current.to_json()),
+        ("requestTotal", request.to_json()),
+        ("limitTotal", limit.to_json()),
+    ])
 }
 
 /// The `podMetrics` entries of one namespace: one per pod of `pods` (a PodList), joined by
 /// name with `metrics` (a PodMetricsList).
-pub(crate) fn top_pods(pods: &Value, metrics: &Value) -> Result<Vec<Value>, String> {
+pub(crate) fn top_pods(mut pods: Value, metrics: &Value) -> Result<Vec<Value>, String> {
     let mut by_name: HashMap<&str, &Value> = HashMap::new();
     for m in metrics["items"].as_array().into_iter().flatten() {
         if let Some(name) = m["metadata"]["name"].as_str() {
@@ -147,7 +148,11 @@ pub(crate) fn top_pods(pods: &Value, metrics: &Value) -> Result<Vec<Value>, Stri
         }
     }
     let mut out = Vec::new();
-    for pod in pods["items"].as_array().into_iter().flatten() {
+    let pods = match pods.get_mut("items") {
+        Some(Value::Array(items)) => std::mem::take(items),
+        _ => Vec::new(),
+    };
+    for pod in pods {
         let metric = pod["metadata"]["name"]
             .as_str()
             .and_then(|n| by_name.get(n).copied());
@@ -175,19 +180,19 @@ pub(crate) fn top_pods(pods: &Value, metrics: &Value) -> Result<Vec<Value>, Stri
                 let mem = quantity(cm["usage"]["memory"].as_str())?;
                 cpu_now = cpu_now.add(cpu);
                 mem_now = mem_now.add(mem);
-                containers.push(json!({
-                    "container": cm["name"],
-                    "cpuUsage": usage(cpu, c_req, c_lim),
-                    "memoryUsage": usage(mem, m_req, m_lim),
-                }));
+                containers.push(object([
+                    ("container", cm["name"].clone()),
+                    ("cpuUsage", usage(cpu, c_req, c_lim)),
+                    ("memoryUsage", usage(mem, m_req, m_lim)),
+                ]));
             }
         }
-        out.push(json!({
-            "pod": pod,
-            "memory": usage(mem_now, mem_req, mem_lim),
-            "cpu": usage(cpu_now, cpu_req, cpu_lim),
-            "containers": containers,
-        }));
+        out.push(object([
+            ("pod", pod),
+            ("memory", usage(mem_now, mem_req, mem_lim)),
+            ("cpu", usage(cpu_now, cpu_req, cpu_lim)),
+            ("containers", Value::Array(containers)),
+        ]));
     }
     Ok(out)
 }
@@ -241,7 +246,7 @@ mod tests {
                 {"name": "side", "usage": {"cpu": "5000000n", "memory": "10Mi"}}
             ]
         }]});
-        let top = top_pods(&pods, &metrics).unwrap();
+        let top = top_pods(pods, &metrics).unwrap();
         assert_eq!(top.len(), 2);
         let web1 = &top[0];
         assert_eq!(web1["pod"]["metadata"]["name"], "web-1");

@@ -10,7 +10,7 @@
 //! the cluster's path prefix, the credential of SPEC §3 (here from the body's `auth`), and
 //! the credential-keyed read cache that serves a page's repeated polls.
 
-use super::metrics;
+use super::{metrics, object};
 use crate::aggregate::cache::AggregateCache;
 use crate::aggregate::fanout::{self, Outcome};
 use crate::cluster::{Cluster, Registry};
@@ -175,13 +175,13 @@ fn transform(
     group: &str,
     version: &str,
     plural: &str,
-    list: Value,
+    mut list: Value,
 ) -> Result<Vec<Value>, String> {
     let kind = list["kind"]
         .as_str()
         .map(|k| k.strip_suffix("List").unwrap_or(k).to_string());
-    let mut items = match list.get("items") {
-        Some(Value::Array(a)) => a.clone(),
+    let mut items = match list.get_mut("items") {
+        Some(Value::Array(a)) => std::mem::take(a),
         _ => Vec::new(),
     };
     let secrets = ty == "secrets"
@@ -279,12 +279,12 @@ pub(crate) async fn cluster_item(
     if nothing {
         return None;
     }
-    Some(json!({
-        "cluster": cluster_field(cluster),
-        "podMetrics": found.pod_metrics,
-        "resources": found.resources,
-        "errors": found.errors,
-    }))
+    Some(object([
+        ("cluster", cluster_field(cluster)),
+        ("podMetrics", Value::Array(found.pod_metrics)),
+        ("resources", Value::Array(found.resources)),
+        ("errors", Value::Array(found.errors)),
+    ]))
 }
 
 /// The lists, then the pod metrics, of one cluster; `Err` is a fetch failure's message.
@@ -325,9 +325,10 @@ async fn find(f: &Fetch<'_>, lookup: &Lookup, cluster: &Arc<Cluster>) -> Result<
         match listed? {
             Listed::Ok(body) => {
                 let resources = transform(ty, g, v, p, body)?;
-                found
-                    .resources
-                    .push(json!({"type": ty, "resources": resources}));
+                found.resources.push(object([
+                    ("type", json!(ty)),
+                    ("resources", Value::Array(resources)),
+                ]));
             }
             Listed::Status(e) => found.errors.push(e),
         }
@@ -359,7 +360,7 @@ async fn find(f: &Fetch<'_>, lookup: &Lookup, cluster: &Arc<Cluster>) -> Result<
             list(f, cluster, &pods_path, &lookup.selector)
         );
         match (metrics?, pods?) {
-            (Listed::Ok(m), Listed::Ok(p)) => metrics::top_pods(&p, &m).map(Ok),
+            (Listed::Ok(m), Listed::Ok(p)) => metrics::top_pods(p, &m).map(Ok),
             (Listed::Ok(_), Listed::Status(e)) | (Listed::Status(e), _) => Ok(Err(e)),
         }
     }))

@@ -79,27 +79,64 @@ pub(crate) fn body_object(body: &[u8]) -> Result<Map<String, Value>, Error> {
     }
 }
 
+/// Whether JavaScript takes the value for false (`!value`): absent, `null`, `false`, `0`
+/// and `""`. Backstage's routes test their fields so.
+pub(crate) fn falsy(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => true,
+        Some(Value::Number(n)) => n.as_f64() == Some(0.0),
+        Some(Value::String(s)) => s.is_empty(),
+        Some(_) => false,
+    }
+}
+
 /// `entityRef` of a `/resources/*` body, checked and parsed.
 pub(crate) fn entity_ref(body: &Map<String, Value>) -> Result<EntityRef, Error> {
-    match body.get("entityRef") {
-        None | Some(Value::Null) => Err(Error::input("entity is a required field")),
-        Some(Value::String(s)) if s.is_empty() => Err(Error::input("entity is a required field")),
+    let raw = body.get("entityRef");
+    if falsy(raw) {
+        return Err(Error::input("entity is a required field"));
+    }
+    match raw {
         Some(Value::String(s)) => {
             parse_entity_ref(s).map_err(|e| Error::input(format!("Invalid entity ref, {e}")))
         }
-        Some(Value::Bool(false)) => Err(Error::input("entity is a required field")),
-        Some(_) => Err(Error::input("entity query must be a string")),
+        _ => Err(Error::input("entity query must be a string")),
     }
+}
+
+/// The reference of a posted entity, as `stringifyEntityRef` reads it: `kind`, and
+/// `metadata.namespace` (default `default`) and `metadata.name`, or, for an object without
+/// `metadata`, its own `namespace` and `name`. `None` where that function throws (a
+/// non-object, a missing or non-string kind or name, a non-string namespace).
+pub(crate) fn posted_entity_ref(entity: &Value) -> Option<EntityRef> {
+    let Value::Object(e) = entity else {
+        return None;
+    };
+    let holder = match e.get("metadata") {
+        Some(m) => m.as_object()?,
+        None => e,
+    };
+    let namespace = match holder.get("namespace") {
+        None | Some(Value::Null) => "default",
+        Some(Value::String(s)) => s,
+        Some(_) => return None,
+    };
+    Some(EntityRef {
+        kind: e.get("kind")?.as_str()?.into(),
+        namespace: namespace.into(),
+        name: holder.get("name")?.as_str()?.into(),
+    })
 }
 
 /// `customResources` of a `/resources/custom/query` body.
 pub(crate) fn custom_resources(body: &Map<String, Value>) -> Result<Vec<CustomResourceRef>, Error> {
-    let list = match body.get("customResources") {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => {
-            return Err(Error::input("customResources is a required field"))
-        }
+    let raw = body.get("customResources");
+    if falsy(raw) {
+        return Err(Error::input("customResources is a required field"));
+    }
+    let list = match raw {
         Some(Value::Array(a)) => a,
-        Some(_) => return Err(Error::input("customResources must be an array")),
+        _ => return Err(Error::input("customResources must be an array")),
     };
     if list.is_empty() {
         return Err(Error::input("at least 1 customResource is required"));
@@ -153,6 +190,35 @@ mod tests {
     }
 
     #[test]
+    fn posted_entities_as_stringify_entity_ref_reads_them() {
+        let r = |v: Value| posted_entity_ref(&v).map(|r| r.to_string());
+        assert_eq!(
+            r(json!({"kind": "Component", "metadata": {"name": "Web"}})).as_deref(),
+            Some("component:default/web")
+        );
+        assert_eq!(
+            r(json!({"kind": "Component", "metadata": {"name": "web", "namespace": null}}))
+                .as_deref(),
+            Some("component:default/web")
+        );
+        // Without metadata, a compound reference.
+        assert_eq!(
+            r(json!({"kind": "Component", "namespace": "shop", "name": "web"})).as_deref(),
+            Some("component:shop/web")
+        );
+        for bad in [
+            json!("component:default/web"),
+            json!(["web"]),
+            json!({"kind": "Component", "metadata": null}),
+            json!({"kind": "Component", "metadata": {}}),
+            json!({"metadata": {"name": "web"}}),
+            json!({"kind": "Component", "metadata": {"name": "web", "namespace": 3}}),
+        ] {
+            assert_eq!(r(bad.clone()), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn bodies() {
         let b = |v: Value| v.as_object().unwrap().clone();
         assert_eq!(
@@ -163,6 +229,19 @@ mod tests {
             entity_ref(&b(json!({"entityRef": 3}))).unwrap_err().message,
             "entity query must be a string"
         );
+        // What JavaScript takes for false is missing.
+        for v in [json!(0), json!(0.0), json!(""), json!(false), json!(null)] {
+            assert_eq!(
+                entity_ref(&b(json!({"entityRef": v}))).unwrap_err().message,
+                "entity is a required field"
+            );
+            assert_eq!(
+                custom_resources(&b(json!({"customResources": v})))
+                    .unwrap_err()
+                    .message,
+                "customResources is a required field"
+            );
+        }
         assert!(entity_ref(&b(json!({"entityRef": "web"})))
             .unwrap_err()
             .message

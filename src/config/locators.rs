@@ -9,8 +9,8 @@ use super::server::readable;
 use super::tls_material;
 use super::{CatalogConfig, ClusterConfig, LocatorConfig, LocatorKind};
 use crate::sim::config::{
-    default_backends, parse_backend, SeedSource, SimClusterConfig, SimFaults, SimTls, SimToken,
-    EMBEDDED_SEEDS,
+    default_backends, parse_backend, SeedSource, SimClusterConfig, SimFaults, SimGrant,
+    SimImpersonation, SimTls, SimToken, EMBEDDED_SEEDS,
 };
 use crate::sim::kinds::CustomType;
 use crate::url_guard::AllowPattern;
@@ -437,31 +437,27 @@ fn read_sim_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SimC
             "backends",
             "customResources",
             "tls",
+            "impersonation",
         ],
         p,
     );
     let name = c.required_string("name", p);
     let seed = read_seed(c, ctx, p);
     let mut tokens = Vec::new();
+    let mut impersonation = read_sim_impersonation(c, p);
     for (path, node) in c.list("tokens", p).unwrap_or_default() {
         if let super::tree::Value::Map(_) = node.value {
             let Some(t) = Obj::new(node, &path, p) else {
                 continue;
             };
-            t.deny_unknown(&["token", "namespaces", "verbs"], p);
+            t.deny_unknown(&["token", "namespaces", "verbs", "impersonate"], p);
             let token = t.required_string("token", p);
             let namespaces = t.strings("namespaces", p);
-            let verbs = t.strings("verbs", p);
-            for (i, v) in verbs.iter().flatten().enumerate() {
-                if !SIM_VERBS.contains(&v.as_str()) {
-                    p.at(
-                        t.get("verbs").unwrap_or(t.node),
-                        &format!("{}[{i}]", t.path_of("verbs")),
-                        format!("unknown verb {v:?} (expected {})", SIM_VERBS.join(", ")),
-                    );
-                }
-            }
+            let verbs = sim_verbs(&t, p);
             if let Some(token) = token {
+                if t.boolean("impersonate", p).unwrap_or(false) {
+                    impersonation.tokens.push(token.clone());
+                }
                 tokens.push(SimToken {
                     token,
                     namespaces,
@@ -519,7 +515,52 @@ fn read_sim_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<SimC
         backends,
         custom_types,
         tls,
+        impersonation,
     })
+}
+
+/// A simulated token's or grant's `verbs`, each checked.
+fn sim_verbs(t: &Obj<'_>, p: &mut Problems) -> Option<Vec<String>> {
+    let verbs = t.strings("verbs", p);
+    for (i, v) in verbs.iter().flatten().enumerate() {
+        if !SIM_VERBS.contains(&v.as_str()) {
+            p.at(
+                t.get("verbs").unwrap_or(t.node),
+                &format!("{}[{i}]", t.path_of("verbs")),
+                format!("unknown verb {v:?} (expected {})", SIM_VERBS.join(", ")),
+            );
+        }
+    }
+    verbs
+}
+
+/// A simulated cluster's `impersonation: {users, groups}`: what the users and groups that
+/// tokens with `impersonate: true` act as may do, each `{name, namespaces, verbs}`.
+fn read_sim_impersonation(c: &Obj<'_>, p: &mut Problems) -> SimImpersonation {
+    let mut out = SimImpersonation::default();
+    let Some(i) = c.obj("impersonation", p) else {
+        return out;
+    };
+    i.deny_unknown(&["users", "groups"], p);
+    for (key, list) in [("users", &mut out.users), ("groups", &mut out.groups)] {
+        for (path, node) in i.list(key, p).unwrap_or_default() {
+            let Some(g) = Obj::new(node, &path, p) else {
+                continue;
+            };
+            g.deny_unknown(&["name", "namespaces", "verbs"], p);
+            let name = g.required_string("name", p);
+            let namespaces = g.strings("namespaces", p);
+            let verbs = sim_verbs(&g, p);
+            if let Some(name) = name {
+                list.push(SimGrant {
+                    name,
+                    namespaces,
+                    verbs,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// A simulated cluster's `customResources`: `{group, version, kind, plural, singular,

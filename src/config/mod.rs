@@ -14,16 +14,16 @@
 //! file and key path as every message here does; the tree in [`tree`] keeps an origin per
 //! node instead.
 //!
-//! Adding a `kubeplex.*` block (aggregate, pluginProxy): its key is already accepted, kept
-//! as a tree in [`Settings::sections`] and refused as not implemented yet; give it a typed
-//! field in `model`, read it with `read::Obj` in `validate` below (dropping the
-//! refusal in `server`), and its problems are reported with file and key path like every
-//! other.
+//! Adding a `kubeplex.*` block: accept its key in `server`, give it a typed field in
+//! `model`, read it with `read::Obj` in `validate` below (as [`plugin_proxy`] reads
+//! `kubeplex.pluginProxy`), and its problems are reported with file and key path like
+//! every other.
 
 pub(crate) mod backstage;
 pub(crate) mod env;
 pub(crate) mod locators;
 pub(crate) mod model;
+pub mod plugin_proxy;
 pub(crate) mod read;
 pub(crate) mod server;
 pub(crate) mod substitute;
@@ -31,6 +31,7 @@ pub(crate) mod tls_material;
 pub mod tree;
 
 pub use model::*;
+pub use plugin_proxy::PluginProxySettings;
 
 use read::{Obj, Problems};
 use std::path::PathBuf;
@@ -211,6 +212,13 @@ pub fn load_with_env(sources: &[Source], env: &Env) -> Result<Settings, ConfigEr
     env::apply(&mut root, env, &mut problems);
     let mut settings = validate(&root, env, &mut problems);
     if problems.0.is_empty() {
+        // The ConsolePlugin files `validate` read are watched too; and the service CA
+        // bundle, when its folder exists (it may appear, or rotate, later).
+        files.append(&mut settings.files);
+        let ca = &settings.plugin_proxy.service_ca_file;
+        if ca.parent().is_some_and(|d| d.is_dir()) && !settings.plugin_proxy.plugins.is_empty() {
+            files.push(std::path::absolute(ca).unwrap_or_else(|_| ca.clone()));
+        }
         settings.files = files;
         Ok(settings)
     } else {
@@ -303,6 +311,11 @@ fn validate(root: &Node, env: &Env, p: &mut Problems) -> Settings {
             }
         }
     }
+    if let Some(pp) = kubeplex.as_ref().and_then(|kp| kp.obj("pluginProxy", p)) {
+        // The ConsolePlugin files read go to `settings.files` (watched for reload).
+        settings.plugin_proxy = plugin_proxy::read(&pp, home, env, &mut settings.files, p);
+        plugin_proxy::check_static_clusters(&settings.plugin_proxy, &settings.locators, p);
+    }
     settings
 }
 
@@ -353,6 +366,18 @@ pub fn summary(s: &Settings) -> String {
             }
         };
         out.push_str(&format!("\n  {} ({ty}): {what}", l.id));
+    }
+    if !s.plugin_proxy.plugins.is_empty() {
+        let plugins: Vec<String> = s
+            .plugin_proxy
+            .plugins
+            .iter()
+            .map(|p| {
+                let aliases: Vec<&str> = p.proxy.iter().map(|e| e.alias.as_str()).collect();
+                format!("{} ({})", p.name, aliases.join(", "))
+            })
+            .collect();
+        out.push_str(&format!("\n  pluginProxy: {}", plugins.join(", ")));
     }
     out
 }

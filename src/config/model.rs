@@ -21,14 +21,17 @@ pub struct Settings {
     /// own `kubernetes.serviceLocatorMethod`, `objectTypes`, `apiVersionOverrides` and
     /// `customResources`.
     pub backstage: BackstageSettings,
+    /// `kubeplex.pluginProxy`: the OpenShift console's ConsolePlugin proxy (SPEC §7).
+    pub plugin_proxy: super::PluginProxySettings,
     /// `kubeplex.dangerouslySkipTLSVerifyWithCredentials`: allow a cluster with
     /// `skipTLSVerify: true` to carry a server-side token (default false: refused).
     pub dangerously_skip_tls_verify_with_credentials: bool,
     /// `kubernetes.clusterLocatorMethods`, in order, each with its resolved id.
     pub locators: Vec<LocatorConfig>,
-    /// The `kubeplex:` blocks later stages read themselves (`aggregate`, `pluginProxy`;
-    /// refused as not implemented yet, so empty in a valid configuration), as trees that
-    /// remember their file, for `super::read`'s readers.
+    /// The `kubeplex:` blocks later stages read themselves (none at the moment: a block
+    /// listed in `server::SECTION_KEYS` is refused as not implemented yet, so this is empty
+    /// in a valid configuration), as trees that remember their file, for `super::read`'s
+    /// readers.
     pub sections: BTreeMap<String, super::tree::Node>,
     /// The configuration files this was loaded from (absolute), for reload.
     pub files: Vec<PathBuf>,
@@ -42,6 +45,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             aggregate: AggregateSettings::default(),
             backstage: BackstageSettings::default(),
+            plugin_proxy: super::PluginProxySettings::default(),
             dangerously_skip_tls_verify_with_credentials: false,
             locators: Vec::new(),
             sections: BTreeMap::new(),

@@ -1,9 +1,10 @@
 //! The `kubeplex:` block: `server` settings, `duplicateNames`,
-//! `dangerouslySkipTLSVerifyWithCredentials` and `auth` (only `mode: none` in this
-//! version). The blocks owned by later stages (`aggregate`, `pluginProxy`) are kept as
-//! trees in [`super::Settings::sections`] for their own readers, and refused as not
-//! implemented yet until those readers exist: a setting that would be silently ignored is
-//! worse than an error.
+//! `dangerouslySkipTLSVerifyWithCredentials`, `auth` (only `mode: none` in this version)
+//! and `aggregate`; `pluginProxy` has its own reader (`super::plugin_proxy`). Blocks owned
+//! by later stages (listed in `SECTION_KEYS`, none at the moment) are kept as trees in
+//! [`super::Settings::sections`] for their own readers, and refused as not implemented yet
+//! until those readers exist: a setting that would be silently ignored is worse than an
+//! error.
 
 use super::read::{Obj, Problems};
 use super::{AuthMode, AuthSettings, DuplicateNames, ListenerTls, ServerSettings, Settings};
@@ -29,8 +30,9 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "cors",
 ];
 
-/// Blocks of `kubeplex:` that later stages read themselves (refused for now).
-pub(crate) const SECTION_KEYS: &[&str] = &["pluginProxy"];
+/// Blocks of `kubeplex:` that later stages read themselves (refused for now; none at the
+/// moment).
+pub(crate) const SECTION_KEYS: &[&str] = &[];
 
 /// Keys of `kubeplex:`.
 pub(crate) const KUBEPLEX_KEYS: &[&str] = &[

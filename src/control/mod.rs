@@ -5,7 +5,10 @@
 //! `Registry::replace_all` for a reload). No lock is shared with the request path: requests
 //! read the registry through its `ArcSwap`.
 //!
-//! What a reload changes: the clusters and `duplicateNames`. The `kubeplex.server` settings
+//! What a reload changes: the clusters, `duplicateNames` and the plugin proxy's entries
+//! (`kubeplex.pluginProxy`, ConsolePlugin files included: they are watched with the
+//! configuration files; the table is rebuilt for the new registry and swapped with it, or
+//! the reload fails as a whole). The `kubeplex.server` settings
 //! (listen address, base path, timeouts) need a restart; a reload that changes them says
 //! so in the log. Simulated clusters whose definition did not change keep running (same
 //! URL, same data); the others are started afresh, and removed ones stop. A reload that
@@ -93,6 +96,7 @@ pub struct ReloadFrom {
 /// The one writer of the registry.
 struct Owner {
     registry: RegistryHandle,
+    plugins: crate::plugin_proxy::PluginHandle,
     readiness: Arc<Readiness>,
     metrics: crate::ops::metrics::Metrics,
     settings: Settings,
@@ -109,6 +113,7 @@ pub(crate) fn start(
     settings: Settings,
     located: Vec<Located>,
     registry: RegistryHandle,
+    plugins: crate::plugin_proxy::PluginHandle,
     readiness: Arc<Readiness>,
     metrics: crate::ops::metrics::Metrics,
     reload: Option<ReloadFrom>,
@@ -122,6 +127,7 @@ pub(crate) fn start(
     };
     let mut owner = Owner {
         registry,
+        plugins,
         readiness,
         metrics,
         contents: read_all(&settings.files),
@@ -252,8 +258,12 @@ impl Owner {
         let registry = cur.replace_all(lists, new.duplicate_names);
         let n = registry.clusters().len();
         safety::check(&new, &registry).map_err(|e| e.to_string())?;
+        let plugins =
+            crate::plugin_proxy::Table::build(&new, &registry, Some(&self.plugins.load()))
+                .map_err(|e| e.to_string())?;
         // Success: swap, then keep the simulated servers still in use.
         self.registry.store(Arc::new(registry));
+        self.plugins.store(Arc::new(plugins));
         self.sims.commit(sims);
         if new.server != self.settings.server {
             tracing::warn!("kubeplex.server settings changed: restart kubeplex to apply them");

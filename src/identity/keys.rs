@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -172,7 +172,10 @@ pub(crate) struct Jwks {
     keys: ArcSwap<Vec<Key>>,
     /// When the last fetch started (seconds since the epoch), 0: never.
     last_fetch: AtomicU64,
-    fetching: AtomicBool,
+    /// Held during a fetch: requests needing keys meanwhile wait for it, not refused.
+    fetch_lock: tokio::sync::Mutex<()>,
+    /// Fetches ended (good or not).
+    fetches: AtomicU64,
     /// Fetches that brought keys, and fetches that failed.
     pub refreshes: AtomicU64,
     pub failures: AtomicU64,
@@ -186,7 +189,8 @@ impl Jwks {
             configured,
             keys: ArcSwap::from_pointee(Vec::new()),
             last_fetch: AtomicU64::new(0),
-            fetching: AtomicBool::new(false),
+            fetch_lock: tokio::sync::Mutex::new(()),
+            fetches: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         }
@@ -197,24 +201,26 @@ impl Jwks {
         self.keys.load()
     }
 
-    /// Fetches the JWKS again, unless a fetch started less than [`REFETCH_EVERY`] ago or is
-    /// under way; returns whether new keys came. A failure keeps the keys there were.
+    /// Fetches the JWKS again, unless a fetch started less than [`REFETCH_EVERY`] ago;
+    /// returns whether keys may have changed (worth verifying again). A fetch under way is
+    /// waited for rather than repeated: the requests arriving together before the first
+    /// fetch, or with a new key during a refetch, all get its keys. A failure keeps the
+    /// keys there were.
     pub(crate) async fn refresh(&self) -> bool {
+        let ended = self.fetches.load(Ordering::Acquire);
+        let _fetching = self.fetch_lock.lock().await;
+        if self.fetches.load(Ordering::Acquire) != ended {
+            // A fetch ended while this request waited for it.
+            return true;
+        }
         let now = now_secs();
         let last = self.last_fetch.load(Ordering::Relaxed);
         if last != 0 && now.saturating_sub(last) < REFETCH_EVERY.as_secs() {
             return false;
         }
-        if self
-            .fetching
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
-            return false;
-        }
         self.last_fetch.store(now.max(1), Ordering::Relaxed);
         let got = self.fetch().await;
-        self.fetching.store(false, Ordering::Release);
+        self.fetches.fetch_add(1, Ordering::Release);
         match got {
             Ok(keys) => {
                 self.keys.store(Arc::new(keys));

@@ -265,8 +265,21 @@ impl Authenticator {
                 Err(e) => return Err(KeyMiss::Refused(invalid(describe(e.kind())))),
             }
         }
+        // A kid no key carries, or a JWKS not fetched yet, is a key kubeplex may not have
+        // yet, even when keys without a kid (PEM keys, secrets) failed: the JWKS may
+        // have it.
+        let unknown_kid = header.kid.as_ref().is_some_and(|want| {
+            !self
+                .static_keys
+                .iter()
+                .chain(fetched)
+                .any(|k| k.kid.as_ref() == Some(want))
+        });
+        let unfetched = self.jwks.is_some() && fetched.is_empty();
         match last {
-            Some(e) if tried || header.kid.is_some() => Err(KeyMiss::Refused(e)),
+            Some(e) if !unknown_kid && !unfetched && (tried || header.kid.is_some()) => {
+                Err(KeyMiss::Refused(e))
+            }
             _ => Err(KeyMiss::Unknown),
         }
     }

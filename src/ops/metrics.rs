@@ -58,7 +58,6 @@ pub(crate) enum Route {
     /// Backstage's entity routes.
     Backstage,
     /// The console plugin proxy.
-    #[allow(dead_code)] // The plugin proxy records through it when it lands.
     PluginProxy,
 }
 
@@ -142,9 +141,19 @@ struct RouteClusterLabels {
     cluster: ClusterLabel,
 }
 
+/// A cluster key as a label value, from its text (failures are rare: no handle kept).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct KeyLabel(Arc<str>);
+
+impl EncodeLabelValue for KeyLabel {
+    fn encode(&self, e: &mut LabelValueEncoder) -> std::fmt::Result {
+        e.write_str(&self.0)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct UpstreamLabels {
-    cluster: ClusterLabel,
+    cluster: KeyLabel,
     kind: UpstreamKind,
 }
 
@@ -450,12 +459,12 @@ impl Metrics {
         &self.0.bytes_out
     }
 
-    /// A failure reaching `cluster`.
-    pub(crate) fn upstream_error(&self, cluster: &ClusterKey, kind: UpstreamKind) {
+    /// A failure reaching the cluster whose key is `cluster`.
+    pub(crate) fn upstream_error(&self, cluster: &str, kind: UpstreamKind) {
         self.0
             .upstream_errors
             .get_or_create(&UpstreamLabels {
-                cluster: ClusterLabel(Some(cluster.clone())),
+                cluster: KeyLabel(cluster.into()),
                 kind,
             })
             .inc();
@@ -735,7 +744,7 @@ mod tests {
         s.responded(&Method::GET, 200, Instant::now());
         s.responded(&Method::from_bytes(b"BREW").unwrap(), 502, Instant::now());
         s.finished(Instant::now());
-        m.upstream_error(&key, UpstreamKind::Tls);
+        m.upstream_error(key.as_str(), UpstreamKind::Tls);
         m.cluster_up(&key, true);
         m.set_source(Source::AggregateCache, || (3, 4));
         let text = m.encode(false);

@@ -35,6 +35,26 @@ const JS: &str = include_str!("status.js");
 
 type Totals = HashMap<String, (u64, u64)>;
 
+/// One plugin proxy entry as the page shows it (no Service URL, no credential).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PluginRow {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The alias.
+    pub alias: String,
+    /// `direct` or `apiserver`.
+    pub via: &'static str,
+    /// The cluster (name or key) as configured, if any.
+    pub cluster: Option<String>,
+    /// The Service's namespace.
+    pub namespace: String,
+    /// `None` or `UserToken`.
+    pub authorization: &'static str,
+}
+
+type PluginRows = Box<dyn Fn() -> Vec<PluginRow> + Send + Sync>;
+
 /// What the status page reads.
 pub(crate) struct StatusState {
     /// The current registry.
@@ -44,20 +64,24 @@ pub(crate) struct StatusState {
     /// Request totals per cluster.
     pub metrics: Metrics,
     samples: Mutex<VecDeque<(Instant, Totals)>>,
+    plugins: PluginRows,
 }
 
 impl StatusState {
-    /// The state; call [`StatusState::start_sampling`] for rates.
+    /// The state; `plugins` lists the plugin proxy entries now. Call
+    /// [`StatusState::start_sampling`] for rates.
     pub(crate) fn new(
         registry: RegistryHandle,
         readiness: Arc<Readiness>,
         metrics: Metrics,
+        plugins: impl Fn() -> Vec<PluginRow> + Send + Sync + 'static,
     ) -> Self {
         StatusState {
             registry,
             readiness,
             metrics,
             samples: Mutex::default(),
+            plugins: Box::new(plugins),
         }
     }
 
@@ -152,6 +176,7 @@ struct Status {
     last_reload: Option<Reload>,
     refresh_ms: u64,
     clusters: Vec<ClusterStatus>,
+    plugins: Vec<PluginRow>,
 }
 
 #[derive(Serialize)]
@@ -229,6 +254,7 @@ fn status(state: &StatusState) -> Status {
                 }
             })
             .collect(),
+        plugins: (state.plugins)(),
     }
 }
 
@@ -374,12 +400,28 @@ fn html(s: &Status) -> String {
             checked = esc(c.checked_at.as_deref().unwrap_or("–")),
         );
     }
+    o.push_str("</tbody>\n</table>\n</section>\n");
+    if !s.plugins.is_empty() {
+        o.push_str(
+            "<section>\n<h2>Plugin proxies</h2>\n<table id=\"plugins\">\n<thead><tr><th>Plugin</th><th>Alias</th><th>Via</th><th>Cluster</th><th>Namespace</th><th>Authorization</th></tr></thead>\n<tbody>\n",
+        );
+        for p in &s.plugins {
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&p.plugin),
+                esc(&p.alias),
+                p.via,
+                esc(p.cluster.as_deref().unwrap_or("")),
+                esc(&p.namespace),
+                p.authorization
+            );
+        }
+        o.push_str("</tbody>\n</table>\n</section>\n");
+    }
     let _ = write!(
         o,
-        r#"</tbody>
-</table>
-</section>
-</main>
+        r#"</main>
 <footer>
 <a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a> · <a href="/healthz">/healthz</a> · rates over the last minute · <span id="updated">rendered by the server</span>
 </footer>

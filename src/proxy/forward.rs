@@ -125,25 +125,15 @@ pub(crate) fn prepare_for(
         cluster.key.as_str(),
     )?;
     let uri = up.target(tail, query)?;
-    let mut headers = http1::HeaderMap::with_capacity(caller.headers.len() + 2);
-    let peer = caller.peer;
-    headers::copy_request_headers(
-        caller.headers,
-        &mut headers,
-        &RequestFilter {
-            keep_impersonate: cred.source.is_callers_own(),
-            keep_upgrade,
-            peer,
-            peer_trusted: headers::is_trusted(peer, &server.trusted_proxies),
-            max_header_bytes: server.max_header_bytes,
-        },
-    )?;
-    if let Some(a) = cred.authorization {
-        if let Ok(mut a) = http1::HeaderValue::from_bytes(a.as_bytes()) {
-            a.set_sensitive(true);
-            headers.insert(http1::header::AUTHORIZATION, a);
-        }
-    }
+    let filter = RequestFilter {
+        keep_impersonate: cred.source.is_callers_own(),
+        keep_upgrade,
+        plugin: false,
+        peer: caller.peer,
+        peer_trusted: headers::is_trusted(caller.peer, &server.trusted_proxies),
+        max_header_bytes: server.max_header_bytes,
+    };
+    let mut headers = upstream_headers(caller, &filter, cred.authorization.as_ref())?;
     // The cluster's RBAC per portal user: the server-side credential acts as the caller.
     if cluster.spec.impersonate && !cred.source.is_callers_own() {
         if let Some(who) = &caller.identity {
@@ -152,6 +142,25 @@ pub(crate) fn prepare_for(
     }
     Ok(Prepared { up, uri, headers })
 }
+
+/// The headers to send upstream for `caller`: its own, filtered by `filter` (SPEC §3, and
+/// §7 for a plugin), then `authorization` as the credential (marked sensitive).
+pub(crate) fn upstream_headers(
+    caller: &Caller<'_>,
+    filter: &RequestFilter,
+    authorization: Option<&HeaderValue>,
+) -> Result<http1::HeaderMap, Error> {
+    let mut headers = http1::HeaderMap::with_capacity(caller.headers.len() + 2);
+    headers::copy_request_headers(caller.headers, &mut headers, filter)?;
+    if let Some(a) = authorization {
+        if let Ok(mut a) = http1::HeaderValue::from_bytes(a.as_bytes()) {
+            a.set_sensitive(true);
+            headers.insert(http1::header::AUTHORIZATION, a);
+        }
+    }
+    Ok(headers)
+}
+
 /// What the request body looks like.
 enum BodyKind {
     None,
@@ -226,13 +235,13 @@ fn stream_body(
     payload: web::Payload,
     size: Option<u64>,
     expect: Option<Arc<tokio::sync::Notify>>,
-    state: &ProxyState,
+    limits: &Limits,
 ) -> (Rc<Upload>, RequestBody) {
-    let idle = state.settings.body_idle_timeout;
+    let idle = limits.body_idle;
     let upload = Rc::new(Upload {
         last: Cell::new(Instant::now()),
         stalled: Cell::new(false),
-        bytes_in: state.metrics.bytes_in().clone(),
+        bytes_in: limits.metrics.bytes_in().clone(),
     });
     let state = upload.clone();
     use futures_util::StreamExt;
@@ -360,6 +369,42 @@ fn closed_before_answer(e: &hyper_util::client::legacy::Error) -> bool {
     false
 }
 
+/// Who a forwarded request goes to, for error messages and log lines: a registry cluster
+/// (by key) or a plugin's proxy alias (SPEC §7). Never a credential or a query string.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Dest<'a> {
+    /// A registry cluster, by key.
+    Cluster(&'a str),
+    /// A plugin's proxy entry.
+    Plugin {
+        /// The plugin's name.
+        plugin: &'a str,
+        /// The entry's alias.
+        alias: &'a str,
+    },
+}
+
+impl std::fmt::Display for Dest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dest::Cluster(key) => write!(f, "cluster {key}"),
+            Dest::Plugin { plugin, alias } => write!(f, "plugin {plugin} alias {alias}"),
+        }
+    }
+}
+
+/// The time bounds of one forwarded request.
+#[derive(Clone)]
+pub(crate) struct Limits {
+    /// Until the response head, counted from the last request body chunk sent; `None`:
+    /// unbounded (a plugin's Service, as the console has none).
+    pub response_head: Option<std::time::Duration>,
+    /// The longest pause inside an upload (`bodyIdleTimeout`); then 408.
+    pub body_idle: std::time::Duration,
+    /// Where upload bytes and failures reaching a cluster are counted.
+    pub metrics: crate::ops::metrics::Metrics,
+}
+
 /// Forwards the request and streams the answer back. Errors name the cluster key, never a
 /// token or the query string.
 pub(crate) async fn forward(
@@ -370,10 +415,33 @@ pub(crate) async fn forward(
     choice: &Choice,
     tail: &str,
 ) -> Result<HttpResponse, Error> {
+    let limits = Limits {
+        response_head: Some(state.settings.response_head_timeout),
+        body_idle: state.settings.body_idle_timeout,
+        metrics: state.metrics.clone(),
+    };
+    let dest = Dest::Cluster(choice.cluster.key.as_str());
+    send(req, payload, &limits, dest, || {
+        prepare(req, state, registry, choice, tail, false)
+    })
+    .await
+}
+
+/// Sends the request that `prepare` builds (called again only for the one retry of a
+/// bodyless idempotent request) with the caller's body streamed, within `limits`, and
+/// streams the answer back: the forwarding both the proxy routes and the plugin proxy use.
+/// Errors name `dest`, never a token or the query string.
+pub(crate) async fn send(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limits: &Limits,
+    dest: Dest<'_>,
+    mut prepare: impl FnMut() -> Result<Prepared, Error>,
+) -> Result<HttpResponse, Error> {
     let kind = body_kind(req)?;
-    let mut p = Some(prepare(req, state, registry, choice, tail, false)?);
+    let mut p = Some(prepare()?);
     let up = p.as_ref().map(|p| p.up.clone()).expect("just prepared");
-    let idle = state.settings.body_idle_timeout;
+    let idle = limits.body_idle;
     let expect = (expects_continue(req)
         && matches!(kind, BodyKind::Sized(1..) | BodyKind::Chunked))
     .then(|| Arc::new(tokio::sync::Notify::new()));
@@ -386,11 +454,11 @@ pub(crate) async fn forward(
                 .boxed(),
         ),
         BodyKind::Sized(n) => {
-            let (u, b) = stream_body(None, payload, Some(n), expect.clone(), state);
+            let (u, b) = stream_body(None, payload, Some(n), expect.clone(), limits);
             (Some(u), b)
         }
         BodyKind::Chunked => {
-            let (u, b) = stream_body(None, payload, None, expect.clone(), state);
+            let (u, b) = stream_body(None, payload, None, expect.clone(), limits);
             (Some(u), b)
         }
         BodyKind::H2Unknown => {
@@ -402,7 +470,7 @@ pub(crate) async fn forward(
                     return Err(Error::bad_request(format!("reading the request body: {e}")))
                 }
                 Some(Ok(first)) => {
-                    let (u, b) = stream_body(Some(first), payload, None, None, state);
+                    let (u, b) = stream_body(Some(first), payload, None, None, limits);
                     (Some(u), b)
                 }
             }
@@ -411,8 +479,6 @@ pub(crate) async fn forward(
     // The response-head deadline counts from the last body chunk that went out.
     let start = Instant::now();
     let last = || upload.as_ref().map_or(start, |u| u.last.get());
-    let timeout = state.settings.response_head_timeout;
-    let key = &choice.cluster.key;
     let method = req.method();
     let mut attempt = 0;
     let mut body = Some(body);
@@ -423,7 +489,7 @@ pub(crate) async fn forward(
         // a copy of its headers.
         let prepared = match p.take() {
             Some(p) => p,
-            None => prepare(req, state, registry, choice, tail, false)?,
+            None => prepare()?,
         };
         let mut upstream_req = request(method, prepared, body)?;
         if let Some(go) = &expect {
@@ -436,24 +502,29 @@ pub(crate) async fn forward(
         }
         let send = up.http.request(upstream_req);
         let mut send = std::pin::pin!(send);
-        let r = loop {
-            let deadline = last() + timeout;
-            tokio::select! {
-                r = &mut send => break r,
-                _ = tokio::time::sleep_until(deadline) => {
-                    if last() + timeout <= Instant::now() {
-                        state.metrics.upstream_error(key, UpstreamKind::Timeout);
-                        return Err(Error::timeout(format!(
-                            "cluster {key} did not answer within {}",
-                            humantime::format_duration(timeout)
-                        )));
+        let r = match limits.response_head {
+            None => send.await,
+            Some(timeout) => loop {
+                let deadline = last() + timeout;
+                tokio::select! {
+                    r = &mut send => break r,
+                    _ = tokio::time::sleep_until(deadline) => {
+                        if last() + timeout <= Instant::now() {
+                            if let Dest::Cluster(k) = dest {
+                                limits.metrics.upstream_error(k, UpstreamKind::Timeout);
+                            }
+                            return Err(Error::timeout(format!(
+                                "{dest} did not answer within {}",
+                                humantime::format_duration(timeout)
+                            )));
+                        }
                     }
                 }
-            }
+            },
         };
         match r {
             Err(e) if attempt == 0 && retryable(method, &kind) && closed_before_answer(&e) => {
-                tracing::debug!(cluster = %key, "pooled connection closed by the cluster; retrying once");
+                tracing::debug!(to = %dest, "pooled connection closed by the upstream; retrying once");
                 attempt += 1;
             }
             other => break other,
@@ -464,14 +535,16 @@ pub(crate) async fn forward(
             crate::status::Reason::RequestTimeout,
             format!(
                 "the request body stalled for more than {} (bodyIdleTimeout); the request to \
-                 cluster {key} was abandoned",
+                 {dest} was abandoned",
                 humantime::format_duration(idle)
             ),
         ));
     }
     let res = res.map_err(|e| {
-        state.metrics.upstream_error(key, upstream_kind(&e));
-        send_error(key.as_str(), &e)
+        if let Dest::Cluster(k) = dest {
+            limits.metrics.upstream_error(k, upstream_kind(&e));
+        }
+        send_error_to(dest, &e)
     })?;
     Ok(response(res, req.version()))
 }
@@ -498,11 +571,17 @@ pub(crate) fn upstream_kind(e: &hyper_util::client::legacy::Error) -> UpstreamKi
 }
 
 pub(crate) fn send_error(key: &str, e: &hyper_util::client::legacy::Error) -> Error {
+    send_error_to(Dest::Cluster(key), e)
+}
+
+/// The 502 for a request to `dest` that failed before a response head: connect, TLS or
+/// protocol, with the cause in words (never a token or a query string).
+pub(crate) fn send_error_to(dest: Dest<'_>, e: &hyper_util::client::legacy::Error) -> Error {
     let why = crate::tls::describe::describe_chain(e);
     if e.is_connect() {
-        Error::bad_gateway(format!("cannot connect to cluster {key}: {why}"))
+        Error::bad_gateway(format!("cannot connect to {dest}: {why}"))
     } else {
-        Error::bad_gateway(format!("cluster {key}: {why}"))
+        Error::bad_gateway(format!("{dest}: {why}"))
     }
 }
 

@@ -11,7 +11,9 @@
 //!   caller must never be able to forge;
 //! - `Host` (the upstream's is used), `Content-Length` (set from the streamed body) and
 //!   `Authorization` (decided by [`crate::upstream::credential`]);
-//! - `Impersonate-*` unless the upstream credential is the caller's own.
+//! - `Impersonate-*` unless the upstream credential is the caller's own;
+//! - for a plugin's Service (SPEC §7), also `Origin` and `X-CSRFToken`, as the OpenShift
+//!   console removes them.
 //!
 //! Client addresses (SPEC §11): when the peer is in `kubeplex.server.trustedProxies`, the
 //! peer address is appended to the caller's `X-Forwarded-For` and `X-Real-Ip` / `Forwarded`
@@ -30,6 +32,10 @@ pub(crate) struct RequestFilter {
     pub keep_impersonate: bool,
     /// Keep `Upgrade` (a WebSocket tunnel); the tunnel sets `Connection: Upgrade` itself.
     pub keep_upgrade: bool,
+    /// A plugin's Service is the upstream (SPEC §7): the browser's `Origin` and
+    /// `X-CSRFToken` are removed too, as the OpenShift console removes them (a Service may
+    /// refuse a request with an `Origin` as CORS).
+    pub plugin: bool,
     /// The client's address: the whole `X-Forwarded-For`, or appended to it when trusted.
     pub peer: Option<IpAddr>,
     /// The peer is a trusted proxy (`trustedProxies`): keep the caller's `X-Forwarded-For`
@@ -66,6 +72,7 @@ fn is_removed_request_header(name: &str, f: &RequestFilter) -> bool {
         | "x-remote-user"
         | "x-remote-group" => true,
         "upgrade" => !f.keep_upgrade,
+        "origin" | "x-csrftoken" => f.plugin,
         _ if is_hop_by_hop(name) => true,
         _ => {
             name.starts_with("backstage-kubernetes-authorization")
@@ -238,6 +245,7 @@ mod tests {
         let f = RequestFilter {
             keep_impersonate: false,
             keep_upgrade: false,
+            plugin: false,
             peer: Some("127.0.0.1".parse().unwrap()),
             peer_trusted: false,
             max_header_bytes: 65536,
@@ -272,6 +280,32 @@ mod tests {
         let e = copy_request_headers(&src, &mut http1::HeaderMap::new(), &f).unwrap_err();
         assert_eq!(e.reason, Reason::RequestHeaderFieldsTooLarge);
         assert_eq!(e.reason.code().as_u16(), 431);
+    }
+
+    #[test]
+    fn plugin_filter_removes_the_browsers_headers_too() {
+        let src = map(&[
+            ("origin", "https://portal.example.com"),
+            ("x-csrftoken", "t"),
+            ("accept", "a"),
+        ]);
+        let f = RequestFilter {
+            keep_impersonate: false,
+            keep_upgrade: false,
+            plugin: false,
+            peer: None,
+            peer_trusted: false,
+            max_header_bytes: 65536,
+        };
+        let mut dst = http1::HeaderMap::new();
+        copy_request_headers(&src, &mut dst, &f).unwrap();
+        assert_eq!(dst.len(), 3);
+        let mut dst = http1::HeaderMap::new();
+        copy_request_headers(&src, &mut dst, &RequestFilter { plugin: true, ..f }).unwrap();
+        assert_eq!(
+            dst.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ["accept"]
+        );
     }
 
     #[test]

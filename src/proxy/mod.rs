@@ -222,6 +222,34 @@ async fn proxy(
     choice: &Choice,
     tail: &str,
 ) -> Result<HttpResponse, Error> {
+    check_target(req, tail)?;
+    if let Some(who) = crate::identity::of(req) {
+        crate::identity::allowed(
+            &state.auth,
+            &who,
+            &choice.cluster,
+            req.method().as_str(),
+            tail,
+            req.query_string(),
+        )?;
+    }
+    check_method(req)?;
+    if req.headers().contains_key("upgrade") {
+        return upgrade::handle(req, payload, state, registry, choice, tail).await;
+    }
+    forward::forward(req, payload, state, registry, choice, tail).await
+}
+
+/// The checks of SPEC §3 every proxied request passes before anything is sent: no
+/// absolute-form target, a safe path tail ([`path::check_tail`]), no `TRACE` or `CONNECT`.
+/// The plugin proxy applies them too.
+pub(crate) fn check_request(req: &HttpRequest, tail: &str) -> Result<(), Error> {
+    check_target(req, tail)?;
+    check_method(req)
+}
+
+/// No absolute-form target, a safe path tail.
+fn check_target(req: &HttpRequest, tail: &str) -> Result<(), Error> {
     // HTTP/1 only: an HTTP/2 request always has `:scheme` and `:authority`, which the URI
     // carries; they are not a target elsewhere (the upstream URI and `Host` are the
     // cluster's whatever they say).
@@ -234,45 +262,41 @@ async fn proxy(
             "absolute-form request targets are refused; send the path only",
         ));
     }
-    path::check_tail(tail)?;
-    if let Some(who) = crate::identity::of(req) {
-        crate::identity::allowed(
-            &state.auth,
-            &who,
-            &choice.cluster,
-            req.method().as_str(),
-            tail,
-            req.query_string(),
-        )?;
-    }
+    path::check_tail(tail)
+}
+
+/// No `TRACE` or `CONNECT`.
+fn check_method(req: &HttpRequest) -> Result<(), Error> {
     // TRACE would reflect the request, credential included (RFC 9110 §9.3.8); CONNECT
     // would open a tunnel to wherever the cluster lets it. Neither goes upstream.
     let m = req.method();
     if m == actix_web::http::Method::TRACE || m == actix_web::http::Method::CONNECT {
         return Err(Error::new(
             crate::status::Reason::MethodNotAllowed,
-            format!("{m} is not proxied to clusters"),
+            format!("{m} is not proxied"),
         ));
     }
-    if req.headers().contains_key("upgrade") {
-        return upgrade::handle(req, payload, state, registry, choice, tail).await;
-    }
-    forward::forward(req, payload, state, registry, choice, tail).await
+    Ok(())
 }
 
-/// Per-request context: request id, start time, the chosen cluster, and where the
-/// request is counted (route and metrics; none for paths outside kubeplex's routes).
-struct Ctx {
+/// Per-request context: request id, start time, the chosen cluster, on the plugin proxy's
+/// route the plugin and alias (the audit line names them), and where the request is
+/// counted (route and metrics; none for paths outside kubeplex's routes).
+pub(crate) struct Ctx {
     start: Instant,
     request_id: HeaderValue,
-    choice: Option<Choice>,
+    /// The chosen cluster: its key goes into `Kubeplex-Cluster` and the audit line.
+    pub(crate) choice: Option<Choice>,
+    /// The plugin and alias of a plugin proxy request (SPEC §7).
+    pub(crate) plugin: Option<(std::sync::Arc<str>, std::sync::Arc<str>)>,
     metered: Option<(metrics::Metrics, Route)>,
     /// The drain signal, for proxied watches and followed logs.
     drain: Option<crate::ops::drain::Drain>,
 }
 
 impl Ctx {
-    fn new(req: &HttpRequest) -> Self {
+    /// The context of `req`: its `X-Request-Id` (or a generated one) and the start time.
+    pub(crate) fn new(req: &HttpRequest) -> Self {
         let request_id = req
             .headers()
             .get(REQUEST_ID)
@@ -283,6 +307,7 @@ impl Ctx {
             start: Instant::now(),
             request_id,
             choice: None,
+            plugin: None,
             metered: None,
             drain: None,
         }
@@ -290,7 +315,7 @@ impl Ctx {
 
     /// Counts the request in `state`'s metrics under `route`, and ends its watch (if it is
     /// one) on SIGTERM.
-    fn metered(mut self, state: &ProxyState, route: Route) -> Self {
+    pub(crate) fn metered(mut self, state: &ProxyState, route: Route) -> Self {
         self.metered = Some((state.metrics.clone(), route));
         self.drain = Some(state.drain.clone());
         self
@@ -324,7 +349,11 @@ impl Ctx {
 
     /// Turns the result into the response: cluster, warning and request-id headers, and the
     /// audit line when its body ends.
-    fn finish(self, req: &HttpRequest, result: Result<HttpResponse, Error>) -> HttpResponse {
+    pub(crate) fn finish(
+        self,
+        req: &HttpRequest,
+        result: Result<HttpResponse, Error>,
+    ) -> HttpResponse {
         let mut res = match result {
             Ok(r) => r,
             Err(e) => {
@@ -370,6 +399,7 @@ impl Ctx {
         let audit = Audit {
             request_id: self.request_id,
             cluster,
+            plugin: self.plugin,
             req: req.clone(),
             status: res.status().as_u16(),
             start: self.start,
@@ -398,6 +428,8 @@ fn generate_request_id() -> HeaderValue {
 struct Audit {
     request_id: HeaderValue,
     cluster: Option<ClusterKey>,
+    /// The plugin and alias (plugin proxy requests only).
+    plugin: Option<(std::sync::Arc<str>, std::sync::Arc<str>)>,
     /// The request (an `Rc`): its method and path are logged, without copying them per
     /// request.
     req: HttpRequest,
@@ -431,6 +463,8 @@ impl Drop for Audit {
             request_id = self.request_id.to_str().unwrap_or(""),
             subject = %crate::identity::subject_of(&self.req),
             cluster = self.cluster.as_ref().map_or("-", |c| c.as_str()),
+            plugin = self.plugin.as_ref().map(|p| &*p.0),
+            alias = self.plugin.as_ref().map(|p| &*p.1),
             method = %self.req.method(),
             path = %self.req.uri().path(),
             status = self.status,

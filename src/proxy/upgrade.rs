@@ -17,10 +17,13 @@
 //!
 //! SPDY cannot be tunnelled through actix-web's server and is refused with a `Status`
 //! saying what to use instead.
+//!
+//! The plugin proxy (SPEC §7) tunnels its WebSocket upgrades through [`tunnel`] too, with
+//! its own prepared request (a plugin's Service, or a cluster's Service proxy subresource).
 
 use crate::cluster::{Choice, Registry};
 use crate::ops::metrics::{OpenGuard, UpstreamKind};
-use crate::proxy::forward;
+use crate::proxy::forward::{self, Dest};
 use crate::proxy::headers;
 use crate::proxy::ProxyState;
 use crate::status::Error;
@@ -57,6 +60,23 @@ pub(crate) async fn handle(
     choice: &Choice,
     tail: &str,
 ) -> Result<HttpResponse, Error> {
+    check(req)?;
+    let p = forward::prepare(req, state, registry, choice, tail, true)?;
+    let dest = Dest::Cluster(choice.cluster.key.as_str());
+    tunnel(
+        req,
+        payload,
+        p,
+        Some(state.settings.response_head_timeout),
+        dest,
+        state,
+    )
+    .await
+}
+
+/// Refuses what cannot be tunnelled: SPDY (with what to use instead) and any upgrade that
+/// is not WebSocket.
+pub(crate) fn check(req: &HttpRequest) -> Result<(), Error> {
     let upgrade = req
         .headers()
         .get(header::UPGRADE)
@@ -76,8 +96,21 @@ pub(crate) async fn handle(
             "unsupported Upgrade: kubeplex tunnels WebSocket only",
         ));
     }
-    let key = choice.cluster.key.as_str();
-    let p = forward::prepare(req, state, registry, choice, tail, true)?;
+    Ok(())
+}
+
+/// Opens the tunnel for a checked upgrade request prepared as `p` (URI, filtered headers
+/// with the credential, the worker's upstream) and pumps bytes both ways: what the proxy
+/// routes and the plugin proxy both use. `response_head` bounds the wait for the
+/// upstream's answer to the handshake (`None`: unbounded); errors name `dest`.
+pub(crate) async fn tunnel(
+    req: &HttpRequest,
+    payload: web::Payload,
+    p: forward::Prepared,
+    response_head: Option<std::time::Duration>,
+    dest: Dest<'_>,
+    state: &ProxyState,
+) -> Result<HttpResponse, Error> {
     let up = p.up;
     let mut head = RequestHead::default();
     head.method = req.method().clone();
@@ -100,19 +133,28 @@ pub(crate) async fn handle(
     head.headers.insert(header::HOST, host_header(&head.uri)?);
     head.set_connection_type(ConnectionType::Upgrade);
 
-    let timeout = state.settings.response_head_timeout;
     let metrics = &state.metrics;
-    let (rhead, framed) = match tokio::time::timeout(timeout, up.open_tunnel(head)).await {
-        Err(_) => {
-            metrics.upstream_error(&choice.cluster.key, UpstreamKind::Timeout);
+    let opened = match response_head {
+        None => Ok(up.open_tunnel(head).await),
+        Some(timeout) => tokio::time::timeout(timeout, up.open_tunnel(head))
+            .await
+            .map_err(|_| timeout),
+    };
+    let (rhead, framed) = match opened {
+        Err(timeout) => {
+            if let Dest::Cluster(k) = dest {
+                metrics.upstream_error(k, UpstreamKind::Timeout);
+            }
             return Err(Error::timeout(format!(
-                "cluster {key} did not answer the upgrade within {}",
+                "{dest} did not answer the upgrade within {}",
                 humantime::format_duration(timeout)
             )));
         }
         Ok(Err(e)) => {
-            metrics.upstream_error(&choice.cluster.key, open_error_kind(&e));
-            return Err(open_error(key, e));
+            if let Dest::Cluster(k) = dest {
+                metrics.upstream_error(k, open_error_kind(&e));
+            }
+            return Err(open_error(dest, e));
         }
         Ok(Ok(r)) => r,
     };
@@ -146,7 +188,17 @@ pub(crate) async fn handle(
                 .map(str::to_owned),
         ),
         subject: crate::identity::subject_of(req),
-        cluster: key.to_owned(),
+        cluster: match dest {
+            Dest::Cluster(key) => key.to_owned(),
+            Dest::Plugin { .. } => up
+                .cluster
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |c| c.key.to_string()),
+        },
+        plugin: match dest {
+            Dest::Cluster(_) => None,
+            Dest::Plugin { plugin, alias } => Some((plugin.to_owned(), alias.to_owned())),
+        },
         method: req.method().to_string(),
         path: req.uri().path().to_owned(),
         start: Instant::now(),
@@ -214,17 +266,17 @@ fn open_error_kind(e: &SendRequestError) -> UpstreamKind {
     }
 }
 
-fn open_error(key: &str, e: SendRequestError) -> Error {
+fn open_error(dest: Dest<'_>, e: SendRequestError) -> Error {
     match e {
         SendRequestError::Connect(c) => Error::bad_gateway(format!(
-            "cannot connect to cluster {key}: {}",
+            "cannot connect to {dest}: {}",
             crate::tls::describe::describe_connect_error(&c)
         )),
         SendRequestError::TunnelNotSupported => Error::bad_gateway(format!(
-            "cluster {key} answered the upgrade over HTTP/2, which cannot carry a WebSocket tunnel"
+            "{dest} answered the upgrade over HTTP/2, which cannot carry a WebSocket tunnel"
         )),
         other => Error::bad_gateway(format!(
-            "cluster {key}: {}",
+            "{dest}: {}",
             crate::tls::describe::describe_send_error(&other)
         )),
     }
@@ -332,7 +384,10 @@ where
 struct TunnelAudit {
     request_id: RefCell<Option<String>>,
     subject: String,
+    /// The cluster key (`-` for a plugin's Service reached directly).
     cluster: String,
+    /// The plugin and alias of a plugin proxy tunnel.
+    plugin: Option<(String, String)>,
     method: String,
     path: String,
     start: Instant,
@@ -351,6 +406,8 @@ impl Drop for TunnelAudit {
             request_id = self.request_id.borrow().as_deref().unwrap_or(""),
             subject = %self.subject,
             cluster = %self.cluster,
+            plugin = self.plugin.as_ref().map(|p| p.0.as_str()),
+            alias = self.plugin.as_ref().map(|p| p.1.as_str()),
             method = %self.method,
             path = %self.path,
             status = 101,

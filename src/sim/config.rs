@@ -70,6 +70,9 @@ pub struct SimClusterConfig {
     pub custom_types: Vec<super::kinds::CustomType>,
     /// Plain HTTP (the default) or HTTPS.
     pub tls: SimTls,
+    /// Which tokens may act as another user (`Impersonate-User`), and what the users and
+    /// groups they act as may do; default: nobody may impersonate.
+    pub impersonation: SimImpersonation,
 }
 
 impl Default for SimClusterConfig {
@@ -82,6 +85,7 @@ impl Default for SimClusterConfig {
             backends: default_backends(),
             custom_types: Vec::new(),
             tls: SimTls::Off,
+            impersonation: SimImpersonation::default(),
         }
     }
 }
@@ -218,6 +222,43 @@ impl std::fmt::Debug for SimToken {
     }
 }
 
+/// Impersonation as kube-apiserver does it (`Impersonate-User`, `Impersonate-Group`,
+/// `Impersonate-Extra-*`): a request whose token is one of `tokens` and that names a user
+/// is authorized as that user and the groups it names, with the rights of the matching
+/// `users` and `groups` grants together (RBAC is additive; no grant: no rights). Any other
+/// token asking to impersonate is refused with a 403 like the API server's.
+#[derive(Clone, PartialEq, Default)]
+pub struct SimImpersonation {
+    /// The token values that may impersonate (each must also be one of the cluster's
+    /// `tokens`).
+    pub tokens: Vec<String>,
+    /// What impersonated users may do, by user name.
+    pub users: Vec<SimGrant>,
+    /// What impersonated groups may do, by group name.
+    pub groups: Vec<SimGrant>,
+}
+
+impl std::fmt::Debug for SimImpersonation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimImpersonation")
+            .field("tokens", &format!("<{} redacted>", self.tokens.len()))
+            .field("users", &self.users)
+            .field("groups", &self.groups)
+            .finish()
+    }
+}
+
+/// What an impersonated user or group (named `name`) may do.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SimGrant {
+    /// The user or group name.
+    pub name: String,
+    /// Namespaces it may touch; `None` means all.
+    pub namespaces: Option<Vec<String>>,
+    /// Verbs it may use; `None` means all.
+    pub verbs: Option<Vec<String>>,
+}
+
 /// Faults a simulated cluster injects.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SimFaults {
@@ -291,5 +332,10 @@ mod tests {
             ..SimToken::default()
         };
         assert!(!format!("{t:?}").contains("canary-secret"));
+        let i = SimImpersonation {
+            tokens: vec!["canary-secret".into()],
+            ..SimImpersonation::default()
+        };
+        assert!(!format!("{i:?}").contains("canary-secret"));
     }
 }

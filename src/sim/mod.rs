@@ -34,6 +34,28 @@ use config::{SimClusterConfig, SimTls};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs as _};
 use std::sync::Arc;
 
+/// What the simulated cluster saw of one request's credentials (see [`SimServer::seen`]):
+/// never a token, only which configured token matched.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SimRequest {
+    /// The method.
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The index in the cluster's `tokens` of the token it authenticated with (`None`:
+    /// anonymous access, or refused with a 401).
+    pub token: Option<usize>,
+    /// The user it was authorized as (the impersonated one when impersonating); `None` when
+    /// refused before (401, impersonation refused).
+    pub user: Option<String>,
+    /// `Impersonate-User`.
+    pub impersonate_user: Option<String>,
+    /// Every `Impersonate-Group`, in order.
+    pub impersonate_groups: Vec<String>,
+    /// Every `Impersonate-Extra-<key>` as (key percent-decoded, value), in order.
+    pub impersonate_extra: Vec<(String, String)>,
+}
+
 /// A running simulated API server. Dropping it stops the server.
 pub struct SimServer {
     name: String,
@@ -81,6 +103,13 @@ impl SimServer {
     /// fetches with it).
     pub fn requests(&self) -> u64 {
         self.state.requests()
+    }
+
+    /// The last requests that reached the server (at most 1024), oldest first: which
+    /// token each authenticated with and the impersonation headers it carried (tests
+    /// assert what a proxy sent with it).
+    pub fn seen(&self) -> Vec<SimRequest> {
+        self.state.seen()
     }
 
     /// How many watches are open.

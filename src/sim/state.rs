@@ -1,28 +1,42 @@
 //! The shared state of one simulated cluster and its request gate: bearer-token
-//! authentication (401), per-token namespace and verb limits (403), and fault injection
-//! (every Nth request failing, added latency, watches closed after N events).
+//! authentication (401), impersonation (`Impersonate-User`/`-Group` by the tokens allowed
+//! to, 403 for others), per-token and per-impersonated-user namespace and verb limits (403),
+//! fault injection (every Nth request failing, added latency, watches closed after N
+//! events), and a record of the last requests' credentials for tests ([`super::SimRequest`]).
 //!
 //! Other parts of the simulator (pods, exec, port-forward) reuse [`SimState::authorize`] and
 //! the fault settings so that every simulated endpoint behaves alike.
 
-use super::config::{SimClusterConfig, SimFaults, SimToken};
+use super::config::{SimClusterConfig, SimFaults, SimGrant, SimImpersonation, SimToken};
 use super::errors::SimError;
 use super::kinds::{self, Kind};
 use super::store::Store;
 use actix_web::dev::ServiceRequest;
 use actix_web::{HttpMessage, HttpRequest};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
+
+/// How many requests [`SimState::seen`] keeps (the most recent ones).
+const SEEN_CAPACITY: usize = 1024;
 
 /// Who is calling, as established by the gate and kept in the request's extensions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Caller {
-    /// The user name used in 403 messages.
+    /// The user name used in 403 messages (the impersonated user's when impersonating).
     pub user: String,
-    /// Namespaces this caller may touch; `None` means all.
+    /// What this caller may do: a request is allowed when one grant allows it (a token has
+    /// one; an impersonated user those of its name and groups, maybe none).
+    pub grants: Vec<Grant>,
+}
+
+/// Namespaces and verbs, each `None` for all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Grant {
+    /// Namespaces this grant covers; `None` means all.
     pub namespaces: Option<Vec<String>>,
-    /// Verbs this caller may use; `None` means all.
+    /// Verbs this grant covers; `None` means all.
     pub verbs: Option<Vec<String>>,
 }
 
@@ -30,8 +44,16 @@ impl Caller {
     fn anonymous() -> Caller {
         Caller {
             user: "system:anonymous".into(),
-            namespaces: None,
-            verbs: None,
+            grants: vec![Grant::default()],
+        }
+    }
+}
+
+impl From<&SimGrant> for Grant {
+    fn from(g: &SimGrant) -> Self {
+        Grant {
+            namespaces: g.namespaces.clone(),
+            verbs: g.verbs.clone(),
         }
     }
 }
@@ -71,6 +93,10 @@ pub struct SimState {
     pub backends: Vec<ipnet::IpNet>,
     /// The kinds this cluster serves: the built-in ones, then its custom types.
     kinds: RwLock<Vec<Kind>>,
+    /// Who may impersonate, and what impersonated users and groups may do.
+    impersonation: SimImpersonation,
+    /// The last [`SEEN_CAPACITY`] requests' credentials.
+    seen: Mutex<VecDeque<super::SimRequest>>,
 }
 
 impl SimState {
@@ -85,6 +111,8 @@ impl SimState {
             bookmark_interval: Duration::from_secs(10),
             backends: config.backends.clone(),
             kinds: RwLock::new(kinds::BUILTINS.iter().map(|t| Kind::of(t)).collect()),
+            impersonation: config.impersonation.clone(),
+            seen: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -143,22 +171,105 @@ impl SimState {
 
     /// The caller for a bearer token (`None`: unauthenticated).
     pub fn authenticate(&self, authorization: Option<&str>) -> Option<Caller> {
-        if self.tokens.is_empty() {
-            return Some(Caller::anonymous());
-        }
-        let token = authorization?.strip_prefix("Bearer ")?.trim();
-        self.tokens
-            .iter()
-            .position(|t| t.token == token)
-            .map(|i| Caller {
-                user: format!("sim-user-{}", i + 1),
-                namespaces: self.tokens[i].namespaces.clone(),
-                verbs: self.tokens[i].verbs.clone(),
-            })
+        self.authenticated(authorization).map(|(_, c)| c)
     }
 
-    /// Runs before every request: counts it, fails it when a fault says so, and
-    /// authenticates it (401), storing the [`Caller`] in the request's extensions.
+    /// The caller for a bearer token and the index of the token in the configured ones
+    /// (`None` when anonymous access is on); `None`: unauthenticated.
+    fn authenticated(&self, authorization: Option<&str>) -> Option<(Option<usize>, Caller)> {
+        if self.tokens.is_empty() {
+            return Some((None, Caller::anonymous()));
+        }
+        let token = authorization?.strip_prefix("Bearer ")?.trim();
+        let i = self.tokens.iter().position(|t| t.token == token)?;
+        Some((
+            Some(i),
+            Caller {
+                user: format!("sim-user-{}", i + 1),
+                grants: vec![Grant {
+                    namespaces: self.tokens[i].namespaces.clone(),
+                    verbs: self.tokens[i].verbs.clone(),
+                }],
+            },
+        ))
+    }
+
+    /// The caller a request acts as: `caller` itself, or the user its `Impersonate-*`
+    /// headers name when its token (`token`) may impersonate (kube-apiserver's 403
+    /// otherwise, and its 500 for groups or extras without a user).
+    fn impersonated(
+        &self,
+        seen: &super::SimRequest,
+        token: Option<usize>,
+        caller: Caller,
+    ) -> Result<Caller, SimError> {
+        let Some(user) = &seen.impersonate_user else {
+            if seen.impersonate_groups.is_empty() && seen.impersonate_extra.is_empty() {
+                return Ok(caller);
+            }
+            return Err(SimError::new(
+                500,
+                "InternalError",
+                "Internal error occurred: requested impersonation of groups or extra \
+                 without impersonating a user",
+            ));
+        };
+        let may = token.is_some_and(|i| {
+            self.impersonation
+                .tokens
+                .iter()
+                .any(|t| *t == self.tokens[i].token)
+        });
+        if !may {
+            return Err(SimError::forbidden(
+                &caller.user,
+                "impersonate",
+                "users",
+                "",
+                None,
+                None,
+                Some(user),
+            ));
+        }
+        let i = &self.impersonation;
+        let grants = i
+            .users
+            .iter()
+            .filter(|g| g.name == *user)
+            .chain(
+                i.groups
+                    .iter()
+                    .filter(|g| seen.impersonate_groups.contains(&g.name)),
+            )
+            .map(Grant::from)
+            .collect();
+        Ok(Caller {
+            user: user.clone(),
+            grants,
+        })
+    }
+
+    /// The last requests that reached the server (at most 1024), oldest first.
+    pub fn seen(&self) -> Vec<super::SimRequest> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn record(&self, seen: super::SimRequest) {
+        let mut all = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if all.len() == SEEN_CAPACITY {
+            all.pop_front();
+        }
+        all.push_back(seen);
+    }
+
+    /// Runs before every request: counts it, fails it when a fault says so, authenticates
+    /// it (401) and applies its impersonation headers (403), storing the [`Caller`] in the
+    /// request's extensions, and records what it saw.
     pub fn gate(&self, req: &ServiceRequest) -> Option<SimError> {
         let n = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(every) = self.faults.fail_every.filter(|e| *e > 0) {
@@ -166,17 +277,46 @@ impl SimState {
                 return Some(SimError::fault(self.faults.fail_code.unwrap_or(500)));
             }
         }
-        let auth = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
-        match self.authenticate(auth) {
-            Some(caller) => {
+        let headers = req.headers();
+        let text = |v: &actix_web::http::header::HeaderValue| {
+            String::from_utf8_lossy(v.as_bytes()).into_owned()
+        };
+        let mut seen = super::SimRequest {
+            method: req.method().to_string(),
+            path: req.path().to_string(),
+            token: None,
+            user: None,
+            impersonate_user: headers.get("impersonate-user").map(text),
+            impersonate_groups: headers.get_all("impersonate-group").map(text).collect(),
+            impersonate_extra: headers
+                .iter()
+                .filter_map(|(n, v)| {
+                    let key = n.as_str().strip_prefix("impersonate-extra-")?;
+                    let key = percent_encoding::percent_decode_str(key)
+                        .decode_utf8_lossy()
+                        .into_owned();
+                    Some((key, text(v)))
+                })
+                .collect(),
+        };
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+        let result = match self.authenticated(auth) {
+            Some((token, caller)) => {
+                seen.token = token;
+                self.impersonated(&seen, token, caller)
+            }
+            None => Err(SimError::unauthorized()),
+        };
+        let out = match result {
+            Ok(caller) => {
+                seen.user = Some(caller.user.clone());
                 req.extensions_mut().insert(caller);
                 None
             }
-            None => Some(SimError::unauthorized()),
-        }
+            Err(e) => Some(e),
+        };
+        self.record(seen);
+        out
     }
 
     /// Checks the caller of `req` (from [`gate`](Self::gate)) against its limits: 403 when
@@ -198,24 +338,25 @@ impl SimState {
                 attrs.name,
             )
         };
-        if let Some(verbs) = &caller.verbs {
-            if !verbs.iter().any(|v| v == attrs.verb || v == "*") {
-                return Err(forbidden());
-            }
+        let ns = match (attrs.namespace, attrs.resource, attrs.name) {
+            (Some(ns), _, _) => Some(ns),
+            // A namespace object is in its own namespace, as RBAC sees it.
+            (None, "namespaces", Some(name)) => Some(name),
+            _ => None,
+        };
+        let allows = |g: &Grant| {
+            g.verbs
+                .as_ref()
+                .is_none_or(|verbs| verbs.iter().any(|v| v == attrs.verb || v == "*"))
+                && g.namespaces.as_ref().is_none_or(|allowed| {
+                    ns.is_some_and(|ns| allowed.iter().any(|a| a == ns || a == "*"))
+                })
+        };
+        if caller.grants.iter().any(allows) {
+            Ok(())
+        } else {
+            Err(forbidden())
         }
-        if let Some(allowed) = &caller.namespaces {
-            let ns = match (attrs.namespace, attrs.resource, attrs.name) {
-                (Some(ns), _, _) => Some(ns),
-                // A namespace object is in its own namespace, as RBAC sees it.
-                (None, "namespaces", Some(name)) => Some(name),
-                _ => None,
-            };
-            match ns {
-                Some(ns) if allowed.iter().any(|a| a == ns || a == "*") => {}
-                _ => return Err(forbidden()),
-            }
-        }
-        Ok(())
     }
 
     /// The latency to add before each response head.

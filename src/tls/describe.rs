@@ -5,6 +5,13 @@
 
 use rustls::{AlertDescription, CertificateError};
 
+/// The hint after an unknown-CA failure: the cluster's settings (the plugin proxy
+/// replaces it with its own).
+pub(crate) const CLUSTER_CA_HINT: &str = "set caData or caFile to the cluster's CA";
+
+/// The hint after a name mismatch: the cluster's setting (the plugin proxy replaces it).
+pub(crate) const CLUSTER_NAME_HINT: &str = "set tlsServerName to the name in the certificate";
+
 /// Describes a failed connection to a cluster for a 502 message: what failed (refused,
 /// DNS, unknown CA, name mismatch, expired, client certificate refused, ...). Never
 /// includes a token or a query string.
@@ -177,9 +184,9 @@ pub(crate) fn describe_rustls(e: &rustls::Error) -> String {
 fn describe_cert_error(c: &CertificateError) -> String {
     use CertificateError as C;
     match c {
-        C::UnknownIssuer => "TLS: server certificate signed by an unknown CA (UnknownIssuer); \
-                             set caData or caFile to the cluster's CA"
-            .into(),
+        C::UnknownIssuer => {
+            format!("TLS: server certificate signed by an unknown CA (UnknownIssuer); {CLUSTER_CA_HINT}")
+        }
         C::NotValidForName | C::NotValidForNameContext { .. } => {
             let detail = match c {
                 C::NotValidForNameContext {
@@ -200,10 +207,7 @@ fn describe_cert_error(c: &CertificateError) -> String {
                 ),
                 _ => String::new(),
             };
-            format!(
-                "TLS: server certificate name mismatch (NotValidForName){detail}; \
-                 set tlsServerName to the name in the certificate"
-            )
+            format!("TLS: server certificate name mismatch (NotValidForName){detail}; {CLUSTER_NAME_HINT}")
         }
         C::Expired | C::ExpiredContext { .. } => "TLS: server certificate expired".into(),
         C::NotValidYet | C::NotValidYetContext { .. } => {

@@ -15,10 +15,14 @@
 //! default semaphore of 100 is held for the whole life of a response body: 100 watches would
 //! block everything), and the cluster's connector from [`crate::upstream::connector`]
 //! (`TCP_NODELAY`, the cluster's rustls configuration, connect and handshake timeouts).
+//!
+//! A plugin's Service reached directly (SPEC §7) gets the same kind of [`Upstream`] from
+//! [`for_target`], built on its own [`Target`]; the plugin proxy keeps those per worker.
 
 use crate::cluster::{Cluster, ClusterKey, Registry};
 use crate::status::Error;
 use crate::upstream::credential::ServerToken;
+use crate::upstream::target::Target;
 use actix_codec::Framed;
 use actix_http::h1::ClientCodec;
 use actix_http::{RequestHead, ResponseHead};
@@ -32,11 +36,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A cluster as one worker talks to it.
+/// A cluster (or a plugin's Service, [`Target`]) as one worker talks to it.
 pub(crate) struct Upstream {
-    /// The registry's cluster this was built for.
-    pub cluster: Arc<Cluster>,
-    /// The forwarding client (hyper's HTTP/1 client) with this cluster's connector and its
+    /// The registry's cluster this was built for (`None`: a plugin's Service reached
+    /// directly).
+    pub cluster: Option<Arc<Cluster>>,
+    /// Where requests go and how to connect there.
+    pub target: Arc<Target>,
+    /// The forwarding client (hyper's HTTP/1 client) with this target's connector and its
     /// own idle pool.
     pub http: HttpClient,
     /// The server-side credential (SPEC §3 rule 4).
@@ -78,11 +85,16 @@ impl Upstream {
     /// in one allocation.
     pub(crate) fn target(&self, tail: &str, query: Option<&str>) -> Result<String, Error> {
         let origin = self
-            .cluster
+            .target
             .origin
             .as_deref()
-            .map_err(|e| Error::bad_gateway(format!("cluster {}: {e}", self.cluster.key)))?;
-        let prefix = &self.cluster.prefix;
+            .map_err(|e| match &self.cluster {
+                Some(c) => Error::bad_gateway(format!("cluster {}: {e}", c.key)),
+                None => {
+                    Error::bad_gateway(format!("{}: {e}", crate::redact::url(&self.target.url)))
+                }
+            })?;
+        let prefix = &self.target.prefix;
         let mut s = String::with_capacity(
             origin.len() + prefix.len() + tail.len() + 2 + query.map_or(0, str::len),
         );
@@ -135,13 +147,13 @@ pub(crate) fn for_cluster(
             c.entries.retain(|k, up| {
                 registry
                     .get(k.as_str())
-                    .is_some_and(|now| Arc::ptr_eq(now, &up.cluster))
+                    .is_some_and(|now| up.cluster.as_ref().is_some_and(|c| Arc::ptr_eq(now, c)))
             });
             c.generation = registry.generation();
         }
         c.entries
             .get(&cluster.key)
-            .filter(|up| Arc::ptr_eq(&up.cluster, cluster))
+            .filter(|up| up.cluster.as_ref().is_some_and(|c| Arc::ptr_eq(c, cluster)))
             .cloned()
     });
     if let Some(u) = found {
@@ -157,14 +169,30 @@ pub(crate) fn for_cluster(
 }
 
 fn build(cluster: &Arc<Cluster>, connect_timeout: Duration) -> Result<Upstream, Error> {
-    let connector = || {
-        crate::upstream::connector::for_cluster(cluster, connect_timeout)
-            .map_err(|e| {
-                Error::bad_gateway(format!("cluster {}: TLS configuration: {e}", cluster.key))
-            })
-            .map(|c| c.limit(0))
-    };
-    let tunnel_connector = Rc::new(connector()?.finish());
+    // Checked now, so a bad TLS configuration is the same 502 for both paths.
+    if let Some(Err(e)) = cluster.tls.as_ref().map(|t| &t.config) {
+        return Err(Error::bad_gateway(format!(
+            "cluster {}: TLS configuration: {e}",
+            cluster.key
+        )));
+    }
+    let target = Arc::new(Target::of_cluster(cluster, connect_timeout));
+    let mut up = for_target(target, ServerToken::new(&cluster.spec.credential)).map_err(|e| {
+        Error::bad_gateway(format!("cluster {}: TLS configuration: {e}", cluster.key))
+    })?;
+    up.cluster = Some(cluster.clone());
+    Ok(up)
+}
+
+/// An [`Upstream`] for `target` with the server-side credential `token` (none for a
+/// plugin's Service), not cached: the caller keeps it per worker. Fails when the target's
+/// TLS configuration could not be built (the message says why).
+pub(crate) fn for_target(target: Arc<Target>, token: ServerToken) -> Result<Upstream, String> {
+    let tunnel_connector = Rc::new(
+        crate::upstream::connector::for_target(&target)?
+            .limit(0)
+            .finish(),
+    );
     let tunnel: Opener = Rc::new(move |head: RequestHead| {
         let connector = tunnel_connector.clone();
         Box::pin(async move {
@@ -178,26 +206,17 @@ fn build(cluster: &Arc<Cluster>, connect_timeout: Duration) -> Result<Upstream, 
             Ok((res, framed.into_map_io(|io| Box::new(io) as BoxedSocket)))
         })
     });
-    // Checked now, so a bad TLS configuration is the same 502 for both paths.
-    if let Some(Err(e)) = cluster.tls.as_ref().map(|t| &t.config) {
-        return Err(Error::bad_gateway(format!(
-            "cluster {}: TLS configuration: {e}",
-            cluster.key
-        )));
-    }
     let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .pool_timer(hyper_util::rt::TokioTimer::new())
         .pool_idle_timeout(IDLE_TIMEOUT)
         .pool_max_idle_per_host(MAX_IDLE_PER_CLUSTER)
         .retry_canceled_requests(true)
-        .build(crate::upstream::connect::ClusterConnect::new(
-            cluster.clone(),
-            connect_timeout,
-        ));
+        .build(crate::upstream::connect::ClusterConnect::to(target.clone()));
     Ok(Upstream {
-        cluster: cluster.clone(),
+        cluster: None,
+        target,
         http,
-        token: ServerToken::new(&cluster.spec.credential),
+        token,
         tunnel,
     })
 }

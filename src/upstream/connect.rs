@@ -1,13 +1,16 @@
 //! Connections for the forwarding client (hyper's HTTP/1 client, [`super::client`]): TCP to
-//! the cluster's host and port (`TCP_NODELAY`), the catalog's connect guard on the address
-//! actually reached (DNS may answer differently now than at the catalog refresh), then TLS
-//! with the cluster's rustls configuration, built once with the cluster. The TCP connect
-//! and the TLS handshake are each bounded by `connectTimeout`.
+//! the target's host and port (`TCP_NODELAY`; the target's `resolve` addresses instead of
+//! DNS when it has them), the catalog's connect guard on the address actually reached (DNS
+//! may answer differently now than at the catalog refresh), then TLS with the target's
+//! rustls configuration, built once with the cluster (or plugin Service). The TCP connect
+//! and the TLS handshake are each bounded by the target's own limits (`connectTimeout` for
+//! clusters).
 //!
 //! Failures are `std::io::Error`s whose source chain keeps the rustls error or the guard's
 //! [`NotPublic`], so [`crate::tls::describe`] names the cause in the 502 message.
 
 use crate::cluster::Cluster;
+use crate::upstream::target::Target;
 use crate::url_guard::NotPublic;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
@@ -90,18 +93,22 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// The connector hyper's client calls for a new connection to one cluster (the request URI
-/// is the cluster's own, so it is not consulted).
+/// The connector hyper's client calls for a new connection to one target, a cluster or a
+/// plugin's Service (the request URI is the target's own, so it is not consulted).
 #[derive(Clone)]
 pub struct ClusterConnect {
-    cluster: Arc<Cluster>,
-    timeout: Duration,
+    target: Arc<Target>,
 }
 
 impl ClusterConnect {
     /// A connector for `cluster`, each step bounded by `timeout`.
     pub fn new(cluster: Arc<Cluster>, timeout: Duration) -> Self {
-        ClusterConnect { cluster, timeout }
+        Self::to(Arc::new(Target::of_cluster(&cluster, timeout)))
+    }
+
+    /// A connector for `target`.
+    pub(crate) fn to(target: Arc<Target>) -> Self {
+        ClusterConnect { target }
     }
 }
 
@@ -115,8 +122,8 @@ impl tower_service::Service<http1::Uri> for ClusterConnect {
     }
 
     fn call(&mut self, _uri: http1::Uri) -> Self::Future {
-        let (cluster, timeout) = (self.cluster.clone(), self.timeout);
-        Box::pin(async move { connect(&cluster, timeout).await.map(TokioIo::new) })
+        let target = self.target.clone();
+        Box::pin(async move { connect(&target).await.map(TokioIo::new) })
     }
 }
 
@@ -127,10 +134,10 @@ fn timed_out() -> io::Error {
     )
 }
 
-/// Connects to `cluster`: [`tcp`], then TLS for `https` clusters.
-pub async fn connect(cluster: &Cluster, timeout: Duration) -> io::Result<Stream> {
-    let tcp = tcp(cluster, timeout).await?;
-    let Some(tls) = &cluster.tls else {
+/// Connects to `target`: [`tcp`], then TLS for `https` targets.
+pub(crate) async fn connect(target: &Target) -> io::Result<Stream> {
+    let tcp = tcp(target).await?;
+    let Some(tls) = &target.tls else {
         return Ok(Stream::Plain(tcp));
     };
     let config = tls
@@ -140,7 +147,7 @@ pub async fn connect(cluster: &Cluster, timeout: Duration) -> io::Result<Stream>
     let name = ServerName::try_from(tls.host.to_string())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "invalid TLS server name"))?;
     let stream = tokio::time::timeout(
-        timeout,
+        target.handshake_timeout,
         tokio_rustls::TlsConnector::from(config).connect(name, tcp),
     )
     .await
@@ -148,14 +155,17 @@ pub async fn connect(cluster: &Cluster, timeout: Duration) -> io::Result<Stream>
     Ok(Stream::Tls(Box::new(stream)))
 }
 
-/// The TCP step every connection to a cluster takes (the forwarding client's and the
-/// WebSocket tunnels'): resolve the cluster's host (IPv6 literals need no lookup), connect
-/// to the first address that answers within `timeout`, `TCP_NODELAY`, then the catalog's
-/// connect guard on the address actually reached.
-pub async fn tcp(cluster: &Cluster, timeout: Duration) -> io::Result<TcpStream> {
-    let url = &cluster.spec.url;
+/// The TCP step every connection to a target takes (the forwarding client's and the
+/// WebSocket tunnels'): resolve the target's host (IPv6 literals need no lookup; a
+/// target's `resolve` addresses replace the lookup), connect to the first address that
+/// answers within the connect timeout, `TCP_NODELAY`, then the catalog's connect guard on
+/// the address actually reached.
+pub(crate) async fn tcp(target: &Target) -> io::Result<TcpStream> {
+    let url = &target.url;
+    let timeout = target.connect_timeout;
     let port = url.port_or_known_default().unwrap_or(443);
     let addrs: Vec<SocketAddr> = match url.host() {
+        _ if target.resolve.is_some() => target.resolve.clone().unwrap_or_default(),
         Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(ip.into(), port)],
         Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(ip.into(), port)],
         Some(url::Host::Domain(d)) => {
@@ -188,12 +198,7 @@ pub async fn tcp(cluster: &Cluster, timeout: Duration) -> io::Result<TcpStream> 
     }
     let tcp = tcp.ok_or(last)?;
     let _ = tcp.set_nodelay(true);
-    if let Some(guard) = cluster
-        .spec
-        .connect_guard
-        .as_ref()
-        .filter(|g| !g.admits_url(url))
-    {
+    if let Some(guard) = target.guard.as_ref().filter(|g| !g.admits_url(url)) {
         let peer = tcp.peer_addr()?;
         guard
             .check(url, peer.ip())

@@ -1,5 +1,5 @@
-//! The awc connector for one cluster: TCP (with `TCP_NODELAY`) plus rustls with the
-//! cluster's own configuration from [`crate::tls`].
+//! The awc connector for one cluster (or one plugin Service: any [`Target`]): TCP (with
+//! `TCP_NODELAY`) plus rustls with the target's own configuration from [`crate::tls`].
 //!
 //! awc's rustls connector turns the URI host into the rustls `ServerName`. That fails for
 //! IPv6 hosts (`Uri::host()` keeps the brackets: `[::1]`) and cannot express
@@ -14,6 +14,7 @@
 
 use crate::cluster::Cluster;
 use crate::tls::TlsSettings;
+use crate::upstream::target::Target;
 use crate::url_guard::ConnectGuard;
 use actix_service::Service;
 use actix_tls::connect::{ConnectError as TcpConnectError, ConnectInfo, Connection};
@@ -29,8 +30,7 @@ use tokio::net::TcpStream;
 /// verify.
 #[derive(Clone)]
 pub struct ClusterTcpConnector {
-    cluster: Arc<Cluster>,
-    timeout: Duration,
+    target: Arc<Target>,
 }
 
 impl Service<ConnectInfo<Uri>> for ClusterTcpConnector {
@@ -43,13 +43,13 @@ impl Service<ConnectInfo<Uri>> for ClusterTcpConnector {
     }
 
     fn call(&self, req: ConnectInfo<Uri>) -> Self::Future {
-        let (cluster, timeout) = (self.cluster.clone(), self.timeout);
+        let target = self.target.clone();
         let uri = req.request().clone();
         Box::pin(async move {
-            let io = super::connect::tcp(&cluster, timeout)
+            let io = super::connect::tcp(&target)
                 .await
                 .map_err(TcpConnectError::Io)?;
-            let Some(tls) = &cluster.tls else {
+            let Some(tls) = &target.tls else {
                 return Ok(Connection::new(uri, io));
             };
             let port = uri.port_u16().unwrap_or(443);
@@ -75,15 +75,22 @@ pub(crate) fn for_cluster(
     cluster: &Arc<Cluster>,
     connect_timeout: Duration,
 ) -> Result<awc::Connector<ClusterTcpConnector>, String> {
+    for_target(&Arc::new(Target::of_cluster(cluster, connect_timeout)))
+}
+
+/// An awc connector for `target`: [`ClusterTcpConnector`] plus the target's rustls
+/// configuration, with its connect and TLS handshake bounds.
+pub(crate) fn for_target(
+    target: &Arc<Target>,
+) -> Result<awc::Connector<ClusterTcpConnector>, String> {
     let tcp = ClusterTcpConnector {
-        cluster: cluster.clone(),
-        timeout: connect_timeout,
+        target: target.clone(),
     };
     let mut connector = awc::Connector::new()
         .connector(tcp)
-        .timeout(connect_timeout)
-        .handshake_timeout(connect_timeout);
-    if let Some(t) = &cluster.tls {
+        .timeout(target.connect_timeout)
+        .handshake_timeout(target.handshake_timeout);
+    if let Some(t) = &target.tls {
         connector = connector.rustls_0_23(t.config.clone().map_err(|e| e.to_string())?);
     }
     Ok(connector)

@@ -1051,7 +1051,7 @@ fn auth_settings_are_checked() {
     );
     assert_problems(
         &with_locator("kubeplex:\n  pluginProxy:\n    argocd: {target: http://argocd}\n"),
-        &["kubeplex.pluginProxy: is not implemented yet in this version; remove it"],
+        &["kubeplex.pluginProxy.argocd: unknown key (expected one of: plugins, consolePluginFiles, clusterDomain, serviceCaFile, resolve)"],
     );
 }
 

@@ -3,6 +3,7 @@
 //! realistic v1 Pod objects (Running, one ready container each) that kubectl accepts.
 
 use crate::sim::objects::{pod_template_hash, uid_for};
+use crate::sim::table::{canonical_quantity, Quantity};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -17,6 +18,175 @@ pub struct Container {
     pub image: String,
     /// Declared container ports (TCP); port-forward accepts these.
     pub ports: Vec<u16>,
+    /// The container's other fields as the seed or the creating request gave them
+    /// (`resources`, `env`, `command`, `args`, `ports`, probes, `volumeMounts`, ...), with
+    /// the defaults the API server sets; rendered in `spec.containers` (see [`Container::spec`]).
+    pub fields: Map<String, Value>,
+}
+
+/// `v1.Container`'s fields in the order the API server writes them; others follow.
+const CONTAINER_FIELDS: &[&str] = &[
+    "name",
+    "image",
+    "command",
+    "args",
+    "workingDir",
+    "ports",
+    "envFrom",
+    "env",
+    "resources",
+    "resizePolicy",
+    "restartPolicy",
+    "volumeMounts",
+    "volumeDevices",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "imagePullPolicy",
+    "securityContext",
+    "stdin",
+    "stdinOnce",
+    "tty",
+];
+
+impl Container {
+    /// A container with only a name, an image and TCP ports (the pods the simulator makes
+    /// up for Services and the `toolbox` pods).
+    pub fn new(name: impl Into<String>, image: impl Into<String>, ports: Vec<u16>) -> Self {
+        let mut fields = Map::new();
+        if !ports.is_empty() {
+            let ports: Vec<Value> = ports.iter().map(|p| json!({"containerPort": p})).collect();
+            fields.insert("ports".into(), Value::Array(ports));
+        }
+        Self::from_fields(name.into(), image.into(), fields)
+    }
+
+    /// A container from a pod spec's container object (`None` without a name).
+    fn from_spec(c: &Value) -> Option<Self> {
+        let name = c.get("name")?.as_str()?.to_string();
+        let image = c
+            .get("image")
+            .and_then(Value::as_str)
+            .unwrap_or("docker.io/library/busybox:1.36")
+            .to_string();
+        let mut fields = c.as_object()?.clone();
+        fields.shift_remove("name");
+        fields.shift_remove("image");
+        Some(Self::from_fields(name, image, fields))
+    }
+
+    /// Applies the API server's container defaults to `fields` and reads the ports.
+    fn from_fields(name: String, image: String, mut fields: Map<String, Value>) -> Self {
+        container_defaults(&image, &mut fields);
+        let ports = fields
+            .get("ports")
+            .and_then(Value::as_array)
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|p| p.get("containerPort")?.as_u64())
+                    .filter_map(|p| u16::try_from(p).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Container {
+            name,
+            image,
+            ports,
+            fields,
+        }
+    }
+
+    /// The container as `spec.containers[]` shows it.
+    pub fn spec(&self) -> Value {
+        let mut out = Map::new();
+        out.insert("name".into(), json!(self.name));
+        out.insert("image".into(), json!(self.image));
+        for key in &CONTAINER_FIELDS[2..] {
+            if let Some(v) = self.fields.get(*key) {
+                out.insert((*key).into(), v.clone());
+            }
+        }
+        for (k, v) in &self.fields {
+            if !CONTAINER_FIELDS.contains(&k.as_str()) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        Value::Object(out)
+    }
+
+    /// The container's `resources.{requests|limits}.{resource}` (canonical text).
+    fn quantity(&self, which: &str, resource: &str) -> Option<&str> {
+        self.fields
+            .get("resources")?
+            .get(which)?
+            .get(resource)?
+            .as_str()
+    }
+}
+
+fn default_field(m: &mut Map<String, Value>, key: &str, value: Value) {
+    if m.get(key).is_none_or(Value::is_null) {
+        m.insert(key.into(), value);
+    }
+}
+
+/// The core defaulters' container defaults: pull policy by the image's tag, termination
+/// message, `resources` (requests default to the limits; quantities in canonical form),
+/// port protocol, probe periods and thresholds.
+fn container_defaults(image: &str, c: &mut Map<String, Value>) {
+    let last = image.rsplit('/').next().unwrap_or("");
+    let latest = !last.contains(':') || last.ends_with(":latest");
+    let policy = if latest && !image.contains('@') {
+        "Always"
+    } else {
+        "IfNotPresent"
+    };
+    default_field(c, "imagePullPolicy", json!(policy));
+    default_field(c, "terminationMessagePath", json!("/dev/termination-log"));
+    default_field(c, "terminationMessagePolicy", json!("File"));
+    default_field(c, "resources", json!({}));
+    if let Some(Value::Object(resources)) = c.get_mut("resources") {
+        let limits = resources.get("limits").and_then(Value::as_object).cloned();
+        if let Some(limits) = limits.filter(|l| !l.is_empty()) {
+            let requests = resources.entry("requests").or_insert_with(|| json!({}));
+            if let Value::Object(requests) = requests {
+                for (k, v) in limits {
+                    requests.entry(k).or_insert(v);
+                }
+            }
+        }
+        for which in ["limits", "requests"] {
+            if let Some(Value::Object(m)) = resources.get_mut(which) {
+                for v in m.values_mut() {
+                    let text = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        _ => continue,
+                    };
+                    *v = json!(canonical_quantity(&text));
+                }
+            }
+        }
+    }
+    if let Some(Value::Array(ports)) = c.get_mut("ports") {
+        for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+            default_field(p, "protocol", json!("TCP"));
+        }
+    }
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if let Some(Value::Object(p)) = c.get_mut(probe) {
+            if let Some(Value::Object(get)) = p.get_mut("httpGet") {
+                default_field(get, "scheme", json!("HTTP"));
+            }
+            default_field(p, "timeoutSeconds", json!(1));
+            default_field(p, "periodSeconds", json!(10));
+            default_field(p, "successThreshold", json!(1));
+            default_field(p, "failureThreshold", json!(3));
+        }
+    }
 }
 
 /// A simulated pod.
@@ -61,32 +231,54 @@ impl Pod {
         }
     }
 
+    /// `status.qosClass`: `Guaranteed` when every container's CPU and memory requests equal
+    /// its limits, `BestEffort` when no container requests or limits either, else
+    /// `Burstable`.
+    pub fn qos_class(&self) -> &'static str {
+        const RESOURCES: [&str; 2] = ["cpu", "memory"];
+        let nonzero = |q: Option<&str>| {
+            q.and_then(Quantity::parse)
+                .is_some_and(|q| q.to_string() != "0")
+        };
+        // Equal values in other notations (`1Gi`, `1073741824`): their difference is zero.
+        let equal = |a: Option<&str>, b: Option<&str>| match (a, b) {
+            (Some(a), Some(b)) => {
+                let b = b.strip_prefix('+').unwrap_or(b);
+                let negated = match b.strip_prefix('-') {
+                    Some(positive) => positive.to_string(),
+                    None => format!("-{b}"),
+                };
+                Quantity::parse(a)
+                    .zip(Quantity::parse(&negated))
+                    .and_then(|(a, b)| a.add(b))
+                    .is_some_and(|d| d.to_string() == "0")
+            }
+            _ => false,
+        };
+        let any = self.containers.iter().any(|c| {
+            RESOURCES
+                .iter()
+                .any(|r| nonzero(c.quantity("requests", r)) || nonzero(c.quantity("limits", r)))
+        });
+        if !any {
+            return "BestEffort";
+        }
+        let guaranteed = self.containers.iter().all(|c| {
+            RESOURCES
+                .iter()
+                .all(|r| equal(c.quantity("requests", r), c.quantity("limits", r)))
+        });
+        if guaranteed {
+            "Guaranteed"
+        } else {
+            "Burstable"
+        }
+    }
+
     /// The v1 Pod object (with `kind` and `apiVersion` when `full`, as for a single get).
     pub fn to_json(&self, full: bool) -> Value {
         let ts = self.created.to_rfc3339_opts(SecondsFormat::Secs, true);
-        let containers: Vec<Value> = self
-            .containers
-            .iter()
-            .map(|c| {
-                let ports: Vec<Value> = c
-                    .ports
-                    .iter()
-                    .map(|p| json!({"containerPort": p, "protocol": "TCP"}))
-                    .collect();
-                let mut v = json!({
-                    "name": c.name,
-                    "image": c.image,
-                    "resources": {},
-                    "terminationMessagePath": "/dev/termination-log",
-                    "terminationMessagePolicy": "File",
-                    "imagePullPolicy": "IfNotPresent",
-                });
-                if !ports.is_empty() {
-                    v["ports"] = Value::Array(ports);
-                }
-                v
-            })
-            .collect();
+        let containers: Vec<Value> = self.containers.iter().map(Container::spec).collect();
         let statuses: Vec<Value> = self
             .containers
             .iter()
@@ -168,7 +360,7 @@ impl Pod {
                 "podIPs": [{"ip": self.pod_ip}],
                 "startTime": ts,
                 "containerStatuses": statuses,
-                "qosClass": "BestEffort",
+                "qosClass": self.qos_class(),
             }),
         );
         Value::Object(pod)
@@ -323,11 +515,7 @@ impl PodStore {
                         created: start,
                         labels: selector,
                         annotations: BTreeMap::new(),
-                        containers: vec![Container {
-                            name: app,
-                            image,
-                            ports,
-                        }],
+                        containers: vec![Container::new(app, image, ports)],
                         node: "sim-node-1".into(),
                         pod_ip: String::new(),
                         log_interval: Duration::from_secs(1),
@@ -353,11 +541,11 @@ impl PodStore {
                     created: start,
                     labels: BTreeMap::from([("app".to_string(), "toolbox".to_string())]),
                     annotations: BTreeMap::new(),
-                    containers: vec![Container {
-                        name: "shell".into(),
-                        image: "docker.io/library/busybox:1.36".into(),
-                        ports: vec![8080],
-                    }],
+                    containers: vec![Container::new(
+                        "shell",
+                        "docker.io/library/busybox:1.36",
+                        vec![8080],
+                    )],
                     node: "sim-node-1".into(),
                     pod_ip: String::new(),
                     log_interval: Duration::from_secs(1),
@@ -454,33 +642,14 @@ impl PodStore {
     }
 }
 
-/// A pod from a seed `kind: Pod` document (containers' names, images and ports, labels,
-/// annotations).
+/// A pod from a seed `kind: Pod` document or a created pod (its containers as given, with
+/// the API server's defaults; labels, annotations, owner references).
 pub(crate) fn pod_from_seed(d: &Value, ns: &str, name: &str, start: DateTime<Utc>) -> Option<Pod> {
     let containers: Vec<Container> = d
         .pointer("/spec/containers")
         .and_then(Value::as_array)?
         .iter()
-        .filter_map(|c| {
-            Some(Container {
-                name: c.get("name")?.as_str()?.to_string(),
-                image: c
-                    .get("image")
-                    .and_then(Value::as_str)
-                    .unwrap_or("docker.io/library/busybox:1.36")
-                    .to_string(),
-                ports: c
-                    .get("ports")
-                    .and_then(Value::as_array)
-                    .map(|ps| {
-                        ps.iter()
-                            .filter_map(|p| p.get("containerPort")?.as_u64())
-                            .filter_map(|p| u16::try_from(p).ok())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            })
-        })
+        .filter_map(Container::from_spec)
         .collect();
     if containers.is_empty() {
         return None;
@@ -611,5 +780,115 @@ mod tests {
                 .uid,
             web[0].uid
         );
+    }
+
+    #[test]
+    fn containers_keep_what_the_seed_gave() {
+        let seed = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers:
+      - name: api
+        image: registry.example.com/api:2.0
+        command: [/api]
+        ports: [{name: http, containerPort: 8080}]
+        env: [{name: MODE, value: prod}]
+        resources:
+          requests: {cpu: "0.25", memory: 128Mi}
+          limits: {cpu: 500m, memory: 256Mi}
+        readinessProbe: {httpGet: {path: /ready, port: 8080}}
+      - name: envoy
+        image: envoyproxy/envoy
+        resources:
+          limits: {cpu: "1", memory: 1Gi}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db-0, namespace: shop}
+spec:
+  containers:
+  - name: db
+    image: postgres:16
+    resources:
+      requests: {cpu: 100m, memory: "1073741824"}
+      limits: {cpu: 100m, memory: 1Gi}
+"#;
+        let s = PodStore::seeded(Some(seed));
+        let pods: Vec<Pod> = s
+            .list(Some("shop"))
+            .into_iter()
+            .filter(|p| p.name.starts_with("api-"))
+            .collect();
+        assert_eq!(pods.len(), 2);
+        let v = pods[0].to_json(false);
+        let api = &v["spec"]["containers"][0];
+        let keys: Vec<&str> = api
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "name",
+                "image",
+                "command",
+                "ports",
+                "env",
+                "resources",
+                "readinessProbe",
+                "terminationMessagePath",
+                "terminationMessagePolicy",
+                "imagePullPolicy"
+            ]
+        );
+        assert_eq!(
+            api["resources"],
+            json!({"requests": {"cpu": "250m", "memory": "128Mi"},
+                   "limits": {"cpu": "500m", "memory": "256Mi"}})
+        );
+        assert_eq!(
+            api["ports"],
+            json!([{"name": "http", "containerPort": 8080, "protocol": "TCP"}])
+        );
+        assert_eq!(api["env"], json!([{"name": "MODE", "value": "prod"}]));
+        assert_eq!(
+            api["readinessProbe"],
+            json!({"httpGet": {"path": "/ready", "port": 8080, "scheme": "HTTP"},
+                   "timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1,
+                   "failureThreshold": 3})
+        );
+        assert_eq!(api["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(pods[0].containers[0].ports, vec![8080]);
+        // Requests default to the limits.
+        let envoy = &v["spec"]["containers"][1];
+        assert_eq!(
+            envoy["resources"],
+            json!({"limits": {"cpu": "1", "memory": "1Gi"},
+                   "requests": {"cpu": "1", "memory": "1Gi"}})
+        );
+        assert_eq!(envoy["imagePullPolicy"], "Always");
+        assert_eq!(v["status"]["qosClass"], "Burstable");
+        // Equal requests and limits, in other notations: Guaranteed.
+        assert_eq!(
+            s.get("shop", "db-0").unwrap().to_json(false)["status"]["qosClass"],
+            "Guaranteed"
+        );
+        // Made-up pods declare nothing.
+        let toolbox = s.get("shop", "toolbox").unwrap().to_json(false);
+        assert_eq!(toolbox["spec"]["containers"][0]["resources"], json!({}));
+        assert_eq!(
+            toolbox["spec"]["containers"][0]["ports"],
+            json!([{"containerPort": 8080, "protocol": "TCP"}])
+        );
+        assert_eq!(toolbox["status"]["qosClass"], "BestEffort");
     }
 }

@@ -145,6 +145,21 @@ impl Upstream {
 
     /// Starts an upstream with a custom responder.
     pub async fn start(f: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_with(None, f).await
+    }
+
+    /// [`Upstream::start`] serving HTTPS (HTTP/1.1) with `tls`; `url` is `https://...`.
+    pub async fn start_tls(
+        tls: rustls::ServerConfig,
+        f: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        Self::start_with(Some(tls), f).await
+    }
+
+    async fn start_with(
+        tls: Option<rustls::ServerConfig>,
+        f: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let responder: Responder = Arc::new(f);
         let reqs = requests.clone();
@@ -155,15 +170,19 @@ impl Upstream {
                 .default_service(web::to(record))
         })
         .workers(1)
-        .disable_signals()
-        .bind("127.0.0.1:0")
+        .disable_signals();
+        let https = tls.is_some();
+        let server = match tls {
+            Some(cfg) => server.bind_rustls_0_23("127.0.0.1:0", cfg),
+            None => server.bind("127.0.0.1:0"),
+        }
         .expect("bind upstream");
         let addr = server.addrs()[0];
         let server = server.run();
         let handle = server.handle();
         actix_web::rt::spawn(server);
         Upstream {
-            url: format!("http://{addr}"),
+            url: format!("{}://{addr}", if https { "https" } else { "http" }),
             requests,
             handle,
         }

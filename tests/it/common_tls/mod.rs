@@ -283,6 +283,24 @@ pub async fn upstream(cert: &Issued, opts: UpstreamOpts<'_>) -> Upstream {
     Upstream { addr, seen, handle }
 }
 
+/// A server configuration (HTTP/1.1) presenting `cert`, for upstreams built elsewhere
+/// (`common::Upstream::start_tls`, WebSocket servers over TLS).
+pub fn server_config(cert: &Issued) -> rustls::ServerConfig {
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap();
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg
+}
+
 /// Base64 (standard) of text, as `caData` and kubeconfig `-data` fields carry PEM.
 pub fn b64(text: &str) -> String {
     use base64::Engine;

@@ -1,0 +1,133 @@
+//! The plugin proxy's own header rules (SPEC §7), on top of the forwarding rules of SPEC §3
+//! ([`crate::proxy::headers`], with `RequestFilter::plugin` removing the browser's `Origin`
+//! and `X-CSRFToken` as well):
+//!
+//! - the upstream `Authorization` is decided here alone: `UserToken` sends the caller's
+//!   Kubernetes token (SPEC §3 rules 1-3; with `kubeplex.auth.mode: jwt` the caller's
+//!   `Authorization` is the portal token, so rules 1-2) as `Authorization: Bearer`, and a
+//!   request without one is a 401 (through the API server of a cluster with
+//!   `impersonate: true`, the verified caller impersonated will do); `None` sends no
+//!   `Authorization` to the Service whatever the caller sent (through the API server, `None`
+//!   means the cluster's server-side credential);
+//! - on the way out, as the OpenShift console's proxy does: `Access-Control-Allow-*`,
+//!   `Access-Control-Expose-Headers` and `Server` are removed (hop-by-hop headers already
+//!   are), and `Content-Security-Policy: sandbox;` and `X-Content-Security-Policy:
+//!   sandbox;` are added, so a browser runs no script from a proxied answer.
+
+use crate::cluster::ClusterSpec;
+use crate::status::Error;
+use crate::upstream::credential;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+
+/// The caller's Kubernetes token for a `UserToken` entry (SPEC §3 rules 1-3, `spec` the
+/// entry's cluster for rule 2's provider headers; a portal token never counts, and with
+/// `identity_checking` the caller's `Authorization` is the portal token, so rule 3 does
+/// not apply), as an `Authorization` value with the `Bearer` scheme when the caller sent a
+/// bare token; `None` when the caller sent none.
+pub(crate) fn user_token(
+    headers: &HeaderMap,
+    spec: &ClusterSpec,
+    identity_checking: bool,
+) -> Result<Option<HeaderValue>, Error> {
+    let Some(c) = credential::from_request(headers, spec, identity_checking)? else {
+        return Ok(None);
+    };
+    let Some(v) = c.authorization else {
+        return Ok(None);
+    };
+    let b = v.as_bytes().trim_ascii();
+    if b.is_empty() {
+        return Ok(None);
+    }
+    if b.contains(&b' ') {
+        return Ok(Some(v));
+    }
+    let mut out = Vec::with_capacity(7 + b.len());
+    out.extend_from_slice(b"Bearer ");
+    out.extend_from_slice(b);
+    let mut v = HeaderValue::from_bytes(&out)
+        .map_err(|_| Error::bad_request("the caller's token is not a valid header value"))?;
+    v.set_sensitive(true);
+    Ok(Some(v))
+}
+
+/// Applies the outgoing rules to a response's headers (see the module doc).
+pub(crate) fn filter_response(h: &mut HeaderMap) {
+    let removed: Vec<HeaderName> = h
+        .keys()
+        .filter(|n| {
+            let n = n.as_str();
+            n.starts_with("access-control-allow-")
+                || n == "access-control-expose-headers"
+                || n == "server"
+        })
+        .cloned()
+        .collect();
+    for n in removed {
+        h.remove(n);
+    }
+    let sandbox = HeaderValue::from_static("sandbox;");
+    h.append(
+        actix_web::http::header::CONTENT_SECURITY_POLICY,
+        sandbox.clone(),
+    );
+    h.append(
+        HeaderName::from_static("x-content-security-policy"),
+        sandbox,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outgoing_rules() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("access-control-allow-origin", "*"),
+            ("access-control-allow-credentials", "true"),
+            ("access-control-expose-headers", "x"),
+            ("access-control-max-age", "5"),
+            ("server", "nginx"),
+            ("content-type", "application/json"),
+        ] {
+            h.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        filter_response(&mut h);
+        let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "access-control-max-age",
+                "content-security-policy",
+                "content-type",
+                "x-content-security-policy"
+            ]
+        );
+        assert_eq!(h.get("content-security-policy").unwrap(), "sandbox;");
+    }
+
+    #[test]
+    fn user_tokens() {
+        let spec = ClusterSpec::new("c", url::Url::parse("https://h").unwrap());
+        let mut h = HeaderMap::new();
+        assert_eq!(user_token(&h, &spec, false).unwrap(), None);
+        h.insert(
+            HeaderName::from_static("authorization"),
+            HeaderValue::from_static("Bearer mine"),
+        );
+        assert_eq!(
+            user_token(&h, &spec, false).unwrap().unwrap(),
+            "Bearer mine"
+        );
+        // With portal tokens verified, the caller's Authorization is not a Kubernetes token.
+        assert_eq!(user_token(&h, &spec, true).unwrap(), None);
+        h.insert(
+            HeaderName::from_static("backstage-kubernetes-authorization"),
+            HeaderValue::from_static("bare"),
+        );
+        assert_eq!(user_token(&h, &spec, true).unwrap().unwrap(), "Bearer bare");
+    }
+}
