@@ -275,3 +275,68 @@ async fn status_page_in_a_browser_and_without_javascript() {
     browser.cmd(reqwest::Method::DELETE, "", Value::Null).await;
     app.handle.stop(false).await;
 }
+
+/// The plugin proxy's entries are listed (no Service URL), and its requests are counted
+/// under `route="plugin_proxy"`.
+#[actix_web::test]
+async fn plugin_proxies_are_listed_and_counted() {
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("app-config.yaml");
+    std::fs::write(
+        &f,
+        format!(
+            "kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n        - {{name: c, url: '{}'}}\n\
+             kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    probeInterval: 0s\n  pluginProxy:\n    plugins:\n      - name: inline\n        proxy:\n          - {{alias: x, endpoint: {{type: Service, service: {{name: web, namespace: shop, port: 8443}}}}, via: apiserver}}\n",
+            up.url
+        ),
+    )
+    .unwrap();
+    let settings = kubeplex::config::load_with_env(
+        &[kubeplex::config::Source::File(f)],
+        &kubeplex::config::tree::Env::new(),
+    )
+    .unwrap();
+    let app = kubeplex::app::spawn(settings).await.unwrap();
+    let base = app.url();
+    let r = http()
+        .get(format!("{base}/api/proxy/plugin/inline/x/items"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(up
+        .only()
+        .path
+        .ends_with("/services/https:web:8443/proxy/items"));
+
+    let page = http()
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<tr><td>inline</td><td>x</td><td>apiserver</td><td></td><td>shop</td><td>None</td></tr>"),
+        "{page}"
+    );
+    assert!(!page.contains(&up.url));
+    let (_, s) = crate::ops_metrics::scrape(&base).await;
+    let counted: f64 = s
+        .samples
+        .iter()
+        .filter(|x| {
+            x.metric == "kubeplex_requests_total"
+                && x.labels.get("route") == Some("plugin_proxy")
+                && x.labels.get("code") == Some("200")
+        })
+        .map(|x| match x.value {
+            prometheus_parse::Value::Counter(v) => v,
+            _ => 0.0,
+        })
+        .sum();
+    assert_eq!(counted, 1.0);
+    app.handle.stop(false).await;
+}
