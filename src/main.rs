@@ -106,8 +106,8 @@ fn load_or_exit(common: &Common) -> Result<config::Settings, ExitCode> {
     })
 }
 
-fn serve(common: &Common, log: tracing_appender::non_blocking::WorkerGuard) -> ExitCode {
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Some(log)));
+fn serve(common: &Common, log: Option<telemetry::Guard>) -> ExitCode {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(log));
     let settings = match load_or_exit(common) {
         Ok(s) => s,
         Err(code) => return code,
@@ -139,8 +139,7 @@ fn serve(common: &Common, log: tracing_appender::non_blocking::WorkerGuard) -> E
 }
 
 /// The log writer's guard: dropping it writes out the lines still queued.
-type LogGuard =
-    std::sync::Arc<std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>>>;
+type LogGuard = std::sync::Arc<std::sync::Mutex<Option<telemetry::Guard>>>;
 
 /// SIGTERM or SIGINT: the graceful drain (`shutdownTimeout` at most); a second one while
 /// draining: exit at once (the log written out first), with status 1.

@@ -717,19 +717,31 @@ async fn scrape(
 /// Whether a request asks for a watch: `?watch=1|true`, or a `/watch/` path
 /// (`/api/v1/watch/...`, `/apis/{group}/{version}/watch/...`).
 pub(crate) fn is_watch(path: &str, query: &str) -> bool {
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let path_watch = segs
-        .windows(2)
-        .any(|w| w[1] == "watch" && (w[0].starts_with('v') || w[0] == "api"));
-    path_watch
-        || url::form_urlencoded::parse(query.as_bytes())
-            .any(|(k, v)| k == "watch" && (v == "1" || v == "true"))
+    if path.contains("/watch") {
+        let mut prev: Option<&str> = None;
+        for seg in path.split('/').filter(|s| !s.is_empty()) {
+            if seg == "watch" && prev.is_some_and(|p| p.starts_with('v') || p == "api") {
+                return true;
+            }
+            prev = Some(seg);
+        }
+    }
+    query_flag(query, "watch")
 }
 
 /// Whether a request asks for a followed (open-ended) log: `?follow=true|1`.
 pub(crate) fn is_follow(query: &str) -> bool {
+    query_flag(query, "follow")
+}
+
+/// Whether `query` sets `name` to `1` or `true` (names and values percent-decoded). Without
+/// a `%` and without `name` in it, it cannot: most requests stop there, unparsed.
+fn query_flag(query: &str, name: &str) -> bool {
+    if !query.contains('%') && !query.contains(name) {
+        return false;
+    }
     url::form_urlencoded::parse(query.as_bytes())
-        .any(|(k, v)| k == "follow" && (v == "1" || v == "true"))
+        .any(|(k, v)| k == name && (v == "1" || v == "true"))
 }
 
 #[cfg(test)]

@@ -74,14 +74,19 @@ async fn dispatch(
             )),
         )
     } else {
-        Ctx::new(&req).metered(&state, Route::Proxy).finish(
-            &req,
-            Err(Error::not_found(format!(
-                "no such route; kubeplex serves {base}/proxy/..., {base}/clusters/{{cluster}}/... and GET {base}/clusters",
-                base = state.settings.base_path
-            ))),
-        )
+        unknown_route(&req, &state)
     }
+}
+
+/// A path under `{base}` that no route serves: a 404 `Status` naming the routes that are.
+pub(crate) fn unknown_route(req: &HttpRequest, state: &ProxyState) -> HttpResponse {
+    Ctx::new(req).metered(state, Route::Proxy).finish(
+        req,
+        Err(Error::not_found(format!(
+            "no such route; kubeplex serves {base}/proxy/..., {base}/clusters/{{cluster}}/... and GET {base}/clusters",
+            base = state.settings.base_path
+        ))),
+    )
 }
 
 /// Any path kubeplex does not serve at all: a 404 `Status`, with a request id and an audit

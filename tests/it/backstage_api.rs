@@ -464,6 +464,37 @@ async fn an_entity_found_nowhere_gives_no_items() {
     assert_eq!(answer, json!({"items": []}));
 }
 
+#[actix_web::test]
+async fn the_services_route_takes_post_with_one_id_segment_only() {
+    let one = sim("one").await;
+    let app = spawn_app(settings(vec![cluster("one", &url_of(&one))])).await;
+    let base = format!("{}/api/kubernetes", app.url());
+    // Another method: 405 with `Allow: POST`, as for any route answering POST only.
+    let r = http()
+        .get(format!("{base}/services/cart"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
+    // No id, or more than one segment: no route, the proxy's 404 `Status`.
+    for path in ["/services", "/services/", "/services/cart/extra"] {
+        let r = http()
+            .post(format!("{base}{path}"))
+            .json(&json!({"entity": entity("cart", json!({}))}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["kind"], "Status", "{path}: {v}");
+        assert_eq!(v["reason"], "NotFound", "{path}: {v}");
+    }
+    // One segment with POST is the route.
+    let answer = services(&app, &entity("cart", json!({})), json!({})).await;
+    assert!(answer["items"].is_array(), "{answer}");
+}
+
 // ---------------------------------------------------------------------------------------
 // 2. Clusters that fail
 // ---------------------------------------------------------------------------------------

@@ -1,0 +1,365 @@
+//! The human log line, written for speed: the same layout as `tracing-subscriber`'s default
+//! (`Full`) format without colours,
+//!
+//! ```text
+//! 2026-11-30T05:11:24.812178Z  INFO kubeplex::audit: proxied request_id="d0f8…" status=200
+//! ```
+//!
+//! at a fraction of its cost: the date and time are formatted once a second per thread (only
+//! the microseconds per line), plain string values are copied without going through
+//! `Debug`'s character-by-character escaping, and nothing passes through the colour
+//! machinery. Strings that need escaping (quotes, backslashes, control or non-ASCII
+//! characters) take `Debug`'s path, so the output is byte for byte what `Full` writes
+//! without ANSI; the message is sanitised as `Full` does (terminal escape and C1 control
+//! characters written as escapes). Spans are not shown (kubeplex opens none).
+//!
+//! At the default log level every proxied request writes one audit line, so this is on the
+//! hot path: `tracing-subscriber`'s `Full` format cost about 16,000 instructions per audit
+//! line under callgrind; this one about a fifth of that (BENCHMARKS.md, "Where the time
+//! goes").
+
+use std::cell::RefCell;
+use std::fmt::{self, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The human line format (see the module docs).
+pub struct Human;
+
+impl<S, N> FormatEvent<S, N> for Human
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        timestamp(&mut w, SystemTime::now())?;
+        let meta = event.metadata();
+        w.write_str(level(meta.level()))?;
+        w.write_str(meta.target())?;
+        w.write_str(":")?;
+        let mut v = Fields {
+            w: &mut w,
+            result: Ok(()),
+        };
+        event.record(&mut v);
+        v.result?;
+        w.write_char('\n')
+    }
+}
+
+/// The level as `Full` writes it (right-aligned in five columns), with the spaces around.
+fn level(l: &Level) -> &'static str {
+    match *l {
+        Level::ERROR => " ERROR ",
+        Level::WARN => "  WARN ",
+        Level::INFO => "  INFO ",
+        Level::DEBUG => " DEBUG ",
+        Level::TRACE => " TRACE ",
+    }
+}
+
+thread_local! {
+    /// The last whole second formatted on this thread, and its text up to the `.`.
+    static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// `2026-11-30T05:11:24.812178Z` (RFC 3339, microseconds, UTC).
+fn timestamp(w: &mut impl Write, now: SystemTime) -> fmt::Result {
+    let d = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    SECOND.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs {
+            let (y, m, day) = civil_from_days((secs / 86_400) as i64);
+            let s = secs % 86_400;
+            c.1.clear();
+            write!(
+                c.1,
+                "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.",
+                s / 3600,
+                s / 60 % 60,
+                s % 60
+            )?;
+            c.0 = secs;
+        }
+        w.write_str(&c.1)
+    })?;
+    let mut micros = [b'0'; 7];
+    let mut n = d.subsec_micros();
+    for i in (0..6).rev() {
+        micros[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    micros[6] = b'Z';
+    // ASCII digits and `Z`.
+    w.write_str(std::str::from_utf8(&micros).unwrap_or("000000Z"))
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Writes each field as ` name=value` (the message as ` text`).
+struct Fields<'a, 'w> {
+    w: &'a mut Writer<'w>,
+    result: fmt::Result,
+}
+
+impl Fields<'_, '_> {
+    fn name(&mut self, field: &Field) -> fmt::Result {
+        let name = field.name();
+        self.w.write_char(' ')?;
+        self.w.write_str(name.strip_prefix("r#").unwrap_or(name))?;
+        self.w.write_char('=')
+    }
+}
+
+/// Whether `Debug` would write `s` as it is, between quotes.
+fn plain(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// Whether the message needs `Full`'s sanitising (terminal escape or C1 control characters).
+fn needs_sanitising(s: &str) -> bool {
+    s.chars().any(|c| {
+        matches!(
+            c,
+            '\x1b' | '\x07' | '\x08' | '\x0c' | '\x7f' | '\u{80}'..='\u{9f}'
+        )
+    })
+}
+
+/// Writes `s` as `Full` writes a message: terminal escape and C1 control characters as
+/// escapes, the rest as it is.
+fn sanitised(w: &mut impl Write, s: &str) -> fmt::Result {
+    if !needs_sanitising(s) {
+        return w.write_str(s);
+    }
+    for c in s.chars() {
+        match c {
+            '\x1b' => w.write_str("\\x1b")?,
+            '\x07' => w.write_str("\\x07")?,
+            '\x08' => w.write_str("\\x08")?,
+            '\x0c' => w.write_str("\\x0c")?,
+            '\x7f' => w.write_str("\\x7f")?,
+            '\u{80}'..='\u{9f}' => write!(w, "\\u{{{:x}}}", c as u32)?,
+            c => w.write_char(c)?,
+        }
+    }
+    Ok(())
+}
+
+/// A `fmt::Write` that sanitises what passes through it (a `Debug` message).
+struct Sanitising<'a, W>(&'a mut W);
+
+impl<W: Write> Write for Sanitising<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        sanitised(self.0, s)
+    }
+}
+
+impl Visit for Fields<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = if field.name() == "message" {
+            self.w
+                .write_char(' ')
+                .and_then(|()| sanitised(self.w, value))
+        } else {
+            self.name(field).and_then(|()| {
+                if plain(value) {
+                    self.w.write_char('"')?;
+                    self.w.write_str(value)?;
+                    self.w.write_char('"')
+                } else {
+                    write!(self.w, "{value:?}")
+                }
+            })
+        };
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.result.is_ok() {
+            self.result = self.name(field).and_then(|()| write!(self.w, "{value}"));
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if self.result.is_ok() {
+            self.result = self.name(field).and_then(|()| write!(self.w, "{value}"));
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if self.result.is_ok() {
+            self.result = self
+                .name(field)
+                .and_then(|()| self.w.write_str(if value { "true" } else { "false" }));
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = (|| {
+            self.name(field)?;
+            sanitised(self.w, &value.to_string())?;
+            if let Some(mut source) = value.source() {
+                let name = field.name();
+                write!(self.w, " {name}.sources=[")?;
+                let mut first = true;
+                loop {
+                    if !first {
+                        self.w.write_str(", ")?;
+                    }
+                    first = false;
+                    sanitised(self.w, &source.to_string())?;
+                    match source.source() {
+                        Some(s) => source = s,
+                        None => break,
+                    }
+                }
+                self.w.write_char(']')?;
+            }
+            Ok(())
+        })();
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = if field.name() == "message" {
+            self.w
+                .write_char(' ')
+                .and_then(|()| write!(Sanitising(self.w), "{value:?}"))
+        } else if field.name().starts_with("log.") {
+            Ok(())
+        } else {
+            self.name(field).and_then(|()| write!(self.w, "{value:?}"))
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// `(ours, Full's without ANSI)` for the events `emit` sends, timestamps cut off.
+    fn both(emit: impl Fn()) -> (String, String) {
+        let ours = Buf::default();
+        let theirs = Buf::default();
+        let o = ours.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_max_level(Level::TRACE)
+            .with_ansi(false)
+            .event_format(Human)
+            .with_writer(move || o.clone())
+            .finish();
+        tracing::subscriber::with_default(sub, &emit);
+        let t = theirs.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_max_level(Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || t.clone())
+            .finish();
+        tracing::subscriber::with_default(sub, &emit);
+        let cut = |b: &Buf| {
+            String::from_utf8(b.0.lock().unwrap().clone())
+                .unwrap()
+                .lines()
+                .map(|l| l.split_once('Z').unwrap().1.to_string() + "\n")
+                .collect::<String>()
+        };
+        (cut(&ours), cut(&theirs))
+    }
+
+    #[test]
+    fn lines_are_what_the_full_format_writes_without_colours() {
+        #[derive(Debug)]
+        struct Thing {
+            _n: u32,
+        }
+        let err = std::io::Error::other("disk \"full\"");
+        let (ours, theirs) = both(|| {
+            tracing::info!(
+                target: "kubeplex::audit",
+                request_id = "abc123",
+                subject = %"user@example.com",
+                cluster = "config:a \"quoted\" \\ back",
+                plugin = None::<&str>,
+                alias = Some("x"),
+                status = 200u16,
+                bytes = 1235u64,
+                delta = -4i64,
+                complete = true,
+                outcome = "complete",
+                duration_ms = 2.3599200000000002f64,
+                thing = ?Thing { _n: 7 },
+                unicode = "café\u{1b}[31m",
+                "proxied"
+            );
+            tracing::warn!(error = %"boom", "proxy error: {} and {:?}", 3, "q");
+            tracing::error!(err = &err as &dyn std::error::Error, "failed");
+            tracing::debug!("escape \u{1b}[2J and \u{85} in a message");
+            tracing::trace!(r#type = "raw", "raw identifier");
+        });
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_with_microseconds() {
+        let mut s = String::new();
+        timestamp(
+            &mut s,
+            UNIX_EPOCH + Duration::new(1_796_015_484, 812_178_999),
+        )
+        .unwrap();
+        assert_eq!(s, "2026-11-30T05:11:24.812178Z");
+        let mut s = String::new();
+        timestamp(&mut s, UNIX_EPOCH + Duration::new(951_782_400, 5_000)).unwrap();
+        assert_eq!(s, "2000-02-29T00:00:00.000005Z");
+        let mut s = String::new();
+        timestamp(&mut s, UNIX_EPOCH).unwrap();
+        assert_eq!(s, "1970-01-01T00:00:00.000000Z");
+    }
+}
