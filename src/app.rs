@@ -192,7 +192,10 @@ pub async fn build_reloading(
             .configure(crate::ops::status::configure)
             .default_service(web::to(crate::proxy::no_route))
     })
-    .disable_signals();
+    .disable_signals()
+    // Each write goes out at once: a small one (a watch event, the end of a response) is not
+    // held back by Nagle's algorithm until the client's delayed ACK (up to 40 ms on Linux).
+    .tcp_nodelay(true);
     if let Some(w) = settings.server.workers {
         server = server.workers(w);
     }

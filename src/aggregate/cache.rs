@@ -26,13 +26,20 @@
 //!
 //! The cache is bounded by weight: the total bytes of the kept bodies (and keys), at most
 //! [`MAX_BYTES`].
+//!
+//! Merged answers are kept too (a second moka cache, bounded the same way): a list or Table
+//! merged from member answers that were all kept ones is kept whole under a
+//! [`MergedKey`] (registry generation, path, normalized query, the members, the caller's
+//! request headers) until the oldest member answer it was made of expires, so it is never
+//! older than the member entries would allow. A repeated identical list is then answered
+//! with those bytes as they are: no member key, credential or lookup per member, no merge.
 
 use super::fanout::Outcome;
 use crate::status::Error;
 use bytes::Bytes;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The weight bound of the cache: 64 MiB of bodies.
 pub(crate) const MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -83,6 +90,66 @@ impl Key {
     }
 }
 
+/// What identifies a merged answer: a SHA-256 over the registry's generation, the path,
+/// the normalized query, the members (their keys, in order) and the caller's request
+/// headers (all but those that cannot change what a member is sent, see
+/// [`MergedKey::new`]). The caller's headers and the registry decide each member's
+/// credential ([`crate::proxy::forward::prepare_for`]), so the same key means the same
+/// credential sent to the same members: no caller is served a merged answer made with
+/// another's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct MergedKey([u8; 32]);
+
+/// Request headers left out of a [`MergedKey`]: they vary per request or connection and
+/// are never part of a member's credential.
+const NOT_IN_MERGED_KEY: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "user-agent",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "content-length",
+];
+
+impl MergedKey {
+    /// The key of a read of `tail?query` by a caller with `headers`, from `members` (in
+    /// order) of the registry of `generation`; `None` for a query with `watch`.
+    pub(crate) fn new<'a>(
+        generation: u64,
+        tail: &str,
+        query: &str,
+        members: impl Iterator<Item = &'a str>,
+        headers: &actix_web::http::header::HeaderMap,
+    ) -> Option<MergedKey> {
+        let query = normalize_query(query)?;
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut field = |b: &[u8]| {
+            ctx.update(&(b.len() as u64).to_be_bytes());
+            ctx.update(b);
+        };
+        field(&generation.to_be_bytes());
+        field(tail.as_bytes());
+        field(query.as_bytes());
+        let mut n = 0u64;
+        for m in members {
+            field(m.as_bytes());
+            n += 1;
+        }
+        field(&n.to_be_bytes());
+        for (name, value) in headers {
+            if NOT_IN_MERGED_KEY.contains(&name.as_str()) {
+                continue;
+            }
+            field(name.as_str().as_bytes());
+            field(value.as_bytes());
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        Some(MergedKey(out))
+    }
+}
+
 /// The query with its parameters decoded, sorted by name (a repeated name keeps its
 /// order: it may matter upstream) and encoded again; `None` when it has `watch`.
 fn normalize_query(query: &str) -> Option<String> {
@@ -124,12 +191,24 @@ fn credential_hash(headers: &http1::HeaderMap) -> [u8; 32] {
     out
 }
 
-/// A kept answer: a member's 2xx.
+/// A kept answer: a member's 2xx, and when it was fetched.
 #[derive(Debug, Clone)]
 struct Cached {
     status: u16,
     content_type: String,
     body: Bytes,
+    born: Instant,
+}
+
+/// A merged answer kept whole: its `Content-Type`, body, and when it must go (when the
+/// oldest member answer it was made of does).
+#[derive(Debug, Clone)]
+pub(crate) struct Merged {
+    /// The merged answer's `Content-Type`.
+    pub content_type: &'static str,
+    /// The merged body.
+    pub body: Bytes,
+    expires: Instant,
 }
 
 /// Hit and miss counts since start (`kubeplex_aggregate_cache_total`).
@@ -145,6 +224,9 @@ pub(crate) struct Counts {
 /// The aggregate read cache, shared by every worker.
 pub(crate) struct AggregateCache {
     cache: moka::future::Cache<Key, Cached>,
+    /// Whole merged answers, by [`MergedKey`].
+    merged: moka::sync::Cache<MergedKey, Merged>,
+    ttl: Duration,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -169,8 +251,18 @@ impl AggregateCache {
             })
             .time_to_live(ttl)
             .build();
+        let merged = moka::sync::Cache::builder()
+            .name("kubeplex-aggregate-merged")
+            .max_capacity(max_bytes)
+            .weigher(|_: &MergedKey, v: &Merged| {
+                u32::try_from(32 + v.body.len()).unwrap_or(u32::MAX)
+            })
+            .time_to_live(ttl)
+            .build();
         Some(AggregateCache {
             cache,
+            merged,
+            ttl,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         })
@@ -184,10 +276,57 @@ impl AggregateCache {
         }
     }
 
+    /// The merged answer kept under `key` while every member answer it was made of is
+    /// still fresh; counted as a hit for each of its `members`.
+    pub(crate) fn merged(&self, key: &MergedKey, members: usize) -> Option<Merged> {
+        let m = self.merged.get(key)?;
+        if m.expires <= Instant::now() {
+            return None;
+        }
+        self.hits.fetch_add(members as u64, Ordering::Relaxed);
+        Some(m)
+    }
+
+    /// Keeps a merged answer made of member answers the oldest of which was fetched at
+    /// `oldest`: it goes when that one does.
+    pub(crate) fn keep_merged(
+        &self,
+        key: MergedKey,
+        content_type: &'static str,
+        body: Bytes,
+        oldest: Instant,
+    ) {
+        let expires = oldest + self.ttl;
+        if expires > Instant::now() {
+            self.merged.insert(
+                key,
+                Merged {
+                    content_type,
+                    body,
+                    expires,
+                },
+            );
+        }
+    }
+
     /// The answer kept under `key`, else the one `fetch` gives (kept when 2xx). Identical
     /// concurrent calls run one `fetch` (which need not be `Send`) and share its result,
     /// failure included.
+    #[cfg(test)]
     pub(crate) async fn get_or_fetch<F>(&self, key: Key, fetch: F) -> Result<Outcome, Error>
+    where
+        F: Future<Output = Result<Outcome, Error>>,
+    {
+        self.get_or_fetch_aged(key, fetch).await.map(|(o, _)| o)
+    }
+
+    /// [`AggregateCache::get_or_fetch`], with when the answer was fetched when it is (now)
+    /// kept.
+    pub(crate) async fn get_or_fetch_aged<F>(
+        &self,
+        key: Key,
+        fetch: F,
+    ) -> Result<(Outcome, Option<Instant>), Error>
     where
         F: Future<Output = Result<Outcome, Error>>,
     {
@@ -196,6 +335,7 @@ impl AggregateCache {
             .cache
             .try_get_with(key, async {
                 fetched = true;
+                let born = Instant::now();
                 match fetch.await {
                     Ok(Outcome::Http {
                         status,
@@ -205,6 +345,7 @@ impl AggregateCache {
                         status,
                         content_type,
                         body,
+                        born,
                     }),
                     Ok(other) => Err(Uncached::Answer(other)),
                     Err(e) => Err(Uncached::Error(e)),
@@ -215,18 +356,21 @@ impl AggregateCache {
         match result {
             Ok(c) => {
                 counter.fetch_add(1, Ordering::Relaxed);
-                Ok(Outcome::Http {
-                    status: c.status,
-                    content_type: c.content_type,
-                    body: c.body,
-                })
+                Ok((
+                    Outcome::Http {
+                        status: c.status,
+                        content_type: c.content_type,
+                        body: c.body,
+                    },
+                    Some(c.born),
+                ))
             }
             Err(e) => {
                 if fetched {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
                 match &*e {
-                    Uncached::Answer(o) => Ok(o.clone()),
+                    Uncached::Answer(o) => Ok((o.clone(), None)),
                     Uncached::Error(e) => Err(e.clone()),
                 }
             }
@@ -318,6 +462,80 @@ mod tests {
         }
         // No token in the key itself.
         assert!(!format!("{a:?}").contains("Bearer"));
+    }
+
+    #[test]
+    fn a_merged_answer_goes_with_its_oldest_member_answer() {
+        let ttl = Duration::from_secs(60);
+        let cache = AggregateCache::new(ttl).unwrap();
+        let h = actix_web::http::header::HeaderMap::new();
+        let key = |members: &[&str], tail: &str| {
+            MergedKey::new(1, tail, "", members.iter().copied(), &h).unwrap()
+        };
+        let ab = key(&["c:a", "c:b"], "/api/v1/pods");
+        let body = Bytes::from_static(b"{}");
+        cache.keep_merged(ab, "application/json", body.clone(), Instant::now());
+        assert_eq!(cache.merged(&ab, 2).unwrap().body, body);
+        assert_eq!(cache.counts().hits, 2);
+        // Other members, another path: other keys.
+        assert!(cache.merged(&key(&["c:a"], "/api/v1/pods"), 1).is_none());
+        assert!(cache
+            .merged(&key(&["c:a", "c:b"], "/api/v1/services"), 2)
+            .is_none());
+        // Made of a member answer already past its TTL: not kept.
+        let old = key(&["c:b"], "/api/v1/pods");
+        let long_ago = Instant::now()
+            .checked_sub(ttl + Duration::from_secs(1))
+            .unwrap();
+        cache.keep_merged(old, "application/json", body, long_ago);
+        assert!(cache.merged(&old, 1).is_none());
+    }
+
+    #[test]
+    fn the_merged_key_has_the_callers_headers_and_the_generation() {
+        use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+            }
+            h
+        };
+        let key = |generation: u64, h: &HeaderMap| {
+            MergedKey::new(
+                generation,
+                "/api/v1/pods",
+                "a=1&b=2",
+                ["c:a"].into_iter(),
+                h,
+            )
+        };
+        let a = key(1, &headers(&[("authorization", "Bearer a")]));
+        assert_ne!(a, key(1, &headers(&[("authorization", "Bearer b")])));
+        assert_ne!(a, key(2, &headers(&[("authorization", "Bearer a")])));
+        assert_ne!(a, key(1, &headers(&[])));
+        assert_ne!(
+            a,
+            key(
+                1,
+                &headers(&[("authorization", "Bearer a"), ("impersonate-user", "x")])
+            )
+        );
+        // What cannot change a member's credential is left out.
+        assert_eq!(
+            a,
+            key(
+                1,
+                &headers(&[("authorization", "Bearer a"), ("user-agent", "curl")])
+            )
+        );
+        // The query is normalized; a watch is never kept.
+        let h = headers(&[]);
+        assert_eq!(
+            MergedKey::new(1, "/p", "b=2&a=1", ["c:a"].into_iter(), &h),
+            MergedKey::new(1, "/p", "a=1&b=2", ["c:a"].into_iter(), &h)
+        );
+        assert!(MergedKey::new(1, "/p", "watch=1", ["c:a"].into_iter(), &h).is_none());
     }
 
     #[test]

@@ -65,10 +65,26 @@ pub(crate) async fn fan_out(
     settings: &AggregateSettings,
     cache: Option<&AggregateCache>,
 ) -> Vec<Answer> {
+    fan_out_aged(caller, proxy, registry, members, read, settings, cache)
+        .await
+        .0
+}
+
+/// [`fan_out`], and when the oldest of the answers was fetched when every answer is a
+/// kept one (all 2xx, through `cache`), else `None`.
+pub(crate) async fn fan_out_aged(
+    caller: &Caller<'_>,
+    proxy: &ProxyState,
+    registry: &Registry,
+    members: &[Arc<Cluster>],
+    read: &Read<'_>,
+    settings: &AggregateSettings,
+    cache: Option<&AggregateCache>,
+) -> (Vec<Answer>, Option<Instant>) {
     let (concurrency, timeout) = (settings.concurrency, settings.timeout);
     let asks = members.iter().enumerate().map(|(i, cluster)| async move {
         let query = (read.query)(cluster);
-        let asked = ask(
+        let asked = ask_aged(
             caller,
             proxy,
             registry,
@@ -77,8 +93,12 @@ pub(crate) async fn fan_out(
             query.as_deref(),
             cache,
         );
+        let mut born = None;
         let outcome = match tokio::time::timeout(timeout, asked).await {
-            Ok(Ok(o)) => o,
+            Ok(Ok((o, b))) => {
+                born = b;
+                o
+            }
             Ok(Err(e)) => Outcome::Failed(e),
             Err(_) => {
                 proxy
@@ -91,18 +111,26 @@ pub(crate) async fn fan_out(
         proxy.metrics.member_result(ok);
         (
             i,
+            born,
             Answer {
                 cluster: cluster.clone(),
                 outcome,
             },
         )
     });
-    let mut answers: Vec<(usize, Answer)> = stream::iter(asks)
+    let mut answers: Vec<(usize, Option<Instant>, Answer)> = stream::iter(asks)
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    answers.sort_by_key(|(i, _)| *i);
-    answers.into_iter().map(|(_, a)| a).collect()
+    answers.sort_by_key(|(i, _, _)| *i);
+    let oldest = answers
+        .iter()
+        .try_fold(None, |oldest: Option<Instant>, (_, born, _)| {
+            let born = (*born)?;
+            Some(Some(oldest.map_or(born, |o| o.min(born))))
+        })
+        .flatten();
+    (answers.into_iter().map(|(_, _, a)| a).collect(), oldest)
 }
 
 /// One member's answer to a read of `tail?query`, read whole: from `cache` when it holds
@@ -116,16 +144,31 @@ pub(crate) async fn ask(
     query: Option<&str>,
     cache: Option<&AggregateCache>,
 ) -> Result<Outcome, Error> {
+    ask_aged(caller, proxy, registry, cluster, tail, query, cache)
+        .await
+        .map(|(o, _)| o)
+}
+
+/// [`ask`], and when the answer was fetched when it is a kept one.
+async fn ask_aged(
+    caller: &Caller<'_>,
+    proxy: &ProxyState,
+    registry: &Registry,
+    cluster: &Arc<Cluster>,
+    tail: &str,
+    query: Option<&str>,
+    cache: Option<&AggregateCache>,
+) -> Result<(Outcome, Option<Instant>), Error> {
     let prepared = prepare(caller, proxy, registry, cluster, tail, query)?;
     // The key needs the credential `prepare` chose, so the lookup comes after it.
     if let Some(cache) = cache {
         if let Some(key) = Key::new(cluster.key.as_str(), &prepared.uri, &prepared.headers) {
             return cache
-                .get_or_fetch(key, fetch(cluster, prepared, proxy))
+                .get_or_fetch_aged(key, fetch(cluster, prepared, proxy))
                 .await;
         }
     }
-    fetch(cluster, prepared, proxy).await
+    Ok((fetch(cluster, prepared, proxy).await?, None))
 }
 
 /// The read of `tail?query` prepared for `cluster` as the forwarding path prepares one.
@@ -212,11 +255,21 @@ pub(crate) enum Opened {
 /// How much of a whole body [`Source::next`] hands out at once.
 const PIECE: usize = 64 * 1024;
 
+/// How many bytes of a member's body are read ahead of the merge ([`Source::Stream`]): the
+/// members send their lists at once while the merge goes through them one after the other.
+pub(crate) const READ_AHEAD: usize = 256 * 1024;
+
 /// Where a 2xx answer's body comes from.
 pub(crate) enum Source {
-    /// The member's connection, read as the body arrives.
+    /// The member's connection, read as the body arrives by a task of its own
+    /// ([`read_ahead`]), at most [`READ_AHEAD`] bytes (and one frame) ahead of the merge.
     Stream {
-        body: Incoming,
+        /// The body's frames, as the task read them; closed after the last.
+        frames: tokio::sync::mpsc::UnboundedReceiver<Result<Bytes, hyper::Error>>,
+        /// The bytes the task may still read ahead; the merge gives back what it takes.
+        room: Arc<tokio::sync::Semaphore>,
+        /// The reading task, aborted (its connection closed) when the source goes.
+        _task: AbortOnDrop,
         /// What is left of the member's timeout: the head used some, and each wait for
         /// the body's bytes uses more (time the merge spends elsewhere does not count).
         left: Duration,
@@ -243,31 +296,28 @@ impl Source {
                 None => end.take().map_or(Ok(None), Err),
             },
             Source::Stream {
-                body,
+                frames,
+                room,
                 left,
                 timeout,
-            } => loop {
+                ..
+            } => {
                 let started = Instant::now();
-                let frame = tokio::time::timeout(*left, body.frame()).await;
+                let frame = tokio::time::timeout(*left, frames.recv()).await;
                 *left = left.saturating_sub(started.elapsed());
                 match frame {
-                    Err(_) => {
-                        return Err(Error::timeout(format!(
-                            "cluster {key} did not finish its answer within {}",
-                            humantime::format_duration(*timeout)
-                        )))
-                    }
-                    Ok(None) => return Ok(None),
-                    Ok(Some(Err(e))) => return Err(cut_short(key, &e)),
-                    Ok(Some(Ok(frame))) => {
-                        if let Ok(data) = frame.into_data() {
-                            if !data.is_empty() {
-                                return Ok(Some(data));
-                            }
-                        }
+                    Err(_) => Err(Error::timeout(format!(
+                        "cluster {key} did not finish its answer within {}",
+                        humantime::format_duration(*timeout)
+                    ))),
+                    Ok(None) => Ok(None),
+                    Ok(Some(Err(e))) => Err(cut_short(key, &e)),
+                    Ok(Some(Ok(data))) => {
+                        room.add_permits(data.len().min(READ_AHEAD));
+                        Ok(Some(data))
                     }
                 }
-            },
+            }
         }
     }
 
@@ -281,6 +331,60 @@ impl Source {
             all.extend_from_slice(&b);
         }
         Ok(all.freeze())
+    }
+}
+
+/// A task aborted when this goes.
+pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A [`Source::Stream`] of `body`: a task on this worker (the body's connection belongs to
+/// its hyper client, which is `!Send`) reads it ahead of the merge.
+fn stream_source(body: Incoming, left: Duration, timeout: Duration) -> Source {
+    let (tx, frames) = tokio::sync::mpsc::unbounded_channel();
+    let room = Arc::new(tokio::sync::Semaphore::new(READ_AHEAD));
+    let task = tokio::task::spawn_local(read_ahead(body, tx, room.clone()));
+    Source::Stream {
+        frames,
+        room,
+        _task: AbortOnDrop(task),
+        left,
+        timeout,
+    }
+}
+
+/// Reads `body` frame by frame into `tx` while there is `room` (bytes the merge has not
+/// taken yet); closes `tx` after the last frame or an error.
+async fn read_ahead(
+    mut body: Incoming,
+    tx: tokio::sync::mpsc::UnboundedSender<Result<Bytes, hyper::Error>>,
+    room: Arc<tokio::sync::Semaphore>,
+) {
+    while let Some(frame) = body.frame().await {
+        let data = match frame {
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+            Ok(frame) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => data,
+                _ => continue,
+            },
+        };
+        // At most READ_AHEAD bytes (and this frame) wait for the merge.
+        let n = u32::try_from(data.len().min(READ_AHEAD)).unwrap_or(u32::MAX);
+        match room.acquire_many(n).await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return,
+        }
+        if tx.send(Ok(data)).is_err() {
+            return;
+        }
     }
 }
 
@@ -353,11 +457,7 @@ async fn open_one(
         return Ok(Opened::Body {
             status,
             content_type,
-            source: Source::Stream {
-                body,
-                left,
-                timeout,
-            },
+            source: stream_source(body, left, timeout),
         });
     }
     let body = match tokio::time::timeout(left, body.collect()).await {

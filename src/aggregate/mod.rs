@@ -232,6 +232,24 @@ async fn answer(
     let item = is_item(tail);
     let doc = discovery::doc_of(tail);
     if !item && doc.is_none() {
+        let cache = cache.map(|cache| {
+            let key = cache::MergedKey::new(
+                registry.generation(),
+                tail,
+                query.unwrap_or(""),
+                members.iter().map(|c| c.key.as_str()),
+                req.headers(),
+            );
+            (cache, key)
+        });
+        if let Some((cache, Some(key))) = &cache {
+            if let Some(hit) = cache.merged(key, members.len()) {
+                proxy.metrics.member_results(true, members.len() as u64);
+                return Ok(HttpResponse::Ok()
+                    .insert_header(("content-type", hit.content_type))
+                    .body(hit.body));
+            }
+        }
         return stream::answer(&caller, proxy, &registry, &members, &read, settings, cache).await;
     }
     let answers =

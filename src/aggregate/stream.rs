@@ -14,12 +14,14 @@
 //! 3. The response starts: `{"kind":..,"apiVersion":..,"items":[`, then member after
 //!    member in key order, each item (row) as soon as it is complete ([`scan::ListReader`],
 //!    which checks that it is JSON) with the cluster annotations inserted in place (and a
-//!    row's leading cluster cell, as [`super::splice`] does). The members not being read
-//!    wait in their connections: what they send stays in the socket (flow control), so
-//!    kubeplex holds one item and one frame of the member being read, plus what hyper read
-//!    ahead of each member with its head (its read buffer: at most about 400 KiB, less for
-//!    a fresh connection). Memory so grows with the number of members, not with the size
-//!    of their lists (BENCHMARKS.md, "Aggregation").
+//!    row's leading cluster cell, as [`super::splice`] does). Each member's body is read
+//!    by a task of its own at most [`fanout::READ_AHEAD`] bytes (and one frame) ahead of
+//!    the merge, so the members send their lists at the same time while the merge goes
+//!    through them in order; past that, what they send stays in the socket (flow control).
+//!    kubeplex so holds one item of the member being read, the read-ahead of each member,
+//!    plus what hyper read ahead of each member with its head (its read buffer: at most
+//!    about 400 KiB, less for a fresh connection). Memory so grows with the number of
+//!    members, not with the size of their lists (BENCHMARKS.md, "Aggregation").
 //! 4. After the last member: `]`, then `metadata` (the version vector) and `clusterErrors`.
 //!    JSON members' order does not matter; these two come last because a member's
 //!    resourceVersion may come after its items, and a member may fail halfway.
@@ -51,12 +53,15 @@
 //! them shared with the cache's entries), not the merged copy on top. Streaming the
 //! members' bodies there would give up the shared fetches (a second reader of a miss would
 //! have to wait for the whole body anyway) and the entries (they are whole bodies). With
-//! `cacheTtl: 0` nothing is whole: the bound above holds.
+//! `cacheTtl: 0` nothing is whole: the bound above holds. When every member's answer was a
+//! kept one, the merged body is made whole (the members' bodies are in memory: the merge
+//! never waits) and kept in the cache's merged entries ([`AggregateCache::keep_merged`]),
+//! so the next identical read is answered with it before any member is looked at.
 //!
 //! A client that goes away mid-stream: actix drops the response body, and with it every
 //! member's response, which closes their connections.
 
-use super::cache::AggregateCache;
+use super::cache::{AggregateCache, MergedKey};
 use super::fanout::{self, Answer, Opened, Outcome, Source};
 use super::merge::{annotate, cluster_column, ClusterError};
 use super::merge::{CLUSTER_ANNOTATION, CLUSTER_NAME_ANNOTATION};
@@ -486,19 +491,28 @@ pub(crate) async fn answer(
     members: &[Arc<Cluster>],
     read: &fanout::Read<'_>,
     settings: &AggregateSettings,
-    cache: Option<&AggregateCache>,
+    cache: Option<(&AggregateCache, Option<MergedKey>)>,
 ) -> Result<HttpResponse, Error> {
+    // With the cache: when every member's answer is a kept one, the merged answer is made
+    // whole and kept too (until the oldest of them goes), under `merged_key`.
+    let mut keep = None;
     let opened: Vec<(Arc<Cluster>, Opened)> = match cache {
-        Some(cache) => fanout::fan_out(
-            caller,
-            proxy,
-            registry,
-            members,
-            read,
-            settings,
-            Some(cache),
-        )
-        .await
+        Some((cache, merged_key)) => {
+            let (answers, oldest) = fanout::fan_out_aged(
+                caller,
+                proxy,
+                registry,
+                members,
+                read,
+                settings,
+                Some(cache),
+            )
+            .await;
+            if let (Some(key), Some(oldest)) = (merged_key, oldest) {
+                keep = Some((cache, key, oldest));
+            }
+            answers
+        }
         .into_iter()
         .map(|a| {
             let opened = match a.outcome {
@@ -520,7 +534,25 @@ pub(crate) async fn answer(
     };
     match begin(opened).await {
         Begun::Whole(answers) => super::merged(answers, false),
-        Begun::Streamed { failed, merger } => {
+        Begun::Streamed { failed, mut merger } => {
+            if let (Some((cache, key, oldest)), true) = (keep, failed.is_empty()) {
+                // Every body is in memory: the merge does not wait.
+                let mut body = BytesMut::new();
+                while let Some(chunk) = merger.next_chunk().await {
+                    body.extend_from_slice(&chunk);
+                }
+                let body = body.freeze();
+                let content_type = merger.shape.content_type();
+                if merger.errors.is_empty() {
+                    cache.keep_merged(key, content_type, body.clone(), oldest);
+                }
+                let mut res = HttpResponse::Ok();
+                res.insert_header((CONTENT_TYPE, content_type));
+                for w in merger.errors.iter().filter_map(|(_, e)| e.warning("")) {
+                    res.append_header((WARNING, w));
+                }
+                return Ok(res.body(body));
+            }
             let mut res = HttpResponse::Ok();
             res.insert_header((CONTENT_TYPE, merger.shape.content_type()));
             for w in failed.iter().filter_map(|e| e.warning("")) {

@@ -495,8 +495,16 @@ impl Metrics {
 
     /// One member's part of an aggregate read.
     pub(crate) fn member_result(&self, ok: bool) {
+        self.member_results(ok, 1);
+    }
+
+    /// `n` members answered (`ok`) or failed.
+    pub(crate) fn member_results(&self, ok: bool, n: u64) {
         let result = if ok { "ok" } else { "error" };
-        self.0.members.get_or_create(&ResultLabels { result }).inc();
+        self.0
+            .members
+            .get_or_create(&ResultLabels { result })
+            .inc_by(n);
     }
 
     /// The last probe of `cluster` answered (`up`) or not.

@@ -263,6 +263,9 @@ pub async fn spawn(addr: &str, cluster: &SimClusterConfig) -> std::io::Result<Si
             })
     })
     .workers(1)
+    // As the Kubernetes API server (Go sets TCP_NODELAY on every connection): a watch event
+    // goes out when written.
+    .tcp_nodelay(true)
     .disable_signals();
     let (server, ca_pem) = match tls {
         None => (server.bind(&resolved[..])?, None),

@@ -201,3 +201,111 @@ async fn a_failing_member_is_asked_again() {
         assert_eq!(counts(&sims), [before[0] + 1, before[1] + n]);
     }
 }
+
+/// The items' cluster annotations of a merged list.
+fn clusters_of(body: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            i["metadata"]["annotations"]["kubeplex.io/cluster"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
+#[actix_web::test]
+async fn a_kept_merged_list_is_the_answer_of_the_same_members_only() {
+    let (app, sims) = setup(Duration::from_secs(60), SimFaults::default()).await;
+    let before = counts(&sims);
+    let (status, both) = list(&app, A).await;
+    assert_eq!(status, 200, "{both}");
+    assert_eq!(clusters_of(&both), ["config:one", "config:two"]);
+    // Kept whole: the same read again is the same bytes, and counts a hit per member.
+    let metrics = || async {
+        let text = http()
+            .get(format!("{}/metrics", app.url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with("kubeplex_aggregate_cache_total{result=\"hit\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let hits = metrics().await;
+    assert_eq!(list(&app, A).await.1, both);
+    assert_eq!(metrics().await, hits + 2);
+    // The cluster header names one member: its own list, not the kept merged one.
+    for (named, want) in [("one", "config:one"), ("config:two", "config:two")] {
+        let res = http()
+            .get(format!("{}/api/kubernetes/aggregate{LIST}", app.url()))
+            .bearer_auth(A)
+            .header("accept", "application/json")
+            .header("backstage-kubernetes-cluster", named)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(clusters_of(&body), [want], "{body}");
+    }
+    // Another query is another read.
+    let res = http()
+        .get(format!(
+            "{}/api/kubernetes/aggregate{LIST}?labelSelector=none%3Dsuch",
+            app.url()
+        ))
+        .bearer_auth(A)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["items"], serde_json::json!([]), "{body}");
+    // Every member answer came from the member entries or the clusters: once per read.
+    assert_eq!(counts(&sims), plus(before, 2));
+}
+
+#[actix_web::test]
+async fn a_member_written_to_shows_up_once_its_entry_expires() {
+    // The merged answer goes with the member answers it was made of.
+    let (app, sims) = setup(Duration::from_millis(300), SimFaults::default()).await;
+    let (status, first) = list(&app, A).await;
+    assert_eq!(status, 200, "{first}");
+    let n = first["items"].as_array().unwrap().len();
+    let created = http()
+        .post(format!(
+            "{}api/v1/namespaces/default/services",
+            sims[0].url()
+        ))
+        .bearer_auth(A)
+        .json(&serde_json::json!({"metadata": {"name": "late"}, "spec": {"ports": [{"port": 80}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success());
+    // Polled: no fixed sleep.
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = list(&app, A).await;
+        assert_eq!(status, 200, "{body}");
+        if body["items"].as_array().unwrap().len() == n + 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "the new Service never showed"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
