@@ -145,6 +145,9 @@ pub struct Seen {
     pub requests: Vec<String>,
     /// Headers of the last request, lowercased names.
     pub last_headers: Vec<(String, String)>,
+    /// Headers of the last request to each path (kubeplex's readiness probes of
+    /// `/version` come at any time: a test checking one request looks it up by its path).
+    pub headers_by_path: std::collections::HashMap<String, Vec<(String, String)>>,
 }
 
 /// A running HTTPS upstream.
@@ -166,6 +169,17 @@ impl Upstream {
     /// Snapshot of the requests seen.
     pub fn requests(&self) -> Vec<String> {
         self.seen.lock().unwrap().requests.clone()
+    }
+    /// A header of the last request to `path`.
+    pub fn last_header_at(&self, path: &str, name: &str) -> Option<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .headers_by_path
+            .get(path)?
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
     }
     /// A header of the last request.
     pub fn last_header(&self, name: &str) -> Option<String> {
@@ -266,6 +280,9 @@ pub async fn upstream(cert: &Issued, opts: UpstreamOpts<'_>) -> Upstream {
                     .iter()
                     .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
                     .collect();
+                let headers = s.last_headers.clone();
+                s.headers_by_path
+                    .insert(req.uri().path().to_string(), headers);
                 HttpResponse::Ok()
                     .content_type("application/json")
                     .body(format!("{{\"path\":{:?}}}", req.uri().path()))

@@ -258,7 +258,9 @@ impl MessageType for Request {
     }
 
     fn decode(src: &mut BytesMut) -> Result<Option<(Self, PayloadType)>, ParseError> {
-        let mut headers: [HeaderIndex; MAX_HEADERS] = EMPTY_HEADER_INDEX_ARRAY;
+        // Initialised only once a head is complete (most calls find none: zeroing 3 KiB each
+        // time showed in profiles).
+        let mut headers: [HeaderIndex; MAX_HEADERS];
 
         let (len, method, uri, ver, h_len) = {
             // SAFETY:
@@ -282,6 +284,7 @@ impl MessageType for Request {
                     } else {
                         Version::HTTP_10
                     };
+                    headers = EMPTY_HEADER_INDEX_ARRAY;
                     HeaderIndex::record(src, req.headers, &mut headers);
 
                     (len, method, uri, version, req.headers.len())
@@ -381,7 +384,9 @@ impl MessageType for ResponseHead {
     }
 
     fn decode(src: &mut BytesMut) -> Result<Option<(Self, PayloadType)>, ParseError> {
-        let mut headers: [HeaderIndex; MAX_HEADERS] = EMPTY_HEADER_INDEX_ARRAY;
+        // Initialised only once a head is complete (most calls find none: zeroing 3 KiB each
+        // time showed in profiles).
+        let mut headers: [HeaderIndex; MAX_HEADERS];
 
         let (len, ver, status, h_len) = {
             // SAFETY:
@@ -408,6 +413,7 @@ impl MessageType for ResponseHead {
 
                     let status =
                         StatusCode::from_u16(res.code.unwrap()).map_err(|_| ParseError::Status)?;
+                    headers = EMPTY_HEADER_INDEX_ARRAY;
                     HeaderIndex::record(src, res.headers, &mut headers);
 
                     (len, version, status, res.headers.len())
