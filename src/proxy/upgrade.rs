@@ -36,13 +36,15 @@ use actix_web::http::{StatusCode, Version};
 use actix_web::{web, HttpRequest, HttpResponse};
 use awc::error::SendRequestError;
 use awc::BoxedSocket;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use prometheus_client::metrics::counter::Counter;
 use std::cell::{Cell, RefCell};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// The message of the 400 for a SPDY upgrade.
 pub(crate) const SPDY_REFUSED: &str =
@@ -342,6 +344,10 @@ fn refused(rhead: ResponseHead, framed: Framed<BoxedSocket, ClientCodec>) -> Htt
 
 /// `first` (bytes read past a response head), then whatever `rd` yields until it ends,
 /// counting the bytes in `audit`.
+///
+/// An idle tunnel holds no read buffer: each read goes into this worker's scratch buffer
+/// ([`read_scratch`]) and only what arrived is copied out, so thousands of open tunnels
+/// waiting for output cost their sockets and little else (issue 16).
 fn read_until_end<R>(
     first: Bytes,
     rd: R,
@@ -364,19 +370,58 @@ where
                 count(b.len());
                 return Some((Ok(b), (None, Some(rd), audit)));
             }
-            // Small enough that thousands of idle tunnels cost little; big frames take a few reads.
-            let mut buf = BytesMut::with_capacity(16 * 1024);
-            match rd.read_buf(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    count(n);
-                    Some((Ok(buf.freeze()), (None, Some(rd), audit)))
+            match std::future::poll_fn(|cx| read_scratch(Pin::new(&mut rd), cx)).await {
+                Ok(b) if b.is_empty() => None,
+                Ok(b) => {
+                    count(b.len());
+                    Some((Ok(b), (None, Some(rd), audit)))
                 }
                 // End the response with an error: the server drops the client connection.
                 Err(e) => Some((Err(e), (None, None, audit))),
             }
         },
     )
+}
+
+/// The most one read of a tunnel takes; a bigger frame takes a few reads.
+const TUNNEL_READ: usize = 16 * 1024;
+
+thread_local! {
+    /// The worker's scratch buffer for tunnel reads (workers are single-threaded, and a
+    /// read never runs inside another).
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; TUNNEL_READ].into_boxed_slice());
+}
+
+/// Polls one read of `rd` into the worker's scratch buffer and copies out what arrived
+/// (empty at the end of the stream): nothing is allocated while the read is pending.
+fn read_scratch<R: tokio::io::AsyncRead>(
+    rd: Pin<&mut R>,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<Bytes>> {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut scratch) => {
+            let mut buf = tokio::io::ReadBuf::new(&mut scratch[..]);
+            match rd.poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(Bytes::copy_from_slice(buf.filled()))),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        }
+        // Not expected (reads do not nest); a buffer of its own then.
+        Err(_) => {
+            let mut own = vec![0; TUNNEL_READ];
+            let mut buf = tokio::io::ReadBuf::new(&mut own);
+            match rd.poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) => {
+                    let n = buf.filled().len();
+                    own.truncate(n);
+                    Poll::Ready(Ok(Bytes::from(own)))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        }
+    })
 }
 
 /// Byte counts of one tunnel; the audit line is logged when the last owner (the response

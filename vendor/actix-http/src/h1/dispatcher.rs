@@ -353,8 +353,9 @@ where
                     graceful_shutdown: config.graceful_shutdown(),
 
                     io: Some(io),
-                    read_buf: BytesMut::with_capacity(HW_BUFFER_SIZE),
-                    write_buf: BytesMut::with_capacity(HW_BUFFER_SIZE),
+                    read_buf: BytesMut::new(),
+                    // kubeplex patch: allocated by the first write, as large as it needs.
+                    write_buf: BytesMut::new(),
                     h1_write_buffer_size: config.h1_write_buffer_size(),
                     write_buf_needs_reset: false,
                     codec: Codec::new(config),
@@ -448,7 +449,7 @@ where
 
         // All bytes have been accepted by the I/O stream, so the buffer can be reused or released.
         if *write_buf_needs_reset {
-            *write_buf = BytesMut::with_capacity(HW_BUFFER_SIZE);
+            *write_buf = BytesMut::new();
             *write_buf_needs_reset = false;
         } else {
             write_buf.clear();
@@ -1331,13 +1332,21 @@ where
                 return Ok(false);
             }
 
-            // grow buffer if necessary.
-            let remaining = this.read_buf.capacity() - this.read_buf.len();
-            if remaining < LW_BUFFER_SIZE {
-                this.read_buf.reserve(HW_BUFFER_SIZE - remaining);
-            }
+            let polled = if this.read_buf.is_empty() {
+                // Nothing buffered: wait for bytes without holding a buffer (a connection
+                // that sits idle, such as a watch or a tunnel, then costs no read buffer).
+                // The read goes to the stack and only what arrived is copied.
+                poll_read_unbuffered(io.as_mut(), cx, this.read_buf)
+            } else {
+                // grow buffer if necessary.
+                let remaining = this.read_buf.capacity() - this.read_buf.len();
+                if remaining < LW_BUFFER_SIZE {
+                    this.read_buf.reserve(HW_BUFFER_SIZE - remaining);
+                }
+                tokio_util::io::poll_read_buf(io.as_mut(), cx, this.read_buf)
+            };
 
-            match tokio_util::io::poll_read_buf(io.as_mut(), cx, this.read_buf) {
+            match polled {
                 Poll::Ready(Ok(n)) => {
                     // When draining a dropped request payload, keep FINISHED set so the
                     // disconnect/keep-alive decision can be made once the payload is fully drained.
@@ -1382,6 +1391,36 @@ where
         parts.write_buf = mem::take(this.write_buf);
         let framed = Framed::from_parts(parts);
         this.flow.upgrade.as_ref().unwrap().call((req, framed))
+    }
+}
+
+/// kubeplex patch: one read into a stack buffer for an empty `read_buf`; what arrived is
+/// appended (the buffer allocated then, as large as that); pending, the buffer's allocation
+/// is released.
+fn poll_read_unbuffered<T: AsyncRead>(
+    io: Pin<&mut T>,
+    cx: &mut Context<'_>,
+    read_buf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    let mut scratch = [mem::MaybeUninit::<u8>::uninit(); HW_BUFFER_SIZE];
+    let mut buf = tokio::io::ReadBuf::uninit(&mut scratch);
+    match io.poll_read(cx, &mut buf) {
+        Poll::Ready(Ok(())) => {
+            let filled = buf.filled();
+            if !filled.is_empty() {
+                // Just what arrived: a parsed request head keeps its buffer for as long as the
+                // request lives (its header values point into it).
+                read_buf.extend_from_slice(filled);
+            }
+            Poll::Ready(Ok(filled.len()))
+        }
+        Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+        Poll::Pending => {
+            if read_buf.capacity() > 0 {
+                *read_buf = BytesMut::new();
+            }
+            Poll::Pending
+        }
     }
 }
 

@@ -229,6 +229,60 @@ where
     }
 
     pub(crate) fn poll_read_from_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.read_buf.is_empty() {
+            return self.poll_read_unbuffered(cx);
+        }
+        self.poll_read_buffered(cx)
+    }
+
+    /// kubeplex patch: a read with nothing buffered goes to the stack first, so a
+    /// connection waiting for bytes (a watch between events, an idle pooled connection)
+    /// holds no read buffer: pending, the buffer's allocation is released. What arrived is
+    /// copied to the buffer; a full stack read goes on reading into the buffer at once, so a
+    /// large body still takes large reads.
+    fn poll_read_unbuffered(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.read_blocked = false;
+        let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); INIT_BUFFER_SIZE];
+        let len = cmp::min(
+            INIT_BUFFER_SIZE,
+            cmp::min(self.read_buf_strategy.next(), self.read_buf_strategy.max()),
+        );
+        let mut buf = ReadBuf::uninit(&mut scratch[..len]);
+        match Pin::new(&mut self.io).poll_read(cx, buf.unfilled()) {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len();
+                trace!("received {} bytes", n);
+                if n == 0 {
+                    return Poll::Ready(Ok(0));
+                }
+                self.read_buf.reserve(cmp::max(n, self.read_buf_strategy.next()));
+                self.read_buf.extend_from_slice(buf.filled());
+                if n < len {
+                    self.read_buf_strategy.record(n);
+                    return Poll::Ready(Ok(n));
+                }
+                // The stack buffer filled: there may be more at once.
+                match self.poll_read_buffered(cx) {
+                    Poll::Ready(Ok(m)) => Poll::Ready(Ok(n + m)),
+                    // Reported by the next read.
+                    Poll::Ready(Err(_)) | Poll::Pending => {
+                        self.read_blocked = false;
+                        Poll::Ready(Ok(n))
+                    }
+                }
+            }
+            Poll::Pending => {
+                self.read_blocked = true;
+                if self.read_buf.capacity() > 0 {
+                    self.read_buf = BytesMut::new();
+                }
+                Poll::Pending
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_read_buffered(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         self.read_blocked = false;
         // Get the next amount to allocate, but make sure we don't go over
         // the max read buf size configured.
@@ -535,7 +589,9 @@ pub(super) struct WriteBuf<B> {
 impl<B: Buf> WriteBuf<B> {
     fn new(strategy: WriteStrategy) -> WriteBuf<B> {
         WriteBuf {
-            headers: Cursor::new(Vec::with_capacity(INIT_BUFFER_SIZE)),
+            // kubeplex patch: grown as heads are written (a head is a few hundred bytes),
+            // not 8 KiB held by every connection.
+            headers: Cursor::new(Vec::new()),
             max_buf_size: DEFAULT_MAX_BUFFER_SIZE,
             queue: BufList::new(),
             strategy,
@@ -902,7 +958,7 @@ mod tests {
 
         assert_eq!(write_buf.chunk(), b", ");
         assert_eq!(write_buf.headers.pos, 11);
-        assert_eq!(write_buf.headers.bytes.capacity(), INIT_BUFFER_SIZE);
+        assert_eq!(write_buf.headers.bytes.capacity(), 0);
 
         // there's still room in the headers buffer, so just push on the end
         write_buf.buffer(b("it's hyper!"));
