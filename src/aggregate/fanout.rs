@@ -14,10 +14,10 @@ use crate::ops::metrics::UpstreamKind;
 use crate::proxy::forward::{self, Caller};
 use crate::proxy::ProxyState;
 use crate::status::Error;
+use crate::upstream::client::ResponseBody;
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -216,7 +216,7 @@ const PIECE: usize = 64 * 1024;
 pub(crate) enum Source {
     /// The member's connection, read as the body arrives.
     Stream {
-        body: Incoming,
+        body: ResponseBody,
         /// What is left of the member's timeout: the head used some, and each wait for
         /// the body's bytes uses more (time the merge spends elsewhere does not count).
         left: Duration,

@@ -1,10 +1,14 @@
-//! Connections for the forwarding client (hyper's HTTP/1 client, [`super::client`]): TCP to
+//! Connections for the forwarding client (hyper's client, [`super::client`]): TCP to
 //! the target's host and port (`TCP_NODELAY`; the target's `resolve` addresses instead of
 //! DNS when it has them), the catalog's connect guard on the address actually reached (DNS
 //! may answer differently now than at the catalog refresh), then TLS with the target's
 //! rustls configuration, built once with the cluster (or plugin Service). The TCP connect
 //! and the TLS handshake are each bounded by the target's own limits (`connectTimeout` for
 //! clusters).
+//!
+//! A TLS connection on which the server chose `h2` by ALPN reports so
+//! ([`Connected::negotiated_h2`]): hyper then speaks HTTP/2 on it and its pool shares it
+//! among requests; anything else (plain `http://`, `http/1.1` or no ALPN) is HTTP/1.1.
 //!
 //! Failures are `std::io::Error`s whose source chain keeps the rustls error or the guard's
 //! [`NotPublic`], so [`crate::tls::describe`] names the cause in the 502 message.
@@ -35,7 +39,12 @@ pub enum Stream {
 
 impl Connection for Stream {
     fn connected(&self) -> Connected {
-        Connected::new()
+        match self {
+            Stream::Tls(s) if s.get_ref().1.alpn_protocol() == Some(crate::tls::client::H2) => {
+                Connected::new().negotiated_h2()
+            }
+            _ => Connected::new(),
+        }
     }
 }
 
