@@ -16,7 +16,8 @@
 #    ../shared/bench/anchors/run.sh counts them (utime+stime ticks before and after).
 #
 # usage: bench/watches-h2.sh [N ...]   (default: 1000 5000)
-#   env SECS (wrk seconds, default 5), CONNS (wrk connections, default 32)
+#   env SECS (wrk seconds, default 5), CONNS (wrk connections, default 32), RUST_LOG
+#   (kubeplex's, default info: one audit line per request, as bench/proxy.sh)
 # Needs python3, ss, wrk. Raises the open-file limit to 20000 (the watches need 2 per N).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

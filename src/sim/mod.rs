@@ -285,6 +285,9 @@ pub async fn spawn(addr: &str, cluster: &SimClusterConfig) -> std::io::Result<Si
     .on_connect(move |_, ext| {
         ext.insert(ConnectionId(counter.connected()));
     })
+    // As Go's servers (an API server) do: HTTP/2 writes a response's HEADERS and DATA
+    // frames separately, and Nagle would hold the second for the client's delayed ACK.
+    .tcp_nodelay(true)
     .workers(1)
     .disable_signals();
     let (server, ca_pem) = match tls {
