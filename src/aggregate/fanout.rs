@@ -14,10 +14,10 @@ use crate::ops::metrics::UpstreamKind;
 use crate::proxy::forward::{self, Caller};
 use crate::proxy::ProxyState;
 use crate::status::Error;
+use crate::upstream::client::ResponseBody;
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -345,7 +345,7 @@ impl Drop for AbortOnDrop {
 
 /// A [`Source::Stream`] of `body`: a task on this worker (the body's connection belongs to
 /// its hyper client, which is `!Send`) reads it ahead of the merge.
-fn stream_source(body: Incoming, left: Duration, timeout: Duration) -> Source {
+fn stream_source(body: ResponseBody, left: Duration, timeout: Duration) -> Source {
     let (tx, frames) = tokio::sync::mpsc::unbounded_channel();
     let room = Arc::new(tokio::sync::Semaphore::new(READ_AHEAD));
     let task = tokio::task::spawn_local(read_ahead(body, tx, room.clone()));
@@ -361,7 +361,7 @@ fn stream_source(body: Incoming, left: Duration, timeout: Duration) -> Source {
 /// Reads `body` frame by frame into `tx` while there is `room` (bytes the merge has not
 /// taken yet); closes `tx` after the last frame or an error.
 async fn read_ahead(
-    mut body: Incoming,
+    mut body: ResponseBody,
     tx: tokio::sync::mpsc::UnboundedSender<Result<Bytes, hyper::Error>>,
     room: Arc<tokio::sync::Semaphore>,
 ) {

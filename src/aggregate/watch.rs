@@ -24,12 +24,12 @@ use crate::cluster::{Choice, Cluster, Registry};
 use crate::config::AggregateSettings;
 use crate::proxy::{forward, ProxyState};
 use crate::status::{Error, Reason};
+use crate::upstream::client::ResponseBody;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, WARNING};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, StreamExt};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -85,7 +85,7 @@ struct Member {
 /// What opening a member's watch gave.
 enum Opened {
     /// The event stream (and its `Content-Type`).
-    Stream(Incoming, String),
+    Stream(ResponseBody, String),
     /// 410: the version asked is too old.
     Gone(String),
     /// Anything else.
@@ -220,7 +220,12 @@ fn jittered(backoff: Duration) -> Duration {
 
 /// A member's task: reads its stream (`body`, when the start opened it) and reopens it
 /// from its last version whenever it ends, until the merged stream is dropped or a 410.
-async fn run(m: Member, mut rv: Option<String>, mut body: Option<Incoming>, tx: mpsc::Sender<Msg>) {
+async fn run(
+    m: Member,
+    mut rv: Option<String>,
+    mut body: Option<ResponseBody>,
+    tx: mpsc::Sender<Msg>,
+) {
     let mut backoff = BACKOFF_START;
     let mut wait_first = body.is_none();
     loop {
@@ -268,7 +273,7 @@ async fn run(m: Member, mut rv: Option<String>, mut body: Option<Incoming>, tx: 
 /// Reads one member stream's events into `tx` until it ends.
 async fn read(
     m: &Member,
-    mut body: Incoming,
+    mut body: ResponseBody,
     rv: &mut Option<String>,
     tx: &mpsc::Sender<Msg>,
     backoff: &mut Duration,

@@ -79,10 +79,30 @@ pub struct Cluster {
 /// The TLS side of a cluster, built once.
 #[derive(Debug, Clone)]
 pub struct ClusterTls {
-    /// The rustls configuration, or what is wrong with the cluster's TLS material.
+    /// The rustls configuration of forwarded requests (ALPN `h2` then `http/1.1`, or
+    /// `http/1.1` alone with `http2: false`), or what is wrong with the cluster's TLS
+    /// material.
     pub config: Result<Arc<rustls::ClientConfig>, TlsError>,
+    /// The same with ALPN `http/1.1` alone: WebSocket tunnels (HTTP/1.1 upgrades).
+    pub http1: Result<Arc<rustls::ClientConfig>, TlsError>,
     /// The host the TLS step sees (the verifier pins the real name).
     pub host: Arc<str>,
+}
+
+impl ClusterTls {
+    /// The TLS side from the forwarding configuration `config` (or why there is none) and
+    /// the host the TLS step sees; the tunnels' HTTP/1.1-only copy is made now.
+    pub(crate) fn new(config: Result<Arc<rustls::ClientConfig>, TlsError>, host: Arc<str>) -> Self {
+        let http1 = config
+            .as_ref()
+            .map(crate::tls::client::http1_alpn)
+            .map_err(Clone::clone);
+        ClusterTls {
+            config,
+            http1,
+            host,
+        }
+    }
 }
 
 impl Cluster {
@@ -106,10 +126,10 @@ impl Cluster {
                 Ok(ServerName::DnsName(d)) => Arc::from(d.as_ref()),
                 _ => Arc::from(IP_PLACEHOLDER),
             };
-            ClusterTls {
-                config: crate::tls::client::cluster_client_config(url, &spec.tls),
+            ClusterTls::new(
+                crate::tls::client::cluster_client_config(url, &spec.tls),
                 host,
-            }
+            )
         });
         Cluster {
             key_header: HeaderValue::from_str(key.as_str()).ok(),

@@ -55,6 +55,7 @@ pub(crate) const CLUSTER_KEYS: &[&str] = &[
     "clientKeyFile",
     "tlsServerName",
     "impersonate",
+    "http2",
 ];
 
 /// The top-level keys of Backstage's `kubernetes:` block besides `clusterLocatorMethods`
@@ -334,6 +335,7 @@ fn read_cluster(c: &Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Option<ClusterC
         dashboard_parameters: c.get("dashboardParameters").map(super::backstage::to_json),
         custom_resources: super::backstage::custom_resources(c, "customResources", p),
         impersonate: c.boolean("impersonate", p).unwrap_or(false),
+        http1_only: !c.boolean("http2", p).unwrap_or(true),
     })
 }
 

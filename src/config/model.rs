@@ -415,6 +415,8 @@ pub struct ClusterConfig {
     pub custom_resources: Option<Vec<CustomResourceRef>>,
     /// `impersonate`: with the server-side credential, act as the portal user (SPEC §5).
     pub impersonate: bool,
+    /// `http2: false`: speak HTTP/1.1 to this cluster even when it offers HTTP/2.
+    pub http1_only: bool,
 }
 
 /// A `catalog` locator. Its `Debug` output shows the URL without userinfo, query or

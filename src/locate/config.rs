@@ -97,6 +97,7 @@ pub(crate) fn spec(locator: &str, c: &ClusterConfig) -> Result<ClusterSpec, Erro
             server_name: c.tls_server_name.clone(),
             client_cert_pem,
             client_key_pem: client_key_pem.map(Into::into),
+            http1_only: c.http1_only,
         },
         connect_guard: None,
     };

@@ -266,6 +266,7 @@ fn context_spec(
         server_name: c.tls_server_name.clone().filter(|s| !s.is_empty()),
         client_cert_pem: None,
         client_key_pem: None,
+        http1_only: false,
     };
     let Some(user_name) = ctx.item.user.as_deref().filter(|u| !u.is_empty()) else {
         return Ok(spec);

@@ -292,10 +292,7 @@ fn direct_target(spec: &DirectSpec) -> Result<Arc<Target>, String> {
         url,
         origin: Ok(origin),
         prefix: String::new(),
-        tls: Some(ClusterTls {
-            config: Ok(config),
-            host: spec.host.as_str().into(),
-        }),
+        tls: Some(ClusterTls::new(Ok(config), spec.host.as_str().into())),
         guard: None,
         resolve: spec.resolve.map(|a| vec![a]),
         connect_timeout: CONNECT_TIMEOUT,

@@ -590,7 +590,7 @@ pub(crate) fn send_error_to(dest: Dest<'_>, e: &hyper_util::client::legacy::Erro
 /// An HTTP/1.0 client knows no chunked encoding (RFC 9112 §6.1): an unsized body is sent
 /// until the connection closes.
 fn response(
-    res: http1::Response<hyper::body::Incoming>,
+    res: http1::Response<crate::upstream::client::ResponseBody>,
     version: actix_web::http::Version,
 ) -> HttpResponse {
     use http_body_util::BodyExt;

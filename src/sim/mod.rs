@@ -2,7 +2,11 @@
 //! API and what kubectl needs. It runs in-process behind the `simulated` locator, alone as
 //! `kubeplex sim`, and as the upstream of the integration tests. It serves plain HTTP, or
 //! HTTPS ([`config::SimTls`]) with a given certificate or a self-signed one generated at
-//! start; [`SimServer::kubeconfig`] writes a kubeconfig for kubectl.
+//! start; [`SimServer::kubeconfig`] writes a kubeconfig for kubectl. Over HTTPS it offers
+//! `h2` and `http/1.1` by ALPN, as an API server does (actix-http's rustls acceptor, with
+//! its `http2` feature, which awc turns on); over plain HTTP it speaks HTTP/1.1 only. Tests
+//! see which version and which connection each request came on ([`SimServer::seen`],
+//! [`SimServer::connections`]).
 
 pub(crate) mod alloc;
 pub(crate) mod api;
@@ -42,6 +46,11 @@ pub struct SimRequest {
     pub method: String,
     /// The path, without the query.
     pub path: String,
+    /// The HTTP version it came in (HTTP/2 when the client chose `h2` by ALPN).
+    pub version: actix_web::http::Version,
+    /// The number of the connection it came on (from 1, in accepting order; see
+    /// [`SimServer::connections`]).
+    pub connection: u64,
     /// The index in the cluster's `tokens` of the token it authenticated with (`None`:
     /// anonymous access, or refused with a 401).
     pub token: Option<usize>,
@@ -55,6 +64,10 @@ pub struct SimRequest {
     /// Every `Impersonate-Extra-<key>` as (key percent-decoded, value), in order.
     pub impersonate_extra: Vec<(String, String)>,
 }
+
+/// The number of a connection (from 1), in the connection's extensions (`conn_data`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionId(pub(crate) u64);
 
 /// A running simulated API server. Dropping it stops the server.
 pub struct SimServer {
@@ -110,6 +123,12 @@ impl SimServer {
     /// assert what a proxy sent with it).
     pub fn seen(&self) -> Vec<SimRequest> {
         self.state.seen()
+    }
+
+    /// How many connections the server accepted so far (counted after the TLS handshake, so
+    /// a client that gave up during it is not counted).
+    pub fn connections(&self) -> u64 {
+        self.state.connections()
     }
 
     /// How many watches are open.
@@ -217,6 +236,7 @@ pub async fn spawn(addr: &str, cluster: &SimClusterConfig) -> std::io::Result<Si
         SimTls::Certificate(c) => Some((c.config.as_ref().clone(), c.chain_pem.clone())),
     };
     let shared = state.clone();
+    let counter = state.clone();
     let checker = state.clone();
     let pods = pods::PodsState::new(cluster).with_authorize(Arc::new(move |req, verb, ns| {
         checker
@@ -262,6 +282,12 @@ pub async fn spawn(addr: &str, cluster: &SimClusterConfig) -> std::io::Result<Si
                 }
             })
     })
+    .on_connect(move |_, ext| {
+        ext.insert(ConnectionId(counter.connected()));
+    })
+    // As Go's servers (an API server) do: HTTP/2 writes a response's HEADERS and DATA
+    // frames separately, and Nagle would hold the second for the client's delayed ACK.
+    .tcp_nodelay(true)
     .workers(1)
     // As the Kubernetes API server (Go sets TCP_NODELAY on every connection): a watch event
     // goes out when written.

@@ -87,6 +87,8 @@ pub struct SimState {
     /// Faults to inject.
     pub faults: SimFaults,
     requests: AtomicU64,
+    /// Connections accepted (TCP, after the TLS handshake when serving HTTPS).
+    connections: AtomicU64,
     /// How often a watch with `allowWatchBookmarks` gets a BOOKMARK.
     pub bookmark_interval: Duration,
     /// The networks the Service `proxy` subresource may connect to.
@@ -108,6 +110,7 @@ impl SimState {
             tokens: config.tokens.clone(),
             faults: config.faults.clone(),
             requests: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             bookmark_interval: Duration::from_secs(10),
             backends: config.backends.clone(),
             kinds: RwLock::new(kinds::BUILTINS.iter().map(|t| Kind::of(t)).collect()),
@@ -162,6 +165,16 @@ impl SimState {
             all.push(kind);
         }
         Ok(kind)
+    }
+
+    /// How many connections the server accepted so far (after the TLS handshake).
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Counts an accepted connection and returns its number (from 1).
+    pub(crate) fn connected(&self) -> u64 {
+        self.connections.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     /// How many requests reached the server so far (every one counts, failed or not).
@@ -284,6 +297,8 @@ impl SimState {
         let mut seen = super::SimRequest {
             method: req.method().to_string(),
             path: req.path().to_string(),
+            version: req.version(),
+            connection: req.conn_data::<super::ConnectionId>().map_or(0, |c| c.0),
             token: None,
             user: None,
             impersonate_user: headers.get("impersonate-user").map(text),

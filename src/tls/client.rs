@@ -11,6 +11,12 @@
 //! connector passes to rustls does not matter.
 //!
 //! `skipTLSVerify` accepts any certificate but still checks the handshake signatures.
+//!
+//! ALPN: a cluster's configuration offers `h2` then `http/1.1` (an API server picks `h2`,
+//! and the forwarding client then multiplexes requests over one connection), or
+//! `http/1.1` alone when the cluster says `http2: false` ([`TlsSettings::http1_only`]).
+//! WebSocket tunnels are HTTP/1.1 upgrades: they use [`http1_alpn`]'s copy, built once
+//! with the cluster. Plain `http://` clusters always speak HTTP/1.1 (no h2c).
 
 use super::pem::{certs, private_key};
 use super::{provider, TlsError};
@@ -36,6 +42,9 @@ pub struct TlsSettings {
     pub client_cert_pem: Option<Vec<u8>>,
     /// Client private key (PEM: PKCS#8, PKCS#1 or SEC1) for mTLS.
     pub client_key_pem: Option<SecretSlice<u8>>,
+    /// Offer only `http/1.1` by ALPN (the cluster's `http2: false`): no HTTP/2 even when
+    /// the server offers it.
+    pub http1_only: bool,
 }
 
 impl PartialEq for TlsSettings {
@@ -44,6 +53,7 @@ impl PartialEq for TlsSettings {
             && self.skip_verify == o.skip_verify
             && self.server_name == o.server_name
             && self.client_cert_pem == o.client_cert_pem
+            && self.http1_only == o.http1_only
             && self.client_key_pem.as_ref().map(|k| k.expose_secret())
                 == o.client_key_pem.as_ref().map(|k| k.expose_secret())
     }
@@ -133,8 +143,28 @@ fn build(
         (Some(_), None) => return Err(TlsError::CertificateWithoutKey),
         (None, Some(_)) => return Err(TlsError::KeyWithoutCertificate),
     };
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.alpn_protocols = if tls.http1_only {
+        vec![HTTP1.to_vec()]
+    } else {
+        vec![H2.to_vec(), HTTP1.to_vec()]
+    };
     Ok(cfg)
+}
+
+/// The ALPN protocol id of HTTP/2 over TLS (RFC 9113 §3.2).
+pub(crate) const H2: &[u8] = b"h2";
+/// The ALPN protocol id of HTTP/1.1.
+const HTTP1: &[u8] = b"http/1.1";
+
+/// `cfg` offering `http/1.1` alone by ALPN (the same `Arc` when it already does): for
+/// connections that must be HTTP/1.1, such as WebSocket upgrades (RFC 6455 §4.1).
+pub(crate) fn http1_alpn(cfg: &Arc<rustls::ClientConfig>) -> Arc<rustls::ClientConfig> {
+    if cfg.alpn_protocols == [HTTP1] {
+        return cfg.clone();
+    }
+    let mut c = rustls::ClientConfig::clone(cfg);
+    c.alpn_protocols = vec![HTTP1.to_vec()];
+    Arc::new(c)
 }
 
 /// The root store: the given PEM bundle, or the webpki-roots (Mozilla) roots.

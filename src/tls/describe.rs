@@ -66,8 +66,13 @@ pub fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {
             if h.is_parse() {
                 return format!("bad response head: {h}");
             }
-            if std::error::Error::source(h).is_none() {
-                return format!("HTTP error: {h}");
+            match std::error::Error::source(h) {
+                None => return format!("HTTP error: {h}"),
+                // An HTTP/2 stream reset or GOAWAY: h2's own words, with the reason code.
+                Some(src) if h.to_string() == "http2 error" => {
+                    return format!("HTTP/2: {src}");
+                }
+                Some(_) => {}
             }
         }
         cur = e.source();

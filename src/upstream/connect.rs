@@ -1,10 +1,16 @@
-//! Connections for the forwarding client (hyper's HTTP/1 client, [`super::client`]): TCP to
+//! Connections for the forwarding client (hyper's client, [`super::client`]): TCP to
 //! the target's host and port (`TCP_NODELAY`; the target's `resolve` addresses instead of
 //! DNS when it has them), the catalog's connect guard on the address actually reached (DNS
 //! may answer differently now than at the catalog refresh), then TLS with the target's
 //! rustls configuration, built once with the cluster (or plugin Service). The TCP connect
 //! and the TLS handshake are each bounded by the target's own limits (`connectTimeout` for
 //! clusters).
+//!
+//! A TLS connection on which the server chose `h2` by ALPN reports so
+//! ([`Connected::negotiated_h2`]): hyper then speaks HTTP/2 on it and its pool shares it
+//! among requests; anything else (plain `http://`, `http/1.1` or no ALPN) is HTTP/1.1. On
+//! HTTP/2 the server's first bytes are read here ([`server_preface`]), so a refusal right
+//! after the handshake (a client certificate) fails the connect with its TLS cause.
 //!
 //! Failures are `std::io::Error`s whose source chain keeps the rustls error or the guard's
 //! [`NotPublic`], so [`crate::tls::describe`] names the cause in the 502 message.
@@ -29,13 +35,21 @@ use tokio::net::TcpStream;
 pub enum Stream {
     /// `http://` clusters.
     Plain(TcpStream),
-    /// `https://` clusters.
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// `https://` clusters, with the bytes already read from it (see [`connect`]).
+    Tls(
+        Box<tokio_rustls::client::TlsStream<TcpStream>>,
+        bytes::Bytes,
+    ),
 }
 
 impl Connection for Stream {
     fn connected(&self) -> Connected {
-        Connected::new()
+        match self {
+            Stream::Tls(s, _) if s.get_ref().1.alpn_protocol() == Some(crate::tls::client::H2) => {
+                Connected::new().negotiated_h2()
+            }
+            _ => Connected::new(),
+        }
     }
 }
 
@@ -47,7 +61,12 @@ impl AsyncRead for Stream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(_, ahead) if !ahead.is_empty() => {
+                let n = ahead.len().min(buf.remaining());
+                buf.put_slice(&ahead.split_to(n));
+                Poll::Ready(Ok(()))
+            }
+            Stream::Tls(s, _) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -56,7 +75,7 @@ impl AsyncWrite for Stream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, b),
-            Stream::Tls(s) => Pin::new(s).poll_write(cx, b),
+            Stream::Tls(s, _) => Pin::new(s).poll_write(cx, b),
         }
     }
 
@@ -67,28 +86,28 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s, _) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
             Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Tls(s) => s.is_write_vectored(),
+            Stream::Tls(s, _) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s, _) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s, _) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -152,7 +171,40 @@ pub(crate) async fn connect(target: &Target) -> io::Result<Stream> {
     )
     .await
     .map_err(|_| timed_out())??;
-    Ok(Stream::Tls(Box::new(stream)))
+    let mut stream = Box::new(stream);
+    let ahead = if stream.get_ref().1.alpn_protocol() == Some(crate::tls::client::H2) {
+        server_preface(&mut stream, target.handshake_timeout).await?
+    } else {
+        bytes::Bytes::new()
+    };
+    Ok(Stream::Tls(stream, ahead))
+}
+
+/// On an HTTP/2 connection, reads the first bytes the server sends (its SETTINGS frame,
+/// which servers send without waiting for the client's preface: Go's, nginx, the h2 crate),
+/// within `limit`. A server that refuses the connection after the TLS 1.3 handshake (a
+/// client certificate missing or refused) says so with an alert here, and the failure is a
+/// connect error naming the TLS cause, as on HTTP/1.1 (hyper's HTTP/2 handshake would
+/// report it only as a closed connection). Nothing read within `limit` is no failure: the
+/// connection goes on to hyper as it is.
+async fn server_preface(
+    stream: &mut tokio_rustls::client::TlsStream<TcpStream>,
+    limit: Duration,
+) -> io::Result<bytes::Bytes> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 4096];
+    match tokio::time::timeout(limit, stream.read(&mut buf)).await {
+        Err(_) => Ok(bytes::Bytes::new()),
+        Ok(Ok(0)) => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the server closed the connection after the TLS handshake",
+        )),
+        Ok(Ok(n)) => {
+            buf.truncate(n);
+            Ok(buf.into())
+        }
+        Ok(Err(e)) => Err(e),
+    }
 }
 
 /// The TCP step every connection to a target takes (the forwarding client's and the

@@ -1,5 +1,8 @@
 //! The awc connector for one cluster (or one plugin Service: any [`Target`]): TCP (with
-//! `TCP_NODELAY`) plus rustls with the target's own configuration from [`crate::tls`].
+//! `TCP_NODELAY`) plus rustls with the target's own configuration from [`crate::tls`], in
+//! its copy that offers only `http/1.1` by ALPN ([`crate::cluster::ClusterTls::http1`]):
+//! awc carries WebSocket tunnels (HTTP/1.1 upgrades) and kubeplex's own small reads, never
+//! HTTP/2.
 //!
 //! awc's rustls connector turns the URI host into the rustls `ServerName`. That fails for
 //! IPv6 hosts (`Uri::host()` keeps the brackets: `[::1]`) and cannot express
@@ -91,7 +94,7 @@ pub(crate) fn for_target(
         .timeout(target.connect_timeout)
         .handshake_timeout(target.handshake_timeout);
     if let Some(t) = &target.tls {
-        connector = connector.rustls_0_23(t.config.clone().map_err(|e| e.to_string())?);
+        connector = connector.rustls_0_23(t.http1.clone().map_err(|e| e.to_string())?);
     }
     Ok(connector)
 }

@@ -55,6 +55,8 @@ async fn provider_headers_by_auth_provider_for_config_and_catalog_clusters() {
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".into();
     settings.server.workers = Some(1);
+    // No background /version probes: the upstream's last request is the test's own.
+    settings.server.probe_interval = Duration::ZERO;
     settings.locators = vec![
         LocatorConfig {
             id: "config".into(),

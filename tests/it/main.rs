@@ -55,6 +55,7 @@ mod sim_python_client;
 mod sim_tls;
 mod tls;
 mod tls_proxy;
+mod upstream_h2;
 mod upstream_peers;
 mod ws;
 mod ws_kubectl;

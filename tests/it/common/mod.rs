@@ -229,6 +229,13 @@ async fn record(
             .collect(),
         ..Default::default()
     };
+    // Over HTTP/2 the authority comes as `:authority`, which a server takes as `Host`
+    // (RFC 9113 §8.3.1).
+    if !rec.headers.iter().any(|(n, _)| n == "host") {
+        if let Some(a) = req.uri().authority() {
+            rec.headers.push(("host".into(), a.to_string()));
+        }
+    }
     while let Some(chunk) = payload.next().await {
         let Ok(chunk) = chunk else { break };
         rec.body_len += chunk.len() as u64;

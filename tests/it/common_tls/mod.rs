@@ -272,7 +272,9 @@ pub async fn upstream(cert: &Issued, opts: UpstreamOpts<'_>) -> Upstream {
         App::new().default_service(web::to(move |req: HttpRequest| {
             let seen = seen.clone();
             async move {
-                let line = format!("{} {}", req.method(), req.uri());
+                // The request target (over HTTP/2 the URI also has scheme and authority).
+                let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                let line = format!("{} {target}", req.method());
                 let mut s = seen.lock().unwrap();
                 s.requests.push(line);
                 s.last_headers = req
@@ -300,8 +302,9 @@ pub async fn upstream(cert: &Issued, opts: UpstreamOpts<'_>) -> Upstream {
     Upstream { addr, seen, handle }
 }
 
-/// A server configuration (HTTP/1.1) presenting `cert`, for upstreams built elsewhere
-/// (`common::Upstream::start_tls`, WebSocket servers over TLS).
+/// A server configuration presenting `cert`, for upstreams built elsewhere
+/// (`common::Upstream::start_tls`, WebSocket servers over TLS). Its ALPN says `http/1.1`;
+/// actix-web's rustls listener puts `h2` in front of it.
 pub fn server_config(cert: &Issued) -> rustls::ServerConfig {
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
