@@ -24,22 +24,15 @@
 //! both kubeplex instances run in one actix thread (each simulator with its one worker,
 //! kubeplex with 2); the client is a multi-threaded tokio runtime.
 
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{env, pct, services_seed as seed, timed_get};
+
 use kubeplex::config::{ClusterConfig, LocatorConfig, LocatorKind, Settings};
 use kubeplex::sim::config::{SeedSource, SimClusterConfig};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
@@ -52,20 +45,6 @@ fn peak_rss_mb() -> f64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn seed(cluster: usize, services: usize) -> String {
-    let mut s = String::from(
-        "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: bench}}\n",
-    );
-    for i in 0..services {
-        s.push_str(&format!(
-            "- apiVersion: v1\n  kind: Service\n  metadata: {{name: svc-{i:04}, namespace: bench, labels: {{app: app-{a}, tier: bench, cluster: c{cluster}}}}}\n  \
-             spec: {{selector: {{app: app-{a}}}, ports: [{{name: http, port: 80, targetPort: 8080}}, {{name: metrics, port: 9090}}]}}\n",
-            a = i % 20
-        ));
-    }
-    s
 }
 
 /// What the actix thread started: each simulator's URL and the two kubeplex URLs.
@@ -134,14 +113,6 @@ fn start(n: usize, services: usize) -> Started {
         })
     });
     rx.recv().unwrap()
-}
-
-async fn timed_get(client: &reqwest::Client, url: &str) -> (Duration, usize) {
-    let t = Instant::now();
-    let r = client.get(url).send().await.unwrap();
-    assert!(r.status().is_success(), "{url}: {}", r.status());
-    let body = r.bytes().await.unwrap();
-    (t.elapsed(), body.len())
 }
 
 fn fresh_client() -> reqwest::Client {

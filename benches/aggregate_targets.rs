@@ -24,46 +24,15 @@
 //!   another (round robin, directly at the simulator) and the time taken until the client
 //!   reads that event; p50 / p99. Target: p99 under 5 ms.
 
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{env, ms, pct, services_seed as seed, timed_get};
+
 use kubeplex::sim::config::{SeedSource, SimClusterConfig};
 use std::io::{BufRead, BufReader};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn seed(cluster: usize, services: usize) -> String {
-    let mut s = String::from(
-        "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: bench}}\n",
-    );
-    for i in 0..services {
-        // The first Service is a portal entity's (`backstage.io/kubernetes-id: cart`).
-        let entity = if i == 0 {
-            ", backstage.io/kubernetes-id: cart"
-        } else {
-            ""
-        };
-        s.push_str(&format!(
-            "- apiVersion: v1\n  kind: Service\n  metadata: {{name: svc-{i:04}, namespace: bench, labels: {{app: app-{a}, tier: bench, cluster: c{cluster}{entity}}}}}\n  \
-             spec: {{selector: {{app: app-{a}}}, ports: [{{name: http, port: 80, targetPort: 8080}}, {{name: metrics, port: 9090}}]}}\n",
-            a = i % 20
-        ));
-    }
-    s
-}
 
 /// `n` simulators of `services` Services each, in their own thread; their URLs.
 fn start_sims(n: usize, services: usize) -> Vec<String> {
@@ -163,14 +132,6 @@ fn client() -> reqwest::Client {
         .pool_max_idle_per_host(256)
         .build()
         .unwrap()
-}
-
-async fn timed_get(client: &reqwest::Client, url: &str) -> (Duration, usize) {
-    let t = Instant::now();
-    let r = client.get(url).send().await.unwrap();
-    assert!(r.status().is_success(), "{url}: {}", r.status());
-    let body = r.bytes().await.unwrap();
-    (t.elapsed(), body.len())
 }
 
 async fn series(client: &reqwest::Client, url: &str, rounds: usize) -> Vec<Duration> {

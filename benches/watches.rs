@@ -29,11 +29,15 @@
 //! runs another build (e.g. an older one to compare with); `MALLOC_ARENA_MAX` and the like
 //! pass through to the children.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
 use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
+use support::{env as env_num, ms, pct};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -45,13 +49,6 @@ const PER_GROUP: usize = 20;
 const GETS_PER_SEC: u64 = 100;
 /// Opened at once.
 const OPEN_BATCH: usize = 100;
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
     std::env::var(name)
@@ -233,15 +230,6 @@ async fn watch(
     }
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// GETs of `path` through kubeplex at `GETS_PER_SEC` until `stop`; the latencies.
 async fn timed_gets(base: String, path: &str, stop: Instant) -> Vec<Duration> {
     let c = client();
     let url = format!("{base}{path}");
