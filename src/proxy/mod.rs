@@ -299,6 +299,24 @@ pub(crate) struct Ctx {
     drain: Option<crate::ops::drain::Drain>,
 }
 
+/// Whether a request asks for an open-ended answer: a watch, or a followed log. Read once
+/// per request, for the metrics and for the drain.
+#[derive(Clone, Copy, Default)]
+struct Stream {
+    watch: bool,
+    follow: bool,
+}
+
+impl Stream {
+    fn of(req: &HttpRequest) -> Self {
+        let q = req.query_string();
+        Stream {
+            watch: metrics::is_watch(req.path(), q),
+            follow: metrics::is_follow(q),
+        }
+    }
+}
+
 impl Ctx {
     /// The context of `req`: its `X-Request-Id` (or a generated one) and the start time.
     pub(crate) fn new(req: &HttpRequest) -> Self {
@@ -328,7 +346,13 @@ impl Ctx {
 
     /// Records the response head in the metrics; the observation of the rest of the
     /// response (bytes, duration, open watch), if the request is counted.
-    fn observe(&self, req: &HttpRequest, status: u16, tunnel: bool) -> Option<Observation> {
+    fn observe(
+        &self,
+        req: &HttpRequest,
+        status: u16,
+        tunnel: bool,
+        stream: Stream,
+    ) -> Option<Observation> {
         let (m, route) = self.metered.as_ref()?;
         let key = self.choice.as_ref().map(|c| &c.cluster.key);
         let series = m.series(*route, key);
@@ -337,10 +361,9 @@ impl Ctx {
             series.responded(req.method(), status, self.start);
             return None;
         }
-        let query = req.query_string();
         let ok = (200..300).contains(&status);
-        let watch = ok && metrics::is_watch(req.path(), query);
-        let open_ended = ok && metrics::is_follow(query);
+        let watch = ok && stream.watch;
+        let open_ended = ok && stream.follow;
         Some(Observation::start(
             m,
             series,
@@ -388,17 +411,15 @@ impl Ctx {
         if let Some(t) = tunnel {
             // A tunnel logs its own audit line when it closes.
             t.set_request_id(self.request_id.to_str().unwrap_or(""));
-            self.observe(req, res.status().as_u16(), true);
+            self.observe(req, res.status().as_u16(), true, Stream::default());
             return res;
         }
-        let obs = self.observe(req, res.status().as_u16(), false);
+        let stream = Stream::of(req);
+        let obs = self.observe(req, res.status().as_u16(), false, stream);
         if let Some(drain) = &self.drain {
-            if res.status().is_success() {
-                let q = req.query_string();
-                if metrics::is_watch(req.path(), q) || metrics::is_follow(q) {
-                    // Ends at an event (or log line) boundary on SIGTERM.
-                    res = crate::ops::drain::events(res, drain);
-                }
+            if res.status().is_success() && (stream.watch || stream.follow) {
+                // Ends at an event (or log line) boundary on SIGTERM.
+                res = crate::ops::drain::events(res, drain);
             }
         }
         let audit = Audit {
