@@ -140,16 +140,23 @@ async fn echo_service(cert: &Issued) -> Upstream {
     .await
 }
 
-#[actix_web::test]
-async fn every_method_path_query_and_body_reach_the_service_with_a_ca_certificate() {
+/// kubeplex with one plugin entry (`alias`, `authorization`) for the echo Service, which the
+/// entry verifies with the service CA; the cluster is unreachable (`127.0.0.1:9`).
+async fn one_entry(alias: &str, authorization: &str) -> (Upstream, RunningApp) {
     let (ca, cert) = service_cert(HOST);
     let svc = echo_service(&cert).await;
     let app = start(&yaml(
         "http://127.0.0.1:9",
         &addr_of(&svc.url),
-        &plugins(&[entry("web", "None", Some(&ca.pem))]),
+        &plugins(&[entry(alias, authorization, Some(&ca.pem))]),
     ))
     .await;
+    (svc, app)
+}
+
+#[actix_web::test]
+async fn every_method_path_query_and_body_reach_the_service_with_a_ca_certificate() {
+    let (svc, app) = one_entry("web", "None").await;
     let c = http();
     for m in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"] {
         let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap();
@@ -208,14 +215,7 @@ async fn every_method_path_query_and_body_reach_the_service_with_a_ca_certificat
 
 #[actix_web::test]
 async fn header_rules_both_ways_and_none_sends_no_authorization() {
-    let (ca, cert) = service_cert(HOST);
-    let svc = echo_service(&cert).await;
-    let app = start(&yaml(
-        "http://127.0.0.1:9",
-        &addr_of(&svc.url),
-        &plugins(&[entry("web", "None", Some(&ca.pem))]),
-    ))
-    .await;
+    let (svc, app) = one_entry("web", "None").await;
     let r = http()
         .get(url(&app, "/shop/web/h"))
         .header("authorization", "Bearer caller-token")
@@ -284,14 +284,7 @@ async fn header_rules_both_ways_and_none_sends_no_authorization() {
 
 #[actix_web::test]
 async fn user_token_sends_the_callers_token_and_refuses_without_one() {
-    let (ca, cert) = service_cert(HOST);
-    let svc = echo_service(&cert).await;
-    let app = start(&yaml(
-        "http://127.0.0.1:9",
-        &addr_of(&svc.url),
-        &plugins(&[entry("api", "UserToken", Some(&ca.pem))]),
-    ))
-    .await;
+    let (svc, app) = one_entry("api", "UserToken").await;
     let c = http();
     let r = c
         .get(url(&app, "/shop/api/me"))
@@ -473,14 +466,7 @@ async fn a_missing_service_ca_bundle_is_a_clear_warning_at_start_not_a_crash() {
 
 #[actix_web::test]
 async fn unknown_plugins_and_aliases_are_404_and_paths_are_checked() {
-    let (ca, cert) = service_cert(HOST);
-    let svc = echo_service(&cert).await;
-    let app = start(&yaml(
-        "http://127.0.0.1:9",
-        &addr_of(&svc.url),
-        &plugins(&[entry("web", "None", Some(&ca.pem))]),
-    ))
-    .await;
+    let (svc, app) = one_entry("web", "None").await;
     let c = http();
     for (path, code, text) in [
         (
