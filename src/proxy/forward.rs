@@ -439,8 +439,12 @@ pub(crate) async fn send(
     mut prepare: impl FnMut() -> Result<Prepared, Error>,
 ) -> Result<HttpResponse, Error> {
     let kind = body_kind(req)?;
-    let mut p = Some(prepare()?);
-    let up = p.as_ref().map(|p| p.up.clone()).expect("just prepared");
+    let prepared = prepare()?;
+    if let Some(pool) = direct_path(req, &kind, &prepared) {
+        return send_direct(req, pool, prepared, limits, dest).await;
+    }
+    let up = prepared.up.clone();
+    let mut p = Some(prepared);
     let idle = limits.body_idle;
     let expect = (expects_continue(req)
         && matches!(kind, BodyKind::Sized(1..) | BodyKind::Chunked))
@@ -500,28 +504,7 @@ pub(crate) async fn send(
                 }
             });
         }
-        let send = up.http.request(upstream_req);
-        let mut send = std::pin::pin!(send);
-        let r = match limits.response_head {
-            None => send.await,
-            Some(timeout) => loop {
-                let deadline = last() + timeout;
-                tokio::select! {
-                    r = &mut send => break r,
-                    _ = tokio::time::sleep_until(deadline) => {
-                        if last() + timeout <= Instant::now() {
-                            if let Dest::Cluster(k) = dest {
-                                limits.metrics.upstream_error(k, UpstreamKind::Timeout);
-                            }
-                            return Err(Error::timeout(format!(
-                                "{dest} did not answer within {}",
-                                humantime::format_duration(timeout)
-                            )));
-                        }
-                    }
-                }
-            },
-        };
+        let r = within_head_timeout(up.http.request(upstream_req), limits, dest, last).await?;
         match r {
             Err(e) if attempt == 0 && retryable(method, &kind) && closed_before_answer(&e) => {
                 tracing::debug!(to = %dest, "pooled connection closed by the upstream; retrying once");
@@ -548,6 +531,136 @@ pub(crate) async fn send(
     })?;
     Ok(response(res, req.version()))
 }
+
+/// Waits for `send` (a request's answer head) within `limits.response_head`, counted from
+/// `last()` (when the last request body chunk went out).
+async fn within_head_timeout<F: std::future::Future>(
+    send: F,
+    limits: &Limits,
+    dest: Dest<'_>,
+    last: impl Fn() -> Instant,
+) -> Result<F::Output, Error> {
+    let mut send = std::pin::pin!(send);
+    let Some(timeout) = limits.response_head else {
+        return Ok(send.await);
+    };
+    loop {
+        let deadline = last() + timeout;
+        tokio::select! {
+            r = &mut send => return Ok(r),
+            _ = tokio::time::sleep_until(deadline) => {
+                if last() + timeout <= Instant::now() {
+                    if let Dest::Cluster(k) = dest {
+                        limits.metrics.upstream_error(k, UpstreamKind::Timeout);
+                    }
+                    return Err(Error::timeout(format!(
+                        "{dest} did not answer within {}",
+                        humantime::format_duration(timeout)
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// The direct HTTP/1.1 client ([`crate::upstream::h1`]) when it can carry this request: a
+/// `GET` or `HEAD` without a body or `Expect`, to a plain `http://` target, and not a watch
+/// or a followed log (those stay on hyper's client, whose buffers are sized for them).
+fn direct_path(
+    req: &HttpRequest,
+    kind: &BodyKind,
+    p: &Prepared,
+) -> Option<Rc<crate::upstream::h1::Pool>> {
+    use actix_web::http::Method;
+    let pool = p.up.h1.as_ref()?;
+    let m = req.method();
+    if !matches!(kind, BodyKind::None) || !(m == Method::GET || m == Method::HEAD) {
+        return None;
+    }
+    if req.headers().contains_key(actix_web::http::header::EXPECT) {
+        return None;
+    }
+    let q = req.query_string();
+    if crate::ops::metrics::is_watch(req.path(), q) || crate::ops::metrics::is_follow(q) {
+        return None;
+    }
+    Some(pool.clone())
+}
+
+/// Sends a request on the direct path and builds the caller's response.
+async fn send_direct(
+    req: &HttpRequest,
+    pool: Rc<crate::upstream::h1::Pool>,
+    p: Prepared,
+    limits: &Limits,
+    dest: Dest<'_>,
+) -> Result<HttpResponse, Error> {
+    use crate::upstream::h1::{Body, H1Error};
+    let origin = p.up.target.origin.as_deref().map_or(0, str::len);
+    let path = p
+        .uri
+        .get(origin..)
+        .filter(|s| s.starts_with('/'))
+        .unwrap_or("/");
+    let start = Instant::now();
+    let send = pool.send(req.method().as_str(), path, &p.headers);
+    let (head, body) = within_head_timeout(send, limits, dest, || start)
+        .await?
+        .map_err(|e| {
+            let timed_out = |io: &std::io::Error| io.kind() == std::io::ErrorKind::TimedOut;
+            let (kind, err) = match &e {
+                H1Error::Connect(io) => (
+                    if timed_out(io) {
+                        UpstreamKind::Timeout
+                    } else {
+                        UpstreamKind::Connect
+                    },
+                    Error::bad_gateway(format!(
+                        "cannot connect to {dest}: {}",
+                        crate::tls::describe::describe_chain(io)
+                    )),
+                ),
+                H1Error::Io(io) => (
+                    UpstreamKind::Protocol,
+                    Error::bad_gateway(format!(
+                        "{dest}: {}",
+                        crate::tls::describe::describe_chain(io)
+                    )),
+                ),
+                other => (
+                    UpstreamKind::Protocol,
+                    Error::bad_gateway(format!("{dest}: {other}")),
+                ),
+            };
+            if let Dest::Cluster(k) = dest {
+                limits.metrics.upstream_error(k, kind);
+            }
+            err
+        })?;
+    let status = head.status;
+    let headers = || head.headers();
+    let version = req.version();
+    Ok(match body {
+        Body::Full(b) => respond(
+            status,
+            headers,
+            head.length,
+            Answer::<Empty>::Full(b),
+            version,
+        ),
+        Body::Empty => respond(
+            status,
+            headers,
+            head.length,
+            Answer::Stream(futures_util::stream::empty::<std::io::Result<Bytes>>()),
+            version,
+        ),
+        Body::Stream(s) => respond(status, headers, head.length, Answer::Stream(s), version),
+    })
+}
+
+/// A body stream that is never built (the type of [`Answer::Full`]'s unused arm).
+type Empty = futures_util::stream::Empty<std::io::Result<Bytes>>;
 
 /// What kind of failure reaching a cluster `e` is, for `kubeplex_upstream_errors_total`.
 pub(crate) fn upstream_kind(e: &hyper_util::client::legacy::Error) -> UpstreamKind {
@@ -595,7 +708,6 @@ fn response(
 ) -> HttpResponse {
     use http_body_util::BodyExt;
     let (parts, body) = res.into_parts();
-    let status = StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let upstream = &parts.headers;
     let upstream_len = if upstream.contains_key(http1::header::TRANSFER_ENCODING) {
         None
@@ -605,14 +717,44 @@ fn response(
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok())
     };
+    respond(
+        parts.status.as_u16(),
+        || upstream.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+        upstream_len,
+        Answer::Stream(body.into_data_stream()),
+        version,
+    )
+}
+
+/// An upstream answer's body as [`respond`] takes it.
+enum Answer<S> {
+    /// Still arriving.
+    Stream(S),
+    /// Complete, read with the head (the direct path).
+    Full(Bytes),
+}
+
+/// The client's response from an upstream answer: `status`, the `headers` (hop-by-hop
+/// removed), and the body with the answer's length `upstream_len` (`None`: chunked or
+/// close-delimited).
+fn respond<'a, I, S, E>(
+    status: u16,
+    headers: impl Fn() -> I,
+    upstream_len: Option<u64>,
+    body: Answer<S>,
+    version: actix_web::http::Version,
+) -> HttpResponse
+where
+    I: Iterator<Item = (&'a str, &'a [u8])>,
+    S: futures_core::Stream<Item = Result<Bytes, E>> + 'static,
+    E: Into<Box<dyn std::error::Error>> + 'static,
+{
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     let no_body = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     let mut res = HttpResponse::new(status);
-    headers::copy_response_headers(
-        || upstream.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
-        res.headers_mut(),
-    );
+    headers::copy_response_headers(headers, res.headers_mut());
     let body: BoxBody = if no_body {
         if status == StatusCode::NOT_MODIFIED {
             if let Some(n) = upstream_len {
@@ -624,18 +766,40 @@ fn response(
         }
         ().boxed()
     } else {
-        let stream = body.into_data_stream();
-        match upstream_len {
-            Some(n) => SizedStream::new(n, stream).boxed(),
-            None => {
-                if version < actix_web::http::Version::HTTP_11 {
-                    res.head_mut().no_chunking(true);
-                    res.head_mut()
-                        .set_connection_type(actix_web::http::ConnectionType::Close);
-                }
-                BodyStream::new(stream).boxed()
+        match (body, upstream_len) {
+            (Answer::Full(b), Some(n)) if b.len() as u64 == n => b.boxed(),
+            (Answer::Full(b), n) => {
+                let one =
+                    futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(b)));
+                sized_or_not(&mut res, one, n, version)
             }
+            (Answer::Stream(s), n) => sized_or_not(&mut res, s, n, version),
         }
     };
     res.set_body(body)
+}
+
+/// A streamed body of `n` bytes, or unsized: chunked for HTTP/1.1 callers, until the
+/// connection closes for HTTP/1.0 ones.
+fn sized_or_not<S, E>(
+    res: &mut HttpResponse,
+    stream: S,
+    n: Option<u64>,
+    version: actix_web::http::Version,
+) -> BoxBody
+where
+    S: futures_core::Stream<Item = Result<Bytes, E>> + 'static,
+    E: Into<Box<dyn std::error::Error>> + 'static,
+{
+    match n {
+        Some(n) => SizedStream::new(n, stream).boxed(),
+        None => {
+            if version < actix_web::http::Version::HTTP_11 {
+                res.head_mut().no_chunking(true);
+                res.head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
+            }
+            BodyStream::new(stream).boxed()
+        }
+    }
 }

@@ -61,6 +61,8 @@ pub(crate) struct Upstream {
     pub http: Http,
     /// The server-side credential (SPEC §3 rule 4).
     pub token: ServerToken,
+    /// The direct HTTP/1.1 client for bodyless reads, on plain `http://` targets.
+    pub h1: Option<Rc<crate::upstream::h1::Pool>>,
     tunnel: Opener,
 }
 
@@ -345,6 +347,7 @@ pub(crate) fn for_target(target: Arc<Target>, token: ServerToken) -> Result<Upst
     let http = Http::new(crate::upstream::connect::ClusterConnect::to(target.clone()));
     Ok(Upstream {
         cluster: None,
+        h1: crate::upstream::h1::Pool::for_target(&target),
         target,
         http,
         token,

@@ -257,7 +257,13 @@ async fn app_for(up: &RawUpstream) -> RunningApp {
 }
 
 fn get(path: &str, token: &str) -> String {
-    format!("GET {path} HTTP/1.1\r\nHost: kubeplex\r\nAuthorization: Bearer {token}\r\n\r\n")
+    bodyless("GET", path, token)
+}
+
+/// A request without a body. `GET` and `HEAD` to a plain `http://` cluster take kubeplex's
+/// direct HTTP/1.1 path; other methods (`DELETE` here) hyper's client, with its own pool.
+fn bodyless(method: &str, path: &str, token: &str) -> String {
+    format!("{method} {path} HTTP/1.1\r\nHost: kubeplex\r\nAuthorization: Bearer {token}\r\n\r\n")
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -1021,21 +1027,25 @@ async fn closes_on_reuse() -> RawUpstream {
     .await
 }
 
-#[actix_web::test]
-async fn get_on_a_pooled_connection_closed_as_it_is_reused_is_retried_once() {
+/// A bodyless `method` on a pooled connection the upstream closes as it is reused: sent once
+/// more, on a new connection.
+async fn retried_once(method: &str) {
     let up = closes_on_reuse().await;
     let app = app_for(&up).await;
-    let r = one(&app, &get(&format!("{PATH}/first"), "token-a"))
+    let r = one(&app, &bodyless(method, &format!("{PATH}/first"), "token-a"))
         .await
         .unwrap();
     assert_eq!(r.status, 200, "{r:?}");
-    let r = one(&app, &get(&format!("{PATH}/second"), "token-a"))
-        .await
-        .unwrap_or_else(|e| panic!("second GET: {e}"));
+    let r = one(
+        &app,
+        &bodyless(method, &format!("{PATH}/second"), "token-a"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("second {method}: {e}"));
     assert_eq!(
         (r.status, r.text()),
-        (200, format!("conn=2 GET {UP_PATH}/second")),
-        "the GET must be retried once on a fresh connection: {r:?}"
+        (200, format!("conn=2 {method} {UP_PATH}/second")),
+        "the {method} must be retried once on a fresh connection: {r:?}"
     );
     let seen: Vec<(usize, String)> = up
         .seen()
@@ -1054,12 +1064,28 @@ async fn get_on_a_pooled_connection_closed_as_it_is_reused_is_retried_once() {
 }
 
 #[actix_web::test]
+async fn get_on_a_pooled_connection_closed_as_it_is_reused_is_retried_once() {
+    // The direct HTTP/1.1 path.
+    retried_once("GET").await;
+}
+
+#[actix_web::test]
+async fn delete_on_a_pooled_connection_closed_as_it_is_reused_is_retried_once() {
+    // hyper's client.
+    retried_once("DELETE").await;
+}
+
+#[actix_web::test]
 async fn post_on_a_pooled_connection_closed_as_it_is_reused_is_not_retried() {
     let up = closes_on_reuse().await;
     let app = app_for(&up).await;
-    let r = one(&app, &get(&format!("{PATH}/first"), "token-a"))
-        .await
-        .unwrap();
+    // A DELETE first: its connection goes back to the pool the POST is sent from (hyper's).
+    let r = one(
+        &app,
+        &bodyless("DELETE", &format!("{PATH}/first"), "token-a"),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status, 200, "{r:?}");
     let r = one(
         &app,
@@ -1104,9 +1130,13 @@ async fn post_after_the_upstream_closed_the_idle_connection_is_sent_at_most_once
     })
     .await;
     let app = app_for(&up).await;
-    let r = one(&app, &get(&format!("{PATH}/first"), "token-a"))
-        .await
-        .unwrap();
+    // A DELETE first: its connection goes back to the pool the POST is sent from (hyper's).
+    let r = one(
+        &app,
+        &bodyless("DELETE", &format!("{PATH}/first"), "token-a"),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status, 200, "{r:?}");
     tokio::time::sleep(Duration::from_millis(400)).await;
     let r = one(
