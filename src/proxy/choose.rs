@@ -4,6 +4,7 @@
 
 use crate::cluster::{Choice, Registry};
 use crate::status::Error;
+use actix_web::http::header::HeaderName;
 use actix_web::HttpRequest;
 
 /// Backstage's cluster header.
@@ -15,7 +16,10 @@ pub(crate) const X_CLUSTER_HEADER: &str = "x-kubernetes-cluster";
 /// must agree.
 pub(crate) fn header_value(req: &HttpRequest) -> Result<Option<&str>, Error> {
     let h = req.headers();
-    let read = |name: &str| -> Result<Option<&str>, Error> {
+    // Looked up by `HeaderName` constants: a `&str` name is parsed on every lookup.
+    const BACKSTAGE: HeaderName = HeaderName::from_static(BACKSTAGE_CLUSTER_HEADER);
+    const X: HeaderName = HeaderName::from_static(X_CLUSTER_HEADER);
+    let read = |name: &HeaderName| -> Result<Option<&str>, Error> {
         let mut all = h.get_all(name);
         let Some(first) = all.next() else {
             return Ok(None);
@@ -34,8 +38,8 @@ pub(crate) fn header_value(req: &HttpRequest) -> Result<Option<&str>, Error> {
         }
         Ok(Some(v))
     };
-    let a = read(BACKSTAGE_CLUSTER_HEADER)?;
-    let b = read(X_CLUSTER_HEADER)?;
+    let a = read(&BACKSTAGE)?;
+    let b = read(&X)?;
     match (a, b) {
         (Some(a), Some(b)) if a != b => Err(Error::bad_request(
             "the Backstage-Kubernetes-Cluster and X-Kubernetes-Cluster headers name different clusters",

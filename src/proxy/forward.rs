@@ -173,10 +173,10 @@ enum BodyKind {
 
 fn body_kind(req: &HttpRequest) -> Result<BodyKind, Error> {
     let h = req.headers();
-    if h.contains_key("transfer-encoding") {
+    if h.contains_key(actix_web::http::header::TRANSFER_ENCODING) {
         return Ok(BodyKind::Chunked);
     }
-    match h.get("content-length") {
+    match h.get(actix_web::http::header::CONTENT_LENGTH) {
         None if req.version() == actix_web::http::Version::HTTP_2 => Ok(BodyKind::H2Unknown),
         None => Ok(BodyKind::None),
         Some(v) => v
@@ -638,7 +638,14 @@ async fn send_direct(
             err
         })?;
     let status = head.status;
-    let headers = || head.headers();
+    // Values share the bytes of the answer's head.
+    let headers = |dst: &mut actix_web::http::header::HeaderMap| {
+        headers::copy_response_headers_with(
+            || head.headers(),
+            dst,
+            |v| HeaderValue::from_maybe_shared(head.share(v)).ok(),
+        )
+    };
     let version = req.version();
     Ok(match body {
         Body::Full(b) => respond(
@@ -719,7 +726,16 @@ fn response(
     };
     respond(
         parts.status.as_u16(),
-        || upstream.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+        |dst| {
+            headers::copy_response_headers(
+                || {
+                    upstream
+                        .iter()
+                        .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+                },
+                dst,
+            )
+        },
         upstream_len,
         Answer::Stream(body.into_data_stream()),
         version,
@@ -734,18 +750,17 @@ enum Answer<S> {
     Full(Bytes),
 }
 
-/// The client's response from an upstream answer: `status`, the `headers` (hop-by-hop
-/// removed), and the body with the answer's length `upstream_len` (`None`: chunked or
-/// close-delimited).
-fn respond<'a, I, S, E>(
+/// The client's response from an upstream answer: `status`, the headers `copy_headers`
+/// writes (hop-by-hop removed: [`headers::copy_response_headers`]), and the body with the
+/// answer's length `upstream_len` (`None`: chunked or close-delimited).
+fn respond<S, E>(
     status: u16,
-    headers: impl Fn() -> I,
+    copy_headers: impl FnOnce(&mut actix_web::http::header::HeaderMap),
     upstream_len: Option<u64>,
     body: Answer<S>,
     version: actix_web::http::Version,
 ) -> HttpResponse
 where
-    I: Iterator<Item = (&'a str, &'a [u8])>,
     S: futures_core::Stream<Item = Result<Bytes, E>> + 'static,
     E: Into<Box<dyn std::error::Error>> + 'static,
 {
@@ -754,7 +769,7 @@ where
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     let mut res = HttpResponse::new(status);
-    headers::copy_response_headers(headers, res.headers_mut());
+    copy_headers(res.headers_mut());
     let body: BoxBody = if no_body {
         if status == StatusCode::NOT_MODIFIED {
             if let Some(n) = upstream_len {

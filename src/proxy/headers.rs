@@ -45,16 +45,16 @@ pub(crate) struct RequestFilter {
     pub max_header_bytes: usize,
 }
 
-fn is_hop_by_hop(name: &str) -> bool {
+fn is_hop_by_hop(name: &[u8]) -> bool {
     matches!(
         name,
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
+        b"connection"
+            | b"keep-alive"
+            | b"proxy-connection"
+            | b"te"
+            | b"trailer"
+            | b"transfer-encoding"
+            | b"upgrade"
     )
 }
 
@@ -73,7 +73,7 @@ fn is_removed_request_header(name: &str, f: &RequestFilter) -> bool {
         | "x-remote-group" => true,
         "upgrade" => !f.keep_upgrade,
         "origin" | "x-csrftoken" => f.plugin,
-        _ if is_hop_by_hop(name) => true,
+        _ if is_hop_by_hop(name.as_bytes()) => true,
         _ => {
             name.starts_with("backstage-kubernetes-authorization")
                 || name.starts_with("x-remote-extra-")
@@ -82,14 +82,48 @@ fn is_removed_request_header(name: &str, f: &RequestFilter) -> bool {
     }
 }
 
-/// Whether `name` is listed in one of the `Connection` header values.
-fn named_by_connection(connection: &[&[u8]], name: &str) -> bool {
-    connection.iter().any(|v| {
-        std::str::from_utf8(v)
-            .unwrap_or("")
-            .split(',')
-            .any(|t| t.trim().eq_ignore_ascii_case(name))
-    })
+/// The header names the `Connection` values list, beyond the usual `keep-alive` and
+/// `close` (most messages list none, and then no header needs checking against them).
+fn connection_names<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<&'a [u8]> {
+    values
+        .flat_map(|v| v.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| {
+            !t.is_empty()
+                && !t.eq_ignore_ascii_case(b"keep-alive")
+                && !t.eq_ignore_ascii_case(b"close")
+        })
+        .collect()
+}
+
+/// Whether `name` is one of the `names` a `Connection` header listed.
+fn named_by_connection(names: &[&[u8]], name: &[u8]) -> bool {
+    names.iter().any(|t| t.eq_ignore_ascii_case(name))
+}
+
+/// Appends `ip` as text: IPv4 digit by digit (`Ipv4Addr`'s `Display` goes through the
+/// formatting machinery, which showed in profiles), IPv6 by `Display`.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 /// Whether `peer` is in one of the `trustedProxies` networks (an IPv4-mapped IPv6 peer is
@@ -113,7 +147,10 @@ pub(crate) fn copy_request_headers(
     dst: &mut http1::HeaderMap,
     f: &RequestFilter,
 ) -> Result<(), Error> {
-    let connection: Vec<&[u8]> = src.get_all("connection").map(|v| v.as_bytes()).collect();
+    let connection = connection_names(
+        src.get_all(actix_web::http::header::CONNECTION)
+            .map(|v| v.as_bytes()),
+    );
     let mut total = 0usize;
     let mut xff: Option<String> = None;
     for (name, value) in src.iter() {
@@ -142,7 +179,7 @@ pub(crate) fn copy_request_headers(
         } else if is_removed_request_header(n, f) {
             continue;
         }
-        if !connection.is_empty() && named_by_connection(&connection, n) {
+        if named_by_connection(&connection, n.as_bytes()) {
             continue;
         }
         if let (Ok(n), Ok(mut v)) = (
@@ -164,11 +201,15 @@ pub(crate) fn copy_request_headers(
     }
     let xff = match (xff, f.peer) {
         (Some(mut s), Some(peer)) => {
-            use std::fmt::Write;
-            let _ = write!(s, ", {peer}");
+            s.push_str(", ");
+            push_ip(&mut s, peer);
             Some(s)
         }
-        (None, Some(peer)) => Some(peer.to_string()),
+        (None, Some(peer)) => {
+            let mut s = String::with_capacity(15);
+            push_ip(&mut s, peer);
+            Some(s)
+        }
         (s, None) => s,
     };
     if let Some(s) = xff {
@@ -182,28 +223,32 @@ pub(crate) fn copy_request_headers(
 
 /// Copies an upstream response's headers for the client, in one pass from whichever map
 /// holds them (hyper's for forwarded responses, actix's for tunnels); `src` yields the
-/// `(name, value)` pairs, once for the `Connection` values and once to copy: everything, repeated values kept, except hop-by-hop headers (and those
+/// `(name, value)` pairs (names in lowercase), once for the `Connection` values and once
+/// to copy: everything, repeated values kept, except hop-by-hop headers (and those
 /// `Connection` names) and the framing headers `Content-Length` / `Transfer-Encoding`,
 /// which the server sets for the streamed body.
 pub(crate) fn copy_response_headers<'a, I>(src: impl Fn() -> I, dst: &mut HeaderMap)
 where
-    I: Iterator<Item = (&'a str, &'a [u8])>,
+    I: Iterator<Item = (&'a [u8], &'a [u8])>,
 {
-    let connection: Vec<&[u8]> = src()
-        .filter(|(n, _)| *n == "connection")
-        .map(|(_, v)| v)
-        .collect();
-    for (n, value) in src() {
-        if is_hop_by_hop(n) || n == "content-length" {
+    copy_response_headers_with(src, dst, |v| HeaderValue::from_bytes(v).ok());
+}
+
+/// [`copy_response_headers`], each kept value made by `value` (the direct HTTP/1.1 path
+/// shares the bytes of the response head instead of copying them).
+pub(crate) fn copy_response_headers_with<'a, I>(
+    src: impl Fn() -> I,
+    dst: &mut HeaderMap,
+    value: impl Fn(&'a [u8]) -> Option<HeaderValue>,
+) where
+    I: Iterator<Item = (&'a [u8], &'a [u8])>,
+{
+    let named = connection_names(src().filter(|(n, _)| *n == b"connection").map(|(_, v)| v));
+    for (n, v) in src() {
+        if is_hop_by_hop(n) || n == b"content-length" || named_by_connection(&named, n) {
             continue;
         }
-        if !connection.is_empty() && named_by_connection(&connection, n) {
-            continue;
-        }
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(n.as_bytes()),
-            HeaderValue::from_bytes(value),
-        ) {
+        if let (Ok(n), Some(v)) = (HeaderName::from_bytes(n), value(v)) {
             dst.append(n, v);
         }
     }
@@ -323,6 +368,24 @@ mod tests {
     }
 
     #[test]
+    fn ip_text_is_display() {
+        for ip in [
+            "0.0.0.0",
+            "10.0.0.1",
+            "127.0.0.1",
+            "192.168.100.255",
+            "255.9.99.100",
+            "::1",
+            "fe80::1:2",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut s = String::from("x");
+            push_ip(&mut s, ip);
+            assert_eq!(s, format!("x{ip}"));
+        }
+    }
+
+    #[test]
     fn response_filter() {
         let src = map(&[
             ("warning", "299 - \"a\""),
@@ -334,7 +397,10 @@ mod tests {
         ]);
         let mut dst = HeaderMap::new();
         copy_response_headers(
-            || src.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+            || {
+                src.iter()
+                    .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+            },
             &mut dst,
         );
         assert_eq!(dst.get_all("warning").count(), 2);

@@ -170,7 +170,7 @@ pub(crate) async fn tunnel(
             rhead
                 .headers
                 .iter()
-                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
         },
         res.headers_mut(),
     );
@@ -293,7 +293,7 @@ fn refused(rhead: ResponseHead, framed: Framed<BoxedSocket, ClientCodec>) -> Htt
             rhead
                 .headers
                 .iter()
-                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
         },
         res.headers_mut(),
     );

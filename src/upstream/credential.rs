@@ -60,6 +60,9 @@ pub(crate) struct Credential {
 }
 
 const PORTAL_HEADER: &str = "backstage-kubernetes-authorization";
+/// [`PORTAL_HEADER`] as a name, built once (a `&str` name is parsed on every lookup).
+const PORTAL_HEADER_NAME: actix_web::http::header::HeaderName =
+    actix_web::http::header::HeaderName::from_static(PORTAL_HEADER);
 
 /// Applies rules 1-3 to the request headers; `None` means fall through to the cluster's
 /// server-side credential (rules 4-5, see [`ServerToken`]).
@@ -72,7 +75,7 @@ pub(crate) fn from_request(
     identity_checking: bool,
 ) -> Result<Option<Credential>, Error> {
     // Rule 1.
-    if let Some(v) = headers.get(PORTAL_HEADER) {
+    if let Some(v) = headers.get(PORTAL_HEADER_NAME) {
         return Ok(Some(Credential {
             authorization: Some(v.clone()),
             source: Source::PortalHeader,
@@ -98,7 +101,7 @@ pub(crate) fn from_request(
     }
     // Rule 3.
     if !identity_checking {
-        if let Some(v) = headers.get("authorization") {
+        if let Some(v) = headers.get(actix_web::http::header::AUTHORIZATION) {
             if !is_backstage_token(v.as_bytes()) {
                 return Ok(Some(Credential {
                     authorization: Some(v.clone()),

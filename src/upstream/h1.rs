@@ -128,15 +128,18 @@ pub(crate) struct Head {
 
 impl Head {
     /// The headers as `(name, value)`, names in lowercase, in the order received.
-    pub(crate) fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+    pub(crate) fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.fields.iter().map(|&(ns, ne, vs, ve)| {
-            let name = &self.bytes[ns as usize..ne as usize];
-            // httparse admits only token characters in names: ASCII.
             (
-                std::str::from_utf8(name).unwrap_or(""),
+                &self.bytes[ns as usize..ne as usize],
                 &self.bytes[vs as usize..ve as usize],
             )
         })
+    }
+
+    /// `part` (a value [`Head::headers`] gave) as `Bytes` sharing the head's, not a copy.
+    pub(crate) fn share(&self, part: &[u8]) -> Bytes {
+        self.bytes.slice_ref(part)
     }
 }
 
@@ -427,9 +430,15 @@ enum Parsed {
 /// Parses the answer head at the start of `buf`: a final head is split off `buf` (the
 /// body's first bytes stay); an informational one is dropped.
 fn parse(buf: &mut BytesMut, bodyless: bool) -> Result<Parsed, H1Error> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut r = httparse::Response::new(&mut headers);
-    let n = match r.parse(buf) {
+    // Not zeroed: httparse writes the entries it parses.
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut r = httparse::Response::new(&mut []);
+    let n = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut r,
+        buf,
+        &mut headers,
+    ) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
         Err(e) => return Err(H1Error::Head(e.to_string())),
@@ -733,7 +742,7 @@ mod tests {
         assert!(matches!(f, Framing::Length(2)) && reusable);
         let got: Vec<(String, Vec<u8>)> = h
             .headers()
-            .map(|(n, v)| (n.to_string(), v.to_vec()))
+            .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), v.to_vec()))
             .collect();
         assert_eq!(
             got,
