@@ -248,7 +248,9 @@ pub(crate) fn copy_response_headers_with<'a, I>(
         if is_hop_by_hop(n) || n == b"content-length" || named_by_connection(&named, n) {
             continue;
         }
-        if let (Ok(n), Some(v)) = (HeaderName::from_bytes(n), value(v)) {
+        // Every source hands names in lowercase (hyper's and actix's maps, the direct path's
+        // parser): no case mapping needed.
+        if let (Ok(n), Some(v)) = (HeaderName::from_lowercase(n), value(v)) {
             dst.append(n, v);
         }
     }

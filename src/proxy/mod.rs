@@ -492,6 +492,33 @@ impl Audit {
 
 impl Drop for Audit {
     fn drop(&mut self) {
+        if !tracing::enabled!(target: "kubeplex::audit", tracing::Level::INFO) {
+            return;
+        }
+        let duration_ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        // Built directly when the log is the human format (the same bytes, at half the
+        // cost: this line is written for every request); through `tracing` otherwise.
+        if let Some((mut line, to)) =
+            crate::telemetry::line(&tracing::Level::INFO, "kubeplex::audit", "proxied")
+        {
+            let who = crate::identity::of(&self.req);
+            line.str("request_id", self.request_id.to_str().unwrap_or(""));
+            line.display("subject", who.as_ref().map_or("-", |w| w.subject.as_str()));
+            line.str("cluster", self.cluster.as_ref().map_or("-", |c| c.as_str()));
+            if let Some((plugin, alias)) = &self.plugin {
+                line.str("plugin", plugin);
+                line.str("alias", alias);
+            }
+            line.display("method", self.req.method().as_str());
+            line.display("path", self.req.uri().path());
+            line.u64("status", self.status.into());
+            line.u64("bytes", self.bytes);
+            line.bool("complete", self.done);
+            line.str("outcome", self.outcome());
+            line.f64("duration_ms", duration_ms);
+            line.finish(|b| to.push(b));
+            return;
+        }
         tracing::info!(
             target: "kubeplex::audit",
             request_id = self.request_id.to_str().unwrap_or(""),
@@ -505,7 +532,7 @@ impl Drop for Audit {
             bytes = self.bytes,
             complete = self.done,
             outcome = self.outcome(),
-            duration_ms = self.start.elapsed().as_secs_f64() * 1000.0,
+            duration_ms,
             "proxied"
         );
     }

@@ -119,6 +119,104 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// A line built field by field without `tracing`'s dispatch, for the line written on every
+/// proxied request (the audit line): the bytes [`Human`] writes for an event with the same
+/// target, level, message and fields recorded in the same order (a test compares them).
+/// Per line this skips the event's value set and the visitor's dynamic calls, about half
+/// of the line's cost. The text is built in a per-thread buffer and handed to the writer
+/// whole.
+pub struct Line {
+    buf: String,
+}
+
+thread_local! {
+    /// The buffer [`Line`]s are built in, kept between lines.
+    static LINE: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
+impl Line {
+    /// A line of `level` from `target` with `message`, stamped now.
+    pub fn new(level: &Level, target: &str, message: &str) -> Line {
+        let mut buf = LINE.take();
+        buf.clear();
+        let _ = timestamp(&mut buf, SystemTime::now());
+        buf.push_str(self::level(level));
+        buf.push_str(target);
+        buf.push_str(": ");
+        let _ = sanitised(&mut buf, message);
+        Line { buf }
+    }
+
+    fn name(&mut self, name: &str) {
+        self.buf.push(' ');
+        self.buf.push_str(name);
+        self.buf.push('=');
+    }
+
+    /// A string field, as `tracing` records a `&str`.
+    pub fn str(&mut self, name: &str, value: &str) {
+        self.name(name);
+        let _ = str_value(&mut self.buf, value);
+    }
+
+    /// A string field recorded with `%` (its `Display`: as it is, no quotes).
+    pub fn display(&mut self, name: &str, value: &str) {
+        self.name(name);
+        self.buf.push_str(value);
+    }
+
+    /// An unsigned integer field.
+    pub fn u64(&mut self, name: &str, value: u64) {
+        self.name(name);
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut n = value;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        // ASCII digits.
+        self.buf
+            .push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
+    }
+
+    /// A boolean field.
+    pub fn bool(&mut self, name: &str, value: bool) {
+        self.name(name);
+        self.buf.push_str(if value { "true" } else { "false" });
+    }
+
+    /// A floating-point field (`Debug`, as `tracing` records an `f64`).
+    pub fn f64(&mut self, name: &str, value: f64) {
+        self.name(name);
+        let _ = write!(self.buf, "{value:?}");
+    }
+
+    /// The finished line, newline included; its buffer goes back to the thread once
+    /// `sink` has copied it.
+    pub fn finish(mut self, sink: impl FnOnce(&[u8])) {
+        self.buf.push('\n');
+        sink(self.buf.as_bytes());
+        LINE.set(self.buf);
+    }
+}
+
+/// Writes a string value as `tracing-subscriber` does: between quotes as it is when
+/// `Debug` would change nothing, else `Debug`'s escaped form.
+fn str_value(w: &mut impl Write, value: &str) -> fmt::Result {
+    if plain(value) {
+        w.write_char('"')?;
+        w.write_str(value)?;
+        w.write_char('"')
+    } else {
+        write!(w, "{value:?}")
+    }
+}
+
 /// Writes each field as ` name=value` (the message as ` text`).
 struct Fields<'a, 'w> {
     w: &'a mut Writer<'w>,
@@ -189,15 +287,7 @@ impl Visit for Fields<'_, '_> {
                 .write_char(' ')
                 .and_then(|()| sanitised(self.w, value))
         } else {
-            self.name(field).and_then(|()| {
-                if plain(value) {
-                    self.w.write_char('"')?;
-                    self.w.write_str(value)?;
-                    self.w.write_char('"')
-                } else {
-                    write!(self.w, "{value:?}")
-                }
-            })
+            self.name(field).and_then(|()| str_value(self.w, value))
         };
     }
 
@@ -344,6 +434,54 @@ mod tests {
             tracing::trace!(r#type = "raw", "raw identifier");
         });
         assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn direct_lines_are_what_the_event_writes() {
+        // The audit line's fields, recorded through `tracing` and built directly.
+        let (via_tracing, _) = both(|| {
+            tracing::info!(
+                target: "kubeplex::audit",
+                request_id = "4709c11a",
+                subject = %"-",
+                cluster = "config:a \"q\" \\ b",
+                plugin = None::<&str>,
+                alias = Some("web"),
+                method = %"GET",
+                path = %"/api/kubernetes/proxy/api/v1/services",
+                status = 200u16,
+                bytes = 1235u64,
+                complete = true,
+                outcome = "complete",
+                duration_ms = 0.294888f64,
+                "proxied"
+            );
+        });
+        let mut line = Line::new(&Level::INFO, "kubeplex::audit", "proxied");
+        line.str("request_id", "4709c11a");
+        line.display("subject", "-");
+        line.str("cluster", "config:a \"q\" \\ b");
+        line.str("alias", "web");
+        line.display("method", "GET");
+        line.display("path", "/api/kubernetes/proxy/api/v1/services");
+        line.u64("status", 200);
+        line.u64("bytes", 1235);
+        line.bool("complete", true);
+        line.str("outcome", "complete");
+        line.f64("duration_ms", 0.294888);
+        let mut direct = String::new();
+        line.finish(|b| direct = String::from_utf8(b.to_vec()).unwrap());
+        let direct = direct.split_once('Z').unwrap().1.to_string();
+        assert_eq!(direct, via_tracing);
+        let mut zero = Line::new(&Level::INFO, "t", "m");
+        zero.u64("n", 0);
+        zero.u64("max", u64::MAX);
+        let mut out = String::new();
+        zero.finish(|b| out = String::from_utf8(b.to_vec()).unwrap());
+        assert!(
+            out.ends_with("  INFO t: m n=0 max=18446744073709551615\n"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -26,6 +26,23 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where [`line`]s go: the global subscriber's writer, when it writes [`format::Human`].
+static DIRECT: std::sync::OnceLock<writer::LineWriter> = std::sync::OnceLock::new();
+
+/// A line to build directly ([`format::Line`]) and the writer it goes to, when the global
+/// subscriber writes the human format without colours; `None` otherwise (then log through
+/// `tracing`). The caller checks first that its target and level are enabled
+/// (`tracing::enabled!`).
+pub fn line(
+    level: &tracing::Level,
+    target: &str,
+    message: &str,
+) -> Option<(format::Line, &'static writer::LineWriter)> {
+    DIRECT
+        .get()
+        .map(|w| (format::Line::new(level, target, message), w))
+}
+
 /// Installs the global subscriber. Keep the guard until exit: dropping it writes out the
 /// lines still buffered. Later calls install nothing (the guard they return writes nothing
 /// of theirs). `None` when the writer thread could not be started (then nothing is logged).
@@ -39,6 +56,9 @@ pub fn init(format: LogFormat) -> Option<Guard> {
             return None;
         }
     };
+    if matches!(format, LogFormat::Human) && !terminal {
+        let _ = DIRECT.set(writer.clone());
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(terminal)

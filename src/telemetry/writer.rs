@@ -58,8 +58,13 @@ pub struct LineWriter {
     shared: Arc<Shared>,
 }
 
-impl Write for LineWriter {
-    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+impl LineWriter {
+    /// Queues `line` (whole lines) for the writer thread.
+    pub fn push(&self, line: &[u8]) {
+        let _ = self.append(line);
+    }
+
+    fn append(&self, line: &[u8]) -> io::Result<usize> {
         if line.is_empty() {
             return Ok(0);
         }
@@ -77,6 +82,12 @@ impl Write for LineWriter {
             self.shared.wake.notify_one();
         }
         Ok(line.len())
+    }
+}
+
+impl Write for LineWriter {
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        self.append(line)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -58,7 +58,7 @@ const MAX_HEAD: usize = 400 * 1024;
 /// A chunk-extension or trailer line longer than this is a bad answer.
 const MAX_LINE: usize = 64 * 1024;
 /// What one read of a body asks for at least.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 /// The first read buffer: a small answer arrives whole in it.
 const FIRST_READ: usize = 8 * 1024;
 
@@ -466,18 +466,18 @@ fn parse(buf: &mut BytesMut, bodyless: bool) -> Result<Parsed, H1Error> {
             vs as u32,
             (vs + h.value.len()) as u32,
         ));
-        if h.name.eq_ignore_ascii_case("content-length") {
+        // By length first: most names are none of the three.
+        let name = h.name.as_bytes();
+        if name.len() == 14 && name.eq_ignore_ascii_case(b"content-length") {
             for part in h.value.split(|&b| b == b',') {
-                let v = std::str::from_utf8(part)
-                    .ok()
-                    .and_then(|s| s.trim().parse::<u64>().ok())
+                let v = decimal(part.trim_ascii())
                     .ok_or_else(|| H1Error::Head("invalid Content-Length".into()))?;
                 if length.is_some_and(|l| l != v) {
                     return Err(H1Error::Head("conflicting Content-Length values".into()));
                 }
                 length = Some(v);
             }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if name.len() == 17 && name.eq_ignore_ascii_case(b"transfer-encoding") {
             te = true;
             // Only the last coding counts (RFC 9112 §6.3).
             chunked = h
@@ -485,7 +485,7 @@ fn parse(buf: &mut BytesMut, bodyless: bool) -> Result<Parsed, H1Error> {
                 .rsplit(|&b| b == b',')
                 .next()
                 .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if h.name.eq_ignore_ascii_case("connection") {
+        } else if name.len() == 10 && name.eq_ignore_ascii_case(b"connection") {
             close |= h
                 .value
                 .split(|&b| b == b',')
@@ -522,6 +522,16 @@ fn parse(buf: &mut BytesMut, bodyless: bool) -> Result<Parsed, H1Error> {
         framing,
         reusable,
     ))
+}
+
+/// A `Content-Length` value: ASCII digits only (no sign), at most 19 of them.
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
 }
 
 /// Reads into `buf`'s spare capacity (`tokio_util::io::poll_read_buf`, which kubeplex
@@ -847,6 +857,17 @@ mod tests {
         assert!(!r);
         let mut bad = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n"[..]);
         assert!(matches!(parse(&mut bad, false), Err(H1Error::Head(_))));
+        for cl in ["+5", "-1", "", "5 5", "0x10", "99999999999999999999"] {
+            let mut bad = BytesMut::from(
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {cl}\r\n\r\n").as_bytes(),
+            );
+            assert!(
+                matches!(parse(&mut bad, false), Err(H1Error::Head(_))),
+                "{cl:?}"
+            );
+        }
+        let (h, _, _, _) = head("HTTP/1.1 200 OK\r\nContent-Length:  7 , 7\r\n\r\n", false);
+        assert_eq!(h.length, Some(7));
         let mut bad = BytesMut::from(&b"HTTP/1.1 101 Switching Protocols\r\n\r\n"[..]);
         assert!(matches!(parse(&mut bad, false), Err(H1Error::Head(_))));
     }
