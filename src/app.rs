@@ -184,6 +184,7 @@ pub async fn build_reloading(
             .app_data(plugin_state.clone())
             // Before the `{base}` routes: a base path of `/api` must not take the plugin route.
             .configure(crate::plugin_proxy::configure)
+            .configure(crate::proxy::configure_header_route(&base_path))
             .configure(crate::aggregate::configure(&base_path))
             .configure(crate::backstage::configure(&base_path))
             .configure(crate::proxy::configure(&base_path))

@@ -37,12 +37,23 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
 /// [`REQUEST_ID`] as a name, built once.
 const REQUEST_ID_NAME: HeaderName = HeaderName::from_static(REQUEST_ID);
 
-/// Registers the routes under `base` (`server.basePath`):
-/// `GET {base}/clusters`, `ANY {base}/proxy/{path...}`, `ANY {base}/clusters/{cluster}/{path...}`.
+/// Registers the header route `ANY {base}/proxy/{path...}` (`server.basePath`). The app
+/// registers it ahead of the other `{base}` routes (after the plugin route, which a base
+/// path of `/api` would otherwise shadow): it carries most requests, and each route tried
+/// before it costs a match.
+pub(crate) fn configure_header_route(base: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+    move |cfg| {
+        let base = base.trim_end_matches('/');
+        cfg.service(web::scope(&format!("{base}/proxy")).default_service(web::to(by_header)));
+    }
+}
+
+/// Registers the other routes under `base`: `GET {base}/clusters`,
+/// `ANY {base}/clusters/{cluster}/{path...}`, and a 404 for the rest of `{base}`.
 ///
 /// Only static patterns are registered: actix-router matches dynamic segments with a regex
-/// on every request, which cost the proxy a sixth of its instructions per request. The two
-/// proxy routes are told apart by [`dispatch`] with plain prefix checks instead.
+/// on every request, which cost the proxy a sixth of its instructions per request. The
+/// routes are told apart by [`dispatch`] with plain prefix checks instead.
 pub(crate) fn configure(base: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg| {
         let base = base.trim_end_matches('/');
@@ -54,8 +65,8 @@ pub(crate) fn configure(base: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_
     }
 }
 
-/// Everything under `{base}` but `GET {base}/clusters`: the header route, the path route,
-/// or a 404 `Status`.
+/// Everything under `{base}` but `GET {base}/clusters` and the header route: the path
+/// route, or a 404 `Status`.
 async fn dispatch(
     req: HttpRequest,
     payload: web::Payload,
@@ -63,9 +74,7 @@ async fn dispatch(
 ) -> HttpResponse {
     // The rest of the (router-decoded) path after `{base}`; the handlers re-check the raw path.
     let rest = req.match_info().unprocessed();
-    if rest == "/proxy" || rest.starts_with("/proxy/") {
-        by_header(req, payload, state).await
-    } else if rest.starts_with("/clusters/") {
+    if rest.starts_with("/clusters/") {
         by_path(req, payload, state).await
     } else if rest == "/clusters" {
         Ctx::new(&req).metered(&state, Route::Clusters).finish(
