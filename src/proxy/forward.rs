@@ -602,6 +602,13 @@ async fn send_direct(
         .get(origin..)
         .filter(|s| s.starts_with('/'))
         .unwrap_or("/");
+    // The request line is written as it is: the check hyper's URI parse makes (no space,
+    // control character or non-ASCII byte), though actix's own parse already made it.
+    if !path.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::bad_request(
+            "the request path is not a valid URI path",
+        ));
+    }
     let start = Instant::now();
     let send = pool.send(req.method().as_str(), path, &p.headers);
     let (head, body) = within_head_timeout(send, limits, dest, || start)

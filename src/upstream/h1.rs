@@ -284,10 +284,8 @@ impl Pool {
             if buf.capacity() - buf.len() < 1024 {
                 buf.reserve(FIRST_READ);
             }
-            let r = futures_util::future::poll_fn(|cx| {
-                tokio_util_read(Pin::new(&mut io), cx, &mut buf)
-            })
-            .await;
+            let r = futures_util::future::poll_fn(|cx| read_into(Pin::new(&mut io), cx, &mut buf))
+                .await;
             match r {
                 Ok(0) if !seen => {
                     return Err(Failure::BeforeAnswer(io::ErrorKind::UnexpectedEof.into()))
@@ -534,9 +532,9 @@ fn decimal(digits: &[u8]) -> Option<u64> {
     })
 }
 
-/// Reads into `buf`'s spare capacity (`tokio_util::io::poll_read_buf`, which kubeplex
-/// does not otherwise need).
-fn tokio_util_read(
+/// Reads into `buf`'s spare capacity (what `tokio_util::io::poll_read_buf` does; kubeplex
+/// does not otherwise need tokio-util).
+fn read_into(
     io: Pin<&mut TcpStream>,
     cx: &mut Context<'_>,
     buf: &mut BytesMut,
@@ -708,7 +706,7 @@ impl BodyStream {
         if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
             self.buf.reserve(READ_CHUNK);
         }
-        match tokio_util_read(Pin::new(io), cx, &mut self.buf) {
+        match read_into(Pin::new(io), cx, &mut self.buf) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(0)) if close_delimited => {
                 self.io = None;
