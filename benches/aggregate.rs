@@ -27,7 +27,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{env, pct, services_seed as seed, timed_get};
+use support::{aggregate_config, env, pct, services_seed as seed, start_sims, timed_get, Kubeplex};
 
 use kubeplex::config::{ClusterConfig, LocatorConfig, LocatorKind, Settings};
 use kubeplex::sim::config::{SeedSource, SimClusterConfig};
@@ -238,112 +238,6 @@ fn config_map_seed(items: usize, data: usize) -> String {
     s
 }
 
-/// `n` simulators of `items` ConfigMaps of `data` bytes, in their own thread; their URLs.
-fn start_sims(n: usize, items: usize, data: usize) -> Vec<String> {
-    let (tx, rx) = std_mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let seed = config_map_seed(items, data);
-            let mut sims = Vec::new();
-            for i in 0..n {
-                let cfg = SimClusterConfig::new(
-                    format!("m{i:03}"),
-                    Some(SeedSource::Text {
-                        name: format!("m{i:03} seed"),
-                        text: seed.clone(),
-                    }),
-                    Vec::<String>::new(),
-                );
-                sims.push(kubeplex::sim::spawn("127.0.0.1:0", &cfg).await.unwrap());
-            }
-            let urls = sims
-                .iter()
-                .map(|s| s.url().as_str().trim_end_matches('/').to_string())
-                .collect();
-            tx.send(urls).unwrap();
-            std::future::pending::<()>().await;
-            drop(sims);
-        })
-    });
-    rx.recv().unwrap()
-}
-
-/// The `kubeplex` binary running as a child process.
-struct Child {
-    child: std::process::Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Child {
-    fn start(bin: &str, sims: &[String], cache_ttl: &str) -> Child {
-        use std::io::{BufRead, BufReader};
-        let mut yaml = format!(
-            "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 2\n  aggregate:\n    timeout: 120s\n    cacheTtl: {cache_ttl}\n\
-             kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n"
-        );
-        for (i, url) in sims.iter().enumerate() {
-            yaml.push_str(&format!("        - name: m{i:03}\n          url: {url}\n"));
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("kubeplex.yaml");
-        std::fs::write(&cfg, yaml).unwrap();
-        let mut child = std::process::Command::new(bin)
-            .arg("--config")
-            .arg(&cfg)
-            .args(["--log-format", "json"])
-            .env("RUST_LOG", "warn,kubeplex=info")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start kubeplex");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std_mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                if let Some(addr) = v["fields"]["addr"].as_str() {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr.to_string());
-                    }
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("kubeplex reports its address");
-        Child {
-            child,
-            url: format!("http://{addr}/api/kubernetes/aggregate"),
-            _dir: dir,
-        }
-    }
-
-    /// VmRSS or VmHWM of the child, in bytes.
-    fn status(&self, field: &str) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        s.lines()
-            .find(|l| l.starts_with(field))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    }
-
-    /// Resets VmHWM to the current RSS.
-    fn reset_peak(&self) {
-        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").unwrap();
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Reads `url` chunk by chunk, keeping nothing but a count of bytes and of items (and any
 /// `clusterErrors`).
 async fn drain(client: &reqwest::Client, url: &str) -> (usize, usize, bool) {
@@ -369,9 +263,8 @@ fn mb(b: u64) -> String {
 
 /// The memory part (see the module docs): one markdown row.
 fn memory(rt: &tokio::runtime::Runtime, n: usize, items: usize, data: usize) -> String {
-    let bin =
-        std::env::var("KUBEPLEX_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kubeplex").into());
-    let sims = start_sims(n, items, data);
+    let seed = config_map_seed(items, data);
+    let sims = start_sims("m", vec![seed; n]);
     rt.block_on(async {
         let client = fresh_client();
         let path = "/api/v1/namespaces/mem/configmaps";
@@ -383,10 +276,12 @@ fn memory(rt: &tokio::runtime::Runtime, n: usize, items: usize, data: usize) -> 
         let mut cells = Vec::new();
         let mut merged = 0;
         for ttl in ["0s", "60s"] {
-            let child = Child::start(&bin, &sims, ttl);
+            let child =
+                Kubeplex::start(&[], Some(aggregate_config("m", &sims, "120s", ttl)), "addr");
+            let url = format!("http://{}/api/kubernetes/aggregate", child.addr);
             let client = fresh_client();
             // Warm: connections to every member, the worker's buffers.
-            let (_, ns, _) = drain(&client, &format!("{}/api/v1/namespaces", child.url)).await;
+            let (_, ns, _) = drain(&client, &format!("{}/api/v1/namespaces", url)).await;
             assert!(ns == 0, "namespaces have no blob");
             // Twice: the first list also grows the member connections' read buffers
             // (hyper's, up to ~400 KiB each, kept with the pooled connection); the second
@@ -395,7 +290,7 @@ fn memory(rt: &tokio::runtime::Runtime, n: usize, items: usize, data: usize) -> 
             for _ in 0..2 {
                 let before = child.status("VmRSS:");
                 child.reset_peak();
-                let (bytes, count, errors) = drain(&client, &format!("{}{path}", child.url)).await;
+                let (bytes, count, errors) = drain(&client, &format!("{}{path}", url)).await;
                 let peak = child.status("VmHWM:");
                 assert_eq!(count, n * items, "every member's ConfigMaps");
                 assert!(!errors, "no member failed");

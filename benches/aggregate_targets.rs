@@ -27,103 +27,22 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{env, ms, pct, services_seed as seed, timed_get};
+use support::{
+    aggregate_config, env, ms, pct, services_seed as seed, start_sims, timed_get, Kubeplex,
+};
 
-use kubeplex::sim::config::{SeedSource, SimClusterConfig};
-use std::io::{BufRead, BufReader};
-use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-/// `n` simulators of `services` Services each, in their own thread; their URLs.
-fn start_sims(n: usize, services: usize) -> Vec<String> {
-    let (tx, rx) = std_mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let mut sims = Vec::new();
-            for i in 0..n {
-                let cfg = SimClusterConfig::new(
-                    format!("c{i:03}"),
-                    Some(SeedSource::Text {
-                        name: format!("c{i:03} seed"),
-                        text: seed(i, services),
-                    }),
-                    Vec::<String>::new(),
-                );
-                sims.push(kubeplex::sim::spawn("127.0.0.1:0", &cfg).await.unwrap());
-            }
-            let urls = sims
-                .iter()
-                .map(|s| s.url().as_str().trim_end_matches('/').to_string())
-                .collect();
-            tx.send(urls).unwrap();
-            std::future::pending::<()>().await;
-            drop(sims);
-        })
-    });
-    rx.recv().unwrap()
-}
-
-/// The `kubeplex` binary as a child process; `base` is its `{base}/aggregate` URL.
-struct Child {
-    child: std::process::Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Child {
-    fn start(sims: &[String], cache_ttl: &str) -> Child {
-        let bin =
-            std::env::var("KUBEPLEX_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kubeplex").into());
-        let mut yaml = format!(
-            "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 2\n  aggregate:\n    timeout: 60s\n    cacheTtl: {cache_ttl}\n\
-             kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n"
-        );
-        for (i, url) in sims.iter().enumerate() {
-            yaml.push_str(&format!("        - name: c{i:03}\n          url: {url}\n"));
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("kubeplex.yaml");
-        std::fs::write(&cfg, yaml).unwrap();
-        let mut child = std::process::Command::new(bin)
-            .arg("--config")
-            .arg(&cfg)
-            .args(["--log-format", "json"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start kubeplex");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std_mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stderr);
-            let mut line = String::new();
-            while lines.read_line(&mut line).unwrap_or(0) > 0 {
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                if let Some(addr) = v["fields"]["addr"].as_str() {
-                    let _ = tx.send(addr.to_string());
-                    break;
-                }
-                line.clear();
-            }
-            // The rest of the log (an audit line per request): read and dropped.
-            let _ = std::io::copy(&mut lines, &mut std::io::sink());
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("kubeplex reports its address");
-        Child {
-            child,
-            base: format!("http://{addr}/api/kubernetes/aggregate"),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// kubeplex aggregating `sims` (clusters `c000`, …) with `cacheTtl: cache_ttl`, and its
+/// `{base}/aggregate` URL.
+fn start_kubeplex(sims: &[String], cache_ttl: &str) -> (Kubeplex, String) {
+    let kubeplex = Kubeplex::start(
+        &[],
+        Some(aggregate_config("c", sims, "60s", cache_ttl)),
+        "addr",
+    );
+    let base = format!("http://{}/api/kubernetes/aggregate", kubeplex.addr);
+    (kubeplex, base)
 }
 
 fn client() -> reqwest::Client {
@@ -156,10 +75,10 @@ async fn items(client: &reqwest::Client, url: &str) -> usize {
 
 /// Target (a).
 async fn target_a(sims: &[String], services: usize, rounds: usize) {
-    let kubeplex = Child::start(sims, "0s");
+    let (kubeplex, base) = start_kubeplex(sims, "0s");
     let client = &client();
     let path = "/api/v1/services";
-    let agg = format!("{}{path}", kubeplex.base);
+    let agg = format!("{}{path}", base);
     let direct: Vec<String> = sims.iter().map(|s| format!("{s}{path}")).collect();
     assert_eq!(items(client, &agg).await, sims.len() * (services + 1));
     // Interleaved: members, all members at once, aggregated; `rounds` of each per pass, so
@@ -268,7 +187,7 @@ fn wrk(url: &str, connections: usize, seconds: usize) -> f64 {
 
 /// Target (b).
 async fn target_b(sims: &[String], connections: usize, seconds: usize) {
-    let kubeplex = Child::start(sims, "2s");
+    let (_kubeplex, base) = start_kubeplex(sims, "2s");
     let client = &client();
     let n = sims.len();
     println!(
@@ -287,7 +206,7 @@ async fn target_b(sims: &[String], connections: usize, seconds: usize) {
         ),
         ("every Service", "/api/v1/services", false),
     ] {
-        let url = format!("{}{query}", kubeplex.base);
+        let url = format!("{}{query}", base);
         let count = items(client, &url).await;
         let (_, body) = timed_get(client, &url).await;
         let rps = wrk(&url, connections, seconds);
@@ -309,9 +228,9 @@ async fn target_b(sims: &[String], connections: usize, seconds: usize) {
 
 /// Target (c).
 async fn target_c(sims: &[String], rounds: usize) {
-    let kubeplex = Child::start(sims, "0s");
+    let (_kubeplex, base) = start_kubeplex(sims, "0s");
     let client = client();
-    let list_url = format!("{}/api/v1/namespaces/bench/services", kubeplex.base);
+    let list_url = format!("{}/api/v1/namespaces/bench/services", base);
     let list: serde_json::Value = client
         .get(&list_url)
         .send()
@@ -400,7 +319,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let sims = start_sims(n, services);
+    let sims = start_sims("c", (0..n).map(|i| seed(i, services)).collect());
     rt.block_on(async {
         match target.as_str() {
             "a" => target_a(&sims, services, env("ROUNDS", 30)).await,

@@ -33,11 +33,10 @@
 mod support;
 
 use futures_util::{SinkExt, StreamExt};
-use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{env as env_num, ms, pct};
+use support::{env as env_num, ms, pct, Kubeplex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -57,101 +56,23 @@ fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
         .unwrap_or_else(|| default.to_vec())
 }
 
-/// A child process (the simulator or kubeplex) and the address it reported listening on.
-struct Child {
-    child: std::process::Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Child {
-    /// Starts `kubeplex <args>` with JSON logs and waits for the log line carrying its
-    /// address (field `field`).
-    fn start(args: &[&str], config: Option<String>, field: &'static str) -> Child {
-        let bin =
-            std::env::var("KUBEPLEX_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kubeplex").into());
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = std::process::Command::new(bin);
-        if let Some(yaml) = config {
-            let cfg = dir.path().join("kubeplex.yaml");
-            std::fs::write(&cfg, yaml).unwrap();
-            cmd.arg("--config").arg(cfg);
-        }
-        let mut child = cmd
-            .args(args)
-            .args(["--log-format", "json"])
-            .env("RUST_LOG", "warn,kubeplex=info")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start kubeplex");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std_mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                match v["fields"][field].as_str() {
-                    Some(addr) => {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(
-                                addr.trim_start_matches("http://")
-                                    .trim_end_matches('/')
-                                    .to_string(),
-                            );
-                        }
-                    }
-                    None if v["level"] != "INFO" => eprintln!("child: {line}"),
-                    None => {}
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the child reports its address");
-        Child {
-            child,
-            addr,
-            _dir: dir,
-        }
-    }
-
-    /// A field of `/proc/<pid>/status` (VmRSS, VmHWM), in bytes.
-    fn status(&self, field: &str) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        s.lines()
-            .find(|l| l.starts_with(field))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The simulator and kubeplex in front of it (kubeplex stopped first).
 struct Pair {
-    proxy: Child,
-    sim: Child,
+    proxy: Kubeplex,
+    sim: Kubeplex,
 }
 
 impl Pair {
     fn start() -> Pair {
         // A seed-less simulator still has `default` and its `toolbox` pod.
-        let sim = Child::start(&["sim", "--listen", "127.0.0.1:0"], None, "url");
+        let sim = Kubeplex::start(&["sim", "--listen", "127.0.0.1:0"], None, "url");
         let yaml = format!(
             "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 2\n\
              kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n\
              \x20       - name: sim\n          url: http://{}\n",
             sim.addr
         );
-        let proxy = Child::start(&["serve"], Some(yaml), "addr");
+        let proxy = Kubeplex::start(&["serve"], Some(yaml), "addr");
         Pair { sim, proxy }
     }
 

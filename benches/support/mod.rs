@@ -53,3 +53,134 @@ pub async fn timed_get(client: &reqwest::Client, url: &str) -> (Duration, usize)
     let body = r.bytes().await.unwrap();
     (t.elapsed(), body.len())
 }
+
+/// A `kubeplex` child process (`KUBEPLEX_BIN`, else this build's binary) with JSON logs at
+/// `warn,kubeplex=info` (an audit line per request), and the address its log reported.
+pub struct Kubeplex {
+    pub child: std::process::Child,
+    /// The address from the first log line with field `field` (`http://` and a trailing
+    /// `/` cut off).
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Kubeplex {
+    /// Starts `kubeplex <args>` (with `--config` and `config` written to a file, if any) and
+    /// waits for the log line carrying its address in field `field`. Log lines above INFO
+    /// are echoed to stderr; the rest are read and dropped.
+    pub fn start(args: &[&str], config: Option<String>, field: &'static str) -> Kubeplex {
+        use std::io::{BufRead, BufReader};
+        let bin =
+            std::env::var("KUBEPLEX_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kubeplex").into());
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(bin);
+        if let Some(yaml) = config {
+            let cfg = dir.path().join("kubeplex.yaml");
+            std::fs::write(&cfg, yaml).unwrap();
+            cmd.arg("--config").arg(cfg);
+        }
+        let mut child = cmd
+            .args(args)
+            .args(["--log-format", "json"])
+            .env("RUST_LOG", "warn,kubeplex=info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start kubeplex");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                match v["fields"][field].as_str() {
+                    Some(addr) => {
+                        if let Some(tx) = tx.take() {
+                            let addr = addr.trim_start_matches("http://").trim_end_matches('/');
+                            let _ = tx.send(addr.to_string());
+                        }
+                    }
+                    None if v["level"] != "INFO" => eprintln!("child: {line}"),
+                    None => {}
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the child reports its address");
+        Kubeplex {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// A field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
+    pub fn status(&self, field: &str) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        s.lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// Resets `VmHWM` to the current RSS.
+    pub fn reset_peak(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").unwrap();
+    }
+}
+
+impl Drop for Kubeplex {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Simulated clusters `{prefix}000`, `{prefix}001`, … seeded with `seeds`, in their own
+/// thread (one actix system); their URLs without a trailing `/`.
+pub fn start_sims(prefix: &'static str, seeds: Vec<String>) -> Vec<String> {
+    use kubeplex::sim::config::{SeedSource, SimClusterConfig};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let mut sims = Vec::new();
+            for (i, text) in seeds.into_iter().enumerate() {
+                let cfg = SimClusterConfig::new(
+                    format!("{prefix}{i:03}"),
+                    Some(SeedSource::Text {
+                        name: format!("{prefix}{i:03} seed"),
+                        text,
+                    }),
+                    Vec::<String>::new(),
+                );
+                sims.push(kubeplex::sim::spawn("127.0.0.1:0", &cfg).await.unwrap());
+            }
+            let urls = sims
+                .iter()
+                .map(|s| s.url().as_str().trim_end_matches('/').to_string())
+                .collect();
+            tx.send(urls).unwrap();
+            std::future::pending::<()>().await;
+            drop(sims);
+        })
+    });
+    rx.recv().unwrap()
+}
+
+/// A kubeplex configuration (two workers) with `sims` as config clusters
+/// `{prefix}000`, … and the aggregate `timeout` and `cacheTtl`.
+pub fn aggregate_config(prefix: &str, sims: &[String], timeout: &str, cache_ttl: &str) -> String {
+    let mut yaml = format!(
+        "kubeplex:\n  server:\n    listen: 127.0.0.1:0\n    workers: 2\n  aggregate:\n    timeout: {timeout}\n    cacheTtl: {cache_ttl}\n\
+         kubernetes:\n  clusterLocatorMethods:\n    - type: config\n      clusters:\n"
+    );
+    for (i, url) in sims.iter().enumerate() {
+        yaml.push_str(&format!(
+            "        - name: {prefix}{i:03}\n          url: {url}\n"
+        ));
+    }
+    yaml
+}

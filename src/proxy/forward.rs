@@ -595,7 +595,7 @@ async fn send_direct(
     limits: &Limits,
     dest: Dest<'_>,
 ) -> Result<HttpResponse, Error> {
-    use crate::upstream::h1::{Body, H1Error};
+    use crate::upstream::h1::Body;
     let origin = p.up.target.origin.as_deref().map_or(0, str::len);
     let path = p
         .uri
@@ -614,31 +614,7 @@ async fn send_direct(
     let (head, body) = within_head_timeout(send, limits, dest, || start)
         .await?
         .map_err(|e| {
-            let timed_out = |io: &std::io::Error| io.kind() == std::io::ErrorKind::TimedOut;
-            let (kind, err) = match &e {
-                H1Error::Connect(io) => (
-                    if timed_out(io) {
-                        UpstreamKind::Timeout
-                    } else {
-                        UpstreamKind::Connect
-                    },
-                    Error::bad_gateway(format!(
-                        "cannot connect to {dest}: {}",
-                        crate::tls::describe::describe_chain(io)
-                    )),
-                ),
-                H1Error::Io(io) => (
-                    UpstreamKind::Protocol,
-                    Error::bad_gateway(format!(
-                        "{dest}: {}",
-                        crate::tls::describe::describe_chain(io)
-                    )),
-                ),
-                other => (
-                    UpstreamKind::Protocol,
-                    Error::bad_gateway(format!("{dest}: {other}")),
-                ),
-            };
+            let (kind, err) = direct_error(dest, &e);
             if let Dest::Cluster(k) = dest {
                 limits.metrics.upstream_error(k, kind);
             }
@@ -704,11 +680,43 @@ pub(crate) fn send_error(key: &str, e: &hyper_util::client::legacy::Error) -> Er
 /// The 502 for a request to `dest` that failed before a response head: connect, TLS or
 /// protocol, with the cause in words (never a token or a query string).
 pub(crate) fn send_error_to(dest: Dest<'_>, e: &hyper_util::client::legacy::Error) -> Error {
-    let why = crate::tls::describe::describe_chain(e);
-    if e.is_connect() {
+    gateway_error(
+        dest,
+        e.is_connect(),
+        &crate::tls::describe::describe_chain(e),
+    )
+}
+
+/// The 502 of either client: `why` a connection could not be made, or what went wrong on it.
+fn gateway_error(dest: Dest<'_>, connect: bool, why: &str) -> Error {
+    if connect {
         Error::bad_gateway(format!("cannot connect to {dest}: {why}"))
     } else {
         Error::bad_gateway(format!("{dest}: {why}"))
+    }
+}
+
+/// [`send_error_to`] and [`upstream_kind`] for the direct path's failures.
+fn direct_error(dest: Dest<'_>, e: &crate::upstream::h1::H1Error) -> (UpstreamKind, Error) {
+    use crate::tls::describe::describe_chain;
+    use crate::upstream::h1::H1Error;
+    match e {
+        H1Error::Connect(io) if io.kind() == std::io::ErrorKind::TimedOut => (
+            UpstreamKind::Timeout,
+            gateway_error(dest, true, &describe_chain(io)),
+        ),
+        H1Error::Connect(io) => (
+            UpstreamKind::Connect,
+            gateway_error(dest, true, &describe_chain(io)),
+        ),
+        H1Error::Io(io) => (
+            UpstreamKind::Protocol,
+            gateway_error(dest, false, &describe_chain(io)),
+        ),
+        other => (
+            UpstreamKind::Protocol,
+            gateway_error(dest, false, &other.to_string()),
+        ),
     }
 }
 
@@ -753,7 +761,7 @@ fn response(
 enum Answer<S> {
     /// Still arriving.
     Stream(S),
-    /// Complete, read with the head (the direct path).
+    /// Complete, read with the head (the direct path): exactly its `Content-Length`.
     Full(Bytes),
 }
 
@@ -789,39 +797,93 @@ where
         ().boxed()
     } else {
         match (body, upstream_len) {
-            (Answer::Full(b), Some(n)) if b.len() as u64 == n => b.boxed(),
-            (Answer::Full(b), n) => {
-                let one =
-                    futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(b)));
-                sized_or_not(&mut res, one, n, version)
+            // Its `Content-Length` is its own length.
+            (Answer::Full(b), _) => b.boxed(),
+            (Answer::Stream(s), Some(n)) => SizedStream::new(n, s).boxed(),
+            (Answer::Stream(s), None) => {
+                if version < actix_web::http::Version::HTTP_11 {
+                    res.head_mut().no_chunking(true);
+                    res.head_mut()
+                        .set_connection_type(actix_web::http::ConnectionType::Close);
+                }
+                BodyStream::new(s).boxed()
             }
-            (Answer::Stream(s), n) => sized_or_not(&mut res, s, n, version),
         }
     };
     res.set_body(body)
 }
 
-/// A streamed body of `n` bytes, or unsized: chunked for HTTP/1.1 callers, until the
-/// connection closes for HTTP/1.0 ones.
-fn sized_or_not<S, E>(
-    res: &mut HttpResponse,
-    stream: S,
-    n: Option<u64>,
-    version: actix_web::http::Version,
-) -> BoxBody
-where
-    S: futures_core::Stream<Item = Result<Bytes, E>> + 'static,
-    E: Into<Box<dyn std::error::Error>> + 'static,
-{
-    match n {
-        Some(n) => SizedStream::new(n, stream).boxed(),
-        None => {
-            if version < actix_web::http::Version::HTTP_11 {
-                res.head_mut().no_chunking(true);
-                res.head_mut()
-                    .set_connection_type(actix_web::http::ConnectionType::Close);
-            }
-            BodyStream::new(stream).boxed()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::target::Target;
+    use actix_web::http::Method;
+    use actix_web::test::TestRequest;
+
+    /// A prepared request to `url` (no TLS material: an `https` target has none to build).
+    fn prepared(url: &str) -> Prepared {
+        let url = url::Url::parse(url).unwrap();
+        let target = Arc::new(Target {
+            origin: Ok(url.origin().ascii_serialization()),
+            url,
+            prefix: String::new(),
+            tls: None,
+            guard: None,
+            resolve: None,
+            connect_timeout: std::time::Duration::from_secs(1),
+            handshake_timeout: std::time::Duration::from_secs(1),
+        });
+        let token = crate::upstream::credential::ServerToken::new(&Default::default());
+        Prepared {
+            up: Rc::new(client::for_target(target, token).unwrap()),
+            uri: String::new(),
+            headers: http1::HeaderMap::new(),
         }
+    }
+
+    fn direct(req: TestRequest, url: &str) -> bool {
+        let req = req.to_http_request();
+        let kind = body_kind(&req).unwrap();
+        direct_path(&req, &kind, &prepared(url)).is_some()
+    }
+
+    #[actix_web::test]
+    async fn only_bodyless_bounded_reads_to_plain_http_take_the_direct_path() {
+        let plain = "http://127.0.0.1:1";
+        let pods = "/api/v1/namespaces/a/pods";
+        assert!(direct(TestRequest::get().uri(pods), plain));
+        assert!(direct(
+            TestRequest::default().method(Method::HEAD).uri(pods),
+            plain
+        ));
+        assert!(direct(
+            TestRequest::get().uri(&format!("{pods}?watch=false")),
+            plain
+        ));
+        // Watches and followed logs (open-ended), other methods, bodies, `Expect`: hyper.
+        assert!(!direct(
+            TestRequest::get().uri(&format!("{pods}?watch=true")),
+            plain
+        ));
+        assert!(!direct(TestRequest::get().uri("/api/v1/watch/pods"), plain));
+        assert!(!direct(
+            TestRequest::get().uri(&format!("{pods}/p/log?follow=true")),
+            plain
+        ));
+        assert!(!direct(TestRequest::delete().uri(pods), plain));
+        assert!(!direct(
+            TestRequest::get()
+                .uri(pods)
+                .insert_header(("content-length", "2")),
+            plain
+        ));
+        assert!(!direct(
+            TestRequest::get()
+                .uri(pods)
+                .insert_header(("expect", "100-continue")),
+            plain
+        ));
+        // TLS targets: hyper (HTTP/2 where the cluster offers it).
+        assert!(!direct(TestRequest::get().uri(pods), "https://127.0.0.1:1"));
     }
 }

@@ -75,7 +75,7 @@ pub(crate) type HttpClient =
 
 /// Idle HTTP/1.1 connections kept per cluster and worker (and [`Http`] client); more are
 /// closed when they go idle.
-const MAX_IDLE_PER_CLUSTER: usize = 64;
+pub(crate) const MAX_IDLE_PER_CLUSTER: usize = 64;
 /// Requests in flight (a watch until its body ends) on one client of [`Http`]: on HTTP/2,
 /// the streams of one connection. Below the servers' own limits (Go: 250, nginx: 128).
 pub(crate) const STREAMS_PER_CONNECTION: usize = 100;
@@ -200,7 +200,7 @@ fn hyper_client(connector: crate::upstream::connect::ClusterConnect) -> HttpClie
 }
 /// An idle pooled connection is closed after this long (below the API server's own idle
 /// timeout, so kubeplex, not the server, usually closes it).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An opened tunnel: the upstream's response head and the connection, framed.
 pub(crate) type TunnelFuture = LocalBoxFuture<

@@ -28,11 +28,12 @@
 //!   `GET` and `HEAD` are idempotent and have no body to replay;
 //! - idle connections are watched: the cluster closing one wakes this pool's sweeper,
 //!   which closes kubeplex's end (no `CLOSE_WAIT`); after [`IDLE_TIMEOUT`] they are closed
-//!   too, and at most [`MAX_IDLE`] are kept.
+//!   too, and at most [`MAX_IDLE_PER_CLUSTER`] are kept: the limits of hyper's pool.
 //!
 //! TLS targets, requests with a body, upgrades and open-ended answers stay on hyper's
 //! client (HTTP/2, `Expect`, uploads, memory per watch).
 
+use crate::upstream::client::{IDLE_TIMEOUT, MAX_IDLE_PER_CLUSTER};
 use crate::upstream::target::Target;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::task::AtomicWaker;
@@ -43,14 +44,10 @@ use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
-/// Idle connections kept per target and worker.
-pub(crate) const MAX_IDLE: usize = 64;
-/// An idle connection is closed after this long (below the API server's own idle timeout).
-pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Headers an answer may have (hyper's default).
 const MAX_HEADERS: usize = 100;
 /// The largest response head read (hyper's default buffer limit, about 400 KiB).
@@ -344,7 +341,7 @@ impl Pool {
             return;
         }
         let mut idle = self.idle.borrow_mut();
-        if idle.len() >= MAX_IDLE {
+        if idle.len() >= MAX_IDLE_PER_CLUSTER {
             return;
         }
         idle.push(Idle {
@@ -727,6 +724,7 @@ impl BodyStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn head(raw: &str, bodyless: bool) -> (Head, Framing, bool, BytesMut) {
         let mut buf = BytesMut::from(raw.as_bytes());
