@@ -27,7 +27,10 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{aggregate_config, env, pct, services_seed as seed, start_sims, timed_get, Kubeplex};
+use support::{
+    aggregate_config, env, merged_watch_latency, pct, services_seed as seed, start_sims, timed_get,
+    Kubeplex,
+};
 
 use kubeplex::config::{ClusterConfig, LocatorConfig, LocatorKind, Settings};
 use kubeplex::sim::config::{SeedSource, SimClusterConfig};
@@ -161,67 +164,9 @@ async fn items(client: &reqwest::Client, url: &str) -> usize {
     v["items"].as_array().map_or(0, Vec::len)
 }
 
-/// A merged watch over every member: the time from a create in one member (round robin)
-/// until the client reads the event, `rounds` times; p50 and p99.
+/// A merged watch over every member: p50 and p99 of [`merged_watch_latency`].
 async fn watch_latency(sims: &[String], aggregate: &str, rounds: usize) -> (Duration, Duration) {
-    let client = fresh_client();
-    let list: serde_json::Value = client
-        .get(format!("{aggregate}/api/v1/namespaces/bench/services"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let rv = list["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let url = reqwest::Url::parse_with_params(
-        &format!("{aggregate}/api/v1/namespaces/bench/services"),
-        &[("watch", "1"), ("resourceVersion", rv.as_str())],
-    )
-    .unwrap();
-    let mut resp = client.get(url).send().await.unwrap();
-    assert!(resp.status().is_success());
-    let mut buf: Vec<u8> = Vec::new();
-    let mut times = Vec::new();
-    for r in 0..rounds {
-        let name = format!("wprobe-{r}");
-        let t = Instant::now();
-        let created = client
-            .post(format!(
-                "{}/api/v1/namespaces/bench/services",
-                sims[r % sims.len()]
-            ))
-            .json(
-                &serde_json::json!({"metadata": {"name": name}, "spec": {"ports": [{"port": 80}]}}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert!(created.status().is_success());
-        'wait: loop {
-            while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=pos).collect();
-                let ev: serde_json::Value = match serde_json::from_slice(&line) {
-                    Ok(v) => v,
-                    Err(_) => continue,
-                };
-                if ev["object"]["metadata"]["name"] == name.as_str() {
-                    break 'wait;
-                }
-            }
-            let chunk = resp
-                .chunk()
-                .await
-                .unwrap()
-                .expect("the merged watch goes on");
-            buf.extend_from_slice(&chunk);
-        }
-        times.push(t.elapsed());
-    }
-    times.sort();
+    let times = merged_watch_latency(&fresh_client(), sims, aggregate, 0, rounds).await;
     (pct(&times, 0.5), pct(&times, 0.99))
 }
 

@@ -28,7 +28,8 @@
 mod support;
 
 use support::{
-    aggregate_config, env, ms, pct, services_seed as seed, start_sims, timed_get, Kubeplex,
+    aggregate_config, env, merged_watch_latency, ms, pct, services_seed as seed, start_sims,
+    timed_get, Kubeplex,
 };
 
 use std::time::{Duration, Instant};
@@ -229,69 +230,9 @@ async fn target_b(sims: &[String], connections: usize, seconds: usize) {
 /// Target (c).
 async fn target_c(sims: &[String], rounds: usize) {
     let (_kubeplex, base) = start_kubeplex(sims, "0s");
-    let client = client();
-    let list_url = format!("{}/api/v1/namespaces/bench/services", base);
-    let list: serde_json::Value = client
-        .get(&list_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let rv = list["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let url = reqwest::Url::parse_with_params(
-        &list_url,
-        &[("watch", "1"), ("resourceVersion", rv.as_str())],
-    )
-    .unwrap();
-    let mut resp = client.get(url).send().await.unwrap();
-    assert!(resp.status().is_success());
-    let mut buf: Vec<u8> = Vec::new();
-    let mut times = Vec::new();
     // One round per member first, not counted: every member watch shows it delivers.
     let warm = sims.len();
-    for r in 0..warm + rounds {
-        let name = format!("wprobe-{r}");
-        let body = serde_json::to_vec(
-            &serde_json::json!({"metadata": {"name": name}, "spec": {"ports": [{"port": 80}]}}),
-        )
-        .unwrap();
-        let target = format!("{}/api/v1/namespaces/bench/services", sims[r % sims.len()]);
-        let t = Instant::now();
-        let created = client
-            .post(target)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert!(created.status().is_success());
-        'wait: loop {
-            while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=pos).collect();
-                let Ok(ev) = serde_json::from_slice::<serde_json::Value>(&line) else {
-                    continue;
-                };
-                if ev["object"]["metadata"]["name"] == name.as_str() {
-                    break 'wait;
-                }
-            }
-            let chunk = resp
-                .chunk()
-                .await
-                .unwrap()
-                .expect("the merged watch goes on");
-            buf.extend_from_slice(&chunk);
-        }
-        if r >= warm {
-            times.push(t.elapsed());
-        }
-    }
-    times.sort();
+    let times = merged_watch_latency(&client(), sims, &base, warm, rounds).await;
     let (p50, p99) = (pct(&times, 0.5), pct(&times, 0.99));
     println!(
         "(c) merged watch over {} members, {rounds} writes (after {warm} unmeasured, one per member)",

@@ -184,3 +184,74 @@ pub fn aggregate_config(prefix: &str, sims: &[String], timeout: &str, cache_ttl:
     }
     yaml
 }
+
+/// A merged watch over every member of `aggregate` (an `{base}/aggregate` URL in front of
+/// `sims`) from the version of a list: `warm + rounds` times a Service is created in one
+/// member after another (round robin, directly at the simulator), and the time until the
+/// client reads that event; the last `rounds` times, sorted.
+pub async fn merged_watch_latency(
+    client: &reqwest::Client,
+    sims: &[String],
+    aggregate: &str,
+    warm: usize,
+    rounds: usize,
+) -> Vec<Duration> {
+    let list_url = format!("{aggregate}/api/v1/namespaces/bench/services");
+    let list: serde_json::Value = client
+        .get(&list_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = reqwest::Url::parse_with_params(
+        &list_url,
+        &[("watch", "1"), ("resourceVersion", rv.as_str())],
+    )
+    .unwrap();
+    let mut resp = client.get(url).send().await.unwrap();
+    assert!(resp.status().is_success());
+    let mut buf: Vec<u8> = Vec::new();
+    let mut times = Vec::new();
+    for r in 0..warm + rounds {
+        let name = format!("wprobe-{r}");
+        let target = format!("{}/api/v1/namespaces/bench/services", sims[r % sims.len()]);
+        let t = Instant::now();
+        let created = client
+            .post(target)
+            .json(
+                &serde_json::json!({"metadata": {"name": name}, "spec": {"ports": [{"port": 80}]}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(created.status().is_success());
+        'wait: loop {
+            while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=pos).collect();
+                let Ok(ev) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if ev["object"]["metadata"]["name"] == name.as_str() {
+                    break 'wait;
+                }
+            }
+            let chunk = resp
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the merged watch goes on");
+            buf.extend_from_slice(&chunk);
+        }
+        if r >= warm {
+            times.push(t.elapsed());
+        }
+    }
+    times.sort();
+    times
+}
