@@ -184,7 +184,15 @@ fn prepare(
         cluster: cluster.clone(),
         warning: None,
     };
-    let mut prepared = forward::prepare_for(caller, query, proxy, registry, &choice, tail, false)?;
+    let mut prepared = forward::prepare_for(
+        caller,
+        query,
+        proxy,
+        registry,
+        &choice,
+        tail,
+        forward::Via::Hyper,
+    )?;
     // The merged answer is re-encoded: members answer plain (no compression), JSON.
     prepared.headers.remove(http1::header::ACCEPT_ENCODING);
     Ok(prepared)

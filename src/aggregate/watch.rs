@@ -149,7 +149,7 @@ impl Member {
             &self.registry,
             &choice,
             &self.tail,
-            false,
+            forward::Via::Hyper,
         )?;
         prepared.uri = prepared.up.target(&self.tail, query.as_deref())?;
         // Events are re-encoded: members answer plain (no compression), in JSON (Tables

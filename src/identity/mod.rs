@@ -444,29 +444,38 @@ pub(crate) fn allowed(
 
 /// Sets the `Impersonate-*` headers for `who` (any the caller sent are gone already: the
 /// header filter drops them with a server-side credential).
-pub(crate) fn impersonate(who: &Identity, headers: &mut http1::HeaderMap) -> Result<(), Error> {
+pub(crate) fn impersonate(
+    who: &Identity,
+    headers: &mut dyn crate::upstream::HeaderSink,
+) -> Result<(), Error> {
     let value = |s: &str| {
-        http1::HeaderValue::from_str(s).map_err(|_| {
-            Error::bad_request("the token's subject or groups are not valid header values")
-        })
+        if crate::upstream::is_header_value(s.as_bytes()) {
+            Ok(())
+        } else {
+            Err(Error::bad_request(
+                "the token's subject or groups are not valid header values",
+            ))
+        }
     };
-    headers.insert("impersonate-user", value(&who.subject)?);
+    value(&who.subject)?;
+    headers.put("impersonate-user", who.subject.as_bytes(), false);
     for g in &who.groups {
-        headers.append("impersonate-group", value(g)?);
+        value(g)?;
+        headers.put("impersonate-group", g.as_bytes(), false);
     }
     for (claim, values) in &who.extra {
+        // Lowercase, as `http` writes names (the percent-encoding's hex digits too).
         let name = format!(
             "impersonate-extra-{}",
             percent_encoding::utf8_percent_encode(
                 &claim.to_ascii_lowercase(),
                 percent_encoding::NON_ALPHANUMERIC
             )
-        );
-        let Ok(name) = http1::HeaderName::from_bytes(name.as_bytes()) else {
-            continue;
-        };
+        )
+        .to_ascii_lowercase();
         for v in values {
-            headers.append(name.clone(), value(v)?);
+            value(v)?;
+            headers.put(&name, v.as_bytes(), false);
         }
     }
     Ok(())

@@ -16,7 +16,7 @@ use super::table::{direct_upstream, Entry, Route, Table};
 use super::PluginState;
 use crate::cluster::ClusterSpec;
 use crate::config::plugin_proxy::Authorization;
-use crate::proxy::forward::{self, Caller, Dest, Limits, Prepared};
+use crate::proxy::forward::{self, Caller, Dest, Limits, Prepared, Via};
 use crate::proxy::headers::{is_trusted, RequestFilter};
 use crate::proxy::{upgrade, Ctx, ProxyState};
 use crate::status::Error;
@@ -215,15 +215,14 @@ async fn serve(
         .as_ref()
         .filter(|_| apiserver && !callers_own && spec.impersonate);
     let query = req.uri().query();
-    let prepare = || -> Result<Prepared, Error> {
-        let mut headers = forward::upstream_headers(&caller, &filter, authorization.as_ref())?;
-        if let Some(who) = impersonate {
-            crate::identity::impersonate(who, &mut headers)?;
-        }
-        Ok(Prepared {
-            up: up.clone(),
-            uri: up.target(&path, query)?,
-            headers,
+    let prepare = |via: Via<'_>| -> Result<Prepared, Error> {
+        let uri = up.target(&path, query)?;
+        Prepared::new(up.clone(), uri, via, caller.headers.len() + 2, |dst| {
+            forward::upstream_headers(&caller, &filter, authorization.as_ref(), dst)?;
+            if let Some(who) = impersonate {
+                crate::identity::impersonate(who, dst)?;
+            }
+            Ok(())
         })
     };
     let dest = Dest::Plugin {
@@ -231,7 +230,7 @@ async fn serve(
         alias: &entry.alias,
     };
     let res = if upgrade {
-        upgrade::tunnel(req, payload, prepare()?, None, dest, proxy).await?
+        upgrade::tunnel(req, payload, prepare(Via::Tunnel)?, None, dest, proxy).await?
     } else {
         let limits = Limits {
             response_head: None,

@@ -33,6 +33,7 @@ use crate::proxy::ProxyState;
 use crate::status::Error;
 use crate::upstream::client::{self, RequestBody, Upstream};
 use crate::upstream::credential;
+use crate::upstream::{h1, HeaderSink};
 use actix_web::body::{BodyStream, BoxBody, MessageBody, SizedStream};
 use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
@@ -54,8 +55,63 @@ pub(crate) struct Prepared {
     /// origin + cluster path prefix + tail + query.
     pub uri: String,
     /// The headers to send, already in hyper's types (no `Host`: the client sets the
-    /// cluster's).
+    /// cluster's); empty when `direct` holds them.
     pub headers: http1::HeaderMap,
+    /// The request for the direct HTTP/1.1 path ([`Via::Direct`]): the target's pool and
+    /// the request head with the headers written in.
+    pub direct: Option<(Rc<h1::Pool>, h1::RequestHead)>,
+}
+
+/// Which client a request is prepared for, as far as its headers go.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Via<'a> {
+    /// hyper's client.
+    Hyper,
+    /// A WebSocket tunnel: `Upgrade` is kept.
+    Tunnel,
+    /// The direct HTTP/1.1 client for this method when the target has one (a plain
+    /// `http://` target; [`may_go_direct`] says which requests may), hyper's otherwise.
+    Direct(&'a str),
+}
+
+impl Prepared {
+    /// The request to `uri` on `up`, its headers written by `fill`: straight into the
+    /// direct path's request head when `via` allows it and the target has that path (no
+    /// header map is built), into hyper's map (room for `capacity` headers) otherwise.
+    pub(crate) fn new(
+        up: Rc<Upstream>,
+        uri: String,
+        via: Via<'_>,
+        capacity: usize,
+        fill: impl FnOnce(&mut dyn HeaderSink) -> Result<(), Error>,
+    ) -> Result<Prepared, Error> {
+        if let (Via::Direct(method), Some(pool)) = (via, up.h1.as_ref()) {
+            let origin = up.target.origin.as_deref().map_or(0, str::len);
+            let path = uri
+                .get(origin..)
+                .filter(|s| s.starts_with('/'))
+                .unwrap_or("/");
+            let mut head = pool
+                .request_head(method, path)
+                .ok_or_else(|| Error::bad_request("the request path is not a valid URI path"))?;
+            fill(&mut head)?;
+            let direct = Some((pool.clone(), head));
+            return Ok(Prepared {
+                up,
+                uri,
+                headers: http1::HeaderMap::new(),
+                direct,
+            });
+        }
+        let mut headers = http1::HeaderMap::with_capacity(capacity);
+        fill(&mut headers)?;
+        Ok(Prepared {
+            up,
+            uri,
+            headers,
+            direct: None,
+        })
+    }
 }
 
 /// Who a request to a cluster is made for: the headers the credential rules of SPEC §3 and
@@ -83,14 +139,15 @@ impl<'a> Caller<'a> {
 }
 
 /// Builds the upstream request for `tail` on `cluster`: URI (prefix + tail + query),
-/// filtered headers and the credential of SPEC §3. Shared with the WebSocket tunnel.
+/// filtered headers and the credential of SPEC §3, for the client `via` says. Shared with
+/// the WebSocket tunnel.
 pub(crate) fn prepare(
     req: &HttpRequest,
     state: &ProxyState,
     registry: &Registry,
     choice: &Choice,
     tail: &str,
-    keep_upgrade: bool,
+    via: Via<'_>,
 ) -> Result<Prepared, Error> {
     let caller = Caller::of(req);
     prepare_for(
@@ -100,7 +157,7 @@ pub(crate) fn prepare(
         registry,
         choice,
         tail,
-        keep_upgrade,
+        via,
     )
 }
 
@@ -112,7 +169,7 @@ pub(crate) fn prepare_for(
     registry: &Registry,
     choice: &Choice,
     tail: &str,
-    keep_upgrade: bool,
+    via: Via<'_>,
 ) -> Result<Prepared, Error> {
     let server = &state.settings;
     let cluster = &choice.cluster;
@@ -127,38 +184,40 @@ pub(crate) fn prepare_for(
     let uri = up.target(tail, query)?;
     let filter = RequestFilter {
         keep_impersonate: cred.source.is_callers_own(),
-        keep_upgrade,
+        keep_upgrade: matches!(via, Via::Tunnel),
         plugin: false,
         peer: caller.peer,
         peer_trusted: headers::is_trusted(caller.peer, &server.trusted_proxies),
         max_header_bytes: server.max_header_bytes,
     };
-    let mut headers = upstream_headers(caller, &filter, cred.authorization.as_ref())?;
     // The cluster's RBAC per portal user: the server-side credential acts as the caller.
-    if cluster.spec.impersonate && !cred.source.is_callers_own() {
-        if let Some(who) = &caller.identity {
-            crate::identity::impersonate(who, &mut headers)?;
+    let impersonate = caller
+        .identity
+        .as_deref()
+        .filter(|_| cluster.spec.impersonate && !cred.source.is_callers_own());
+    Prepared::new(up, uri, via, caller.headers.len() + 2, |dst| {
+        upstream_headers(caller, &filter, cred.authorization.as_ref(), dst)?;
+        if let Some(who) = impersonate {
+            crate::identity::impersonate(who, dst)?;
         }
-    }
-    Ok(Prepared { up, uri, headers })
+        Ok(())
+    })
 }
 
-/// The headers to send upstream for `caller`: its own, filtered by `filter` (SPEC §3, and
-/// §7 for a plugin), then `authorization` as the credential (marked sensitive).
+/// Writes the headers to send upstream for `caller` into `dst`: its own, filtered by
+/// `filter` (SPEC §3, and §7 for a plugin), then `authorization` as the credential (marked
+/// sensitive).
 pub(crate) fn upstream_headers(
     caller: &Caller<'_>,
     filter: &RequestFilter,
     authorization: Option<&HeaderValue>,
-) -> Result<http1::HeaderMap, Error> {
-    let mut headers = http1::HeaderMap::with_capacity(caller.headers.len() + 2);
-    headers::copy_request_headers(caller.headers, &mut headers, filter)?;
+    dst: &mut dyn HeaderSink,
+) -> Result<(), Error> {
+    headers::copy_request_headers(caller.headers, dst, filter)?;
     if let Some(a) = authorization {
-        if let Ok(mut a) = http1::HeaderValue::from_bytes(a.as_bytes()) {
-            a.set_sensitive(true);
-            headers.insert(http1::header::AUTHORIZATION, a);
-        }
+        dst.put("authorization", a.as_bytes(), true);
     }
-    Ok(headers)
+    Ok(())
 }
 
 /// What the request body looks like.
@@ -421,27 +480,32 @@ pub(crate) async fn forward(
         metrics: state.metrics.clone(),
     };
     let dest = Dest::Cluster(choice.cluster.key.as_str());
-    send(req, payload, &limits, dest, || {
-        prepare(req, state, registry, choice, tail, false)
+    send(req, payload, &limits, dest, |via| {
+        prepare(req, state, registry, choice, tail, via)
     })
     .await
 }
 
-/// Sends the request that `prepare` builds (called again only for the one retry of a
-/// bodyless idempotent request) with the caller's body streamed, within `limits`, and
-/// streams the answer back: the forwarding both the proxy routes and the plugin proxy use.
-/// Errors name `dest`, never a token or the query string.
+/// Sends the request that `prepare` builds for the client `Via` names (called again only
+/// for the one retry of a bodyless idempotent request) with the caller's body streamed,
+/// within `limits`, and streams the answer back: the forwarding both the proxy routes and
+/// the plugin proxy use. Errors name `dest`, never a token or the query string.
 pub(crate) async fn send(
     req: &HttpRequest,
     payload: web::Payload,
     limits: &Limits,
     dest: Dest<'_>,
-    mut prepare: impl FnMut() -> Result<Prepared, Error>,
+    mut prepare: impl FnMut(Via<'_>) -> Result<Prepared, Error>,
 ) -> Result<HttpResponse, Error> {
     let kind = body_kind(req)?;
-    let prepared = prepare()?;
-    if let Some(pool) = direct_path(req, &kind, &prepared) {
-        return send_direct(req, pool, prepared, limits, dest).await;
+    let via = if may_go_direct(req, &kind) {
+        Via::Direct(req.method().as_str())
+    } else {
+        Via::Hyper
+    };
+    let mut prepared = prepare(via)?;
+    if let Some((pool, head)) = prepared.direct.take() {
+        return send_direct(req, pool, head, limits, dest).await;
     }
     let up = prepared.up.clone();
     let mut p = Some(prepared);
@@ -493,7 +557,7 @@ pub(crate) async fn send(
         // a copy of its headers.
         let prepared = match p.take() {
             Some(p) => p,
-            None => prepare()?,
+            None => prepare(Via::Hyper)?,
         };
         let mut upstream_req = request(method, prepared, body)?;
         if let Some(go) = &expect {
@@ -563,54 +627,34 @@ async fn within_head_timeout<F: std::future::Future>(
     }
 }
 
-/// The direct HTTP/1.1 client ([`crate::upstream::h1`]) when it can carry this request: a
-/// `GET` or `HEAD` without a body or `Expect`, to a plain `http://` target, and not a watch
-/// or a followed log (those stay on hyper's client, whose buffers are sized for them).
-fn direct_path(
-    req: &HttpRequest,
-    kind: &BodyKind,
-    p: &Prepared,
-) -> Option<Rc<crate::upstream::h1::Pool>> {
+/// Whether the direct HTTP/1.1 client ([`crate::upstream::h1`]) may carry this request
+/// (when its target is a plain `http://` one): a `GET` or `HEAD` without a body or
+/// `Expect`, and not a watch or a followed log (those stay on hyper's client, whose buffers
+/// are sized for them).
+fn may_go_direct(req: &HttpRequest, kind: &BodyKind) -> bool {
     use actix_web::http::Method;
-    let pool = p.up.h1.as_ref()?;
     let m = req.method();
     if !matches!(kind, BodyKind::None) || !(m == Method::GET || m == Method::HEAD) {
-        return None;
+        return false;
     }
     if req.headers().contains_key(actix_web::http::header::EXPECT) {
-        return None;
+        return false;
     }
     let q = req.query_string();
-    if crate::ops::metrics::is_watch(req.path(), q) || crate::ops::metrics::is_follow(q) {
-        return None;
-    }
-    Some(pool.clone())
+    !(crate::ops::metrics::is_watch(req.path(), q) || crate::ops::metrics::is_follow(q))
 }
 
 /// Sends a request on the direct path and builds the caller's response.
 async fn send_direct(
     req: &HttpRequest,
-    pool: Rc<crate::upstream::h1::Pool>,
-    p: Prepared,
+    pool: Rc<h1::Pool>,
+    head: h1::RequestHead,
     limits: &Limits,
     dest: Dest<'_>,
 ) -> Result<HttpResponse, Error> {
     use crate::upstream::h1::Body;
-    let origin = p.up.target.origin.as_deref().map_or(0, str::len);
-    let path = p
-        .uri
-        .get(origin..)
-        .filter(|s| s.starts_with('/'))
-        .unwrap_or("/");
-    // The request line is written as it is: the check hyper's URI parse makes (no space,
-    // control character or non-ASCII byte), though actix's own parse already made it.
-    if !path.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::bad_request(
-            "the request path is not a valid URI path",
-        ));
-    }
     let start = Instant::now();
-    let send = pool.send(req.method().as_str(), path, &p.headers);
+    let send = pool.send(head);
     let (head, body) = within_head_timeout(send, limits, dest, || start)
         .await?
         .map_err(|e| {
@@ -821,7 +865,8 @@ mod tests {
     use actix_web::test::TestRequest;
 
     /// A prepared request to `url` (no TLS material: an `https` target has none to build).
-    fn prepared(url: &str) -> Prepared {
+    /// `req` prepared for `url`, for the client `send` would choose.
+    fn prepared(req: &HttpRequest, url: &str) -> Prepared {
         let url = url::Url::parse(url).unwrap();
         let target = Arc::new(Target {
             origin: Ok(url.origin().ascii_serialization()),
@@ -834,17 +879,22 @@ mod tests {
             handshake_timeout: std::time::Duration::from_secs(1),
         });
         let token = crate::upstream::credential::ServerToken::new(&Default::default());
-        Prepared {
-            up: Rc::new(client::for_target(target, token).unwrap()),
-            uri: String::new(),
-            headers: http1::HeaderMap::new(),
-        }
+        let uri = format!("{}{}", target.origin.as_deref().unwrap(), req.uri());
+        let up = Rc::new(client::for_target(target, token).unwrap());
+        let via = if may_go_direct(req, &body_kind(req).unwrap()) {
+            Via::Direct(req.method().as_str())
+        } else {
+            Via::Hyper
+        };
+        Prepared::new(up, uri, via, 0, |dst| {
+            dst.put("accept", b"application/json", false);
+            Ok(())
+        })
+        .unwrap()
     }
 
     fn direct(req: TestRequest, url: &str) -> bool {
-        let req = req.to_http_request();
-        let kind = body_kind(&req).unwrap();
-        direct_path(&req, &kind, &prepared(url)).is_some()
+        prepared(&req.to_http_request(), url).direct.is_some()
     }
 
     #[actix_web::test]

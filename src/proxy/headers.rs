@@ -22,6 +22,7 @@
 //! hop-by-hop headers and the framing headers, which the server sets for the streamed body.
 
 use crate::status::{Error, Reason};
+use crate::upstream::HeaderSink;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
 
@@ -139,12 +140,12 @@ pub(crate) fn is_trusted(peer: Option<IpAddr>, trusted: &[ipnet::IpNet]) -> bool
 }
 
 /// Copies the request headers to be forwarded from `src` (actix's `http` 0.2 types) into
-/// `dst` (hyper's `http` 1.x types, what the upstream client sends), in one pass (SPEC §3),
-/// and sets the client address headers (SPEC §11, see the module doc). Fails with a 431
-/// `Status` when the headers exceed `maxHeaderBytes`.
+/// `dst` (hyper's map, or the direct path's request head), in one pass (SPEC §3), and sets
+/// the client address headers (SPEC §11, see the module doc). Fails with a 431 `Status`
+/// when the headers exceed `maxHeaderBytes`.
 pub(crate) fn copy_request_headers(
     src: &HeaderMap,
-    dst: &mut http1::HeaderMap,
+    dst: &mut dyn HeaderSink,
     f: &RequestFilter,
 ) -> Result<(), Error> {
     let connection = connection_names(
@@ -182,13 +183,7 @@ pub(crate) fn copy_request_headers(
         if named_by_connection(&connection, n.as_bytes()) {
             continue;
         }
-        if let (Ok(n), Ok(mut v)) = (
-            http1::HeaderName::from_bytes(n.as_bytes()),
-            http1::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            v.set_sensitive(value.is_sensitive());
-            dst.append(n, v);
-        }
+        dst.put(n, value.as_bytes(), value.is_sensitive());
     }
     if total > f.max_header_bytes {
         return Err(Error::new(
@@ -213,10 +208,7 @@ pub(crate) fn copy_request_headers(
         (s, None) => s,
     };
     if let Some(s) = xff {
-        // The `String`'s buffer becomes the header value's: no copy.
-        if let Ok(v) = http1::HeaderValue::from_maybe_shared(bytes::Bytes::from(s)) {
-            dst.insert(http1::HeaderName::from_static("x-forwarded-for"), v);
-        }
+        dst.put("x-forwarded-for", s.as_bytes(), false);
     }
     Ok(())
 }

@@ -63,7 +63,7 @@ pub(crate) async fn handle(
     tail: &str,
 ) -> Result<HttpResponse, Error> {
     check(req)?;
-    let p = forward::prepare(req, state, registry, choice, tail, true)?;
+    let p = forward::prepare(req, state, registry, choice, tail, forward::Via::Tunnel)?;
     let dest = Dest::Cluster(choice.cluster.key.as_str());
     tunnel(
         req,

@@ -35,6 +35,7 @@
 
 use crate::upstream::client::{IDLE_TIMEOUT, MAX_IDLE_PER_CLUSTER};
 use crate::upstream::target::Target;
+use crate::upstream::{is_header_name, is_header_value, HeaderSink};
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::task::AtomicWaker;
 use std::cell::{Cell, RefCell};
@@ -108,6 +109,27 @@ impl Wake for Signal {
     fn wake_by_ref(self: &Arc<Self>) {
         self.dirty.store(true, Ordering::Release);
         self.task.wake();
+    }
+}
+
+/// A request's head as it is written: request line, `Host`, then each header put in
+/// ([`HeaderSink`]); the blank line is added when it is sent.
+pub(crate) struct RequestHead {
+    bytes: Vec<u8>,
+    /// A `HEAD` request: its answer has no body whatever its framing says.
+    bodyless: bool,
+}
+
+impl HeaderSink for RequestHead {
+    fn put(&mut self, name: &str, value: &[u8], _sensitive: bool) {
+        if !is_header_name(name.as_bytes()) || !is_header_value(value) {
+            return;
+        }
+        let b = &mut self.bytes;
+        b.extend_from_slice(name.as_bytes());
+        b.extend_from_slice(b": ");
+        b.extend_from_slice(value);
+        b.extend_from_slice(b"\r\n");
     }
 }
 
@@ -193,17 +215,35 @@ impl Pool {
         }))
     }
 
-    /// Sends `method` (`GET` or `HEAD`, no body) for `path` (path and query) with
-    /// `headers` and reads the answer's head; a pooled connection that fails before any
-    /// answer gets the request once more on a new connection.
-    pub(crate) async fn send(
-        self: &Rc<Self>,
-        method: &str,
-        path: &str,
-        headers: &http1::HeaderMap,
-    ) -> Result<(Head, Body), H1Error> {
-        let head = self.encode(method, path, headers);
-        let bodyless = method == "HEAD";
+    /// The head of a `method` request for `path` (path and query, checked as hyper's URI
+    /// parse would: no space, control character or non-ASCII byte) to this target: request
+    /// line and `Host`; the headers are put in as they are chosen.
+    pub(crate) fn request_head(&self, method: &str, path: &str) -> Option<RequestHead> {
+        if !path.bytes().all(|b| b.is_ascii_graphic()) {
+            return None;
+        }
+        let mut b = Vec::with_capacity(method.len() + path.len() + self.host.len() + 512);
+        b.extend_from_slice(method.as_bytes());
+        b.push(b' ');
+        b.extend_from_slice(path.as_bytes());
+        b.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        b.extend_from_slice(self.host.as_bytes());
+        b.extend_from_slice(b"\r\n");
+        Some(RequestHead {
+            bytes: b,
+            bodyless: method == "HEAD",
+        })
+    }
+
+    /// Sends `head` (a `GET` or `HEAD` without a body, from [`Pool::request_head`]) and
+    /// reads the answer's head; a pooled connection that fails before any answer gets the
+    /// request once more on a new connection.
+    pub(crate) async fn send(self: &Rc<Self>, head: RequestHead) -> Result<(Head, Body), H1Error> {
+        let RequestHead {
+            mut bytes,
+            bodyless,
+        } = head;
+        bytes.extend_from_slice(b"\r\n");
         let mut pooled = self.checkout();
         loop {
             let reused = pooled.is_some();
@@ -213,7 +253,7 @@ impl Pool {
                     .await
                     .map_err(H1Error::Connect)?,
             };
-            match self.exchange(io, &head, bodyless).await {
+            match self.exchange(io, &bytes, bodyless).await {
                 Err(Failure::BeforeAnswer(_)) if reused => {
                     tracing::debug!("pooled connection closed by the upstream; retrying once");
                 }
@@ -227,29 +267,6 @@ impl Pool {
                 Ok(r) => return Ok(r),
             }
         }
-    }
-
-    /// The request head: request line, `Host`, the headers, in one buffer.
-    fn encode(&self, method: &str, path: &str, headers: &http1::HeaderMap) -> Vec<u8> {
-        let mut size = method.len() + path.len() + self.host.len() + 32;
-        for (n, v) in headers {
-            size += n.as_str().len() + v.len() + 4;
-        }
-        let mut b = Vec::with_capacity(size);
-        b.extend_from_slice(method.as_bytes());
-        b.push(b' ');
-        b.extend_from_slice(path.as_bytes());
-        b.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-        b.extend_from_slice(self.host.as_bytes());
-        b.extend_from_slice(b"\r\n");
-        for (n, v) in headers {
-            b.extend_from_slice(n.as_str().as_bytes());
-            b.extend_from_slice(b": ");
-            b.extend_from_slice(v.as_bytes());
-            b.extend_from_slice(b"\r\n");
-        }
-        b.extend_from_slice(b"\r\n");
-        b
     }
 
     /// Writes `request` on `io` and reads the answer's head (and the body, when it came
@@ -735,6 +752,49 @@ mod tests {
                 Parsed::Partial => panic!("partial: {raw:?}"),
             }
         }
+    }
+
+    #[test]
+    fn request_heads_carry_only_what_http_would_accept() {
+        let url = url::Url::parse("http://127.0.0.1:8080/sub").unwrap();
+        let target = Arc::new(Target {
+            origin: Ok(url.origin().ascii_serialization()),
+            url,
+            prefix: "/sub".into(),
+            tls: None,
+            guard: None,
+            resolve: None,
+            connect_timeout: Duration::from_secs(1),
+            handshake_timeout: Duration::from_secs(1),
+        });
+        let pool = Pool::for_target(&target).unwrap();
+        assert!(pool.request_head("GET", "/a b").is_none());
+        assert!(pool.request_head("GET", "/\u{e9}").is_none());
+        let mut h = pool.request_head("HEAD", "/sub/api?x=1").unwrap();
+        assert!(h.bodyless);
+        h.put("accept", b"application/json", false);
+        h.put("authorization", b"Bearer t", true);
+        h.put("x-bad", b"a\r\nx-injected: 1", false);
+        h.put("bad name", b"v", false);
+        h.put("Upper", b"v", false);
+        h.put("x-tab", b"a\tb \xff", false);
+        assert_eq!(
+            h.bytes,
+            b"HEAD /sub/api?x=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\naccept: application/json\r\n\
+              authorization: Bearer t\r\nx-tab: a\tb \xff\r\n"
+                .to_vec()
+        );
+        // And hyper's map refuses the same.
+        let mut m = http1::HeaderMap::new();
+        for (n, v) in [
+            ("x-bad", &b"a\r\nx"[..]),
+            ("bad name", b"v"),
+            ("x-tab", b"a\tb \xff"),
+        ] {
+            m.put(n, v, false);
+        }
+        assert_eq!(m.len(), 1);
+        assert!(m.contains_key("x-tab"));
     }
 
     #[test]

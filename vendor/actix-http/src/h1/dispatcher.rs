@@ -1332,17 +1332,13 @@ where
                 return Ok(false);
             }
 
-            let polled = if this.read_buf.is_empty() {
-                // Nothing buffered: wait for bytes without holding a buffer (a connection
-                // that sits idle, such as a watch or a tunnel, then costs no read buffer).
-                // The read goes to the stack and only what arrived is copied.
+            let polled = if this.read_buf.capacity() - this.read_buf.len() < LW_BUFFER_SIZE {
+                // Nothing buffered, or no room: read to the stack and copy only what arrived.
+                // A connection that sits idle (a watch, a tunnel) then costs no read buffer,
+                // and the read after a request head (usually finding nothing more) does not
+                // grow the head's buffer to 8 KiB first.
                 poll_read_unbuffered(io.as_mut(), cx, this.read_buf)
             } else {
-                // grow buffer if necessary.
-                let remaining = this.read_buf.capacity() - this.read_buf.len();
-                if remaining < LW_BUFFER_SIZE {
-                    this.read_buf.reserve(HW_BUFFER_SIZE - remaining);
-                }
                 tokio_util::io::poll_read_buf(io.as_mut(), cx, this.read_buf)
             };
 
@@ -1394,9 +1390,9 @@ where
     }
 }
 
-/// kubeplex patch: one read into a stack buffer for an empty `read_buf`; what arrived is
-/// appended (the buffer allocated then, as large as that); pending, the buffer's allocation
-/// is released.
+/// kubeplex patch: one read into a stack buffer for a `read_buf` with less than
+/// `LW_BUFFER_SIZE` of room; what arrived is appended (the buffer allocated or grown then, by
+/// as much); pending with nothing buffered, the buffer's allocation is released.
 fn poll_read_unbuffered<T: AsyncRead>(
     io: Pin<&mut T>,
     cx: &mut Context<'_>,
@@ -1416,7 +1412,7 @@ fn poll_read_unbuffered<T: AsyncRead>(
         }
         Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
         Poll::Pending => {
-            if read_buf.capacity() > 0 {
+            if read_buf.is_empty() && read_buf.capacity() > 0 {
                 *read_buf = BytesMut::new();
             }
             Poll::Pending
