@@ -283,7 +283,9 @@ struct Inner {
     /// The clusters with a `kubeplex_cluster_up` series.
     probed: RwLock<Vec<ClusterKey>>,
     /// The series of each route and cluster seen so far.
-    series: RwLock<HashMap<(Route, ClusterLabel), Series>>,
+    /// Looked up on every request: hashed with foldhash (keys are kubeplex's own routes and
+    /// cluster keys, not a caller's input).
+    series: RwLock<foldhash::HashMap<(Route, ClusterLabel), Series>>,
 }
 
 impl Default for Metrics {

@@ -44,7 +44,6 @@ use awc::error::SendRequestError;
 use awc::BoxedSocket;
 use futures_util::future::LocalBoxFuture;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -265,7 +264,8 @@ fn join_into(out: &mut String, prefix: &str, tail: &str, query: Option<&str>) {
 #[derive(Default)]
 struct Cache {
     generation: u64,
-    entries: HashMap<ClusterKey, Rc<Upstream>>,
+    /// Looked up on every request: hashed with foldhash (the keys are the registry's).
+    entries: foldhash::HashMap<ClusterKey, Rc<Upstream>>,
 }
 
 thread_local! {

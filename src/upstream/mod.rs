@@ -39,10 +39,37 @@ impl HeaderSink for http1::HeaderMap {
 
 /// Whether `name` is a header name `http` accepts in lowercase: a token (RFC 9110 §5.6.2).
 pub(crate) fn is_header_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name.iter().all(|&b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+    /// The bytes of a lowercase token, by a table (a name is checked for every header
+    /// written on the direct path).
+    const TOKEN: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            t[b] = c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || matches!(
+                    c,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                );
+            b += 1;
+        }
+        t
+    };
+    !name.is_empty() && name.iter().all(|&b| TOKEN[usize::from(b)])
 }
 
 /// Whether `value` is a header value `http` accepts: visible ASCII, spaces, tabs and
