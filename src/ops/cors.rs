@@ -199,7 +199,11 @@ where
         let fut = self.service.call(req);
         Either::Right(Box::pin(async move {
             let mut res = fut.await?;
-            policy.decorate(&origin, res.headers_mut());
+            // Header lines relayed as they are (the direct path's) become map entries, so
+            // the CORS headers replace the cluster's own.
+            let head = res.response_mut().head_mut();
+            head.raw_headers_into_map();
+            policy.decorate(&origin, &mut head.headers);
             Ok(res)
         }))
     }

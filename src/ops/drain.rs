@@ -239,7 +239,9 @@ fn framing_of(content_type: Option<&str>) -> Framing {
 
 /// A watch or followed-log response whose body ends at the next event boundary once
 /// `drain` starts.
-pub(crate) fn events(res: actix_web::HttpResponse, drain: &Drain) -> actix_web::HttpResponse {
+pub(crate) fn events(mut res: actix_web::HttpResponse, drain: &Drain) -> actix_web::HttpResponse {
+    // Header lines relayed as they are (never a watch's today) are read as entries.
+    res.head_mut().raw_headers_into_map();
     let framing = framing_of(
         res.headers()
             .get(actix_web::http::header::CONTENT_TYPE)

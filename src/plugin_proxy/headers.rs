@@ -51,16 +51,20 @@ pub(crate) fn user_token(
     Ok(Some(v))
 }
 
+/// Whether the outgoing rules remove a (lowercase) response header: the Service's CORS
+/// headers and `Server` (see the module doc). Applied as the answer's headers are copied
+/// (`forward::Limits::response_rule`) and again by [`filter_response`].
+pub(crate) fn is_removed_response_header(n: &[u8]) -> bool {
+    n.starts_with(b"access-control-allow-")
+        || n == b"access-control-expose-headers"
+        || n == b"server"
+}
+
 /// Applies the outgoing rules to a response's headers (see the module doc).
 pub(crate) fn filter_response(h: &mut HeaderMap) {
     let removed: Vec<HeaderName> = h
         .keys()
-        .filter(|n| {
-            let n = n.as_str();
-            n.starts_with("access-control-allow-")
-                || n == "access-control-expose-headers"
-                || n == "server"
-        })
+        .filter(|n| is_removed_response_header(n.as_str().as_bytes()))
         .cloned()
         .collect();
     for n in removed {

@@ -236,6 +236,7 @@ async fn serve(
             response_head: None,
             body_idle: settings.body_idle_timeout,
             metrics: proxy.metrics.clone(),
+            response_rule: super::headers::is_removed_response_header,
         };
         forward::send(req, payload, &limits, dest, prepare).await?
     };

@@ -35,6 +35,7 @@ use crate::upstream::client::{self, RequestBody, Upstream};
 use crate::upstream::credential;
 use crate::upstream::{h1, HeaderSink};
 use actix_web::body::{BodyStream, BoxBody, MessageBody, SizedStream};
+use actix_web::dev::ResponseHead;
 use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -462,6 +463,8 @@ pub(crate) struct Limits {
     pub body_idle: std::time::Duration,
     /// Where upload bytes and failures reaching a cluster are counted.
     pub metrics: crate::ops::metrics::Metrics,
+    /// The route's own rule for the answer's headers.
+    pub response_rule: headers::ResponseRule,
 }
 
 /// Forwards the request and streams the answer back. Errors name the cluster key, never a
@@ -478,6 +481,7 @@ pub(crate) async fn forward(
         response_head: Some(state.settings.response_head_timeout),
         body_idle: state.settings.body_idle_timeout,
         metrics: state.metrics.clone(),
+        response_rule: headers::keep_all,
     };
     let dest = Dest::Cluster(choice.cluster.key.as_str());
     send(req, payload, &limits, dest, |via| {
@@ -593,7 +597,7 @@ pub(crate) async fn send(
         }
         send_error_to(dest, &e)
     })?;
-    Ok(response(res, req.version()))
+    Ok(response(res, req.version(), limits.response_rule))
 }
 
 /// Waits for `send` (a request's answer head) within `limits.response_head`, counted from
@@ -665,15 +669,22 @@ async fn send_direct(
             err
         })?;
     let status = head.status;
-    // Values share the bytes of the answer's head.
-    let headers = |dst: &mut actix_web::http::header::HeaderMap| {
-        headers::copy_response_headers_with(
-            || head.headers(),
-            dst,
-            |v| HeaderValue::from_maybe_shared(head.share(v)).ok(),
-        )
-    };
     let version = req.version();
+    let rule = limits.response_rule;
+    let headers = |dst: &mut ResponseHead| {
+        if version < actix_web::http::Version::HTTP_2 {
+            // Written as they came, with no header map entry each.
+            dst.set_raw_headers(Some(headers::raw_response_headers(|| head.headers(), rule)));
+        } else {
+            // Values share the bytes of the answer's head.
+            headers::copy_response_headers_with(
+                || head.headers(),
+                &mut dst.headers,
+                rule,
+                |v| HeaderValue::from_maybe_shared(head.share(v)).ok(),
+            )
+        }
+    };
     Ok(match body {
         Body::Full(b) => respond(
             status,
@@ -771,6 +782,7 @@ fn direct_error(dest: Dest<'_>, e: &crate::upstream::h1::H1Error) -> (UpstreamKi
 fn response(
     res: http1::Response<crate::upstream::client::ResponseBody>,
     version: actix_web::http::Version,
+    rule: headers::ResponseRule,
 ) -> HttpResponse {
     use http_body_util::BodyExt;
     let (parts, body) = res.into_parts();
@@ -792,7 +804,8 @@ fn response(
                         .iter()
                         .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
                 },
-                dst,
+                &mut dst.headers,
+                rule,
             )
         },
         upstream_len,
@@ -814,7 +827,7 @@ enum Answer<S> {
 /// answer's length `upstream_len` (`None`: chunked or close-delimited).
 fn respond<S, E>(
     status: u16,
-    copy_headers: impl FnOnce(&mut actix_web::http::header::HeaderMap),
+    copy_headers: impl FnOnce(&mut ResponseHead),
     upstream_len: Option<u64>,
     body: Answer<S>,
     version: actix_web::http::Version,
@@ -828,7 +841,7 @@ where
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     let mut res = HttpResponse::new(status);
-    copy_headers(res.headers_mut());
+    copy_headers(res.head_mut());
     let body: BoxBody = if no_body {
         if status == StatusCode::NOT_MODIFIED {
             if let Some(n) = upstream_len {

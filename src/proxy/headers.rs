@@ -18,11 +18,15 @@
 //! Client addresses (SPEC §11): when the peer is in `kubeplex.server.trustedProxies`, the
 //! peer address is appended to the caller's `X-Forwarded-For` and `X-Real-Ip` / `Forwarded`
 //! pass; otherwise all three are dropped and `X-Forwarded-For` is the peer address alone,
-//! so a caller cannot forge the API server's audit `sourceIPs`. Responses lose only the
-//! hop-by-hop headers and the framing headers, which the server sets for the streamed body.
+//! so a caller cannot forge the API server's audit `sourceIPs`. Responses lose the
+//! hop-by-hop headers, the framing headers, which the server sets for the streamed body, the
+//! headers kubeplex sets itself (`X-Request-Id`, `Kubeplex-Cluster`) and what the route's
+//! own rule drops (the plugin proxy's, SPEC §7). The direct path hands an HTTP/1.x client
+//! the kept lines as they are ([`raw_response_headers`]), with no header map entry each.
 
 use crate::status::{Error, Reason};
 use crate::upstream::HeaderSink;
+use actix_http::RawHeaders;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
 
@@ -213,17 +217,31 @@ pub(crate) fn copy_request_headers(
     Ok(())
 }
 
+/// A route's own rule for an upstream answer's headers, beyond [`copy_response_headers`]'
+/// (the plugin proxy removes CORS and `Server` headers, SPEC §7): whether to drop a
+/// (lowercase) name.
+pub(crate) type ResponseRule = fn(&[u8]) -> bool;
+
+/// No rule of a route's own: the proxy routes.
+pub(crate) fn keep_all(_: &[u8]) -> bool {
+    false
+}
+
 /// Copies an upstream response's headers for the client, in one pass from whichever map
 /// holds them (hyper's for forwarded responses, actix's for tunnels); `src` yields the
 /// `(name, value)` pairs (names in lowercase), once for the `Connection` values and once
 /// to copy: everything, repeated values kept, except hop-by-hop headers (and those
-/// `Connection` names) and the framing headers `Content-Length` / `Transfer-Encoding`,
-/// which the server sets for the streamed body.
-pub(crate) fn copy_response_headers<'a, I>(src: impl Fn() -> I, dst: &mut HeaderMap)
-where
+/// `Connection` names), the framing headers `Content-Length` / `Transfer-Encoding`, which
+/// the server sets for the streamed body, the headers kubeplex sets itself (`X-Request-Id`,
+/// `Kubeplex-Cluster`) and what the route's `rule` drops.
+pub(crate) fn copy_response_headers<'a, I>(
+    src: impl Fn() -> I,
+    dst: &mut HeaderMap,
+    rule: ResponseRule,
+) where
     I: Iterator<Item = (&'a [u8], &'a [u8])>,
 {
-    copy_response_headers_with(src, dst, |v| HeaderValue::from_bytes(v).ok());
+    copy_response_headers_with(src, dst, rule, |v| HeaderValue::from_bytes(v).ok());
 }
 
 /// [`copy_response_headers`], each kept value made by `value` (the direct HTTP/1.1 path
@@ -231,13 +249,14 @@ where
 pub(crate) fn copy_response_headers_with<'a, I>(
     src: impl Fn() -> I,
     dst: &mut HeaderMap,
+    rule: ResponseRule,
     value: impl Fn(&'a [u8]) -> Option<HeaderValue>,
 ) where
     I: Iterator<Item = (&'a [u8], &'a [u8])>,
 {
     let named = connection_names(src().filter(|(n, _)| *n == b"connection").map(|(_, v)| v));
     for (n, v) in src() {
-        if is_hop_by_hop(n) || n == b"content-length" || named_by_connection(&named, n) {
+        if !is_relayed_response_header(n, &named, rule) {
             continue;
         }
         // Every source hands names in lowercase (hyper's and actix's maps, the direct path's
@@ -246,6 +265,41 @@ pub(crate) fn copy_response_headers_with<'a, I>(
             dst.append(n, v);
         }
     }
+}
+
+/// [`copy_response_headers`] as header lines for an HTTP/1.x client, written as they are
+/// after the response's own headers (no header map entry for each): what the direct path
+/// relays (its answer's head was parsed and checked by `httparse`, names in lowercase).
+pub(crate) fn raw_response_headers<'a, I>(src: impl Fn() -> I, rule: ResponseRule) -> RawHeaders
+where
+    I: Iterator<Item = (&'a [u8], &'a [u8])>,
+{
+    let named = connection_names(src().filter(|(n, _)| *n == b"connection").map(|(_, v)| v));
+    let size = src().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut out = bytes::BytesMut::with_capacity(size);
+    let mut has_date = false;
+    for (n, v) in src() {
+        if !is_relayed_response_header(n, &named, rule) {
+            continue;
+        }
+        has_date |= n == b"date";
+        out.extend_from_slice(n);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
+    RawHeaders::new(out.freeze(), has_date)
+}
+
+/// Whether an answer's header `name` (lowercase) reaches the client: see
+/// [`copy_response_headers`]; `named` are the `Connection` header's names.
+fn is_relayed_response_header(name: &[u8], named: &[&[u8]], rule: ResponseRule) -> bool {
+    !(is_hop_by_hop(name)
+        || name == b"content-length"
+        || name == b"x-request-id"
+        || name == b"kubeplex-cluster"
+        || named_by_connection(named, name)
+        || rule(name))
 }
 
 #[cfg(test)]
@@ -386,18 +440,56 @@ mod tests {
             ("warning", "299 - \"b\""),
             ("transfer-encoding", "chunked"),
             ("content-length", "5"),
-            ("connection", "close"),
+            ("connection", "close, x-hop"),
+            ("x-hop", "1"),
+            ("x-request-id", "from-the-cluster"),
+            ("kubeplex-cluster", "forged"),
+            ("server", "nginx"),
+            ("date", "Mon, 30 Nov 2026 10:00:00 GMT"),
             ("content-type", "application/json"),
         ]);
-        let mut dst = HeaderMap::new();
-        copy_response_headers(
-            || {
-                src.iter()
-                    .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
-            },
-            &mut dst,
-        );
-        assert_eq!(dst.get_all("warning").count(), 2);
-        assert_eq!(dst.len(), 3);
+        let pairs = || {
+            src.iter()
+                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+        };
+        let plugin = |n: &[u8]| n == b"server";
+        for (rule, kept) in [(keep_all as ResponseRule, 5), (plugin, 4)] {
+            let mut dst = HeaderMap::new();
+            copy_response_headers(pairs, &mut dst, rule);
+            assert_eq!(dst.get_all("warning").count(), 2);
+            assert_eq!(dst.len(), kept, "{dst:?}");
+            for gone in [
+                "x-hop",
+                "x-request-id",
+                "kubeplex-cluster",
+                "content-length",
+            ] {
+                assert!(!dst.contains_key(gone), "{gone}");
+            }
+            // The lines for an HTTP/1.x client carry the same headers, in order.
+            let raw = raw_response_headers(pairs, rule);
+            assert!(raw.has_date());
+            let lines: Vec<(String, String)> = raw
+                .lines()
+                .map(|(n, v)| {
+                    (
+                        String::from_utf8(n.to_vec()).unwrap(),
+                        String::from_utf8(v.to_vec()).unwrap(),
+                    )
+                })
+                .collect();
+            let mut want: Vec<(String, String)> = Vec::new();
+            for (n, v) in pairs() {
+                if dst.contains_key(std::str::from_utf8(n).unwrap()) {
+                    want.push((
+                        String::from_utf8(n.to_vec()).unwrap(),
+                        String::from_utf8(v.to_vec()).unwrap(),
+                    ));
+                }
+            }
+            assert_eq!(lines, want);
+            let crlf = raw.as_bytes().windows(2).filter(|w| w == b"\r\n").count();
+            assert!(raw.as_bytes().ends_with(b"\r\n") && crlf == lines.len());
+        }
     }
 }

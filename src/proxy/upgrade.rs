@@ -173,6 +173,7 @@ pub(crate) async fn tunnel(
                 .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
         },
         res.headers_mut(),
+        headers::keep_all,
     );
     if let Some(v) = rhead.headers.get(header::UPGRADE) {
         res.headers_mut().insert(header::UPGRADE, v.clone());
@@ -296,6 +297,7 @@ fn refused(rhead: ResponseHead, framed: Framed<BoxedSocket, ClientCodec>) -> Htt
                 .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
         },
         res.headers_mut(),
+        headers::keep_all,
     );
     let status = rhead.status;
     if status.is_informational()

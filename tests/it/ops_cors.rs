@@ -216,3 +216,56 @@ fn kubeplex_server_cors_wins_and_problems_are_reported() {
         "{errs:?}"
     );
 }
+
+#[actix_web::test]
+async fn the_clusters_own_cors_headers_are_replaced_not_doubled() {
+    // A cluster (or something in front of it) that answers with CORS headers of its own:
+    // the caller sees kubeplex's, once, whichever way the answer's headers were relayed.
+    let up = Upstream::start(|_| crate::common::Reply {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("access-control-allow-origin".into(), "*".into()),
+            ("access-control-expose-headers".into(), "X-Secret".into()),
+            ("vary".into(), "Accept".into()),
+        ],
+        body: crate::common::Body::Bytes(b"{}".to_vec()),
+    })
+    .await;
+    let mut s = settings(vec![cluster("a", &up.url)]);
+    s.server.cors = Some(kubeplex::config::CorsSettings {
+        origins: vec!["http://localhost:3000".into()],
+        methods: vec!["GET".into()],
+        allowed_headers: None,
+        exposed_headers: vec!["X-Request-Id".into()],
+        credentials: false,
+        max_age: None,
+        options_success_status: 204,
+    });
+    let app = spawn_app(s).await;
+    let url = format!("{}/api/kubernetes/clusters/a/api/v1/pods", app.url());
+    for _ in 0..2 {
+        // The second request reuses the pooled connection to the cluster.
+        let res = http()
+            .get(&url)
+            .header("origin", "http://localhost:3000")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let all = |n: &str| -> Vec<String> {
+            res.headers()
+                .get_all(n)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            all("access-control-allow-origin"),
+            ["http://localhost:3000"]
+        );
+        assert_eq!(all("access-control-expose-headers"), ["X-Request-Id"]);
+        assert_eq!(all("vary"), ["Accept", "Origin"]);
+        assert_eq!(all("content-type"), ["application/json"]);
+    }
+}

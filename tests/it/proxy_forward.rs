@@ -737,3 +737,90 @@ async fn expect_100_continue_goes_upstream_and_the_clusters_100_is_relayed() {
     assert_eq!(rec.body, b"hello");
     assert_eq!(rec.one("expect"), Some("100-continue"));
 }
+
+/// A cluster that answers every request on a connection with `head` (its own `Date`,
+/// `X-Request-Id` and `Kubeplex-Cluster`, a header its `Connection` names, two
+/// `Set-Cookie`) and the body `{}`, keeping the connection.
+async fn raw_answering_upstream(head: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    actix_web::rt::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            actix_web::rt::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        if s.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[actix_web::test]
+async fn answer_headers_reach_http1_callers_once_each_with_kubeplexs_own_in_place() {
+    // The direct path hands HTTP/1.x callers the answer's header lines as they came
+    // (less hop-by-hop, framing and kubeplex's own): each must appear exactly once.
+    let url = raw_answering_upstream(
+        "HTTP/1.1 200 OK\r\nDate: Mon, 30 Nov 2026 10:00:00 GMT\r\nContent-Type: application/json\r\n\
+         X-Request-Id: from-the-cluster\r\nKubeplex-Cluster: forged\r\nConnection: keep-alive, X-Hop\r\n\
+         X-Hop: secret\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nKeep-Alive: timeout=5\r\n\
+         Content-Length: 2\r\n\r\n{}",
+    )
+    .await;
+    let app = spawn_app(settings(vec![cluster("a", &url)])).await;
+    let addr: std::net::SocketAddr = app.url().trim_start_matches("http://").parse().unwrap();
+    for version in ["HTTP/1.1", "HTTP/1.0"] {
+        let answer = raw(
+            addr,
+            &format!(
+                "GET {BASE}/proxy/api/v1/pods {version}\r\nHost: k\r\nX-Kubernetes-Cluster: a\r\n\
+                 X-Request-Id: mine-1\r\nConnection: close\r\n\r\n"
+            ),
+        )
+        .await;
+        let (head, body) = answer.split_once("\r\n\r\n").expect(&answer);
+        assert!(head.starts_with(&format!("{version} 200 OK")), "{head}");
+        assert_eq!(body, "{}", "{answer}");
+        let lines: Vec<(String, &str)> = head
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let (n, v) = l.split_once(':').unwrap();
+                (n.to_ascii_lowercase(), v.trim())
+            })
+            .collect();
+        let all = |name: &str| -> Vec<&str> {
+            lines
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| *v)
+                .collect()
+        };
+        assert_eq!(all("date"), ["Mon, 30 Nov 2026 10:00:00 GMT"], "{head}");
+        assert_eq!(all("x-request-id"), ["mine-1"], "{head}");
+        assert_eq!(all("kubeplex-cluster"), ["config:a"], "{head}");
+        assert_eq!(all("content-type"), ["application/json"], "{head}");
+        assert_eq!(all("set-cookie"), ["a=1", "b=2"], "{head}");
+        assert_eq!(all("content-length"), ["2"], "{head}");
+        assert!(all("x-hop").is_empty(), "{head}");
+        assert!(all("keep-alive").is_empty(), "{head}");
+        // Only kubeplex's own `Connection`, once at most.
+        assert!(all("connection").len() <= 1, "{head}");
+        assert!(
+            !head.contains("X-Hop") && !head.contains("forged"),
+            "{head}"
+        );
+    }
+}

@@ -72,7 +72,7 @@ pub use self::{
     message::{ConnectionType, Message},
     payload::{BoxedPayloadStream, Payload},
     requests::{Request, RequestHead, RequestHeadType},
-    responses::{Response, ResponseBuilder, ResponseHead},
+    responses::{RawHeaders, Response, ResponseBuilder, ResponseHead},
     service::HttpService,
 };
 

@@ -49,6 +49,11 @@ pub(crate) trait MessageType: Sized {
 
     fn extra_headers(&self) -> Option<&HeaderMap>;
 
+    /// kubeplex patch: header lines written after the map's as they are.
+    fn raw_headers(&self) -> Option<&crate::RawHeaders> {
+        None
+    }
+
     fn camel_case(&self) -> bool {
         false
     }
@@ -239,6 +244,11 @@ pub(crate) trait MessageType: Sized {
             dst.advance_mut(pos);
         }
 
+        if let Some(raw) = self.raw_headers() {
+            dst.extend_from_slice(raw.as_bytes());
+            has_date |= raw.has_date();
+        }
+
         if !has_date {
             // optimized date header, write_date_header writes its own \r\n
             config.write_date_header(dst, camel_case);
@@ -284,6 +294,10 @@ impl MessageType for Response<()> {
 
     fn extra_headers(&self) -> Option<&HeaderMap> {
         None
+    }
+
+    fn raw_headers(&self) -> Option<&crate::RawHeaders> {
+        self.head().raw_headers()
     }
 
     fn camel_case(&self) -> bool {

@@ -340,6 +340,31 @@ fn prepare_response(
         res.headers_mut().append(key, value.clone());
     }
 
+    // kubeplex patch: header lines kept as they are become fields, by the same rules.
+    if let Some(raw) = head.raw_headers() {
+        for (name, value) in raw.lines() {
+            let (Ok(key), Ok(value)) = (
+                HeaderName::from_bytes(name),
+                HeaderValue::from_bytes(value),
+            ) else {
+                continue;
+            };
+            match key {
+                CONNECTION | TRANSFER_ENCODING | UPGRADE => continue,
+                CONTENT_LENGTH if skip_len => continue,
+                DATE => has_date = true,
+                ref hdr
+                    if hdr == HeaderName::from_static("keep-alive")
+                        || hdr == HeaderName::from_static("proxy-connection") =>
+                {
+                    continue
+                }
+                _ => {}
+            }
+            res.headers_mut().append(key, value);
+        }
+    }
+
     // set date header
     if !has_date {
         let mut bytes = BytesMut::with_capacity(29);

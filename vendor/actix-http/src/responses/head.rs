@@ -2,7 +2,13 @@
 
 use std::{cell::RefCell, ops};
 
-use crate::{header::HeaderMap, message::Flags, ConnectionType, StatusCode, Version};
+use bytes::Bytes;
+
+use crate::{
+    header::{HeaderMap, HeaderName, HeaderValue},
+    message::Flags,
+    ConnectionType, StatusCode, Version,
+};
 
 thread_local! {
     static RESPONSE_POOL: BoxedResponsePool = BoxedResponsePool::create();
@@ -15,6 +21,47 @@ pub struct ResponseHead {
     pub headers: HeaderMap,
     pub reason: Option<&'static str>,
     pub(crate) flags: Flags,
+    /// kubeplex patch: header lines written as they are after the map's.
+    pub(crate) raw: Option<RawHeaders>,
+}
+
+/// kubeplex patch: response header lines kept in their wire form (`name: value\r\n` each),
+/// written by the HTTP/1 encoder after the header map's lines, without a map entry for
+/// each: what a proxy relaying an HTTP/1.x answer's headers can hand on as it read them.
+/// HTTP/2 turns them into fields. The lines must be well formed (a token, `": "`, a valid
+/// value, CRLF) and must not be framing or connection headers, which the encoder writes.
+#[derive(Debug, Clone)]
+pub struct RawHeaders {
+    bytes: Bytes,
+    has_date: bool,
+}
+
+impl RawHeaders {
+    /// Header lines `bytes`; `has_date`: one of them is `Date` (the encoder then adds none).
+    pub fn new(bytes: Bytes, has_date: bool) -> RawHeaders {
+        RawHeaders { bytes, has_date }
+    }
+
+    /// The lines, as written.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Whether a line is `Date`.
+    pub fn has_date(&self) -> bool {
+        self.has_date
+    }
+
+    /// Each line as `(name, value)`.
+    pub fn lines(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.bytes
+            .split(|&b| b == b'\n')
+            .filter_map(|line| {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let colon = line.iter().position(|&b| b == b':')?;
+                Some((&line[..colon], line[colon + 1..].trim_ascii()))
+            })
+    }
 }
 
 impl ResponseHead {
@@ -27,6 +74,34 @@ impl ResponseHead {
             headers: HeaderMap::with_capacity(12),
             reason: None,
             flags: Flags::empty(),
+            raw: None,
+        }
+    }
+
+    /// kubeplex patch: header lines written after the map's ([`RawHeaders`]); `None`
+    /// removes them.
+    pub fn set_raw_headers(&mut self, raw: Option<RawHeaders>) {
+        self.raw = raw;
+    }
+
+    /// kubeplex patch: the header lines written after the map's.
+    pub fn raw_headers(&self) -> Option<&RawHeaders> {
+        self.raw.as_ref()
+    }
+
+    /// kubeplex patch: moves the raw header lines into the header map (after its own
+    /// entries), for code that reads or replaces headers by name.
+    pub fn raw_headers_into_map(&mut self) {
+        let Some(raw) = self.raw.take() else {
+            return;
+        };
+        for (name, value) in raw.lines() {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name),
+                HeaderValue::from_maybe_shared(raw.bytes.slice_ref(value)),
+            ) {
+                self.headers.append(n, v);
+            }
         }
     }
 
@@ -181,6 +256,7 @@ impl BoxedResponsePool {
             head.status = status;
             head.headers.clear();
             head.flags = Flags::empty();
+            head.raw = None;
             BoxedResponseHead { head: Some(head) }
         } else {
             BoxedResponseHead {
