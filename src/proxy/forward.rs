@@ -511,6 +511,21 @@ pub(crate) async fn send(
     if let Some((pool, head)) = prepared.direct.take() {
         return send_direct(req, pool, head, limits, dest).await;
     }
+    // The general path's state lives in its own allocation: the direct path's requests
+    // then carry (and the service stack boxes and moves) a future a fraction the size.
+    Box::pin(send_hyper(req, payload, limits, dest, kind, prepared, prepare)).await
+}
+
+/// [`send`] on hyper's client: `prepared` for it, `prepare` for the one retry.
+async fn send_hyper(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limits: &Limits,
+    dest: Dest<'_>,
+    kind: BodyKind,
+    prepared: Prepared,
+    mut prepare: impl FnMut(Via<'_>) -> Result<Prepared, Error>,
+) -> Result<HttpResponse, Error> {
     let up = prepared.up.clone();
     let mut p = Some(prepared);
     let idle = limits.body_idle;

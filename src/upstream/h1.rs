@@ -249,7 +249,9 @@ impl Pool {
             let reused = pooled.is_some();
             let io = match pooled.take() {
                 Some(io) => io,
-                None => crate::upstream::connect::tcp(&self.target)
+                // Boxed: a new connection is rare, and its state would otherwise be part
+                // of every request's future.
+                None => Box::pin(crate::upstream::connect::tcp(&self.target))
                     .await
                     .map_err(H1Error::Connect)?,
             };
