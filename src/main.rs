@@ -7,6 +7,12 @@ use kubeplex::telemetry::{self, LogFormat};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc (v3) as the allocator: a proxied request allocates and frees a few dozen
+/// small blocks, and glibc's malloc spent a tenth of the request's instructions on them
+/// (BENCHMARKS.md, issue 16).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "kubeplex",
