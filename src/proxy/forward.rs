@@ -513,7 +513,10 @@ pub(crate) async fn send(
     }
     // The general path's state lives in its own allocation: the direct path's requests
     // then carry (and the service stack boxes and moves) a future a fraction the size.
-    Box::pin(send_hyper(req, payload, limits, dest, kind, prepared, prepare)).await
+    Box::pin(send_hyper(
+        req, payload, limits, dest, kind, prepared, prepare,
+    ))
+    .await
 }
 
 /// [`send`] on hyper's client: `prepared` for it, `prepare` for the one retry.
