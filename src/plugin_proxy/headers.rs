@@ -52,24 +52,17 @@ pub(crate) fn user_token(
 }
 
 /// Whether the outgoing rules remove a (lowercase) response header: the Service's CORS
-/// headers and `Server` (see the module doc). Applied as the answer's headers are copied
-/// (`forward::Limits::response_rule`) and again by [`filter_response`].
+/// headers and `Server` (see the module doc). The rule the plugin route hands the
+/// forwarding and the tunnel (`forward::Limits::response_rule`, `upgrade::tunnel`): the
+/// Service's headers are dropped as they are copied.
 pub(crate) fn is_removed_response_header(n: &[u8]) -> bool {
     n.starts_with(b"access-control-allow-")
         || n == b"access-control-expose-headers"
         || n == b"server"
 }
 
-/// Applies the outgoing rules to a response's headers (see the module doc).
-pub(crate) fn filter_response(h: &mut HeaderMap) {
-    let removed: Vec<HeaderName> = h
-        .keys()
-        .filter(|n| is_removed_response_header(n.as_str().as_bytes()))
-        .cloned()
-        .collect();
-    for n in removed {
-        h.remove(n);
-    }
+/// Adds the sandbox headers of the outgoing rules to a response (see the module doc).
+pub(crate) fn sandbox(h: &mut HeaderMap) {
     let sandbox = HeaderValue::from_static("sandbox;");
     h.append(
         actix_web::http::header::CONTENT_SECURITY_POLICY,
@@ -87,18 +80,23 @@ mod tests {
 
     #[test]
     fn outgoing_rules() {
-        let mut h = HeaderMap::new();
-        for (n, v) in [
+        // A Service's answer copied by the rule the route hands the forwarding, then the
+        // sandbox headers.
+        let answer = [
             ("access-control-allow-origin", "*"),
             ("access-control-allow-credentials", "true"),
             ("access-control-expose-headers", "x"),
             ("access-control-max-age", "5"),
             ("server", "nginx"),
             ("content-type", "application/json"),
-        ] {
-            h.append(HeaderName::from_static(n), HeaderValue::from_static(v));
-        }
-        filter_response(&mut h);
+        ];
+        let mut h = HeaderMap::new();
+        crate::proxy::headers::copy_response_headers(
+            || answer.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+            &mut h,
+            is_removed_response_header,
+        );
+        sandbox(&mut h);
         let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         names.sort_unstable();
         assert_eq!(

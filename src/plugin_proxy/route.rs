@@ -11,7 +11,7 @@
 //! Neither has a deadline on the response (the console's proxy has none); connecting does.
 
 use super::error::RequestError;
-use super::headers::{filter_response, user_token};
+use super::headers::{is_removed_response_header, sandbox, user_token};
 use super::table::{direct_upstream, Entry, Route, Table};
 use super::PluginState;
 use crate::cluster::ClusterSpec;
@@ -40,7 +40,7 @@ pub(crate) async fn handle(
         .await
         .map_err(Error::from);
     let mut res = ctx.finish(&req, result);
-    filter_response(res.headers_mut());
+    sandbox(res.headers_mut());
     res
 }
 
@@ -230,13 +230,22 @@ async fn serve(
         alias: &entry.alias,
     };
     let res = if upgrade {
-        upgrade::tunnel(req, payload, prepare(Via::Tunnel)?, None, dest, proxy).await?
+        upgrade::tunnel(
+            req,
+            payload,
+            prepare(Via::Tunnel)?,
+            None,
+            dest,
+            is_removed_response_header,
+            proxy,
+        )
+        .await?
     } else {
         let limits = Limits {
             response_head: None,
             body_idle: settings.body_idle_timeout,
             metrics: proxy.metrics.clone(),
-            response_rule: super::headers::is_removed_response_header,
+            response_rule: is_removed_response_header,
         };
         forward::send(req, payload, &limits, dest, prepare).await?
     };

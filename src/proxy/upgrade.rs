@@ -71,6 +71,7 @@ pub(crate) async fn handle(
         p,
         Some(state.settings.response_head_timeout),
         dest,
+        headers::keep_all,
         state,
     )
     .await
@@ -104,13 +105,15 @@ pub(crate) fn check(req: &HttpRequest) -> Result<(), Error> {
 /// Opens the tunnel for a checked upgrade request prepared as `p` (URI, filtered headers
 /// with the credential, the worker's upstream) and pumps bytes both ways: what the proxy
 /// routes and the plugin proxy both use. `response_head` bounds the wait for the
-/// upstream's answer to the handshake (`None`: unbounded); errors name `dest`.
+/// upstream's answer to the handshake (`None`: unbounded); errors name `dest`; `rule` is
+/// the route's own rule for the answer's headers.
 pub(crate) async fn tunnel(
     req: &HttpRequest,
     payload: web::Payload,
     p: forward::Prepared,
     response_head: Option<std::time::Duration>,
     dest: Dest<'_>,
+    rule: headers::ResponseRule,
     state: &ProxyState,
 ) -> Result<HttpResponse, Error> {
     let up = p.up;
@@ -161,7 +164,7 @@ pub(crate) async fn tunnel(
         Ok(Ok(r)) => r,
     };
     if rhead.status != StatusCode::SWITCHING_PROTOCOLS {
-        return Ok(refused(rhead, framed));
+        return Ok(refused(rhead, framed, rule));
     }
 
     let mut res = HttpResponse::new(StatusCode::SWITCHING_PROTOCOLS);
@@ -173,7 +176,7 @@ pub(crate) async fn tunnel(
                 .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
         },
         res.headers_mut(),
-        headers::keep_all,
+        rule,
     );
     if let Some(v) = rhead.headers.get(header::UPGRADE) {
         res.headers_mut().insert(header::UPGRADE, v.clone());
@@ -285,9 +288,14 @@ fn open_error(dest: Dest<'_>, e: SendRequestError) -> Error {
     }
 }
 
-/// The upstream refused the upgrade: its status, headers and body, unchanged. A body
-/// without `Content-Length` or `Transfer-Encoding` runs until the upstream closes.
-fn refused(rhead: ResponseHead, framed: Framed<BoxedSocket, ClientCodec>) -> HttpResponse {
+/// The upstream refused the upgrade: its status, headers (by the route's `rule` too) and
+/// body, unchanged. A body without `Content-Length` or `Transfer-Encoding` runs until the
+/// upstream closes.
+fn refused(
+    rhead: ResponseHead,
+    framed: Framed<BoxedSocket, ClientCodec>,
+    rule: headers::ResponseRule,
+) -> HttpResponse {
     let mut res = HttpResponse::new(rhead.status);
     headers::copy_response_headers(
         || {
@@ -297,7 +305,7 @@ fn refused(rhead: ResponseHead, framed: Framed<BoxedSocket, ClientCodec>) -> Htt
                 .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
         },
         res.headers_mut(),
-        headers::keep_all,
+        rule,
     );
     let status = rhead.status;
     if status.is_informational()

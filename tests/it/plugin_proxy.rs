@@ -526,7 +526,8 @@ async fn unknown_plugins_and_aliases_are_404_and_paths_are_checked() {
 }
 
 /// A WebSocket echo Service over TLS: echoes text and binary, answers with the last
-/// subprotocol offered, records the handshake's headers.
+/// subprotocol offered (and a `Server` and CORS header of its own), records the
+/// handshake's headers.
 async fn wss_echo(cert: &Issued) -> (String, Arc<std::sync::Mutex<Vec<(String, String)>>>) {
     use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -558,6 +559,10 @@ async fn wss_echo(cert: &Issued) -> (String, Arc<std::sync::Mutex<Vec<(String, S
                         res.headers_mut()
                             .insert("sec-websocket-protocol", p.trim().parse().unwrap());
                     }
+                    res.headers_mut()
+                        .insert("server", "echo/1.0".parse().unwrap());
+                    res.headers_mut()
+                        .insert("access-control-allow-origin", "*".parse().unwrap());
                     Ok(res)
                 };
                 let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tls, callback).await else {
@@ -603,6 +608,10 @@ async fn a_websocket_is_tunnelled_to_the_service() {
     .unwrap();
     assert_eq!(res.status(), 101);
     assert_eq!(res.headers()["sec-websocket-protocol"], "v2.echo");
+    // The outgoing rules hold for the handshake's answer too.
+    assert!(res.headers().get("server").is_none());
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(res.headers()["content-security-policy"], "sandbox;");
     ws.send(Message::Text("hello".into())).await.unwrap();
     assert_eq!(
         ws.next().await.unwrap().unwrap(),
