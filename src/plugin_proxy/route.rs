@@ -216,14 +216,20 @@ async fn serve(
         .filter(|_| apiserver && !callers_own && spec.impersonate);
     let query = req.uri().query();
     let prepare = |via: Via<'_>| -> Result<Prepared, Error> {
-        let uri = up.target(&path, query)?;
-        Prepared::new(up.clone(), uri, via, caller.headers.len() + 2, |dst| {
-            forward::upstream_headers(&caller, &filter, authorization.as_ref(), dst)?;
-            if let Some(who) = impersonate {
-                crate::identity::impersonate(who, dst)?;
-            }
-            Ok(())
-        })
+        Prepared::new(
+            up.clone(),
+            &path,
+            query,
+            via,
+            caller.headers.len() + 2,
+            |dst| {
+                forward::upstream_headers(&caller, &filter, authorization.as_ref(), dst)?;
+                if let Some(who) = impersonate {
+                    crate::identity::impersonate(who, dst)?;
+                }
+                Ok(())
+            },
+        )
     };
     let dest = Dest::Plugin {
         plugin: &entry.plugin,

@@ -53,7 +53,8 @@ use tokio::time::Instant;
 pub(crate) struct Prepared {
     /// This worker's upstream for the chosen cluster.
     pub up: Rc<Upstream>,
-    /// origin + cluster path prefix + tail + query.
+    /// origin + cluster path prefix + tail + query; empty when `direct` holds the request
+    /// (its head has the path).
     pub uri: String,
     /// The headers to send, already in hyper's types (no `Host`: the client sets the
     /// cluster's); empty when `direct` holds them.
@@ -76,34 +77,32 @@ pub(crate) enum Via<'a> {
 }
 
 impl Prepared {
-    /// The request to `uri` on `up`, its headers written by `fill`: straight into the
-    /// direct path's request head when `via` allows it and the target has that path (no
-    /// header map is built), into hyper's map (room for `capacity` headers) otherwise.
+    /// The request for `tail` and `query` on `up`, its headers written by `fill`: straight
+    /// into the direct path's request head when `via` allows it and the target has that
+    /// path (no URI string or header map is built), into hyper's map (room for `capacity`
+    /// headers) with the absolute URI otherwise.
     pub(crate) fn new(
         up: Rc<Upstream>,
-        uri: String,
+        tail: &str,
+        query: Option<&str>,
         via: Via<'_>,
         capacity: usize,
         fill: impl FnOnce(&mut dyn HeaderSink) -> Result<(), Error>,
     ) -> Result<Prepared, Error> {
         if let (Via::Direct(method), Some(pool)) = (via, up.h1.as_ref()) {
-            let origin = up.target.origin.as_deref().map_or(0, str::len);
-            let path = uri
-                .get(origin..)
-                .filter(|s| s.starts_with('/'))
-                .unwrap_or("/");
             let mut head = pool
-                .request_head(method, path)
+                .request_head(method, &up.path(tail, query))
                 .ok_or_else(|| Error::bad_request("the request path is not a valid URI path"))?;
             fill(&mut head)?;
             let direct = Some((pool.clone(), head));
             return Ok(Prepared {
                 up,
-                uri,
+                uri: String::new(),
                 headers: http1::HeaderMap::new(),
                 direct,
             });
         }
+        let uri = up.target(tail, query)?;
         let mut headers = http1::HeaderMap::with_capacity(capacity);
         fill(&mut headers)?;
         Ok(Prepared {
@@ -182,7 +181,6 @@ pub(crate) fn prepare_for(
         state.auth.checks(),
         cluster.key.as_str(),
     )?;
-    let uri = up.target(tail, query)?;
     let filter = RequestFilter {
         keep_impersonate: cred.source.is_callers_own(),
         keep_upgrade: matches!(via, Via::Tunnel),
@@ -196,7 +194,7 @@ pub(crate) fn prepare_for(
         .identity
         .as_deref()
         .filter(|_| cluster.spec.impersonate && !cred.source.is_callers_own());
-    Prepared::new(up, uri, via, caller.headers.len() + 2, |dst| {
+    Prepared::new(up, tail, query, via, caller.headers.len() + 2, |dst| {
         upstream_headers(caller, &filter, cred.authorization.as_ref(), dst)?;
         if let Some(who) = impersonate {
             crate::identity::impersonate(who, dst)?;
@@ -895,8 +893,8 @@ mod tests {
     use actix_web::http::Method;
     use actix_web::test::TestRequest;
 
-    /// A prepared request to `url` (no TLS material: an `https` target has none to build).
-    /// `req` prepared for `url`, for the client `send` would choose.
+    /// `req` prepared for `url`, for the client `send` would choose (no TLS material: an
+    /// `https` target has none to build).
     fn prepared(req: &HttpRequest, url: &str) -> Prepared {
         let url = url::Url::parse(url).unwrap();
         let target = Arc::new(Target {
@@ -910,14 +908,13 @@ mod tests {
             handshake_timeout: std::time::Duration::from_secs(1),
         });
         let token = crate::upstream::credential::ServerToken::new(&Default::default());
-        let uri = format!("{}{}", target.origin.as_deref().unwrap(), req.uri());
         let up = Rc::new(client::for_target(target, token).unwrap());
         let via = if may_go_direct(req, &body_kind(req).unwrap()) {
             Via::Direct(req.method().as_str())
         } else {
             Via::Hyper
         };
-        Prepared::new(up, uri, via, 0, |dst| {
+        Prepared::new(up, req.path(), req.uri().query(), via, 0, |dst| {
             dst.put("accept", b"application/json", false);
             Ok(())
         })
@@ -941,7 +938,14 @@ mod tests {
             TestRequest::get().uri(&format!("{pods}?watch=false")),
             plain
         ));
-        // Watches and followed logs (open-ended), other methods, bodies, `Expect`: hyper.
+        // Watches and followed logs (open-ended), other methods, bodies, `Expect`: hyper,
+        // with the absolute URI.
+        let watch = TestRequest::get()
+            .uri(&format!("{pods}?watch=true"))
+            .to_http_request();
+        let p = prepared(&watch, plain);
+        assert!(p.direct.is_none());
+        assert_eq!(p.uri, format!("{plain}{pods}?watch=true"));
         assert!(!direct(
             TestRequest::get().uri(&format!("{pods}?watch=true")),
             plain

@@ -231,32 +231,34 @@ impl Upstream {
                     Error::bad_gateway(format!("{}: {e}", crate::redact::url(&self.target.url)))
                 }
             })?;
-        let prefix = &self.target.prefix;
-        let mut s = String::with_capacity(
-            origin.len() + prefix.len() + tail.len() + 2 + query.map_or(0, str::len),
-        );
+        let pieces = self.path(tail, query);
+        let mut s =
+            String::with_capacity(origin.len() + pieces.iter().map(|p| p.len()).sum::<usize>());
         s.push_str(origin);
-        join_into(&mut s, prefix, tail, query);
+        pieces.iter().for_each(|p| s.push_str(p));
         Ok(s)
+    }
+
+    /// The path and query a request for `tail` and `query` is sent with, in pieces to write
+    /// one after the other (the direct path writes them into its request head, no string
+    /// built): [`path_pieces`] with this target's prefix.
+    pub(crate) fn path<'a>(&'a self, tail: &'a str, query: Option<&'a str>) -> [&'a str; 4] {
+        path_pieces(&self.target.prefix, tail, query)
     }
 }
 
-/// Appends to `out` (which may already hold the origin) the cluster URL's own path prefix
-/// (no trailing slash, may be empty), the tail and the query: `/sub` + `/api/v1` =
-/// `/sub/api/v1`; an empty tail becomes `/` (or the prefix itself).
-fn join_into(out: &mut String, prefix: &str, tail: &str, query: Option<&str>) {
-    out.reserve(prefix.len() + tail.len() + 2 + query.map_or(0, str::len));
-    out.push_str(prefix);
-    if tail.is_empty() {
-        if prefix.is_empty() {
-            out.push('/');
-        }
+/// The cluster URL's own path prefix (no trailing slash, may be empty), the tail, and `?`
+/// with the query when there is one: `/sub` + `/api/v1` = `/sub/api/v1`; an empty tail
+/// becomes `/` (or the prefix itself).
+fn path_pieces<'a>(prefix: &'a str, tail: &'a str, query: Option<&'a str>) -> [&'a str; 4] {
+    let tail = if tail.is_empty() && prefix.is_empty() {
+        "/"
     } else {
-        out.push_str(tail);
-    }
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
+        tail
+    };
+    match query {
+        Some(q) => [prefix, tail, "?", q],
+        None => [prefix, tail, "", ""],
     }
 }
 
@@ -357,12 +359,10 @@ pub(crate) fn for_target(target: Arc<Target>, token: ServerToken) -> Result<Upst
 
 #[cfg(test)]
 mod tests {
-    use super::join_into;
+    use super::path_pieces;
 
     fn join(prefix: &str, tail: &str, query: Option<&str>) -> String {
-        let mut out = String::new();
-        join_into(&mut out, prefix, tail, query);
-        out
+        path_pieces(prefix, tail, query).concat()
     }
 
     #[test]

@@ -215,17 +215,19 @@ impl Pool {
         }))
     }
 
-    /// The head of a `method` request for `path` (path and query, checked as hyper's URI
-    /// parse would: no space, control character or non-ASCII byte) to this target: request
-    /// line and `Host`; the headers are put in as they are chosen.
-    pub(crate) fn request_head(&self, method: &str, path: &str) -> Option<RequestHead> {
-        if !path.bytes().all(|b| b.is_ascii_graphic()) {
+    /// The head of a `method` request for `path` (path and query in pieces, as
+    /// `Upstream::path` gives them; checked as hyper's URI parse would: no space, control
+    /// character or non-ASCII byte) to this target: request line and `Host`; the headers
+    /// are put in as they are chosen.
+    pub(crate) fn request_head(&self, method: &str, path: &[&str]) -> Option<RequestHead> {
+        if !path.iter().all(|p| p.bytes().all(|b| b.is_ascii_graphic())) {
             return None;
         }
-        let mut b = Vec::with_capacity(method.len() + path.len() + self.host.len() + 512);
+        let len: usize = path.iter().map(|p| p.len()).sum();
+        let mut b = Vec::with_capacity(method.len() + len + self.host.len() + 512);
         b.extend_from_slice(method.as_bytes());
         b.push(b' ');
-        b.extend_from_slice(path.as_bytes());
+        path.iter().for_each(|p| b.extend_from_slice(p.as_bytes()));
         b.extend_from_slice(b" HTTP/1.1\r\nhost: ");
         b.extend_from_slice(self.host.as_bytes());
         b.extend_from_slice(b"\r\n");
@@ -770,9 +772,11 @@ mod tests {
             handshake_timeout: Duration::from_secs(1),
         });
         let pool = Pool::for_target(&target).unwrap();
-        assert!(pool.request_head("GET", "/a b").is_none());
-        assert!(pool.request_head("GET", "/\u{e9}").is_none());
-        let mut h = pool.request_head("HEAD", "/sub/api?x=1").unwrap();
+        assert!(pool.request_head("GET", &["/sub", "/a b"]).is_none());
+        assert!(pool.request_head("GET", &["/\u{e9}"]).is_none());
+        let mut h = pool
+            .request_head("HEAD", &["/sub", "/api", "?", "x=1"])
+            .unwrap();
         assert!(h.bodyless);
         h.put("accept", b"application/json", false);
         h.put("authorization", b"Bearer t", true);
