@@ -24,19 +24,14 @@
 //! Run: `cargo bench --bench identity` (optional env: `SECONDS=3`, `CONNECTIONS=32`,
 //! `ROUNDS=15`, `FRESH=20000`).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::{env, Kubeplex};
 
 /// The upstream's answer body: a Service list of about 1.2 KB.
 fn body() -> String {
@@ -98,81 +93,10 @@ fn start_upstream() -> std::net::SocketAddr {
     rx.recv().unwrap()
 }
 
-/// A `kubeplex` child process with a config file; its address and pid.
-struct Kubeplex {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Kubeplex {
-    fn start(yaml: &str) -> Kubeplex {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("kubeplex.yaml");
-        std::fs::write(&cfg, yaml).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kubeplex"))
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--log-format")
-            .arg("json")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start kubeplex");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            // Keep draining (audit lines) so the child never blocks on a full pipe.
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(t) = &tx {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                        if let Some(a) = v["fields"]["addr"].as_str() {
-                            let _ = t.send(a.to_string());
-                            tx = None;
-                        }
-                    }
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("kubeplex reports its address");
-        Kubeplex {
-            child,
-            addr,
-            _dir: dir,
-        }
-    }
-
-    /// utime + stime so far, in seconds.
-    fn cpu(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // After the command: state is field 3, utime field 14, stime field 15.
-        let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-        ticks / clock_ticks()
-    }
-}
-
-impl Drop for Kubeplex {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
+/// kubeplex serving `yaml` at the default log level (an audit line per request), as the
+/// proxy's own benchmark runs it.
+fn start(yaml: String) -> Kubeplex {
+    Kubeplex::start_logging(&["serve"], Some(yaml), "addr", None)
 }
 
 /// kubeplex's config: one cluster `bench` at the upstream (a service-account token), and
@@ -342,8 +266,8 @@ fn main() {
     let token = sign(0);
 
     let upstream = start_upstream();
-    let none = Kubeplex::start(&config(upstream, "    mode: none\n"));
-    let jwt = Kubeplex::start(&config(
+    let none = start(config(upstream, "    mode: none\n"));
+    let jwt = start(config(
         upstream,
         &format!("    mode: jwt\n    jwks: {jwks}\n{POLICY}"),
     ));

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 /// mimalloc (v3) as the allocator: a proxied request allocates and frees a few dozen
 /// small blocks, and glibc's malloc spent a tenth of the request's instructions on them
-/// (BENCHMARKS.md, issue 16).
+/// (BENCHMARKS.md, issue 16). It commits its arenas as they are used: `.cargo/config.toml`
+/// sets that default for its C build (its options cannot be set from `main`: the runtime
+/// has allocated by then).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -65,10 +65,22 @@ pub struct Kubeplex {
 }
 
 impl Kubeplex {
-    /// Starts `kubeplex <args>` (with `--config` and `config` written to a file, if any) and
-    /// waits for the log line carrying its address in field `field`. Log lines above INFO
-    /// are echoed to stderr; the rest are read and dropped.
+    /// Starts `kubeplex <args>` (with `--config` and `config` written to a file, if any) at
+    /// `RUST_LOG=warn,kubeplex=info` (no audit lines) and waits for the log line carrying
+    /// its address in field `field`. Log lines above INFO are echoed to stderr; the rest are
+    /// read and dropped.
     pub fn start(args: &[&str], config: Option<String>, field: &'static str) -> Kubeplex {
+        Self::start_logging(args, config, field, Some("warn,kubeplex=info"))
+    }
+
+    /// [`Kubeplex::start`] with `RUST_LOG` set to `rust_log`, or unset (the default level:
+    /// an audit line per request) for `None`.
+    pub fn start_logging(
+        args: &[&str],
+        config: Option<String>,
+        field: &'static str,
+        rust_log: Option<&str>,
+    ) -> Kubeplex {
         use std::io::{BufRead, BufReader};
         let bin =
             std::env::var("KUBEPLEX_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kubeplex").into());
@@ -79,10 +91,13 @@ impl Kubeplex {
             std::fs::write(&cfg, yaml).unwrap();
             cmd.arg("--config").arg(cfg);
         }
+        match rust_log {
+            Some(filter) => cmd.env("RUST_LOG", filter),
+            None => cmd.env_remove("RUST_LOG"),
+        };
         let mut child = cmd
             .args(args)
             .args(["--log-format", "json"])
-            .env("RUST_LOG", "warn,kubeplex=info")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -126,6 +141,16 @@ impl Kubeplex {
             .map_or(0, |kb| kb * 1024)
     }
 
+    /// Its CPU time so far (utime + stime), in seconds.
+    pub fn cpu(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // After the command: state is field 3, utime field 14, stime field 15.
+        let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+        ticks / clock_ticks()
+    }
+
     /// Resets `VmHWM` to the current RSS.
     pub fn reset_peak(&self) {
         std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").unwrap();
@@ -137,6 +162,17 @@ impl Drop for Kubeplex {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 if it cannot say).
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 /// Simulated clusters `{prefix}000`, `{prefix}001`, … seeded with `seeds`, in their own
