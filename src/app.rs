@@ -194,6 +194,8 @@ pub async fn build_reloading(
             .default_service(web::to(crate::proxy::no_route))
     })
     .disable_signals()
+    // Each client connection keeps a spare response-head timer for its requests.
+    .on_connect(|_, ext| crate::proxy::deadline::install(ext))
     // Each write goes out at once: a small one (a watch event, the end of a response) is not
     // held back by Nagle's algorithm until the client's delayed ACK (up to 40 ms on Linux).
     .tcp_nodelay(true);

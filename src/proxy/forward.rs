@@ -28,6 +28,7 @@
 use crate::cluster::{Choice, Registry};
 use crate::identity::Identity;
 use crate::ops::metrics::UpstreamKind;
+use crate::proxy::deadline;
 use crate::proxy::headers::{self, RequestFilter};
 use crate::proxy::ProxyState;
 use crate::status::Error;
@@ -588,7 +589,7 @@ async fn send_hyper(
                 }
             });
         }
-        let r = within_head_timeout(up.http.request(upstream_req), limits, dest, last).await?;
+        let r = within_head_timeout(req, up.http.request(upstream_req), limits, dest, last).await?;
         match r {
             Err(e) if attempt == 0 && retryable(method, &kind) && closed_before_answer(&e) => {
                 tracing::debug!(to = %dest, "pooled connection closed by the upstream; retrying once");
@@ -617,8 +618,10 @@ async fn send_hyper(
 }
 
 /// Waits for `send` (a request's answer head) within `limits.response_head`, counted from
-/// `last()` (when the last request body chunk went out).
+/// `last()` (when the last request body chunk went out), on the timer `req`'s connection
+/// keeps for it ([`deadline`]).
 async fn within_head_timeout<F: std::future::Future>(
+    req: &HttpRequest,
     send: F,
     limits: &Limits,
     dest: Dest<'_>,
@@ -628,12 +631,14 @@ async fn within_head_timeout<F: std::future::Future>(
     let Some(timeout) = limits.response_head else {
         return Ok(send.await);
     };
+    let mut timer = deadline::Deadline::at(req, last() + timeout);
     loop {
-        let deadline = last() + timeout;
         tokio::select! {
+            biased;
             r = &mut send => return Ok(r),
-            _ = tokio::time::sleep_until(deadline) => {
-                if last() + timeout <= Instant::now() {
+            () = &mut timer => {
+                let at = last() + timeout;
+                if at <= Instant::now() {
                     if let Dest::Cluster(k) = dest {
                         limits.metrics.upstream_error(k, UpstreamKind::Timeout);
                     }
@@ -642,6 +647,7 @@ async fn within_head_timeout<F: std::future::Future>(
                         humantime::format_duration(timeout)
                     )));
                 }
+                timer.reset(at);
             }
         }
     }
@@ -675,7 +681,7 @@ async fn send_direct(
     use crate::upstream::h1::Body;
     let start = Instant::now();
     let send = pool.send(head);
-    let (head, body) = within_head_timeout(send, limits, dest, || start)
+    let (head, body) = within_head_timeout(req, send, limits, dest, || start)
         .await?
         .map_err(|e| {
             let (kind, err) = direct_error(dest, &e);

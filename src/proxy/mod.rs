@@ -1,6 +1,7 @@
 //! The proxy routes (SPEC §1): choose a cluster ([`choose`]), check the path ([`path`]),
 //! filter headers ([`headers`]), apply the credential ([`crate::upstream::credential`]),
-//! forward streamed ([`forward`]) or hand an upgrade to [`upgrade`].
+//! forward streamed ([`forward`], within the response-head [`deadline`]) or hand an upgrade
+//! to [`upgrade`].
 //!
 //! Every proxied response carries `Kubeplex-Cluster: <key>` (once a cluster is chosen), the
 //! ambiguity `Warning` when the name matched several clusters, and `X-Request-Id` (the
@@ -9,6 +10,7 @@
 //! path without query, status, bytes, duration.
 
 pub(crate) mod choose;
+pub(crate) mod deadline;
 pub(crate) mod forward;
 pub(crate) mod headers;
 pub(crate) mod path;

@@ -558,6 +558,71 @@ async fn no_answer_is_504_after_the_response_head_timeout() {
 }
 
 #[actix_web::test]
+async fn a_timed_out_request_leaves_the_next_on_its_connection_its_whole_deadline() {
+    // One client connection: a request to a cluster that never answers (504), then
+    // requests to one that does. The connection keeps its response-head timer between
+    // requests: the timer that fired for the 504 must not end the next request at once.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent = listener.local_addr().unwrap();
+    actix_web::rt::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let up = Upstream::ok().await;
+    let mut s = settings(vec![
+        cluster("silent", &format!("http://{silent}")),
+        cluster("ok", &up.url),
+    ]);
+    s.server.response_head_timeout = Duration::from_millis(300);
+    let app = spawn_app(s).await;
+    let addr: std::net::SocketAddr = app.url().trim_start_matches("http://").parse().unwrap();
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for (cluster, status) in [("ok", 200), ("silent", 504), ("ok", 200), ("ok", 200)] {
+        let head = format!(
+            "GET {BASE}/proxy/api/v1/pods HTTP/1.1\r\nHost: k\r\nX-Kubernetes-Cluster: {cluster}\r\n\r\n"
+        );
+        let answer = exchange(&mut conn, &head).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{cluster}: {answer}"
+        );
+    }
+}
+
+/// Writes `head` on `conn` and reads one answer with a `Content-Length` body.
+async fn exchange(conn: &mut tokio::net::TcpStream, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    loop {
+        let mut chunk = [0u8; 4096];
+        let n = conn.read(&mut chunk).await.unwrap();
+        assert!(
+            n > 0,
+            "connection closed: {}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some((h, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = h
+                .lines()
+                .find_map(|l| {
+                    let (n, v) = l.split_once(':')?;
+                    n.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().unwrap())
+                })
+                .expect(h);
+            if body.len() >= len {
+                return text.into_owned();
+            }
+        }
+    }
+}
+
+#[actix_web::test]
 async fn unsafe_paths_are_400_and_nothing_is_sent() {
     let up = Upstream::ok().await;
     let app = spawn_app_for(&up).await;
