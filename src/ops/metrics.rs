@@ -614,9 +614,11 @@ impl Series {
         counter.inc();
     }
 
-    /// The whole request took from `start` until now.
-    pub(crate) fn finished(&self, start: Instant) {
-        self.0.duration.observe(start.elapsed().as_secs_f64());
+    /// The whole request took from `start` until `end`.
+    pub(crate) fn finished(&self, start: Instant, end: Instant) {
+        self.0
+            .duration
+            .observe(end.saturating_duration_since(start).as_secs_f64());
     }
 }
 
@@ -626,7 +628,8 @@ impl Series {
 pub(crate) struct Observation {
     series: Series,
     start: Instant,
-    open_ended: bool,
+    /// The duration is still to be observed (not open-ended, not yet recorded).
+    timed: bool,
     bytes_out: Counter,
     _watch: Option<OpenGuard>,
 }
@@ -648,7 +651,7 @@ impl Observation {
         Observation {
             series,
             start,
-            open_ended: open_ended || watch,
+            timed: !(open_ended || watch),
             bytes_out: metrics.bytes_out().clone(),
             _watch: watch.then(|| metrics.watch_opened(route)),
         }
@@ -658,12 +661,20 @@ impl Observation {
     pub(crate) fn sent(&self, n: usize) {
         self.bytes_out.inc_by(n as u64);
     }
+
+    /// The response ended at `end` (read by the caller, who needs the time too): records
+    /// its duration now rather than when the observation is dropped.
+    pub(crate) fn ended(&mut self, end: Instant) {
+        if std::mem::take(&mut self.timed) {
+            self.series.finished(self.start, end);
+        }
+    }
 }
 
 impl Drop for Observation {
     fn drop(&mut self) {
-        if !self.open_ended {
-            self.series.finished(self.start);
+        if self.timed {
+            self.series.finished(self.start, Instant::now());
         }
     }
 }
@@ -765,7 +776,8 @@ mod tests {
         let s = m.series(Route::Clusters, Some(&key));
         s.responded(&Method::GET, 200, Instant::now());
         s.responded(&Method::from_bytes(b"BREW").unwrap(), 502, Instant::now());
-        s.finished(Instant::now());
+        let start = Instant::now();
+        s.finished(start, start);
         m.upstream_error(key.as_str(), UpstreamKind::Tls);
         m.cluster_up(&key, true);
         m.set_source(Source::AggregateCache, || (3, 4));

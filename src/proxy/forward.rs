@@ -680,7 +680,7 @@ async fn send_direct(
 ) -> Result<HttpResponse, Error> {
     use crate::upstream::h1::Body;
     let start = Instant::now();
-    let send = pool.send(head);
+    let send = pool.send(head, start.into_std());
     let (head, body) = within_head_timeout(req, send, limits, dest, || start)
         .await?
         .map_err(|e| {

@@ -503,16 +503,22 @@ impl Audit {
 
 impl Drop for Audit {
     fn drop(&mut self) {
+        // One clock read for the metrics' duration, the audit line's and its timestamp.
+        let end = Instant::now();
+        if let Some(obs) = &mut self.obs {
+            obs.ended(end);
+        }
         if !tracing::enabled!(target: "kubeplex::audit", tracing::Level::INFO) {
             return;
         }
         // To the microsecond (formatted without a float in the human line).
-        let micros = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let micros = u64::try_from(end.saturating_duration_since(self.start).as_micros())
+            .unwrap_or(u64::MAX);
         let duration_ms = micros as f64 / 1000.0;
         // Built directly when the log is the human format (the same bytes, at half the
         // cost: this line is written for every request); through `tracing` otherwise.
         if let Some((mut line, to)) =
-            crate::telemetry::line(&tracing::Level::INFO, "kubeplex::audit", "proxied")
+            crate::telemetry::line_at(&tracing::Level::INFO, "kubeplex::audit", "proxied", end)
         {
             let who = crate::identity::of(&self.req);
             line.str("request_id", self.request_id.to_str().unwrap_or(""));

@@ -20,7 +20,7 @@
 
 use std::cell::RefCell;
 use std::fmt::{self, Write};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -134,12 +134,39 @@ thread_local! {
     static LINE: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
 }
 
+thread_local! {
+    /// A reading of both clocks on this thread, at most a second old: lines stamped with a
+    /// monotonic instant take their wall-clock time from it.
+    static ANCHOR: std::cell::Cell<Option<(Instant, SystemTime)>> = const { std::cell::Cell::new(None) };
+}
+
+/// The wall-clock time at `now`: the anchor's wall-clock time plus the monotonic time since,
+/// the wall clock read again once the anchor is a second old (so a wall-clock step shows
+/// within a second; in between the lines are monotonic). Saves the second clock read of a
+/// caller that has read the monotonic clock already.
+fn wall_clock(now: Instant) -> SystemTime {
+    ANCHOR.with(|a| match a.get() {
+        Some((at, wall)) if now >= at && now - at < Duration::from_secs(1) => wall + (now - at),
+        _ => {
+            let wall = SystemTime::now();
+            a.set(Some((now, wall)));
+            wall
+        }
+    })
+}
+
 impl Line {
     /// A line of `level` from `target` with `message`, stamped now.
     pub fn new(level: &Level, target: &str, message: &str) -> Line {
+        Line::at(level, target, message, Instant::now())
+    }
+
+    /// A line of `level` from `target` with `message`, stamped with the wall-clock time at
+    /// `now`.
+    pub fn at(level: &Level, target: &str, message: &str, now: Instant) -> Line {
         let mut buf = LINE.take();
         buf.clear();
-        let _ = timestamp(&mut buf, SystemTime::now());
+        let _ = timestamp(&mut buf, wall_clock(now));
         buf.push_str(self::level(level));
         buf.push_str(target);
         buf.push_str(": ");
@@ -460,6 +487,20 @@ mod tests {
             tracing::trace!(r#type = "raw", "raw identifier");
         });
         assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn wall_clock_follows_the_monotonic_clock_and_is_read_again_each_second() {
+        // A fresh test thread: no anchor yet, so `t0` becomes it.
+        let t0 = Instant::now();
+        let w0 = wall_clock(t0);
+        let half = wall_clock(t0 + Duration::from_millis(500));
+        assert_eq!(half.duration_since(w0).unwrap(), Duration::from_millis(500));
+        // A second past the anchor: the wall clock is read again (it has not moved a second
+        // and a half since `w0`).
+        let later = wall_clock(t0 + Duration::from_millis(1500));
+        assert!(later < w0 + Duration::from_millis(1500));
+        assert!(later >= w0);
     }
 
     #[test]

@@ -26,21 +26,22 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where [`line`]s go: the global subscriber's writer, when it writes [`format::Human`].
+/// Where [`line_at`]s go: the global subscriber's writer, when it writes [`format::Human`].
 static DIRECT: std::sync::OnceLock<writer::LineWriter> = std::sync::OnceLock::new();
 
-/// A line to build directly ([`format::Line`]) and the writer it goes to, when the global
-/// subscriber writes the human format without colours; `None` otherwise (then log through
-/// `tracing`). The caller checks first that its target and level are enabled
-/// (`tracing::enabled!`).
-pub fn line(
+/// A line to build directly ([`format::Line`]), stamped with the wall-clock time at `now`,
+/// and the writer it goes to, when the global subscriber writes the human format without
+/// colours; `None` otherwise (then log through `tracing`). The caller checks first that its
+/// target and level are enabled (`tracing::enabled!`).
+pub fn line_at(
     level: &tracing::Level,
     target: &str,
     message: &str,
+    now: std::time::Instant,
 ) -> Option<(format::Line, &'static writer::LineWriter)> {
     DIRECT
         .get()
-        .map(|w| (format::Line::new(level, target, message), w))
+        .map(|w| (format::Line::at(level, target, message, now), w))
 }
 
 /// Installs the global subscriber. Keep the guard until exit: dropping it writes out the

@@ -240,13 +240,17 @@ impl Pool {
     /// Sends `head` (a `GET` or `HEAD` without a body, from [`Pool::request_head`]) and
     /// reads the answer's head; a pooled connection that fails before any answer gets the
     /// request once more on a new connection.
-    pub(crate) async fn send(self: &Rc<Self>, head: RequestHead) -> Result<(Head, Body), H1Error> {
+    pub(crate) async fn send(
+        self: &Rc<Self>,
+        head: RequestHead,
+        now: Instant,
+    ) -> Result<(Head, Body), H1Error> {
         let RequestHead {
             mut bytes,
             bodyless,
         } = head;
         bytes.extend_from_slice(b"\r\n");
-        let mut pooled = self.checkout();
+        let mut pooled = self.checkout(now);
         loop {
             let reused = pooled.is_some();
             let io = match pooled.take() {
@@ -338,11 +342,12 @@ impl Pool {
         Ok((head, body))
     }
 
-    /// A pooled connection that still looks open, if any.
-    fn checkout(&self) -> Option<TcpStream> {
+    /// A pooled connection that still looks open and has not been idle too long at `now`
+    /// (the request's start, which the caller read), if any.
+    fn checkout(&self, now: Instant) -> Option<TcpStream> {
         let mut idle = self.idle.borrow_mut();
         while let Some(c) = idle.pop() {
-            if c.since.elapsed() < IDLE_TIMEOUT && still_open(&c.io, None) {
+            if now.saturating_duration_since(c.since) < IDLE_TIMEOUT && still_open(&c.io, None) {
                 return Some(c.io);
             }
         }
