@@ -589,7 +589,8 @@ async fn send_hyper(
                 }
             });
         }
-        let r = within_head_timeout(req, up.http.request(upstream_req), limits, dest, last).await?;
+        let send = std::pin::pin!(up.http.request(upstream_req));
+        let r = within_head_timeout(req, send, limits, dest, last).await?;
         match r {
             Err(e) if attempt == 0 && retryable(method, &kind) && closed_before_answer(&e) => {
                 tracing::debug!(to = %dest, "pooled connection closed by the upstream; retrying once");
@@ -620,14 +621,17 @@ async fn send_hyper(
 /// Waits for `send` (a request's answer head) within `limits.response_head`, counted from
 /// `last()` (when the last request body chunk went out), on the timer `req`'s connection
 /// keeps for it ([`deadline`]).
+///
+/// `send` is pinned by the caller: taken by value, it would be stored twice in this
+/// function's future (as the argument and as the pinned local), and every request's future
+/// carries it.
 async fn within_head_timeout<F: std::future::Future>(
     req: &HttpRequest,
-    send: F,
+    mut send: Pin<&mut F>,
     limits: &Limits,
     dest: Dest<'_>,
     last: impl Fn() -> Instant,
 ) -> Result<F::Output, Error> {
-    let mut send = std::pin::pin!(send);
     let Some(timeout) = limits.response_head else {
         return Ok(send.await);
     };
@@ -680,7 +684,7 @@ async fn send_direct(
 ) -> Result<HttpResponse, Error> {
     use crate::upstream::h1::Body;
     let start = Instant::now();
-    let send = pool.send(head, start.into_std());
+    let send = std::pin::pin!(pool.send(head, start.into_std()));
     let (head, body) = within_head_timeout(req, send, limits, dest, || start)
         .await?
         .map_err(|e| {
