@@ -186,8 +186,9 @@ impl Authenticator {
         if matches!(result, Err(KeyMiss::Unknown)) {
             if let Some(jwks) = &self.jwks {
                 // A key the JWKS did not have last time, or no fetch yet: fetch again
-                // (at most every 30s), then try once more.
-                if jwks.refresh().await {
+                // (at most every 30s), then try once more. Boxed: a fetch is rare, and
+                // its state would otherwise be part of every request's future.
+                if Box::pin(jwks.refresh()).await {
                     result = self.verify_with_keys(token, &header);
                 }
             }

@@ -500,6 +500,33 @@ pub(crate) async fn send(
     dest: Dest<'_>,
     mut prepare: impl FnMut(Via<'_>) -> Result<Prepared, Error>,
 ) -> Result<HttpResponse, Error> {
+    // Decided in a function of its own: none of the preparation's state is part of this
+    // future, which the direct path's requests carry (and the service stack boxes and
+    // moves).
+    match plan(req, &mut prepare)? {
+        Plan::Direct(pool, head) => send_direct(req, pool, head, limits, dest).await,
+        // The general path's state lives in its own allocation.
+        Plan::Hyper(kind, prepared) => {
+            Box::pin(send_hyper(
+                req, payload, limits, dest, kind, *prepared, prepare,
+            ))
+            .await
+        }
+    }
+}
+
+/// Which client [`send`] uses, with the request prepared for it.
+enum Plan {
+    /// The direct HTTP/1.1 path: the target's pool and the request head.
+    Direct(Rc<h1::Pool>, h1::RequestHead),
+    /// hyper's client (boxed: the direct path's plans stay small).
+    Hyper(BodyKind, Box<Prepared>),
+}
+
+fn plan(
+    req: &HttpRequest,
+    prepare: &mut impl FnMut(Via<'_>) -> Result<Prepared, Error>,
+) -> Result<Plan, Error> {
     let kind = body_kind(req)?;
     let via = if may_go_direct(req, &kind) {
         Via::Direct(req.method().as_str())
@@ -507,15 +534,10 @@ pub(crate) async fn send(
         Via::Hyper
     };
     let mut prepared = prepare(via)?;
-    if let Some((pool, head)) = prepared.direct.take() {
-        return send_direct(req, pool, head, limits, dest).await;
-    }
-    // The general path's state lives in its own allocation: the direct path's requests
-    // then carry (and the service stack boxes and moves) a future a fraction the size.
-    Box::pin(send_hyper(
-        req, payload, limits, dest, kind, prepared, prepare,
-    ))
-    .await
+    Ok(match prepared.direct.take() {
+        Some((pool, head)) => Plan::Direct(pool, head),
+        None => Plan::Hyper(kind, Box::new(prepared)),
+    })
 }
 
 /// [`send`] on hyper's client: `prepared` for it, `prepare` for the one retry.
