@@ -536,9 +536,8 @@ async fn connection_refused_is_502_naming_the_key() {
     assert!(!msg.contains("secret-query"), "{msg}");
 }
 
-#[actix_web::test]
-async fn no_answer_is_504_after_the_response_head_timeout() {
-    // Accepts connections and never answers.
+/// An upstream that accepts connections and never answers.
+async fn silent_upstream() -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     actix_web::rt::spawn(async move {
@@ -547,6 +546,12 @@ async fn no_answer_is_504_after_the_response_head_timeout() {
             held.push(s);
         }
     });
+    addr
+}
+
+#[actix_web::test]
+async fn no_answer_is_504_after_the_response_head_timeout() {
+    let addr = silent_upstream().await;
     let mut s = settings(vec![cluster("slow", &format!("http://{addr}"))]);
     s.server.response_head_timeout = Duration::from_millis(300);
     let app = spawn_app(s).await;
@@ -562,14 +567,7 @@ async fn a_timed_out_request_leaves_the_next_on_its_connection_its_whole_deadlin
     // One client connection: a request to a cluster that never answers (504), then
     // requests to one that does. The connection keeps its response-head timer between
     // requests: the timer that fired for the 504 must not end the next request at once.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent = listener.local_addr().unwrap();
-    actix_web::rt::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = listener.accept().await {
-            held.push(s);
-        }
-    });
+    let silent = silent_upstream().await;
     let up = Upstream::ok().await;
     let mut s = settings(vec![
         cluster("silent", &format!("http://{silent}")),
