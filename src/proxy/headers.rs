@@ -254,11 +254,7 @@ pub(crate) fn copy_response_headers_with<'a, I>(
 ) where
     I: Iterator<Item = (&'a [u8], &'a [u8])>,
 {
-    let named = connection_names(src().filter(|(n, _)| *n == b"connection").map(|(_, v)| v));
-    for (n, v) in src() {
-        if !is_relayed_response_header(n, &named, rule) {
-            continue;
-        }
+    for (n, v) in relayed(src, rule) {
         // Every source hands names in lowercase (hyper's and actix's maps, the direct path's
         // parser): no case mapping needed.
         if let (Ok(n), Some(v)) = (HeaderName::from_lowercase(n), value(v)) {
@@ -274,14 +270,10 @@ pub(crate) fn raw_response_headers<'a, I>(src: impl Fn() -> I, rule: ResponseRul
 where
     I: Iterator<Item = (&'a [u8], &'a [u8])>,
 {
-    let named = connection_names(src().filter(|(n, _)| *n == b"connection").map(|(_, v)| v));
     let size = src().map(|(n, v)| n.len() + v.len() + 4).sum();
     let mut out = bytes::BytesMut::with_capacity(size);
     let mut has_date = false;
-    for (n, v) in src() {
-        if !is_relayed_response_header(n, &named, rule) {
-            continue;
-        }
+    for (n, v) in relayed(src, rule) {
         has_date |= n == b"date";
         out.extend_from_slice(n);
         out.extend_from_slice(b": ");
@@ -289,6 +281,20 @@ where
         out.extend_from_slice(b"\r\n");
     }
     RawHeaders::new(out.freeze(), has_date)
+}
+
+/// The answer's headers that reach the client, in order (the rule of
+/// [`copy_response_headers`]); `src` is read twice: for the `Connection` names, then to
+/// filter.
+fn relayed<'a, I>(
+    src: impl Fn() -> I,
+    rule: ResponseRule,
+) -> impl Iterator<Item = (&'a [u8], &'a [u8])>
+where
+    I: Iterator<Item = (&'a [u8], &'a [u8])>,
+{
+    let named = connection_names(src().filter(|(n, _)| *n == b"connection").map(|(_, v)| v));
+    src().filter(move |(n, _)| is_relayed_response_header(n, &named, rule))
 }
 
 /// Whether an answer's header `name` (lowercase) reaches the client: see

@@ -156,11 +156,6 @@ fn wall_clock(now: Instant) -> SystemTime {
 }
 
 impl Line {
-    /// A line of `level` from `target` with `message`, stamped now.
-    pub fn new(level: &Level, target: &str, message: &str) -> Line {
-        Line::at(level, target, message, Instant::now())
-    }
-
     /// A line of `level` from `target` with `message`, stamped with the wall-clock time at
     /// `now`.
     pub fn at(level: &Level, target: &str, message: &str, now: Instant) -> Line {
@@ -579,7 +574,7 @@ mod tests {
                 "proxied"
             );
         });
-        let mut line = Line::new(&Level::INFO, "kubeplex::audit", "proxied");
+        let mut line = Line::at(&Level::INFO, "kubeplex::audit", "proxied", Instant::now());
         line.str("request_id", "4709c11a");
         line.display("subject", "-");
         line.str("cluster", "config:a \"q\" \\ b");
@@ -595,7 +590,7 @@ mod tests {
         line.finish(|b| direct = String::from_utf8(b.to_vec()).unwrap());
         let direct = direct.split_once('Z').unwrap().1.to_string();
         assert_eq!(direct, via_tracing);
-        let mut zero = Line::new(&Level::INFO, "t", "m");
+        let mut zero = Line::at(&Level::INFO, "t", "m", Instant::now());
         zero.u64("n", 0);
         zero.u64("max", u64::MAX);
         let mut out = String::new();
@@ -618,7 +613,7 @@ mod tests {
             cases.push(x % 10_000_000_000);
         }
         for micros in cases {
-            let mut line = Line::new(&Level::INFO, "t", "m");
+            let mut line = Line::at(&Level::INFO, "t", "m", Instant::now());
             line.millis("d", micros);
             let mut out = String::new();
             line.finish(|b| out = String::from_utf8(b.to_vec()).unwrap());
