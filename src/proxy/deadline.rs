@@ -37,7 +37,11 @@ pub(crate) struct Deadline<'a> {
 impl<'a> Deadline<'a> {
     /// A timer for `req` that ends at `at`.
     pub(crate) fn at(req: &'a HttpRequest, at: Instant) -> Self {
-        let home = req.conn_data::<Spare>();
+        Deadline::with(req.conn_data::<Spare>(), at)
+    }
+
+    /// A timer that ends at `at`: `home`'s spare when it has one, given back when dropped.
+    fn with(home: Option<&'a Spare>, at: Instant) -> Self {
         let sleep = match home.and_then(|s| s.0.borrow_mut().take()) {
             Some(mut sleep) => {
                 sleep.as_mut().reset(at);
@@ -77,5 +81,30 @@ impl Drop for Deadline<'_> {
                 *spare = Some(sleep);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[actix_web::test]
+    async fn a_spare_that_fired_is_moved_to_the_next_deadline_and_given_back() {
+        let home = Spare::default();
+        // A deadline already past: it fires, and its timer goes back to the connection.
+        Deadline::with(Some(&home), Instant::now()).await;
+        assert!(home.0.borrow().is_some(), "given back");
+        // The next request's deadline is a minute away: the spare (fired) must wait again.
+        let mut next = Deadline::with(Some(&home), Instant::now() + Duration::from_secs(60));
+        assert!(home.0.borrow().is_none(), "taken");
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(Pin::new(&mut next).poll(&mut cx).is_pending());
+        // Moved again to a past deadline, it fires.
+        next.reset(Instant::now());
+        (&mut next).await;
+        drop(next);
+        assert!(home.0.borrow().is_some(), "given back");
     }
 }

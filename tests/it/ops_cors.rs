@@ -25,6 +25,16 @@ fn header(res: &reqwest::Response, name: &str) -> Option<String> {
     (!all.is_empty()).then(|| all.join(", "))
 }
 
+/// A `GET` of `url` sent from the page at `origin`.
+async fn get_from(url: &str, origin: &str) -> reqwest::Response {
+    http()
+        .get(url)
+        .header("origin", origin)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[actix_web::test]
 async fn preflights_and_requests_from_allowed_and_refused_origins() {
     let up = Upstream::ok().await;
@@ -94,12 +104,7 @@ async fn preflights_and_requests_from_allowed_and_refused_origins() {
     assert!(up.recorded().is_empty(), "no preflight reached the cluster");
 
     // Actual requests: both reach the cluster; only the allowed origin may read the answer.
-    let res = c
-        .get(&url)
-        .header("origin", "http://localhost:3000")
-        .send()
-        .await
-        .unwrap();
+    let res = get_from(&url, "http://localhost:3000").await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         header(&res, "access-control-allow-origin").as_deref(),
@@ -114,12 +119,7 @@ async fn preflights_and_requests_from_allowed_and_refused_origins() {
         Some("Kubeplex-Cluster,X-Request-Id")
     );
     assert!(header(&res, "vary").unwrap().contains("Origin"));
-    let res = c
-        .get(&url)
-        .header("origin", "http://localhost:3001")
-        .send()
-        .await
-        .unwrap();
+    let res = get_from(&url, "http://localhost:3001").await;
     assert_eq!(res.status(), 200);
     assert_eq!(header(&res, "access-control-allow-origin"), None);
     assert_eq!(header(&res, "access-control-expose-headers"), None);
@@ -150,12 +150,7 @@ async fn without_cors_nothing_is_added_and_preflights_are_proxied() {
         .unwrap();
     assert_eq!(res.status(), 200, "the cluster's answer");
     assert_eq!(header(&res, "access-control-allow-origin"), None);
-    let res = http()
-        .get(&url)
-        .header("origin", "http://localhost:3000")
-        .send()
-        .await
-        .unwrap();
+    let res = get_from(&url, "http://localhost:3000").await;
     assert_eq!(header(&res, "access-control-allow-origin"), None);
     assert_eq!(header(&res, "vary"), None);
     let methods: Vec<String> = up.recorded().into_iter().map(|r| r.method).collect();
@@ -246,12 +241,7 @@ async fn the_clusters_own_cors_headers_are_replaced_not_doubled() {
     let url = format!("{}/api/kubernetes/clusters/a/api/v1/pods", app.url());
     for _ in 0..2 {
         // The second request reuses the pooled connection to the cluster.
-        let res = http()
-            .get(&url)
-            .header("origin", "http://localhost:3000")
-            .send()
-            .await
-            .unwrap();
+        let res = get_from(&url, "http://localhost:3000").await;
         assert_eq!(res.status(), 200);
         // Each header once: a doubled one would read `a, b` here.
         let one = |n: &str| header(&res, n);
