@@ -172,8 +172,10 @@ pub async fn build_reloading(
     });
     let base_path = settings.server.base_path.clone();
     let cors = crate::ops::cors::Cors::new(settings.server.cors.as_ref());
+    let takes = crate::proxy::front::Takes::new(&base_path, settings.server.cors.is_some());
+    let front_state = proxy.clone();
     let mut server = HttpServer::new(move || {
-        App::new()
+        let app = App::new()
             .wrap(cors.clone())
             .app_data(proxy.clone())
             .app_data(health.clone())
@@ -191,7 +193,13 @@ pub async fn build_reloading(
             .configure(crate::ops::readiness::configure)
             .configure(crate::ops::metrics::configure)
             .configure(crate::ops::status::configure)
-            .default_service(web::to(crate::proxy::no_route))
+            .default_service(web::to(crate::proxy::no_route));
+        // Most requests take the header route, ahead of the app's router.
+        crate::proxy::front::Front::new(
+            actix_service::IntoServiceFactory::into_factory(app),
+            front_state.clone(),
+            takes.clone(),
+        )
     })
     .disable_signals()
     // Each client connection keeps a spare response-head timer for its requests.

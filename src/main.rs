@@ -427,14 +427,23 @@ mod tests {
                 // SAFETY: a non-zero size; every block is checked, then freed once.
                 unsafe {
                     let p = a.alloc(layout);
-                    assert!(!p.is_null() && p as usize % align == 0, "{size} {align}");
+                    assert!(
+                        !p.is_null() && (p as usize).is_multiple_of(align),
+                        "{size} {align}"
+                    );
                     p.write_bytes(0xa5, size);
                     let q = a.realloc(p, layout, size * 2);
-                    assert!(!q.is_null() && q as usize % align == 0, "{size} {align}");
+                    assert!(
+                        !q.is_null() && (q as usize).is_multiple_of(align),
+                        "{size} {align}"
+                    );
                     assert!((0..size).all(|i| *q.add(i) == 0xa5), "{size} {align}");
                     a.dealloc(q, Layout::from_size_align(size * 2, align).unwrap());
                     let z = a.alloc_zeroed(layout);
-                    assert!(!z.is_null() && z as usize % align == 0, "{size} {align}");
+                    assert!(
+                        !z.is_null() && (z as usize).is_multiple_of(align),
+                        "{size} {align}"
+                    );
                     assert!((0..size).all(|i| *z.add(i) == 0), "{size} {align}");
                     a.dealloc(z, layout);
                 }

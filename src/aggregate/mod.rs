@@ -65,7 +65,7 @@ pub(crate) fn configure(base: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_
 /// or keys; a name stands for every cluster of that name), else all, in key order.
 fn members(registry: &Registry, req: &HttpRequest) -> Result<Vec<Arc<Cluster>>, Error> {
     let all = registry.clusters();
-    let Some(value) = choose::header_value(req)? else {
+    let Some(value) = choose::header_value(req.headers())? else {
         if all.is_empty() {
             return Err(Error::not_found("no clusters are configured"));
         }

@@ -244,7 +244,10 @@ pub(crate) async fn answer(
             Err(_) => return Err(Error::bad_request("limit must be a non-negative integer")),
         },
     };
-    let query_hash = pager.keyed_hash("query", &binding(&pairs, tail, choose::header_value(req)?));
+    let query_hash = pager.keyed_hash(
+        "query",
+        &binding(&pairs, tail, choose::header_value(req.headers())?),
+    );
     let caller_hash = pager.keyed_hash("caller", &caller_credential(req.headers()));
     let given = pairs
         .iter()

@@ -377,12 +377,12 @@ fn describe(kind: &ErrorKind) -> String {
 }
 
 /// The identity [`identify`] stored in the request, if any.
-pub(crate) fn of(req: &actix_web::HttpRequest) -> Option<Arc<Identity>> {
+pub(crate) fn of(req: &impl HttpMessage) -> Option<Arc<Identity>> {
     req.extensions().get::<Arc<Identity>>().cloned()
 }
 
 /// The subject of the request for audit lines, `-` when nobody was identified.
-pub(crate) fn subject_of(req: &actix_web::HttpRequest) -> String {
+pub(crate) fn subject_of(req: &impl HttpMessage) -> String {
     of(req).map_or_else(|| "-".to_string(), |i| i.subject.clone())
 }
 
@@ -390,7 +390,7 @@ pub(crate) fn subject_of(req: &actix_web::HttpRequest) -> String {
 /// keeps the identity in the request for the later stages (impersonation, audit).
 pub(crate) async fn identify(
     auth: &Authenticator,
-    req: &actix_web::HttpRequest,
+    req: &impl HttpMessage,
 ) -> Result<Option<Arc<Identity>>, Error> {
     if let Some(known) = of(req) {
         return Ok(Some(known));

@@ -18,9 +18,10 @@ use crate::cluster::ClusterSpec;
 use crate::config::plugin_proxy::Authorization;
 use crate::proxy::forward::{self, Caller, Dest, Limits, Prepared, Via};
 use crate::proxy::headers::{is_trusted, RequestFilter};
-use crate::proxy::{upgrade, Ctx, ProxyState};
+use crate::proxy::{upgrade, Ctx, Incoming, ProxyState};
 use crate::status::Error;
 use crate::upstream::client;
+use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::borrow::Cow;
@@ -34,12 +35,13 @@ pub(crate) async fn handle(
     plugins: web::Data<PluginState>,
     proxy: web::Data<ProxyState>,
 ) -> HttpResponse {
-    let mut ctx = Ctx::new(&req).metered(&proxy, crate::ops::metrics::Route::PluginProxy);
+    let req = Incoming::from(req);
+    let mut ctx = Ctx::new(req.headers()).metered(&proxy, crate::ops::metrics::Route::PluginProxy);
     let table = plugins.table.load();
-    let result = serve(&req, payload, &table, &proxy, &mut ctx)
+    let result = serve(&req, payload.into_inner(), &table, &proxy, &mut ctx)
         .await
         .map_err(Error::from);
-    let mut res = ctx.finish(&req, result);
+    let mut res = ctx.finish(req, result);
     sandbox(res.headers_mut());
     res
 }
@@ -95,8 +97,8 @@ fn no_cluster() -> &'static ClusterSpec {
 }
 
 async fn serve(
-    req: &HttpRequest,
-    payload: web::Payload,
+    req: &Incoming,
+    payload: Payload,
     table: &Table,
     proxy: &ProxyState,
     ctx: &mut Ctx,

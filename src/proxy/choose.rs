@@ -4,8 +4,7 @@
 
 use crate::cluster::{Choice, Registry};
 use crate::status::Error;
-use actix_web::http::header::HeaderName;
-use actix_web::HttpRequest;
+use actix_web::http::header::{HeaderMap, HeaderName};
 
 /// Backstage's cluster header.
 pub(crate) const BACKSTAGE_CLUSTER_HEADER: &str = "backstage-kubernetes-cluster";
@@ -14,8 +13,7 @@ pub(crate) const X_CLUSTER_HEADER: &str = "x-kubernetes-cluster";
 
 /// The cluster header's value, if any. Both names are accepted; when both are sent they
 /// must agree.
-pub(crate) fn header_value(req: &HttpRequest) -> Result<Option<&str>, Error> {
-    let h = req.headers();
+pub(crate) fn header_value(h: &HeaderMap) -> Result<Option<&str>, Error> {
     // Looked up by `HeaderName` constants: a `&str` name is parsed on every lookup.
     const BACKSTAGE: HeaderName = HeaderName::from_static(BACKSTAGE_CLUSTER_HEADER);
     const X: HeaderName = HeaderName::from_static(X_CLUSTER_HEADER);
@@ -50,8 +48,8 @@ pub(crate) fn header_value(req: &HttpRequest) -> Result<Option<&str>, Error> {
 }
 
 /// Chooses by header (the `{base}/proxy` route).
-pub(crate) fn by_header(registry: &Registry, req: &HttpRequest) -> Result<Choice, Error> {
-    registry.choose(header_value(req)?)
+pub(crate) fn by_header(registry: &Registry, headers: &HeaderMap) -> Result<Choice, Error> {
+    registry.choose(header_value(headers)?)
 }
 
 /// Chooses by the raw (still percent-encoded) `{cluster}` path segment.

@@ -11,8 +11,8 @@
 //! A spare may fire at its old deadline while no request waits on it: that wakes the
 //! connection's task once, which then finds nothing to do.
 
+use crate::proxy::incoming::Incoming;
 use actix_web::dev::Extensions;
-use actix_web::HttpRequest;
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
@@ -36,7 +36,7 @@ pub(crate) struct Deadline<'a> {
 
 impl<'a> Deadline<'a> {
     /// A timer for `req` that ends at `at`.
-    pub(crate) fn at(req: &'a HttpRequest, at: Instant) -> Self {
+    pub(crate) fn at(req: &'a Incoming, at: Instant) -> Self {
         Deadline::with(req.conn_data::<Spare>(), at)
     }
 

@@ -30,16 +30,17 @@ use crate::identity::Identity;
 use crate::ops::metrics::UpstreamKind;
 use crate::proxy::deadline;
 use crate::proxy::headers::{self, RequestFilter};
+use crate::proxy::incoming::{Incoming, RequestView};
 use crate::proxy::ProxyState;
 use crate::status::Error;
 use crate::upstream::client::{self, RequestBody, Upstream};
 use crate::upstream::credential;
 use crate::upstream::{h1, HeaderSink};
 use actix_web::body::{BodyStream, BoxBody, MessageBody, SizedStream};
-use actix_web::dev::ResponseHead;
+use actix_web::dev::{Payload, ResponseHead};
 use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use std::cell::Cell;
@@ -130,10 +131,11 @@ pub(crate) struct Caller<'a> {
 
 impl<'a> Caller<'a> {
     /// The caller of `req` (its identity, when [`crate::identity::authorize`] verified one).
-    pub(crate) fn of(req: &'a HttpRequest) -> Self {
+    pub(crate) fn of(req: &'a impl RequestView) -> Self {
+        let head = req.request_head();
         Caller {
-            headers: req.headers(),
-            peer: req.peer_addr().map(|a| a.ip()),
+            headers: &head.headers,
+            peer: head.peer_addr.map(|a| a.ip()),
             identity: crate::identity::of(req),
         }
     }
@@ -143,7 +145,7 @@ impl<'a> Caller<'a> {
 /// filtered headers and the credential of SPEC §3, for the client `via` says. Shared with
 /// the WebSocket tunnel.
 pub(crate) fn prepare(
-    req: &HttpRequest,
+    req: &impl RequestView,
     state: &ProxyState,
     registry: &Registry,
     choice: &Choice,
@@ -153,7 +155,7 @@ pub(crate) fn prepare(
     let caller = Caller::of(req);
     prepare_for(
         &caller,
-        req.uri().query(),
+        req.request_head().uri.query(),
         state,
         registry,
         choice,
@@ -230,7 +232,7 @@ enum BodyKind {
     H2Unknown,
 }
 
-fn body_kind(req: &HttpRequest) -> Result<BodyKind, Error> {
+fn body_kind(req: &Incoming) -> Result<BodyKind, Error> {
     let h = req.headers();
     if h.contains_key(actix_web::http::header::TRANSFER_ENCODING) {
         return Ok(BodyKind::Chunked);
@@ -291,7 +293,7 @@ struct Upload {
 /// body (an early answer).
 fn stream_body(
     first: Option<Bytes>,
-    payload: web::Payload,
+    payload: Payload,
     size: Option<u64>,
     expect: Option<Arc<tokio::sync::Notify>>,
     limits: &Limits,
@@ -360,7 +362,7 @@ fn stream_body(
 const EXPECT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Whether the caller sent `Expect: 100-continue`.
-fn expects_continue(req: &HttpRequest) -> bool {
+fn expects_continue(req: &Incoming) -> bool {
     req.headers()
         .get(actix_web::http::header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
@@ -469,8 +471,8 @@ pub(crate) struct Limits {
 /// Forwards the request and streams the answer back. Errors name the cluster key, never a
 /// token or the query string.
 pub(crate) async fn forward(
-    req: &HttpRequest,
-    payload: web::Payload,
+    req: &Incoming,
+    payload: Payload,
     state: &ProxyState,
     registry: &Registry,
     choice: &Choice,
@@ -494,8 +496,8 @@ pub(crate) async fn forward(
 /// within `limits`, and streams the answer back: the forwarding both the proxy routes and
 /// the plugin proxy use. Errors name `dest`, never a token or the query string.
 pub(crate) async fn send(
-    req: &HttpRequest,
-    payload: web::Payload,
+    req: &Incoming,
+    payload: Payload,
     limits: &Limits,
     dest: Dest<'_>,
     mut prepare: impl FnMut(Via<'_>) -> Result<Prepared, Error>,
@@ -524,7 +526,7 @@ enum Plan {
 }
 
 fn plan(
-    req: &HttpRequest,
+    req: &Incoming,
     prepare: &mut impl FnMut(Via<'_>) -> Result<Prepared, Error>,
 ) -> Result<Plan, Error> {
     let kind = body_kind(req)?;
@@ -542,8 +544,8 @@ fn plan(
 
 /// [`send`] on hyper's client: `prepared` for it, `prepare` for the one retry.
 async fn send_hyper(
-    req: &HttpRequest,
-    payload: web::Payload,
+    req: &Incoming,
+    payload: Payload,
     limits: &Limits,
     dest: Dest<'_>,
     kind: BodyKind,
@@ -648,7 +650,7 @@ async fn send_hyper(
 /// function's future (as the argument and as the pinned local), and every request's future
 /// carries it.
 async fn within_head_timeout<F: std::future::Future>(
-    req: &HttpRequest,
+    req: &Incoming,
     mut send: Pin<&mut F>,
     limits: &Limits,
     dest: Dest<'_>,
@@ -683,7 +685,7 @@ async fn within_head_timeout<F: std::future::Future>(
 /// (when its target is a plain `http://` one): a `GET` or `HEAD` without a body or
 /// `Expect`, and not a watch or a followed log (those stay on hyper's client, whose buffers
 /// are sized for them).
-fn may_go_direct(req: &HttpRequest, kind: &BodyKind) -> bool {
+fn may_go_direct(req: &Incoming, kind: &BodyKind) -> bool {
     use actix_web::http::Method;
     let m = req.method();
     if !matches!(kind, BodyKind::None) || !(m == Method::GET || m == Method::HEAD) {
@@ -698,7 +700,7 @@ fn may_go_direct(req: &HttpRequest, kind: &BodyKind) -> bool {
 
 /// Sends a request on the direct path and builds the caller's response.
 async fn send_direct(
-    req: &HttpRequest,
+    req: &Incoming,
     pool: Rc<h1::Pool>,
     head: h1::RequestHead,
     limits: &Limits,
@@ -927,7 +929,8 @@ mod tests {
 
     /// `req` prepared for `url`, for the client `send` would choose (no TLS material: an
     /// `https` target has none to build).
-    fn prepared(req: &HttpRequest, url: &str) -> Prepared {
+    fn prepared(req: actix_web::HttpRequest, url: &str) -> Prepared {
+        let req = &Incoming::from(req);
         let url = url::Url::parse(url).unwrap();
         let target = Arc::new(Target {
             origin: Ok(url.origin().ascii_serialization()),
@@ -954,7 +957,7 @@ mod tests {
     }
 
     fn direct(req: TestRequest, url: &str) -> bool {
-        prepared(&req.to_http_request(), url).direct.is_some()
+        prepared(req.to_http_request(), url).direct.is_some()
     }
 
     #[actix_web::test]
@@ -975,7 +978,7 @@ mod tests {
         let watch = TestRequest::get()
             .uri(&format!("{pods}?watch=true"))
             .to_http_request();
-        let p = prepared(&watch, plain);
+        let p = prepared(watch, plain);
         assert!(p.direct.is_none());
         assert_eq!(p.uri, format!("{plain}{pods}?watch=true"));
         assert!(!direct(

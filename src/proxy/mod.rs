@@ -12,18 +12,22 @@
 pub(crate) mod choose;
 pub(crate) mod deadline;
 pub(crate) mod forward;
+pub(crate) mod front;
 pub(crate) mod headers;
+pub(crate) mod incoming;
 pub(crate) mod path;
 pub(crate) mod state;
 pub(crate) mod upgrade;
 
+pub(crate) use incoming::Incoming;
 pub(crate) use state::{ProxySettings, ProxyState};
 
 use crate::cluster::{Choice, ClusterKey, Registry};
 use crate::ops::metrics::{self, Observation, Route};
 use crate::status::Error;
 use actix_web::body::{BodySize, BoxBody, MessageBody};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::dev::Payload;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::Version;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use bytes::Bytes;
@@ -79,13 +83,15 @@ async fn dispatch(
     if rest.starts_with("/clusters/") {
         by_path(req, payload, state).await
     } else if rest == "/clusters" {
-        Ctx::new(&req).metered(&state, Route::Clusters).finish(
-            &req,
-            Err(Error::new(
-                crate::status::Reason::MethodNotAllowed,
-                "the clusters list answers GET only",
-            )),
-        )
+        Ctx::new(req.headers())
+            .metered(&state, Route::Clusters)
+            .finish(
+                req,
+                Err(Error::new(
+                    crate::status::Reason::MethodNotAllowed,
+                    "the clusters list answers GET only",
+                )),
+            )
     } else {
         unknown_route(&req, &state)
     }
@@ -93,8 +99,8 @@ async fn dispatch(
 
 /// A path under `{base}` that no route serves: a 404 `Status` naming the routes that are.
 pub(crate) fn unknown_route(req: &HttpRequest, state: &ProxyState) -> HttpResponse {
-    Ctx::new(req).metered(state, Route::Proxy).finish(
-        req,
+    Ctx::new(req.headers()).metered(state, Route::Proxy).finish(
+        req.clone(),
         Err(Error::not_found(format!(
             "no such route; kubeplex serves {base}/proxy/..., {base}/clusters/{{cluster}}/... and GET {base}/clusters",
             base = state.settings.base_path
@@ -105,7 +111,7 @@ pub(crate) fn unknown_route(req: &HttpRequest, state: &ProxyState) -> HttpRespon
 /// Any path kubeplex does not serve at all: a 404 `Status`, with a request id and an audit
 /// line like every other answer.
 pub(crate) async fn no_route(req: HttpRequest) -> HttpResponse {
-    Ctx::new(&req).finish(&req, Err(Error::not_found("no such route")))
+    Ctx::new(req.headers()).finish(req, Err(Error::not_found("no such route")))
 }
 
 /// One entry of `GET {base}/clusters`: Backstage's shape plus the key; no URL, no credential.
@@ -138,9 +144,9 @@ async fn list_clusters(req: HttpRequest, state: web::Data<ProxyState>) -> HttpRe
     let who = match crate::identity::identify(&state.auth, &req).await {
         Ok(who) => who,
         Err(e) => {
-            return Ctx::new(&req)
+            return Ctx::new(req.headers())
                 .metered(&state, Route::Clusters)
-                .finish(&req, Err(e))
+                .finish(req, Err(e))
         }
     };
     let reg = state.registry.load();
@@ -179,11 +185,7 @@ async fn list_clusters(req: HttpRequest, state: web::Data<ProxyState>) -> HttpRe
 
 /// What follows `{base}{route}` in the raw request path (still percent-encoded); a 400 when
 /// the raw path does not literally start with it (an encoded prefix).
-fn after_route<'a>(
-    req: &'a HttpRequest,
-    state: &ProxyState,
-    route: &str,
-) -> Result<&'a str, Error> {
+fn after_route<'a>(req: &'a Incoming, state: &ProxyState, route: &str) -> Result<&'a str, Error> {
     let base = state.settings.base_path.as_str();
     req.uri()
         .path()
@@ -194,21 +196,34 @@ fn after_route<'a>(
         })
 }
 
+/// The header route, as actix-web routes it: the requests [`front`] leaves to the router
+/// (CORS, upgrades, percent-encoded prefixes).
 async fn by_header(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<ProxyState>,
 ) -> HttpResponse {
-    let mut ctx = Ctx::new(&req).metered(&state, Route::Proxy);
+    serve_by_header(Incoming::Web(req), payload.into_inner(), &state).await
+}
+
+/// The header route `{base}/proxy/...`: the cluster the header names.
+pub(crate) async fn serve_by_header(
+    req: Incoming,
+    payload: Payload,
+    state: &ProxyState,
+) -> HttpResponse {
+    let mut ctx = Ctx::new(req.headers()).metered(state, Route::Proxy);
     let registry = state.registry.load();
     let result = async {
         crate::identity::identify(&state.auth, &req).await?;
-        let choice = &*ctx.choice.insert(choose::by_header(&registry, &req)?);
-        let tail = after_route(&req, &state, "/proxy")?;
-        proxy(&req, payload, &state, &registry, choice, tail).await
+        let choice = &*ctx
+            .choice
+            .insert(choose::by_header(&registry, req.headers())?);
+        let tail = after_route(&req, state, "/proxy")?;
+        proxy(&req, payload, state, &registry, choice, tail).await
     }
     .await;
-    ctx.finish(&req, result)
+    ctx.finish(req, result)
 }
 
 async fn by_path(
@@ -216,7 +231,9 @@ async fn by_path(
     payload: web::Payload,
     state: web::Data<ProxyState>,
 ) -> HttpResponse {
-    let mut ctx = Ctx::new(&req).metered(&state, Route::Clusters);
+    let req = Incoming::Web(req);
+    let payload = payload.into_inner();
+    let mut ctx = Ctx::new(req.headers()).metered(&state, Route::Clusters);
     let registry = state.registry.load();
     let result = async {
         crate::identity::identify(&state.auth, &req).await?;
@@ -229,12 +246,12 @@ async fn by_path(
         proxy(&req, payload, &state, &registry, choice, tail).await
     }
     .await;
-    ctx.finish(&req, result)
+    ctx.finish(req, result)
 }
 
 async fn proxy(
-    req: &HttpRequest,
-    payload: web::Payload,
+    req: &Incoming,
+    payload: Payload,
     state: &ProxyState,
     registry: &Registry,
     choice: &Choice,
@@ -261,13 +278,13 @@ async fn proxy(
 /// The checks of SPEC §3 every proxied request passes before anything is sent: no
 /// absolute-form target, a safe path tail ([`path::check_tail`]), no `TRACE` or `CONNECT`.
 /// The plugin proxy applies them too.
-pub(crate) fn check_request(req: &HttpRequest, tail: &str) -> Result<(), Error> {
+pub(crate) fn check_request(req: &Incoming, tail: &str) -> Result<(), Error> {
     check_target(req, tail)?;
     check_method(req)
 }
 
 /// No absolute-form target, a safe path tail.
-fn check_target(req: &HttpRequest, tail: &str) -> Result<(), Error> {
+fn check_target(req: &Incoming, tail: &str) -> Result<(), Error> {
     // HTTP/1 only: an HTTP/2 request always has `:scheme` and `:authority`, which the URI
     // carries; they are not a target elsewhere (the upstream URI and `Host` are the
     // cluster's whatever they say).
@@ -284,7 +301,7 @@ fn check_target(req: &HttpRequest, tail: &str) -> Result<(), Error> {
 }
 
 /// No `TRACE` or `CONNECT`.
-fn check_method(req: &HttpRequest) -> Result<(), Error> {
+fn check_method(req: &Incoming) -> Result<(), Error> {
     // TRACE would reflect the request, credential included (RFC 9110 §9.3.8); CONNECT
     // would open a tunnel to wherever the cluster lets it. Neither goes upstream.
     let m = req.method();
@@ -321,7 +338,7 @@ struct Stream {
 }
 
 impl Stream {
-    fn of(req: &HttpRequest) -> Self {
+    fn of(req: &Incoming) -> Self {
         let q = req.query_string();
         Stream {
             watch: metrics::is_watch(req.path(), q),
@@ -331,10 +348,10 @@ impl Stream {
 }
 
 impl Ctx {
-    /// The context of `req`: its `X-Request-Id` (or a generated one) and the start time.
-    pub(crate) fn new(req: &HttpRequest) -> Self {
-        let request_id = req
-            .headers()
+    /// The context of a request with `headers`: its `X-Request-Id` (or a generated one) and
+    /// the start time.
+    pub(crate) fn new(headers: &HeaderMap) -> Self {
+        let request_id = headers
             .get(REQUEST_ID_NAME)
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok())
             .cloned()
@@ -361,7 +378,7 @@ impl Ctx {
     /// response (bytes, duration, open watch), if the request is counted.
     fn observe(
         &self,
-        req: &HttpRequest,
+        req: &Incoming,
         status: u16,
         tunnel: bool,
         stream: Stream,
@@ -392,9 +409,10 @@ impl Ctx {
     /// audit line when its body ends.
     pub(crate) fn finish(
         self,
-        req: &HttpRequest,
+        req: impl Into<Incoming>,
         result: Result<HttpResponse, Error>,
     ) -> HttpResponse {
+        let req = req.into();
         let mut res = match result {
             Ok(r) => r,
             Err(e) => {
@@ -424,11 +442,11 @@ impl Ctx {
         if let Some(t) = tunnel {
             // A tunnel logs its own audit line when it closes.
             t.set_request_id(self.request_id.to_str().unwrap_or(""));
-            self.observe(req, res.status().as_u16(), true, Stream::default());
+            self.observe(&req, res.status().as_u16(), true, Stream::default());
             return res;
         }
-        let stream = Stream::of(req);
-        let obs = self.observe(req, res.status().as_u16(), false, stream);
+        let stream = Stream::of(&req);
+        let obs = self.observe(&req, res.status().as_u16(), false, stream);
         if let Some(drain) = &self.drain {
             if res.status().is_success() && (stream.watch || stream.follow) {
                 // Ends at an event (or log line) boundary on SIGTERM.
@@ -439,7 +457,7 @@ impl Ctx {
             request_id: self.request_id,
             cluster,
             plugin: self.plugin,
-            req: req.clone(),
+            req,
             status: res.status().as_u16(),
             start: self.start,
             bytes: 0,
@@ -476,9 +494,8 @@ struct Audit {
     cluster: Option<ClusterKey>,
     /// The plugin and alias (plugin proxy requests only).
     plugin: Option<(std::sync::Arc<str>, std::sync::Arc<str>)>,
-    /// The request (an `Rc`): its method and path are logged, without copying them per
-    /// request.
-    req: HttpRequest,
+    /// The request: its method and path are logged, without copying them per request.
+    req: Incoming,
     status: u16,
     start: Instant,
     bytes: u64,

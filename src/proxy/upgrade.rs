@@ -25,15 +25,15 @@ use crate::cluster::{Choice, Registry};
 use crate::ops::metrics::{OpenGuard, UpstreamKind};
 use crate::proxy::forward::{self, Dest};
 use crate::proxy::headers;
-use crate::proxy::ProxyState;
+use crate::proxy::{Incoming, ProxyState};
 use crate::status::Error;
 use actix_codec::Framed;
 use actix_http::h1::ClientCodec;
-use actix_http::{ConnectionType, RequestHead, ResponseHead};
+use actix_http::{ConnectionType, Payload, RequestHead, ResponseHead};
 use actix_web::body::{BodyStream, MessageBody, SizedStream};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{StatusCode, Version};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use awc::error::SendRequestError;
 use awc::BoxedSocket;
 use bytes::Bytes;
@@ -55,8 +55,8 @@ pub(crate) const SPDY_REFUSED: &str =
 
 /// Handles a request with an `Upgrade` header for `tail` on `cluster`.
 pub(crate) async fn handle(
-    req: &HttpRequest,
-    payload: web::Payload,
+    req: &Incoming,
+    payload: Payload,
     state: &ProxyState,
     registry: &Registry,
     choice: &Choice,
@@ -79,7 +79,7 @@ pub(crate) async fn handle(
 
 /// Refuses what cannot be tunnelled: SPDY (with what to use instead) and any upgrade that
 /// is not WebSocket.
-pub(crate) fn check(req: &HttpRequest) -> Result<(), Error> {
+pub(crate) fn check(req: &Incoming) -> Result<(), Error> {
     let upgrade = req
         .headers()
         .get(header::UPGRADE)
@@ -108,8 +108,8 @@ pub(crate) fn check(req: &HttpRequest) -> Result<(), Error> {
 /// upstream's answer to the handshake (`None`: unbounded); errors name `dest`; `rule` is
 /// the route's own rule for the answer's headers.
 pub(crate) async fn tunnel(
-    req: &HttpRequest,
-    payload: web::Payload,
+    req: &Incoming,
+    payload: Payload,
     p: forward::Prepared,
     response_head: Option<std::time::Duration>,
     dest: Dest<'_>,
