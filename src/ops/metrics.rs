@@ -758,7 +758,7 @@ pub(crate) fn is_follow(query: &str) -> bool {
 /// Whether `query` sets `name` to `1` or `true` (names and values percent-decoded). Without
 /// a `%` and without `name` in it, it cannot: most requests stop there, unparsed.
 fn query_flag(query: &str, name: &str) -> bool {
-    if !query.contains('%') && !query.contains(name) {
+    if query.is_empty() || !query.contains('%') && !query.contains(name) {
         return false;
     }
     url::form_urlencoded::parse(query.as_bytes())
@@ -814,6 +814,8 @@ mod tests {
             ("/api/v1/pods", "watch=1", true),
             ("/api/v1/pods", "watch=true&x=1", true),
             ("/api/v1/pods", "watch=false", false),
+            ("/api/v1/pods", "%77atch=1", true),
+            ("/api/v1/watchers", "", false),
             ("/api/v1/watch/namespaces/a/pods", "", true),
             ("/apis/apps/v1/watch/deployments", "", true),
             ("/api/v1/namespaces/watch/pods", "", false),

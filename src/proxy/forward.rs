@@ -724,7 +724,7 @@ async fn send_direct(
     let headers = |dst: &mut ResponseHead| {
         if version < actix_web::http::Version::HTTP_2 {
             // Written as they came, with no header map entry each.
-            dst.set_raw_headers(Some(headers::raw_response_headers(|| head.headers(), rule)));
+            dst.set_raw_headers(Some(headers::raw_response_headers(|| head.lines(), rule)));
         } else {
             // Values share the bytes of the answer's head.
             headers::copy_response_headers_with(

@@ -266,46 +266,132 @@ pub(crate) fn copy_response_headers_with<'a, I>(
 /// [`copy_response_headers`] as header lines for an HTTP/1.x client, written as they are
 /// after the response's own headers (no header map entry for each): what the direct path
 /// relays (its answer's head was parsed and checked by `httparse`, names in lowercase).
-pub(crate) fn raw_response_headers<'a, I>(src: impl Fn() -> I, rule: ResponseRule) -> RawHeaders
+///
+/// `src` yields each header able to give its whole line as it arrived
+/// ([`crate::upstream::h1::HeadLine`]): such a line is copied whole, one copy instead of
+/// four.
+pub(crate) fn raw_response_headers<'a, F, I>(src: impl Fn() -> I, rule: ResponseRule) -> RawHeaders
 where
-    I: Iterator<Item = (&'a [u8], &'a [u8])>,
+    F: WholeLine<'a>,
+    I: Iterator<Item = F>,
 {
-    let size = src().map(|(n, v)| n.len() + v.len() + 4).sum();
+    // Enough unless the cluster padded its lines; then the buffer grows.
+    let size = src().map(|f| f.name().len() + f.value().len() + 4).sum();
     let mut out = bytes::BytesMut::with_capacity(size);
     let mut has_date = false;
-    for (n, v) in relayed(src, rule) {
+    for f in relayed(src, rule) {
+        let n = f.name();
         has_date |= n == b"date";
-        out.extend_from_slice(n);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(v);
-        out.extend_from_slice(b"\r\n");
+        match f.line() {
+            Some(line) => out.extend_from_slice(line),
+            None => {
+                out.extend_from_slice(n);
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(f.value());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
     }
     RawHeaders::new(out.freeze(), has_date)
+}
+
+/// A response header as a source yields it: its lowercase name and value.
+pub(crate) trait Field<'a>: Copy {
+    fn name(self) -> &'a [u8];
+    fn value(self) -> &'a [u8];
+}
+
+/// A [`Field`] that may know the whole line it came in.
+pub(crate) trait WholeLine<'a>: Field<'a> {
+    /// The line, `\r\n` included, when it can be relayed as it is.
+    fn line(self) -> Option<&'a [u8]>;
+}
+
+impl<'a> Field<'a> for (&'a [u8], &'a [u8]) {
+    fn name(self) -> &'a [u8] {
+        self.0
+    }
+    fn value(self) -> &'a [u8] {
+        self.1
+    }
+}
+
+/// Name and value only: the line is written from them.
+impl<'a> WholeLine<'a> for (&'a [u8], &'a [u8]) {
+    fn line(self) -> Option<&'a [u8]> {
+        None
+    }
+}
+
+impl<'a> Field<'a> for crate::upstream::h1::HeadLine<'a> {
+    fn name(self) -> &'a [u8] {
+        crate::upstream::h1::HeadLine::name(self)
+    }
+    fn value(self) -> &'a [u8] {
+        crate::upstream::h1::HeadLine::value(self)
+    }
+}
+
+impl<'a> WholeLine<'a> for crate::upstream::h1::HeadLine<'a> {
+    fn line(self) -> Option<&'a [u8]> {
+        crate::upstream::h1::HeadLine::line(self)
+    }
+}
+
+#[cfg(test)]
+impl<'a> Field<'a> for (&'a [u8], &'a [u8], Option<&'a [u8]>) {
+    fn name(self) -> &'a [u8] {
+        self.0
+    }
+    fn value(self) -> &'a [u8] {
+        self.1
+    }
+}
+
+#[cfg(test)]
+impl<'a> WholeLine<'a> for (&'a [u8], &'a [u8], Option<&'a [u8]>) {
+    fn line(self) -> Option<&'a [u8]> {
+        self.2
+    }
 }
 
 /// The answer's headers that reach the client, in order (the rule of
 /// [`copy_response_headers`]); `src` is read twice: for the `Connection` names, then to
 /// filter.
-fn relayed<'a, I>(
-    src: impl Fn() -> I,
+fn relayed<'a, F: Field<'a>, I: Iterator<Item = F>, S: Fn() -> I>(
+    src: S,
     rule: ResponseRule,
-) -> impl Iterator<Item = (&'a [u8], &'a [u8])>
-where
-    I: Iterator<Item = (&'a [u8], &'a [u8])>,
-{
-    let named = connection_names(src().filter(|(n, _)| *n == b"connection").map(|(_, v)| v));
-    src().filter(move |(n, _)| is_relayed_response_header(n, &named, rule))
+) -> impl Iterator<Item = F> + use<'a, F, I, S> {
+    let named = connection_names(
+        src()
+            .filter(|f| f.name() == b"connection")
+            .map(|f| f.value()),
+    );
+    src().filter(move |f| is_relayed_response_header(f.name(), &named, rule))
 }
 
 /// Whether an answer's header `name` (lowercase) reaches the client: see
 /// [`copy_response_headers`]; `named` are the `Connection` header's names.
 fn is_relayed_response_header(name: &[u8], named: &[&[u8]], rule: ResponseRule) -> bool {
-    !(is_hop_by_hop(name)
-        || name == b"content-length"
-        || name == b"x-request-id"
-        || name == b"kubeplex-cluster"
-        || named_by_connection(named, name)
-        || rule(name))
+    // By length first: most names are none of these, and most lengths none of theirs.
+    let ours = match name.len() {
+        2 => name == b"te",
+        7 => name == b"trailer" || name == b"upgrade",
+        10 => name == b"connection" || name == b"keep-alive",
+        12 => name == b"x-request-id",
+        14 => name == b"content-length",
+        16 => name == b"proxy-connection" || name == b"kubeplex-cluster",
+        17 => name == b"transfer-encoding",
+        _ => false,
+    };
+    debug_assert_eq!(
+        ours,
+        is_hop_by_hop(name)
+            || name == b"content-length"
+            || name == b"x-request-id"
+            || name == b"kubeplex-cluster"
+    );
+    !(ours || (!named.is_empty() && named_by_connection(named, name)) || rule(name))
 }
 
 #[cfg(test)]
@@ -497,5 +583,26 @@ mod tests {
             let crlf = raw.as_bytes().windows(2).filter(|w| w == b"\r\n").count();
             assert!(raw.as_bytes().ends_with(b"\r\n") && crlf == lines.len());
         }
+    }
+
+    #[test]
+    fn whole_lines_are_relayed_as_they_came() {
+        type Line<'a> = (&'a [u8], &'a [u8], Option<&'a [u8]>);
+        let src: [Line; 4] = [
+            (b"server", b"nginx", Some(b"server:   nginx \r\n")),
+            (
+                b"connection",
+                b"keep-alive",
+                Some(b"connection: keep-alive\r\n"),
+            ),
+            (b"x-bare", b"a", None),
+            (b"date", b"d", Some(b"date:d\r\n")),
+        ];
+        let raw = raw_response_headers(|| src.iter().copied(), keep_all);
+        assert_eq!(
+            raw.as_bytes(),
+            b"server:   nginx \r\nx-bare: a\r\ndate:d\r\n"
+        );
+        assert!(raw.has_date());
     }
 }

@@ -156,9 +156,49 @@ impl Head {
         })
     }
 
+    /// The headers as [`Head::headers`] gives them, each able to give its whole line.
+    pub(crate) fn lines(&self) -> impl Iterator<Item = HeadLine<'_>> {
+        self.fields.iter().map(|&at| HeadLine {
+            head: &self.bytes,
+            at,
+        })
+    }
+
     /// `part` (a value [`Head::headers`] gave) as `Bytes` sharing the head's, not a copy.
     pub(crate) fn share(&self, part: &[u8]) -> Bytes {
         self.bytes.slice_ref(part)
+    }
+}
+
+/// A header of a [`Head`], with the line it came in.
+#[derive(Clone, Copy)]
+pub(crate) struct HeadLine<'a> {
+    head: &'a [u8],
+    at: (u32, u32, u32, u32),
+}
+
+impl<'a> HeadLine<'a> {
+    /// The name, lowercased.
+    pub(crate) fn name(self) -> &'a [u8] {
+        &self.head[self.at.0 as usize..self.at.1 as usize]
+    }
+
+    pub(crate) fn value(self) -> &'a [u8] {
+        &self.head[self.at.2 as usize..self.at.3 as usize]
+    }
+
+    /// The whole line as it arrived (`name: value` with the spaces the cluster put, the
+    /// name lowercased, `\r\n` included) when it ends in `\r\n`; `None` for a line ending
+    /// in a bare `\n`, which `httparse` accepts and a relay should not repeat.
+    pub(crate) fn line(self) -> Option<&'a [u8]> {
+        let (ns, ve) = (self.at.0 as usize, self.at.3 as usize);
+        // The value ends before optional whitespace and the line's end, all in the head.
+        let b = self.head;
+        b[ve..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .filter(|&i| i > 0 && b[ve + i - 1] == b'\r')
+            .map(|i| &b[ns..ve + i + 1])
     }
 }
 
@@ -829,6 +869,28 @@ mod tests {
             ]
         );
         assert_eq!(&rest[..], b"hi");
+    }
+
+    #[test]
+    fn lines_are_whole_as_they_came_unless_they_end_in_a_bare_newline() {
+        let (h, ..) = head(
+            "HTTP/1.1 200 OK\r\nServer:  nginx \t\r\nX-Bare: a\nETag: \"x\"\r\nContent-Length: 0\r\n\r\n",
+            false,
+        );
+        let got: Vec<_> = h.lines().map(|l| (l.name(), l.value(), l.line())).collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    &b"server"[..],
+                    &b"nginx"[..],
+                    Some(&b"server:  nginx \t\r\n"[..])
+                ),
+                (b"x-bare", b"a", None),
+                (b"etag", b"\"x\"", Some(b"etag: \"x\"\r\n")),
+                (b"content-length", b"0", Some(b"content-length: 0\r\n")),
+            ]
+        );
     }
 
     /// A body of `framing` over `raw`, already buffered (no connection).
