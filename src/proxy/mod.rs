@@ -475,16 +475,19 @@ impl Ctx {
 
 fn generate_request_id() -> HeaderValue {
     let n: u128 = rand::random();
-    // 32 lowercase hex digits, written by hand (`{:032x}` of a `u128` showed in profiles).
-    // One allocation, whose clones (the response header's, the audit line's) only count
-    // references: a `Bytes` made from a `Vec` allocates again on its first clone.
+    // 32 lowercase hex digits, written by hand (`{:032x}` of a `u128` showed in profiles),
+    // a byte (two digits) at a time. One allocation, whose clones (the response header's,
+    // the audit line's) only count references: a `Bytes` made from a `Vec` allocates again
+    // on its first clone.
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut digits = [0u8; 32];
-    for (i, d) in digits.iter_mut().enumerate() {
-        *d = HEX[(n >> ((31 - i) * 4)) as usize & 15];
+    for (pair, byte) in digits.chunks_exact_mut(2).zip(n.to_be_bytes()) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 15)];
     }
-    HeaderValue::from_maybe_shared(Bytes::from_owner(digits))
-        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    // SAFETY: lowercase hex digits only, all valid in a header value (the check this skips
+    // looked at each of the 32 bytes).
+    unsafe { HeaderValue::from_maybe_shared_unchecked(Bytes::from_owner(digits)) }
 }
 
 /// The audit record of one proxied request, logged when the response body ends or is
