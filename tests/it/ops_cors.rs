@@ -1,7 +1,8 @@
 //! CORS (SPEC §9, issue 15 item 4), configured like Backstage's `backend.cors` and read
 //! from an app-config's `backend.cors` as is: a preflight from an allowed origin (a glob)
 //! and from a refused one, both answered without touching a cluster; actual requests from
-//! both; `kubeplex.server.cors` winning over `backend.cors`; nothing added, and preflights
+//! both, on the path route and on the header route; `kubeplex.server.cors` winning over
+//! `backend.cors`; nothing added, and preflights
 //! proxied, without a `cors` block; the configuration's problems.
 
 use crate::common::{cluster, http, settings, spawn_app, Upstream};
@@ -133,6 +134,41 @@ async fn preflights_and_requests_from_allowed_and_refused_origins() {
         up.recorded()[0].one("origin"),
         Some("http://localhost:3000")
     );
+
+    // The header route, whose requests without an Origin skip actix-web's router: one with
+    // an Origin still gets the CORS answer, and its preflight is not proxied.
+    let url = format!("{}/api/kubernetes/proxy/api/v1/pods", app.url());
+    let res = c
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        header(&res, "access-control-allow-origin").as_deref(),
+        Some("http://localhost:3000")
+    );
+    assert_eq!(up.recorded().len(), 3, "the preflight was not proxied");
+    let res = get_from(&url, "http://localhost:3000").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        header(&res, "access-control-allow-origin").as_deref(),
+        Some("http://localhost:3000")
+    );
+    assert_eq!(
+        header(&res, "kubeplex-cluster").as_deref(),
+        Some("config:a")
+    );
+    let res = c.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(header(&res, "access-control-allow-origin"), None);
+    assert_eq!(
+        header(&res, "kubeplex-cluster").as_deref(),
+        Some("config:a")
+    );
+    assert_eq!(up.recorded().len(), 5);
     app.handle.stop(false).await;
 }
 

@@ -5,7 +5,8 @@
 //! one: a warning at start, a 502 per request), 404s and path checks, a WebSocket echo, a 200 MB download through the real binary
 //! with flat memory and its audit lines, `via: apiserver` through a simulated cluster's
 //! Service proxy subresource, the README's ConsolePlugin example loaded from a file, a
-//! reload of a ConsolePlugin file, and every CRD validation error reported at once.
+//! reload of a ConsolePlugin file, every CRD validation error reported at once, and the
+//! plugin route keeping its requests under a base path of `/api`.
 
 use crate::common;
 use crate::common_tls::{server_config, Ca, Issued};
@@ -152,6 +153,45 @@ async fn one_entry(alias: &str, authorization: &str) -> (Upstream, RunningApp) {
     ))
     .await;
     (svc, app)
+}
+
+/// With `basePath: /api` the header route (`/api/proxy/...`, served ahead of actix-web's
+/// router) and the plugin route (`/api/proxy/plugin/...`) share a prefix: the plugin
+/// route keeps its requests, percent-encoded ones included, and the header route takes
+/// the rest.
+#[actix_web::test]
+async fn a_base_path_of_api_leaves_the_plugin_route_its_requests() {
+    let (ca, cert) = service_cert(HOST);
+    let svc = echo_service(&cert).await;
+    let cluster = Upstream::start(|_| Reply::json("{}")).await;
+    let mut text = yaml(
+        &cluster.url,
+        &addr_of(&svc.url),
+        &plugins(&[entry("web", "None", Some(&ca.pem))]),
+    );
+    text.push_str("  server:\n    basePath: /api\n");
+    let app = start(&text).await;
+    let c = http();
+    let get = |path: &str| {
+        c.get(format!("{}{path}", app.url()))
+            .header("x-kubernetes-cluster", "c")
+            .send()
+    };
+    let r = get("/api/proxy/plugin/shop/web/x").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "GET /x ");
+    assert_eq!(svc.recorded().pop().unwrap().path, "/x");
+    // Percent-encoded, it is still the plugin route's (which refuses an encoded prefix).
+    let r = get("/api/proxy/%70lugin/shop/web/x").await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(cluster.recorded().is_empty(), "{:?}", cluster.recorded());
+    // Everything else under `/api/proxy` is the header route's.
+    for path in ["/api/v1/pods", "/pods/p"] {
+        let r = get(&format!("/api/proxy{path}")).await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["kubeplex-cluster"], "config:c", "{path}");
+        assert_eq!(cluster.recorded().pop().unwrap().path, path);
+    }
 }
 
 #[actix_web::test]
