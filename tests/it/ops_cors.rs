@@ -36,6 +36,29 @@ async fn get_from(url: &str, origin: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// A preflight for a `GET` of `url` from the page at `origin`.
+async fn preflight_get(url: &str, origin: &str) -> reqwest::Response {
+    http()
+        .request(reqwest::Method::OPTIONS, url)
+        .header("origin", origin)
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// [`get_from`] an allowed `origin`: answered, and readable by that origin.
+async fn get_allowed(url: &str, origin: &str) -> reqwest::Response {
+    let res = get_from(url, origin).await;
+    assert_eq!(res.status(), 200, "{url}");
+    assert_eq!(
+        header(&res, "access-control-allow-origin").as_deref(),
+        Some(origin),
+        "{url}"
+    );
+    res
+}
+
 #[actix_web::test]
 async fn preflights_and_requests_from_allowed_and_refused_origins() {
     let up = Upstream::ok().await;
@@ -105,12 +128,7 @@ async fn preflights_and_requests_from_allowed_and_refused_origins() {
     assert!(up.recorded().is_empty(), "no preflight reached the cluster");
 
     // Actual requests: both reach the cluster; only the allowed origin may read the answer.
-    let res = get_from(&url, "http://localhost:3000").await;
-    assert_eq!(res.status(), 200);
-    assert_eq!(
-        header(&res, "access-control-allow-origin").as_deref(),
-        Some("http://localhost:3000")
-    );
+    let res = get_allowed(&url, "http://localhost:3000").await;
     assert_eq!(
         header(&res, "access-control-allow-credentials").as_deref(),
         Some("true")
@@ -138,36 +156,28 @@ async fn preflights_and_requests_from_allowed_and_refused_origins() {
     // The header route, whose requests without an Origin skip actix-web's router: one with
     // an Origin still gets the CORS answer, and its preflight is not proxied.
     let url = format!("{}/api/kubernetes/proxy/api/v1/pods", app.url());
-    let res = c
-        .request(reqwest::Method::OPTIONS, &url)
-        .header("origin", "http://localhost:3000")
-        .header("access-control-request-method", "GET")
-        .send()
-        .await
-        .unwrap();
+    let res = preflight_get(&url, "http://localhost:3000").await;
     assert_eq!(res.status(), 204);
     assert_eq!(
         header(&res, "access-control-allow-origin").as_deref(),
         Some("http://localhost:3000")
     );
     assert_eq!(up.recorded().len(), 3, "the preflight was not proxied");
-    let res = get_from(&url, "http://localhost:3000").await;
-    assert_eq!(res.status(), 200);
-    assert_eq!(
-        header(&res, "access-control-allow-origin").as_deref(),
-        Some("http://localhost:3000")
-    );
-    assert_eq!(
-        header(&res, "kubeplex-cluster").as_deref(),
-        Some("config:a")
-    );
-    let res = c.get(&url).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(header(&res, "access-control-allow-origin"), None);
-    assert_eq!(
-        header(&res, "kubeplex-cluster").as_deref(),
-        Some("config:a")
-    );
+    for origin in [Some("http://localhost:3000"), None] {
+        let res = match origin {
+            Some(o) => get_allowed(&url, o).await,
+            None => c.get(&url).send().await.unwrap(),
+        };
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            header(&res, "access-control-allow-origin").as_deref(),
+            origin
+        );
+        assert_eq!(
+            header(&res, "kubeplex-cluster").as_deref(),
+            Some("config:a")
+        );
+    }
     assert_eq!(up.recorded().len(), 5);
     app.handle.stop(false).await;
 }
@@ -177,13 +187,7 @@ async fn without_cors_nothing_is_added_and_preflights_are_proxied() {
     let up = Upstream::ok().await;
     let app = spawn_app(settings(vec![cluster("a", &up.url)])).await;
     let url = format!("{}/api/kubernetes/clusters/a/api/v1/pods", app.url());
-    let res = http()
-        .request(reqwest::Method::OPTIONS, &url)
-        .header("origin", "http://localhost:3000")
-        .header("access-control-request-method", "GET")
-        .send()
-        .await
-        .unwrap();
+    let res = preflight_get(&url, "http://localhost:3000").await;
     assert_eq!(res.status(), 200, "the cluster's answer");
     assert_eq!(header(&res, "access-control-allow-origin"), None);
     let res = get_from(&url, "http://localhost:3000").await;
