@@ -516,21 +516,30 @@ fn parse(buf: &mut BytesMut, bodyless: bool) -> Result<Parsed, H1Error> {
     }
     let http11 = r.version == Some(1);
     let base = buf.as_ptr() as usize;
-    let mut fields = Vec::with_capacity(r.headers.len());
+    let fields: Vec<(u32, u32, u32, u32)> = r
+        .headers
+        .iter()
+        .map(|h| {
+            let ns = h.name.as_ptr() as usize - base;
+            let vs = h.value.as_ptr() as usize - base;
+            (
+                ns as u32,
+                (ns + h.name.len()) as u32,
+                vs as u32,
+                (vs + h.value.len()) as u32,
+            )
+        })
+        .collect();
+    let mut head = buf.split_to(n);
     let (mut length, mut chunked, mut te, mut close) = (None::<u64>, false, false, !http11);
-    for h in r.headers.iter() {
-        let ns = h.name.as_ptr() as usize - base;
-        let vs = h.value.as_ptr() as usize - base;
-        fields.push((
-            ns as u32,
-            (ns + h.name.len()) as u32,
-            vs as u32,
-            (vs + h.value.len()) as u32,
-        ));
+    for &(ns, ne, vs, ve) in &fields {
+        let name = &mut head[ns as usize..ne as usize];
+        lowercase_token(name);
+        let name = &head[ns as usize..ne as usize];
+        let value = &head[vs as usize..ve as usize];
         // By length first: most names are none of the three.
-        let name = h.name.as_bytes();
-        if name.len() == 14 && name.eq_ignore_ascii_case(b"content-length") {
-            for part in h.value.split(|&b| b == b',') {
+        if name.len() == 14 && name == b"content-length" {
+            for part in value.split(|&b| b == b',') {
                 let v = decimal(part.trim_ascii())
                     .ok_or_else(|| H1Error::Head("invalid Content-Length".into()))?;
                 if length.is_some_and(|l| l != v) {
@@ -538,24 +547,18 @@ fn parse(buf: &mut BytesMut, bodyless: bool) -> Result<Parsed, H1Error> {
                 }
                 length = Some(v);
             }
-        } else if name.len() == 17 && name.eq_ignore_ascii_case(b"transfer-encoding") {
+        } else if name.len() == 17 && name == b"transfer-encoding" {
             te = true;
             // Only the last coding counts (RFC 9112 §6.3).
-            chunked = h
-                .value
+            chunked = value
                 .rsplit(|&b| b == b',')
                 .next()
                 .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name.len() == 10 && name.eq_ignore_ascii_case(b"connection") {
-            close |= h
-                .value
+        } else if name.len() == 10 && name == b"connection" {
+            close |= value
                 .split(|&b| b == b',')
                 .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
         }
-    }
-    let mut head = buf.split_to(n);
-    for &(ns, ne, _, _) in &fields {
-        head[ns as usize..ne as usize].make_ascii_lowercase();
     }
     let framing = if bodyless || status == 204 || status == 304 {
         Framing::Length(0)
@@ -583,6 +586,28 @@ fn parse(buf: &mut BytesMut, bodyless: bool) -> Result<Parsed, H1Error> {
         framing,
         reusable,
     ))
+}
+
+/// Lowercases a header name in place, eight bytes at a time: a token is ASCII, and for an
+/// ASCII byte `b`, `b + 0x3f` has its high bit set from `A` on and `b + 0x25` from the byte
+/// after `Z` on (no carry leaves a byte), so their difference marks the capitals, each
+/// lowered by setting its `0x20` bit. A word with any other byte goes byte by byte.
+fn lowercase_token(name: &mut [u8]) {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = name.chunks_exact_mut(8);
+    for w in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(w);
+        let x = u64::from_le_bytes(bytes);
+        if x & HIGH != 0 {
+            w.make_ascii_lowercase();
+            continue;
+        }
+        let capital =
+            x.wrapping_add(0x3f3f_3f3f_3f3f_3f3f) & !x.wrapping_add(0x2525_2525_2525_2525) & HIGH;
+        w.copy_from_slice(&(x | capital >> 2).to_le_bytes());
+    }
+    words.into_remainder().make_ascii_lowercase();
 }
 
 /// A `Content-Length` value: ASCII digits only (no sign), at most 19 of them.
@@ -869,6 +894,22 @@ mod tests {
             ]
         );
         assert_eq!(&rest[..], b"hi");
+    }
+
+    #[test]
+    fn names_are_lowercased_as_byte_by_byte_at_every_position() {
+        for len in 1..=19 {
+            for pos in 0..len {
+                for b in 0..=255u8 {
+                    let mut name: Vec<u8> = (0..len).map(|i| b"aZ-09xY"[i % 7]).collect();
+                    name[pos] = b;
+                    let mut want = name.clone();
+                    want.make_ascii_lowercase();
+                    lowercase_token(&mut name);
+                    assert_eq!(name, want, "{len} {pos} {b}");
+                }
+            }
+        }
     }
 
     #[test]
