@@ -172,7 +172,11 @@ pub async fn build_reloading(
     });
     let base_path = settings.server.base_path.clone();
     let cors = crate::ops::cors::Cors::new(settings.server.cors.as_ref());
-    let takes = crate::proxy::front::Takes::new(&base_path, settings.server.cors.is_some());
+    let takes = crate::proxy::front::Takes::new(
+        &base_path,
+        settings.server.cors.is_some(),
+        crate::plugin_proxy::ROUTE,
+    );
     let front_state = proxy.clone();
     let mut server = HttpServer::new(move || {
         let app = App::new()

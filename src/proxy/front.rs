@@ -12,8 +12,8 @@
 //! rest goes through the router:
 //! - a raw path of `{base}/proxy` or `{base}/proxy/...` (a percent-encoded prefix is the
 //!   router's to decode, and the route's to refuse);
-//! - when the plugin route's prefix (`/api/proxy/plugin`, registered first) lies under
-//!   `{base}/proxy`, nothing whose next segment could be `plugin`;
+//! - when a route the app matches first (the plugin route, `/api/proxy/plugin`) lies under
+//!   `{base}/proxy`, nothing whose next segment could be that route's;
 //! - no `Upgrade` header (tunnels keep actix-web's request, which their handshake needs);
 //! - no `Origin` header when CORS is configured (the CORS layer answers or decorates those).
 
@@ -32,22 +32,24 @@ use std::rc::Rc;
 pub(crate) struct Takes {
     /// `{base}/proxy`.
     prefix: String,
-    /// The plugin route lies under `prefix`.
-    plugin_under: bool,
+    /// The first byte of the next segment of a route matched first that lies under `prefix`.
+    earlier: Option<u8>,
     /// CORS is configured.
     cors: bool,
 }
 
 impl Takes {
-    /// For `server.basePath` `base`, with CORS configured or not.
-    pub(crate) fn new(base: &str, cors: bool) -> Self {
+    /// For `server.basePath` `base`, with CORS configured or not; `earlier` is the prefix of
+    /// the route the app matches before the header route (the plugin route's).
+    pub(crate) fn new(base: &str, cors: bool, earlier: &str) -> Self {
         let prefix = format!("{}/proxy", base.trim_end_matches('/'));
-        let plugin_under = crate::plugin_proxy::ROUTE
+        let earlier = earlier
             .strip_prefix(prefix.as_str())
-            .is_some_and(|r| r.starts_with('/'));
+            .and_then(|r| r.strip_prefix('/'))
+            .and_then(|r| r.bytes().next());
         Takes {
             prefix,
-            plugin_under,
+            earlier,
             cors,
         }
     }
@@ -60,10 +62,12 @@ impl Takes {
         if !(rest.is_empty() || rest.starts_with('/')) {
             return false;
         }
-        // The router requotes the path before matching: a next segment of `plugin`, or an
-        // encoded one that may decode to it, is the router's.
-        if self.plugin_under && (rest.starts_with("/p") || rest.starts_with("/%")) {
-            return false;
+        // The router requotes the path before matching: a next segment that may be the
+        // earlier route's, plainly or encoded, is the router's.
+        if let Some(first) = self.earlier {
+            if matches!(rest.as_bytes().get(1), Some(&b) if b == first || b == b'%') {
+                return false;
+            }
         }
         let h = &head.headers;
         !(h.contains_key(header::UPGRADE) || self.cors && h.contains_key(header::ORIGIN))
@@ -156,6 +160,8 @@ where
 mod tests {
     use super::*;
 
+    const PLUGIN: &str = "/api/proxy/plugin";
+
     fn takes(t: &Takes, path: &str, headers: &[(&str, &str)]) -> bool {
         let mut head = RequestHead::default();
         head.uri = path.parse().unwrap();
@@ -170,7 +176,7 @@ mod tests {
 
     #[test]
     fn only_what_the_router_would_give_the_header_route_is_taken() {
-        let t = Takes::new("/api/kubernetes/", false);
+        let t = Takes::new("/api/kubernetes/", false, PLUGIN);
         assert!(takes(&t, "/api/kubernetes/proxy/api/v1/pods", &[]));
         assert!(takes(&t, "/api/kubernetes/proxy", &[]));
         assert!(takes(
@@ -187,7 +193,7 @@ mod tests {
             "/api/kubernetes/proxy/api/v1/pods/p/exec",
             &[("upgrade", "websocket")]
         ));
-        let cors = Takes::new("/api/kubernetes", true);
+        let cors = Takes::new("/api/kubernetes", true, PLUGIN);
         assert!(takes(&cors, "/api/kubernetes/proxy/api", &[]));
         assert!(!takes(
             &cors,
@@ -195,7 +201,7 @@ mod tests {
             &[("origin", "http://x")]
         ));
         // A base path of `/api` puts the plugin route under the header route's prefix.
-        let api = Takes::new("/api", false);
+        let api = Takes::new("/api", false, PLUGIN);
         assert!(takes(&api, "/api/proxy/api/v1/pods", &[]));
         assert!(!takes(&api, "/api/proxy/plugin/p/a/x", &[]));
         assert!(!takes(&api, "/api/proxy/%70lugin/p/a/x", &[]));
@@ -203,7 +209,7 @@ mod tests {
             !takes(&api, "/api/proxy/pods", &[]),
             "left to the router, which agrees"
         );
-        let root = Takes::new("/", false);
+        let root = Takes::new("/", false, PLUGIN);
         assert!(takes(&root, "/proxy/api", &[]));
         assert!(!takes(&root, "/readyz", &[]));
     }
