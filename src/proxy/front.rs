@@ -25,7 +25,6 @@ use actix_web::dev::{AppConfig, RequestHead, Response, ServiceResponse};
 use actix_web::http::header;
 use actix_web::web;
 use futures_util::future::{Either, LocalBoxFuture, MapOk, TryFutureExt};
-use std::rc::Rc;
 
 /// Which requests [`Front`] takes (see the module docs).
 #[derive(Clone)]
@@ -109,7 +108,7 @@ where
     fn new_service(&self, cfg: AppConfig) -> Self::Future {
         let app = self.app.new_service(cfg);
         let state = self.state.clone();
-        let takes = Rc::new(self.takes.clone());
+        let takes = self.takes.clone();
         Box::pin(async move {
             Ok(FrontService {
                 app: app.await?,
@@ -124,7 +123,7 @@ where
 pub(crate) struct FrontService<S> {
     app: S,
     state: web::Data<ProxyState>,
-    takes: Rc<Takes>,
+    takes: Takes,
 }
 
 /// The app's answer as the server's response.

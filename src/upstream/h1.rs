@@ -533,12 +533,10 @@ fn parse(buf: &mut BytesMut, bodyless: bool) -> Result<Parsed, H1Error> {
     let mut head = buf.split_to(n);
     let (mut length, mut chunked, mut te, mut close) = (None::<u64>, false, false, !http11);
     for &(ns, ne, vs, ve) in &fields {
-        let name = &mut head[ns as usize..ne as usize];
-        lowercase_token(name);
+        lowercase_token(&mut head[ns as usize..ne as usize]);
         let name = &head[ns as usize..ne as usize];
         let value = &head[vs as usize..ve as usize];
-        // By length first: most names are none of the three.
-        if name.len() == 14 && name == b"content-length" {
+        if name == b"content-length" {
             for part in value.split(|&b| b == b',') {
                 let v = decimal(part.trim_ascii())
                     .ok_or_else(|| H1Error::Head("invalid Content-Length".into()))?;
@@ -547,14 +545,14 @@ fn parse(buf: &mut BytesMut, bodyless: bool) -> Result<Parsed, H1Error> {
                 }
                 length = Some(v);
             }
-        } else if name.len() == 17 && name == b"transfer-encoding" {
+        } else if name == b"transfer-encoding" {
             te = true;
             // Only the last coding counts (RFC 9112 §6.3).
             chunked = value
                 .rsplit(|&b| b == b',')
                 .next()
                 .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name.len() == 10 && name == b"connection" {
+        } else if name == b"connection" {
             close |= value
                 .split(|&b| b == b',')
                 .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
