@@ -13,4 +13,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${1:?usage: bench/aggregate.sh a|b|c}
 uptime
+# The build that ships (bench/pgo.sh build) unless KUBEPLEX_BIN names another.
+export KUBEPLEX_BIN=${KUBEPLEX_BIN:-$("$root/bench/pgo.sh" build)}
 TARGET=$target cargo bench --quiet --manifest-path "$root/Cargo.toml" --bench aggregate_targets

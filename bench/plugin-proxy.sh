@@ -23,7 +23,7 @@
 #
 # usage: bench/plugin-proxy.sh [SECONDS] [ROUNDS]   (defaults 5 and 3)
 #   env ANCHORS_WORK (fixtures, default /tmp/kubeplex-anchors), RUST_LOG, KUBEPLEX_LOG,
-#   CALLGRIND=1
+#   CALLGRIND=1, KUBEPLEX_BIN (default: the build that ships, `bench/pgo.sh build`)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 anchors=$root/../shared/bench/anchors
@@ -35,7 +35,7 @@ command -v wrk >/dev/null && command -v nginx >/dev/null ||
 [ -f "$work/www/api/v1/bigservices" ] || python3 "$anchors/make-fixtures.py" "$work"
 tmp=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null; wait; rm -rf "$tmp"' EXIT
 
 # A CA and the Service's certificate (the Service name and 127.0.0.1, for the cluster URL).
 host=web.bench.svc.cluster.local
@@ -92,9 +92,8 @@ kubernetes:
           url: https://127.0.0.1:9443
           caFile: $tmp/ca.crt
 EOF
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 log=${KUBEPLEX_LOG:-/tmp/kubeplex-plugin-bench.log}
-bin=${CARGO_TARGET_DIR:-$root/target}/release/kubeplex
+bin=${KUBEPLEX_BIN:-$("$root/bench/pgo.sh" build)}
 if [ -n "${CALLGRIND:-}" ]; then
   RUST_LOG=${RUST_LOG:-info} valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.%p" \
     "$bin" --config "$tmp/kubeplex.yaml" serve 2>"$log" & kp=$!

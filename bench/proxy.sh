@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Proxy benchmark: builds kubeplex (release), starts it with one cluster `bench` at the
+# Proxy benchmark: builds kubeplex (`bench/pgo.sh build`), starts it with one cluster `bench` at the
 # stand-in API server (http://127.0.0.1:9000), and runs ../shared/bench/anchors/run.sh with
 # PROJECT_URL set: the 1.2 KB body at 32 connections and the 7.7 MB body at 8 connections.
 # Prints the anchor tables, the ratios issue 16 judges items 1 and 2 by (small body: kubeplex's
@@ -14,16 +14,19 @@
 #
 # kubeplex runs one worker, as the anchors do (WORKERS=2 for two).
 #
-# usage: bench/proxy.sh [SECONDS]    (env ANCHORS: path to run.sh; RUST_LOG; KUBEPLEX_LOG; SCRAPE; WORKERS)
+# kubeplex is the build that ships (`bench/pgo.sh build`: the release profile with the
+# committed PGO profile) unless KUBEPLEX_BIN names another.
+#
+# usage: bench/proxy.sh [SECONDS]    (env ANCHORS: path to run.sh; RUST_LOG; KUBEPLEX_LOG; SCRAPE; WORKERS; KUBEPLEX_BIN)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 anchors=${ANCHORS:-$root/../shared/bench/anchors/run.sh}
 secs=${1:-5}
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+bin=${KUBEPLEX_BIN:-$("$root/bench/pgo.sh" build)}
 log=${KUBEPLEX_LOG:-/tmp/kubeplex-bench.log}
 config=$(mktemp --suffix .yaml)
 sed "s/^    workers: 1$/    workers: ${WORKERS:-1}/" "$root/bench/kubeplex-bench.yaml" >"$config"
-RUST_LOG=${RUST_LOG:-info} "$root/target/release/kubeplex" --config "$config" serve 2>"$log" &
+RUST_LOG=${RUST_LOG:-info} "$bin" --config "$config" serve 2>"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -f "$config"' EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/7077) 2>/dev/null && break; sleep 0.1; done

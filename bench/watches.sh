@@ -11,4 +11,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ulimit -n 20000
 echo "$(date -u +%FT%TZ) load:$(uptime | sed 's/.*load average//')"
+# The build that ships (bench/pgo.sh build) unless KUBEPLEX_BIN names another.
+export KUBEPLEX_BIN=${KUBEPLEX_BIN:-$("$root/bench/pgo.sh" build)}
 cargo bench --quiet --manifest-path "$root/Cargo.toml" --bench watches

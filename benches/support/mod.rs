@@ -158,7 +158,20 @@ impl Kubeplex {
 }
 
 impl Drop for Kubeplex {
+    /// Stops the child as a deployment does (SIGTERM: it drains and exits), so that a build
+    /// made for profile-guided optimization writes its profile (`bench/pgo.sh`); killed if it
+    /// has not exited within ten seconds.
     fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -995,9 +995,26 @@ fn the_dockerfile_lints_clean_and_copies_what_the_build_reads() {
         "vendor",
         "config",
         "benches",
+        "pgo",
     ] {
         assert!(copied.contains(needed), "the build needs {needed}");
     }
+    // The release build uses the committed PGO profile (bench/pgo.sh), from the copied
+    // context (WORKDIR /src).
+    let profile = df
+        .all("ENV")
+        .iter()
+        .flat_map(|e| e.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find_map(|kv| {
+            kv.strip_prefix("RUSTFLAGS=-Cprofile-use=/src/")
+                .map(str::to_owned)
+        })
+        .expect("the builder's RUSTFLAGS name the PGO profile");
+    assert!(repo().join(&profile).is_file(), "no {profile}");
+    assert!(
+        copied.contains(profile.split('/').next().unwrap()),
+        "{profile} is copied"
+    );
     for bench in bench_names(&read(&repo().join("Cargo.toml"))) {
         assert!(
             repo().join("benches").join(format!("{bench}.rs")).is_file(),
