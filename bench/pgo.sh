@@ -35,9 +35,23 @@ build() {
     echo "$root/target/release/kubeplex"
     return
   fi
+  stale
   RUSTFLAGS="-Cprofile-use=$profile" CARGO_TARGET_DIR="$root/target/pgo" \
     cargo build --release --quiet --manifest-path "$root/Cargo.toml" >&2
   echo "$root/target/pgo/release/kubeplex"
+}
+
+# Says on stderr how many commits changed the code (src/, vendor/) since the profile was
+# committed, when any did: their functions build without the profile.
+stale() {
+  local at n
+  at=$(git -C "$root" log -1 --format=%H -- pgo/kubeplex.profdata 2>/dev/null) || return 0
+  [ -n "$at" ] || return 0
+  n=$(git -C "$root" rev-list --count "$at..HEAD" -- src vendor 2>/dev/null) || return 0
+  if [ "$n" -gt 0 ]; then
+    echo "bench/pgo.sh: $n commit(s) changed src/ or vendor/ since the profile was made;" \
+      "the functions they changed build without it (bench/pgo.sh train makes it again)" >&2
+  fi
 }
 
 profdata() {
