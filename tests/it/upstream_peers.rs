@@ -1323,6 +1323,60 @@ async fn second_request_head_dribbled_byte_by_byte_is_timed_out() {
     );
 }
 
+/// A large answer to a client reading through a 4 KiB receive window, with a second request
+/// pipelined behind it: kubeplex's writes block again and again in the middle of the body's
+/// large chunks (actix-http writes those as they are, after its buffer: vendor/PATCHES.md,
+/// eighth change), yet every byte arrives in order and the second answer follows the first
+/// intact on the same connection.
+#[actix_web::test]
+async fn a_large_answer_to_a_slow_reader_arrives_whole_before_the_next() {
+    const LEN: usize = 8 << 20;
+    let big: Arc<Vec<u8>> = Arc::new((0..LEN).map(|i| (i % 251) as u8).collect());
+    let body = big.clone();
+    let up = RawUpstream::start(move |mut c| {
+        let body = body.clone();
+        async move {
+            while let Some(h) = c.head().await {
+                let ok = if h.target.ends_with("/big") {
+                    c.write(format!("HTTP/1.1 200 OK\r\nContent-Length: {LEN}\r\n\r\n"))
+                        .await
+                        && c.write(&body[..]).await
+                } else {
+                    c.write(ok("small")).await
+                };
+                if !ok {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let app = app_for(&up).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let s = socket.connect(app.addr).await.unwrap();
+    let (rd, wr) = s.into_split();
+    let mut c = Client {
+        rd,
+        wr: Some(wr),
+        buf: Vec::new(),
+        all: Vec::new(),
+        eof: false,
+    };
+    let base = "/api/kubernetes/clusters/up/api/v1";
+    c.send(get(&format!("{base}/big"), "token-a") + &get(&format!("{base}/small"), "token-a"))
+        .await;
+    let first = c.response(Duration::from_secs(60)).await.unwrap();
+    assert_eq!(first.status, 200, "{:?}", first.headers);
+    assert_eq!(first.body.len(), LEN);
+    if let Some(at) = first.body.iter().zip(big.iter()).position(|(a, b)| a != b) {
+        panic!("the body differs from byte {at} on");
+    }
+    let second = c.response(T).await.unwrap();
+    assert_eq!(second.status, 200, "{second:?}");
+    assert_eq!(second.body, b"small");
+}
+
 // ---------------------------------------------------------------------------------------
 // 6. HTTP/1.0 clients
 // ---------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ use std::{
 use actix_codec::{Framed, FramedParts};
 use actix_service::Service;
 use bitflags::bitflags;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_core::ready;
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -238,6 +238,10 @@ pin_project! {
         // True if backing allocation of `write_buf` needs to be released.
         write_buf_needs_reset: bool,
 
+        // kubeplex patch: a large body chunk written as it is, after `write_buf` (not copied
+        // into it); nothing is added to `write_buf` while it waits.
+        write_chunk: Option<Bytes>,
+
         codec: Codec,
     }
 }
@@ -355,6 +359,7 @@ where
                     write_buf: BytesMut::new(),
                     h1_write_buffer_size: config.h1_write_buffer_size(),
                     write_buf_needs_reset: false,
+                    write_chunk: None,
                     codec: Codec::new(config),
                 },
             },
@@ -411,6 +416,7 @@ where
             write_buf,
             h1_write_buffer_size,
             write_buf_needs_reset,
+            write_chunk,
             ..
         } = self.project();
         let mut io = Pin::new(io.as_mut().unwrap());
@@ -450,6 +456,21 @@ where
             *write_buf_needs_reset = false;
         } else {
             write_buf.clear();
+        }
+
+        // kubeplex patch: then the body chunk that waits to be written as it is.
+        if let Some(chunk) = write_chunk {
+            while !chunk.is_empty() {
+                match io.as_mut().poll_write(cx, chunk)? {
+                    Poll::Ready(0) => {
+                        error!("write zero; closing");
+                        return Poll::Ready(Err(io::Error::new(io::ErrorKind::WriteZero, "")));
+                    }
+                    Poll::Ready(n) => chunk.advance(n),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            *write_chunk = None;
         }
 
         // flush the I/O and check if get blocked
@@ -747,12 +768,17 @@ where
                 StateProj::SendPayload { mut body } => {
                     // keep populate writer buffer until buffer size limit hit,
                     // get blocked or finished.
-                    while this.write_buf.len() < *this.h1_write_buffer_size {
+                    // kubeplex patch: or until a large chunk waits to be written as it is.
+                    while this.write_buf.len() < *this.h1_write_buffer_size
+                        && this.write_chunk.is_none()
+                    {
                         match body.as_mut().poll_next(cx) {
-                            Poll::Ready(Some(Ok(item))) => {
-                                this.codec
-                                    .encode(Message::Chunk(Some(item)), this.write_buf)?;
-                            }
+                            Poll::Ready(Some(Ok(item))) => match this.codec.chunk_as_is(&item) {
+                                Some(chunk) => *this.write_chunk = Some(chunk),
+                                None => this
+                                    .codec
+                                    .encode(Message::Chunk(Some(item)), this.write_buf)?,
+                            },
 
                             Poll::Ready(None) => {
                                 this.codec.encode(Message::Chunk(None), this.write_buf)?;
@@ -1592,7 +1618,8 @@ where
                     }
 
                     // keep-alive and stream errors
-                    if state_is_none && inner_p.write_buf.is_empty() {
+                    if state_is_none && inner_p.write_buf.is_empty() && inner_p.write_chunk.is_none()
+                    {
                         if let Some(err) = inner_p.error.take() {
                             error!("stream error: {}", &err);
                             return Poll::Ready(Err(err));
