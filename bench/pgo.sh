@@ -56,13 +56,15 @@ stale() {
 
 profdata() {
   if [ -n "${LLVM_PROFDATA:-}" ]; then echo "$LLVM_PROFDATA"; return; fi
-  local best
-  best=$(ls -d /usr/lib/llvm-*/bin/llvm-profdata 2>/dev/null | sort -t- -k2 -n | tail -1)
-  if [ -z "$best" ] || [ "$(basename "$(dirname "$(dirname "$best")")" | cut -d- -f2)" -lt 19 ]; then
-    apt-get install -y -qq llvm-19 >/dev/null
-    best=/usr/lib/llvm-19/bin/llvm-profdata
-  fi
-  echo "$best"
+  local v
+  for v in $(ls /usr/lib | sed -n 's/^llvm-\([0-9]*\)$/\1/p' | sort -rn); do
+    if [ "$v" -ge 19 ] && [ -x "/usr/lib/llvm-$v/bin/llvm-profdata" ]; then
+      echo "/usr/lib/llvm-$v/bin/llvm-profdata"
+      return
+    fi
+  done
+  apt-get install -y -qq llvm-19 >/dev/null
+  echo /usr/lib/llvm-19/bin/llvm-profdata
 }
 
 # The header and path routes over HTTP: the anchors' stand-in API server (nginx) and

@@ -363,7 +363,7 @@ fn is_relayed_response_header(name: &[u8], named: &[&[u8]], rule: ResponseRule) 
         || name == b"content-length"
         || name == b"x-request-id"
         || name == b"kubeplex-cluster"
-        || (!named.is_empty() && named_by_connection(named, name))
+        || named_by_connection(named, name)
         || rule(name))
 }
 

@@ -148,12 +148,7 @@ pub(crate) struct Head {
 impl Head {
     /// The headers as `(name, value)`, names in lowercase, in the order received.
     pub(crate) fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.fields.iter().map(|&(ns, ne, vs, ve)| {
-            (
-                &self.bytes[ns as usize..ne as usize],
-                &self.bytes[vs as usize..ve as usize],
-            )
-        })
+        self.lines().map(|l| (l.name(), l.value()))
     }
 
     /// The headers as [`Head::headers`] gives them, each able to give its whole line.

@@ -453,7 +453,11 @@ struct Client {
 
 impl Client {
     async fn connect(app: &RunningApp) -> Self {
-        let s = TcpStream::connect(app.addr).await.unwrap();
+        Self::over(TcpStream::connect(app.addr).await.unwrap())
+    }
+
+    /// A client over a connection made elsewhere (e.g. with its own socket options).
+    fn over(s: TcpStream) -> Self {
         s.set_nodelay(true).unwrap();
         let (rd, wr) = s.into_split();
         Client {
@@ -1354,15 +1358,7 @@ async fn a_large_answer_to_a_slow_reader_arrives_whole_before_the_next() {
     let app = app_for(&up).await;
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let s = socket.connect(app.addr).await.unwrap();
-    let (rd, wr) = s.into_split();
-    let mut c = Client {
-        rd,
-        wr: Some(wr),
-        buf: Vec::new(),
-        all: Vec::new(),
-        eof: false,
-    };
+    let mut c = Client::over(socket.connect(app.addr).await.unwrap());
     let base = "/api/kubernetes/clusters/up/api/v1";
     c.send(get(&format!("{base}/big"), "token-a") + &get(&format!("{base}/small"), "token-a"))
         .await;
