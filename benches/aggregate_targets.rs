@@ -13,7 +13,8 @@
 //!   same run; the max of the members' p50s). Target: +5 ms. Also printed: the p50 of
 //!   every member asked directly at once (the client reading all of them in parallel,
 //!   without kubeplex): what the machine itself takes to produce and move the members'
-//!   lists concurrently, the floor a fan-out over one machine meets.
+//!   lists concurrently, the floor a fan-out over one machine meets; and kubeplex's own CPU
+//!   time per aggregated list (utime + stime from `/proc`), steadier than its latency.
 //! - (b) `TARGET=b`: cached aggregated lists (`cacheTtl: 2s`), `wrk` with `CONNECTIONS` (32)
 //!   keep-alive connections and 2 threads for `SECONDS` (5), three lists: a portal's entity
 //!   query (`labelSelector=backstage.io/kubernetes-id=cart`, one Service in each member),
@@ -87,6 +88,8 @@ async fn target_a(sims: &[String], services: usize, rounds: usize) {
     let mut member_p50 = vec![Vec::new(); sims.len()];
     let (mut parallel, mut aggregated) = (Vec::new(), Vec::new());
     let mut body = 0;
+    // kubeplex's CPU seconds over the aggregated lists.
+    let mut agg_cpu = 0.0;
     for _pass in 0..3 {
         for (i, u) in direct.iter().enumerate() {
             let v = series(client, u, rounds / 3).await;
@@ -102,16 +105,25 @@ async fn target_a(sims: &[String], services: usize, rounds: usize) {
             parallel.push(t.elapsed());
         }
         timed_get(client, &agg).await;
+        let cpu = kubeplex.cpu();
         for _ in 0..rounds / 3 {
             let (d, b) = timed_get(client, &agg).await;
             aggregated.push(d);
             body = b;
         }
+        agg_cpu += kubeplex.cpu() - cpu;
     }
     if let Ok(out) = std::env::var("PERF") {
         // A flat profile of kubeplex over `ROUNDS` more aggregated lists.
+        // `PERF_G=1`: with call graphs (DWARF).
+        let graph: &[&str] = match std::env::var("PERF_G").as_deref() {
+            Ok("1") => &["--call-graph", "dwarf,16384"],
+            _ => &[],
+        };
         let mut perf = std::process::Command::new("perf")
-            .args(["record", "-e", "cpu-clock", "-F", "2000", "-o", &out, "-p"])
+            .args(["record", "-e", "cpu-clock", "-F", "2000", "-o", &out])
+            .args(graph)
+            .arg("-p")
             .arg(kubeplex.child.id().to_string())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -164,6 +176,10 @@ async fn target_a(sims: &[String], services: usize, rounds: usize) {
     println!(
         "    aggregated minus every-member-at-once p50: {:+.2} ms",
         ms(p50) - ms(pct(&parallel, 0.5))
+    );
+    println!(
+        "    kubeplex's CPU per aggregated list: {:.2} ms",
+        agg_cpu * 1e3 / aggregated.len() as f64
     );
 }
 

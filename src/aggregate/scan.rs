@@ -10,11 +10,12 @@
 //! top-level object one by one (`kind`, `apiVersion`, `metadata`, `columnDefinitions` are
 //! kept), and the elements of its `items` (or `rows`) array one at a time. It holds only
 //! the bytes not handed out yet: at most one element (or one other top-level member) and
-//! the frame that completes it. An element cut across frames is scanned again when more
+//! the frame that completes it. A frame is read in place; only an element cut across
+//! frames is copied, joined with the next frame's first bytes. An element cut across frames is scanned again when more
 //! bytes came; past 64 KiB only once the buffer has doubled since the last try, so a big
 //! element arriving in many small frames costs a few scans, not one per frame.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use std::ops::Range;
 
 /// Why a scan stopped short of a value's end.
@@ -316,6 +317,12 @@ fn elements(b: &[u8], mut i: usize, depth: u32) -> Result<usize, Stop> {
 /// so wait for more bytes, or the body's end, to be handed out).
 const RESCAN_ALWAYS: usize = 64 * 1024;
 
+/// A value cut across frames (shorter than [`RESCAN_ALWAYS`]) is joined with this many
+/// bytes of the next frame first; most values end within them (a Service is under 1 KiB),
+/// and the rest of the frame is then read in place. One that does not gets the whole frame
+/// joined.
+const JOIN_AHEAD: usize = 4 * 1024;
+
 /// What [`ListReader::next`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Event {
@@ -353,11 +360,19 @@ enum At {
 
 /// Reads one member's list (or Table) body as it arrives; see the module docs.
 pub(crate) struct ListReader {
-    buf: BytesMut,
-    /// Where the bytes not read yet start in `buf` (those before go at the next push).
+    /// The frame being read in place, when what is left to read is all in one frame;
+    /// `None`: it is in `joined`.
+    frame: Option<Bytes>,
+    /// A value's start (what was left of a frame) joined with the bytes after it.
+    joined: BytesMut,
+    /// Where the bytes not read yet start in `frame` or `joined` (those before go at the
+    /// next push).
     pos: usize,
+    /// A frame whose first `.1` bytes were copied to `joined` (from `joined[.2]` on): once
+    /// reading is past `.2`, it goes on in the frame itself.
+    resume: Option<(Bytes, usize, usize)>,
     at: At,
-    /// Do not scan an incomplete value again before `buf` holds this many bytes.
+    /// Do not scan an incomplete value again before this many bytes are left to read.
     wait_for: usize,
     eof: bool,
     /// The element array's key, when known (`items` or `rows`); `None`: either.
@@ -387,8 +402,10 @@ impl ListReader {
     /// A reader whose element array is `array_key` (`items`, `rows`), or either when `None`.
     pub(crate) fn new(array_key: Option<&'static str>) -> Self {
         ListReader {
-            buf: BytesMut::new(),
+            frame: None,
+            joined: BytesMut::new(),
             pos: 0,
+            resume: None,
             at: At::Start,
             wait_for: 0,
             eof: false,
@@ -407,13 +424,67 @@ impl ListReader {
         self.array_key = Some(key);
     }
 
-    /// Adds bytes of the body (an element handed out before is gone then).
-    pub(crate) fn push(&mut self, data: &[u8]) {
-        if self.pos > 0 {
-            self.buf.advance(self.pos);
+    /// Adds bytes of the body (an element handed out before is gone then). A frame is read
+    /// in place; only a value that runs across frames is copied, with its start joined to
+    /// the next bytes: a small one with just enough of the new frame to likely end it
+    /// ([`JOIN_AHEAD`]), after which reading goes on in the frame itself.
+    pub(crate) fn push(&mut self, data: Bytes) {
+        // (Pushed before the last frame was read: it is joined whole first.)
+        self.absorb();
+        let rest = self.unread().len();
+        if rest == 0 {
+            self.frame = Some(data);
+            self.joined.clear();
             self.pos = 0;
+            return;
         }
-        self.buf.extend_from_slice(data);
+        match self.frame.take() {
+            Some(frame) => {
+                self.joined.clear();
+                let take = match rest < RESCAN_ALWAYS {
+                    true => data.len().min(rest + JOIN_AHEAD),
+                    false => data.len(),
+                };
+                self.joined.extend_from_slice(&frame[self.pos..]);
+                self.joined.extend_from_slice(&data[..take]);
+                if take < data.len() {
+                    self.resume = Some((data, take, rest));
+                }
+            }
+            None => {
+                self.joined.advance(self.pos);
+                self.joined.extend_from_slice(&data);
+            }
+        }
+        self.pos = 0;
+    }
+
+    /// The bytes not read yet.
+    fn unread(&self) -> &[u8] {
+        match &self.frame {
+            Some(f) => &f[self.pos..],
+            None => &self.joined[self.pos..],
+        }
+    }
+
+    /// Past the joined start of a frame: reading goes on in the frame.
+    fn settle(&mut self) {
+        if let Some((frame, _, from)) = self.resume.take_if(|(_, _, from)| self.pos >= *from) {
+            self.pos -= from;
+            self.frame = Some(frame);
+        }
+    }
+
+    /// The rest of a frame whose start was joined is joined too (the value runs on past
+    /// what was joined); `false` when there is none.
+    fn absorb(&mut self) -> bool {
+        match self.resume.take() {
+            Some((frame, take, _)) => {
+                self.joined.extend_from_slice(&frame[take..]);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The body ended.
@@ -423,16 +494,22 @@ impl ListReader {
 
     /// The bytes of an element [`ListReader::next`] returned.
     pub(crate) fn bytes(&self, r: Range<usize>) -> &[u8] {
-        &self.buf[r]
+        match &self.frame {
+            Some(f) => &f[r],
+            None => &self.joined[r],
+        }
     }
 
     /// Whether the body so far is over: `Ok(true)` when it is (nothing but whitespace after
     /// the list), `Err` when more bytes came after it.
     fn done(&mut self) -> Result<bool, Stop> {
-        if skip_ws(&self.buf, self.pos) < self.buf.len() {
+        self.absorb();
+        let rest = self.unread();
+        if skip_ws(rest, 0) < rest.len() {
             return Err(Stop::Invalid);
         }
-        self.buf.clear();
+        self.frame = None;
+        self.joined.clear();
         self.pos = 0;
         Ok(self.eof)
     }
@@ -440,11 +517,25 @@ impl ListReader {
     /// The next thing in the body. `Err(Stop::Incomplete)` only after [`ListReader::finish`]
     /// (the body was cut short); `Err(Stop::Invalid)`: not a JSON object, or not JSON.
     pub(crate) fn next(&mut self) -> Result<Event, Stop> {
-        if !self.eof && self.buf.len() - self.pos < self.wait_for {
+        loop {
+            match self.step()? {
+                Event::NeedMore if self.absorb() => continue,
+                event => return Ok(event),
+            }
+        }
+    }
+
+    /// [`ListReader::next`] within the bytes pushed (a frame's rest not joined yet aside).
+    fn step(&mut self) -> Result<Event, Stop> {
+        if !self.eof && self.resume.is_none() && self.unread().len() < self.wait_for {
             return Ok(Event::NeedMore);
         }
         loop {
-            let b = &self.buf[self.pos..];
+            self.settle();
+            let b = match &self.frame {
+                Some(f) => &f[self.pos..],
+                None => &self.joined[self.pos..],
+            };
             let i = skip_ws(b, 0);
             if self.at == At::Done {
                 return match self.done()? {
@@ -801,7 +892,7 @@ mod tests {
         loop {
             match r.next() {
                 Ok(Event::NeedMore) => match chunks.next() {
-                    Some(c) => r.push(c),
+                    Some(c) => r.push(Bytes::copy_from_slice(c)),
                     None => r.finish(),
                 },
                 Ok(Event::ArrayStart) => out.push("[".into()),
@@ -874,6 +965,42 @@ mod tests {
     }
 
     #[test]
+    fn elements_across_frames_of_any_size_come_out_whole_and_in_order() {
+        // Elements from a few bytes to past RESCAN_ALWAYS, so that frames of every size
+        // below cut them: joined with JOIN_AHEAD of the next frame and read on in place,
+        // joined whole when they run past that, and grown in the joined bytes.
+        let items: Vec<String> = (0..120)
+            .map(|i| {
+                let len = match i % 6 {
+                    0 => 3,
+                    1 => 300,
+                    2 => JOIN_AHEAD - 10,
+                    3 => JOIN_AHEAD * 2 + 7,
+                    4 => 900,
+                    _ => RESCAN_ALWAYS + 1000 * (i % 5),
+                };
+                format!(
+                    r#"{{"metadata":{{"name":"i{i}"}},"data":"{}"}}"#,
+                    "x".repeat(len)
+                )
+            })
+            .collect();
+        let body = format!(
+            r#"{{"kind":"L","items":[{}],"metadata":{{"resourceVersion":"9"}}}} "#,
+            items.join(" ,\n")
+        );
+        for size in [1000, 4095, 4096, 5000, 9000, 70_000, 300_000] {
+            let (r, out) = read(&body, size, None);
+            assert_eq!(out.len(), items.len() + 1, "{size}: {:?}", out.last());
+            assert_eq!(&out[1..], &items[..], "{size}");
+            assert_eq!(r.resource_version.as_deref(), Some("9"), "{size}");
+        }
+        // Bytes after the list in the frame whose start was joined are still seen.
+        let (_, out) = read(&format!("{} x", body.trim_end()), 5000, None);
+        assert_eq!(out.last().map(String::as_str), Some("Invalid"));
+    }
+
+    #[test]
     fn a_big_element_in_small_frames_is_scanned_a_few_times() {
         let big = format!(
             r#"{{"kind":"L","items":[{{"data":"{}"}}]}}"#,
@@ -890,7 +1017,7 @@ mod tests {
                         scans += 1;
                     }
                     match chunks.next() {
-                        Some(c) => r.push(c),
+                        Some(c) => r.push(Bytes::copy_from_slice(c)),
                         None => r.finish(),
                     }
                 }

@@ -214,7 +214,7 @@ impl Member {
                 if let Some(seen) = &mut self.seen {
                     seen.extend_from_slice(&b);
                 }
-                self.reader.push(&b);
+                self.reader.push(b);
             }
             None => {
                 self.eof = true;

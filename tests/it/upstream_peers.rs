@@ -393,6 +393,9 @@ fn parse(buf: &[u8], eof: bool) -> Parsed {
                 if buf.len() < p + size + 2 {
                     return need_or_bad(eof, "EOF inside a chunk (no terminating chunk)");
                 }
+                if &buf[p + size..p + size + 2] != b"\r\n" {
+                    return Parsed::Bad(format!("chunk data of {size} bytes not followed by CRLF"));
+                }
                 body.extend_from_slice(&buf[p..p + size]);
                 p += size + 2;
             }
@@ -1331,9 +1334,17 @@ async fn second_request_head_dribbled_byte_by_byte_is_timed_out() {
 /// pipelined behind it: kubeplex's writes block again and again in the middle of the body's
 /// large chunks (actix-http writes those as they are, after its buffer: vendor/PATCHES.md,
 /// eighth change), yet every byte arrives in order and the second answer follows the first
-/// intact on the same connection.
+/// intact on the same connection. Both with a Content-Length and chunked: chunks of mixed
+/// sizes, so that large chunks written as they are (their line ends owed) alternate with
+/// small ones encoded into the buffer.
 #[actix_web::test]
 async fn a_large_answer_to_a_slow_reader_arrives_whole_before_the_next() {
+    for chunked in [false, true] {
+        a_large_answer_to_a_slow_reader(chunked).await;
+    }
+}
+
+async fn a_large_answer_to_a_slow_reader(chunked: bool) {
     const LEN: usize = 8 << 20;
     let big: Arc<Vec<u8>> = Arc::new((0..LEN).map(|i| (i % 251) as u8).collect());
     let body = big.clone();
@@ -1341,7 +1352,25 @@ async fn a_large_answer_to_a_slow_reader_arrives_whole_before_the_next() {
         let body = body.clone();
         async move {
             while let Some(h) = c.head().await {
-                let ok = if h.target.ends_with("/big") {
+                let ok = if h.target.ends_with("/big") && chunked {
+                    let mut ok = c
+                        .write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                        .await;
+                    let sizes = [70_000, 5, 20_000, 16_384, 100, 1_000_000, 3000];
+                    let mut at = 0;
+                    for size in sizes.iter().cycle() {
+                        if !ok || at == LEN {
+                            break;
+                        }
+                        let end = (at + size).min(LEN);
+                        let mut chunk = format!("{:x}\r\n", end - at).into_bytes();
+                        chunk.extend_from_slice(&body[at..end]);
+                        chunk.extend_from_slice(b"\r\n");
+                        ok = c.write(chunk).await;
+                        at = end;
+                    }
+                    ok && c.write("0\r\n\r\n").await
+                } else if h.target.ends_with("/big") {
                     c.write(format!("HTTP/1.1 200 OK\r\nContent-Length: {LEN}\r\n\r\n"))
                         .await
                         && c.write(&body[..]).await
@@ -1364,7 +1393,13 @@ async fn a_large_answer_to_a_slow_reader_arrives_whole_before_the_next() {
         .await;
     let first = c.response(Duration::from_secs(60)).await.unwrap();
     assert_eq!(first.status, 200, "{:?}", first.headers);
-    assert_eq!(first.body.len(), LEN);
+    assert_eq!(
+        first.header("transfer-encoding") == Some("chunked"),
+        chunked,
+        "{:?}",
+        first.headers
+    );
+    assert_eq!(first.body.len(), LEN, "chunked: {chunked}");
     if let Some(at) = first.body.iter().zip(big.iter()).position(|(a, b)| a != b) {
         panic!("the body differs from byte {at} on");
     }

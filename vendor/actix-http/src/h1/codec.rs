@@ -150,8 +150,12 @@ impl Codec {
     /// kubeplex patch: the part of a body chunk to write as it is, after what is encoded so
     /// far, instead of copying it into the write buffer; `None`: encode it
     /// (`Message::Chunk`). See [`MessageEncoder::chunk_as_is`].
-    pub(crate) fn chunk_as_is(&mut self, chunk: &bytes::Bytes) -> Option<bytes::Bytes> {
-        self.encoder.chunk_as_is(chunk)
+    pub(crate) fn chunk_as_is(
+        &mut self,
+        chunk: &bytes::Bytes,
+        dst: &mut BytesMut,
+    ) -> Option<bytes::Bytes> {
+        self.encoder.chunk_as_is(chunk, dst)
     }
 }
 

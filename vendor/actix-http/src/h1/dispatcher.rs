@@ -434,14 +434,33 @@ where
         let len = write_buf.len();
         let mut written = 0;
 
+        // kubeplex patch: with a body chunk waiting to be written as it is, the buffer (a
+        // chunk's size line, a response head) goes out with it in one vectored write.
+        let vectored = io.is_write_vectored();
         while written < len {
-            match io.as_mut().poll_write(cx, &write_buf[written..])? {
+            let poll = match write_chunk.as_ref() {
+                Some(chunk) if vectored => {
+                    let bufs = [
+                        io::IoSlice::new(&write_buf[written..]),
+                        io::IoSlice::new(chunk),
+                    ];
+                    io.as_mut().poll_write_vectored(cx, &bufs)?
+                }
+                _ => io.as_mut().poll_write(cx, &write_buf[written..])?,
+            };
+            match poll {
                 Poll::Ready(0) => {
                     error!("write zero; closing");
                     return Poll::Ready(Err(io::Error::new(io::ErrorKind::WriteZero, "")));
                 }
 
-                Poll::Ready(n) => written += n,
+                Poll::Ready(n) => {
+                    let from_buf = n.min(len - written);
+                    written += from_buf;
+                    if let Some(chunk) = write_chunk.as_mut() {
+                        chunk.advance(n - from_buf);
+                    }
+                }
 
                 Poll::Pending => {
                     write_buf.advance(written);
@@ -773,7 +792,7 @@ where
                         && this.write_chunk.is_none()
                     {
                         match body.as_mut().poll_next(cx) {
-                            Poll::Ready(Some(Ok(item))) => match this.codec.chunk_as_is(&item) {
+                            Poll::Ready(Some(Ok(item))) => match this.codec.chunk_as_is(&item, this.write_buf) {
                                 Some(chunk) => *this.write_chunk = Some(chunk),
                                 None => this
                                     .codec

@@ -373,11 +373,13 @@ impl<T: MessageType> MessageEncoder<T> {
         self.te.encode_eof(buf)
     }
 
-    /// kubeplex patch: a body chunk of at least [`WRITE_AS_IS`] bytes whose body needs no
-    /// framing (its length is known, or it ends with the connection): the part of it that
-    /// goes on the wire as it is, accounted for as [`Self::encode_chunk`] would; `None` for
-    /// a smaller chunk or a chunked body, which are encoded into the write buffer.
-    pub fn chunk_as_is(&mut self, msg: &bytes::Bytes) -> Option<bytes::Bytes> {
+    /// kubeplex patch: a body chunk of at least [`WRITE_AS_IS`] bytes: the part of it that
+    /// goes on the wire as it is, after `buf`, accounted for as [`Self::encode_chunk`]
+    /// would; `None` for a smaller chunk, which is encoded into `buf`. A chunked body's
+    /// chunk gets its size line in `buf`; the line end after its data is owed, and written
+    /// ahead of whatever the encoder writes next (the next chunk's size line, or the last
+    /// chunk), since nothing else is written between.
+    pub fn chunk_as_is(&mut self, msg: &bytes::Bytes, buf: &mut BytesMut) -> Option<bytes::Bytes> {
         if msg.len() < WRITE_AS_IS {
             return None;
         }
@@ -387,6 +389,12 @@ impl<T: MessageType> MessageEncoder<T> {
                 let len = cmp::min(*remaining, msg.len() as u64);
                 *remaining -= len;
                 Some(msg.slice(..len as usize))
+            }
+            TransferEncodingKind::Chunked(false) => {
+                pay_crlf(&mut self.te.crlf_owed, buf);
+                writeln!(helpers::MutWriter(buf), "{:X}\r", msg.len()).ok()?;
+                self.te.crlf_owed = true;
+                Some(msg.clone())
             }
             _ => None,
         }
@@ -431,6 +439,9 @@ impl<T: MessageType> MessageEncoder<T> {
 #[derive(Debug)]
 pub(crate) struct TransferEncoding {
     kind: TransferEncodingKind,
+    /// kubeplex patch: a chunk written as it is ([`MessageEncoder::chunk_as_is`]) still
+    /// needs its closing `\r\n`.
+    crlf_owed: bool,
 }
 
 #[derive(Debug, PartialEq, Clone)]
@@ -454,6 +465,7 @@ impl TransferEncoding {
     pub fn empty() -> TransferEncoding {
         TransferEncoding {
             kind: TransferEncodingKind::Length(0),
+            crlf_owed: false,
         }
     }
 
@@ -461,6 +473,7 @@ impl TransferEncoding {
     pub fn eof() -> TransferEncoding {
         TransferEncoding {
             kind: TransferEncodingKind::Eof,
+            crlf_owed: false,
         }
     }
 
@@ -468,6 +481,7 @@ impl TransferEncoding {
     pub fn chunked() -> TransferEncoding {
         TransferEncoding {
             kind: TransferEncodingKind::Chunked(false),
+            crlf_owed: false,
         }
     }
 
@@ -475,6 +489,7 @@ impl TransferEncoding {
     pub fn length(len: u64) -> TransferEncoding {
         TransferEncoding {
             kind: TransferEncodingKind::Length(len),
+            crlf_owed: false,
         }
     }
 
@@ -491,6 +506,7 @@ impl TransferEncoding {
                 if *eof {
                     return Ok(true);
                 }
+                pay_crlf(&mut self.crlf_owed, buf);
 
                 if msg.is_empty() {
                     *eof = true;
@@ -538,11 +554,20 @@ impl TransferEncoding {
             TransferEncodingKind::Chunked(ref mut eof) => {
                 if !*eof {
                     *eof = true;
+                    pay_crlf(&mut self.crlf_owed, buf);
                     buf.extend_from_slice(b"0\r\n\r\n");
                 }
                 Ok(())
             }
         }
+    }
+}
+
+/// kubeplex patch: writes the `\r\n` a chunk written as it is still owes (`owed`).
+fn pay_crlf(owed: &mut bool, buf: &mut BytesMut) {
+    if *owed {
+        *owed = false;
+        buf.extend_from_slice(b"\r\n");
     }
 }
 

@@ -34,6 +34,10 @@ pub(crate) struct Buffered<T, B> {
     io: T,
     partial_len: Option<usize>,
     read_blocked: bool,
+    /// kubeplex patch: the last read into the buffer was a large one (a body in flight), so
+    /// the next goes straight to the buffer too, not through the stack (whose bytes would
+    /// be copied). Cleared by a smaller read, or one that is pending.
+    reading_fast: bool,
     read_buf: BytesMut,
     read_buf_strategy: ReadStrategy,
     write_buf: WriteBuf<B>,
@@ -68,6 +72,7 @@ where
             io,
             partial_len: None,
             read_blocked: false,
+            reading_fast: false,
             read_buf: BytesMut::with_capacity(0),
             read_buf_strategy: ReadStrategy::default(),
             write_buf,
@@ -229,17 +234,23 @@ where
     }
 
     pub(crate) fn poll_read_from_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.read_buf.is_empty() {
+        if self.read_buf.is_empty() && !self.reading_fast {
             return self.poll_read_unbuffered(cx);
         }
-        self.poll_read_buffered(cx)
+        let read = self.poll_read_buffered(cx);
+        if read.is_pending() && self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
+            // As the stack read does: a connection waiting for bytes holds no buffer.
+            self.read_buf = BytesMut::new();
+        }
+        read
     }
 
     /// kubeplex patch: a read with nothing buffered goes to the stack first, so a
     /// connection waiting for bytes (a watch between events, an idle pooled connection)
     /// holds no read buffer: pending, the buffer's allocation is released. What arrived is
-    /// copied to the buffer; a full stack read goes on reading into the buffer at once, so a
-    /// large body still takes large reads.
+    /// copied to the buffer; a full stack read goes on reading into the buffer at once, and
+    /// reads go straight to the buffer while they fill it ([`Self::reading_fast`]), so a
+    /// large body takes large reads and is not copied.
     fn poll_read_unbuffered(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         self.read_blocked = false;
         let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); INIT_BUFFER_SIZE];
@@ -255,7 +266,11 @@ where
                 if n == 0 {
                     return Poll::Ready(Ok(0));
                 }
-                self.read_buf.reserve(cmp::max(n, self.read_buf_strategy.next()));
+                // A full stack read is followed by a buffered one at once: room for it too,
+                // so that read does not grow (and copy) the buffer.
+                let next = self.read_buf_strategy.next();
+                self.read_buf
+                    .reserve(if n < len { cmp::max(n, next) } else { n + next });
                 self.read_buf.extend_from_slice(buf.filled());
                 if n < len {
                     self.read_buf_strategy.record(n);
@@ -311,10 +326,12 @@ where
                     self.read_buf.advance_mut(n);
                 }
                 self.read_buf_strategy.record(n);
+                self.reading_fast = n >= INIT_BUFFER_SIZE;
                 Poll::Ready(Ok(n))
             }
             Poll::Pending => {
                 self.read_blocked = true;
+                self.reading_fast = false;
                 Poll::Pending
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
