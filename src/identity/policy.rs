@@ -10,17 +10,54 @@ use crate::config::PolicyRule;
 use globset::{Glob, GlobMatcher};
 
 /// A rule's glob list: matches when any glob does.
-struct Globs(Vec<GlobMatcher>);
+struct Globs(Vec<Pattern>);
+
+/// One glob, matched without globset's regex when its shape allows: policies are mostly
+/// names, `*`, and a name with a `*` at one end (each rule is checked on every request).
+enum Pattern {
+    /// `*`: anything.
+    Any,
+    /// No glob characters: this string.
+    Exact(String),
+    /// `<prefix>*`.
+    Prefix(String),
+    /// `*<suffix>`.
+    Suffix(String),
+    /// Anything else, as globset matches it.
+    Glob(GlobMatcher),
+}
+
+impl Pattern {
+    fn new(glob: &str) -> Option<Self> {
+        let special = |c: char| matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\');
+        let plain = |s: &str| !s.contains(special);
+        Some(if glob == "*" {
+            Pattern::Any
+        } else if plain(glob) {
+            Pattern::Exact(glob.to_string())
+        } else if let Some(p) = glob.strip_suffix('*').filter(|p| plain(p)) {
+            Pattern::Prefix(p.to_string())
+        } else if let Some(p) = glob.strip_prefix('*').filter(|p| plain(p)) {
+            Pattern::Suffix(p.to_string())
+        } else {
+            Pattern::Glob(Glob::new(glob).ok()?.compile_matcher())
+        })
+    }
+
+    fn is_match(&self, s: &str) -> bool {
+        match self {
+            Pattern::Any => true,
+            Pattern::Exact(e) => s == e,
+            Pattern::Prefix(p) => s.starts_with(p.as_str()),
+            Pattern::Suffix(p) => s.ends_with(p.as_str()),
+            Pattern::Glob(g) => g.is_match(s),
+        }
+    }
+}
 
 impl Globs {
-    /// Compiles `globs`; the configuration checked them, so a bad one matches nothing.
     fn new(globs: &[String]) -> Self {
-        Globs(
-            globs
-                .iter()
-                .filter_map(|g| Glob::new(g).ok().map(|g| g.compile_matcher()))
-                .collect(),
-        )
+        Globs(globs.iter().filter_map(|g| Pattern::new(g)).collect())
     }
 
     fn any(&self, s: &str) -> bool {
@@ -114,5 +151,67 @@ impl Policy {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_patterns_match_as_globset_does() {
+        let globs = [
+            "*",
+            "prod",
+            "user:default/ci-*",
+            "*:prod",
+            "team-b*",
+            "*-system",
+            "secret-*",
+            "",
+            "a*b",
+            "**",
+            "user:?",
+            "[ab]c",
+            "{x,y}*",
+            "dev\\*",
+        ];
+        let names = [
+            "",
+            "prod",
+            "prod2",
+            "staging:prod",
+            "user:default/ci-bot",
+            "user:default/ci-",
+            "user:default/cI-bot",
+            "team-b",
+            "team-b/x",
+            "kube-system",
+            "secret-",
+            "a/b",
+            "ab",
+            "user:x",
+            "ac",
+            "xz",
+            "dev*",
+            "devx",
+            "line\nbreak",
+        ];
+        for glob in globs {
+            let fast = Pattern::new(glob).unwrap();
+            let reference = Glob::new(glob).unwrap().compile_matcher();
+            for name in names {
+                assert_eq!(
+                    fast.is_match(name),
+                    reference.is_match(name),
+                    "{glob:?} against {name:?}"
+                );
+            }
+        }
+        assert!(matches!(Pattern::new("*"), Some(Pattern::Any)));
+        assert!(matches!(Pattern::new("prod"), Some(Pattern::Exact(_))));
+        assert!(matches!(Pattern::new("team-b*"), Some(Pattern::Prefix(_))));
+        assert!(matches!(Pattern::new("*-system"), Some(Pattern::Suffix(_))));
+        assert!(matches!(Pattern::new("a*b"), Some(Pattern::Glob(_))));
     }
 }
