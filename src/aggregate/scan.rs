@@ -11,9 +11,10 @@
 //! kept), and the elements of its `items` (or `rows`) array one at a time. It holds only
 //! the bytes not handed out yet: at most one element (or one other top-level member) and
 //! the frame that completes it. A frame is read in place; only an element cut across
-//! frames is copied, joined with the next frame's first bytes. An element cut across frames is scanned again when more
-//! bytes came; past 64 KiB only once the buffer has doubled since the last try, so a big
-//! element arriving in many small frames costs a few scans, not one per frame.
+//! frames is copied, joined with the next frame's first bytes. An element cut across
+//! frames is scanned again when more bytes came; past 64 KiB only once the buffer has
+//! doubled since the last try, so a big element arriving in many small frames costs a few
+//! scans, not one per frame.
 
 use bytes::{Buf, Bytes, BytesMut};
 use std::ops::Range;
@@ -312,6 +313,15 @@ fn elements(b: &[u8], mut i: usize, depth: u32) -> Result<usize, Stop> {
     }
 }
 
+/// What a [`ListReader`] reads in: the frame in place, else the joined bytes. (Of the
+/// fields, so that reading can move its position while it holds the bytes.)
+fn window<'a>(frame: &'a Option<Bytes>, joined: &'a BytesMut) -> &'a [u8] {
+    match frame {
+        Some(f) => f,
+        None => joined,
+    }
+}
+
 /// A value cut across frames is scanned again at every frame while it is shorter than
 /// this, and then only once the buffer has doubled (a complete value past this length may
 /// so wait for more bytes, or the body's end, to be handed out).
@@ -368,9 +378,10 @@ pub(crate) struct ListReader {
     /// Where the bytes not read yet start in `frame` or `joined` (those before go at the
     /// next push).
     pos: usize,
-    /// A frame whose first `.1` bytes were copied to `joined` (from `joined[.2]` on): once
-    /// reading is past `.2`, it goes on in the frame itself.
-    resume: Option<(Bytes, usize, usize)>,
+    /// A frame whose first bytes were copied to the end of `joined`, from `joined[.1]` on:
+    /// once reading is past `.1`, it goes on in the frame itself. (`joined` does not change
+    /// while this is set.)
+    resume: Option<(Bytes, usize)>,
     at: At,
     /// Do not scan an incomplete value again before this many bytes are left to read.
     wait_for: usize,
@@ -448,7 +459,7 @@ impl ListReader {
                 self.joined.extend_from_slice(&frame[self.pos..]);
                 self.joined.extend_from_slice(&data[..take]);
                 if take < data.len() {
-                    self.resume = Some((data, take, rest));
+                    self.resume = Some((data, rest));
                 }
             }
             None => {
@@ -461,15 +472,12 @@ impl ListReader {
 
     /// The bytes not read yet.
     fn unread(&self) -> &[u8] {
-        match &self.frame {
-            Some(f) => &f[self.pos..],
-            None => &self.joined[self.pos..],
-        }
+        &window(&self.frame, &self.joined)[self.pos..]
     }
 
     /// Past the joined start of a frame: reading goes on in the frame.
     fn settle(&mut self) {
-        if let Some((frame, _, from)) = self.resume.take_if(|(_, _, from)| self.pos >= *from) {
+        if let Some((frame, from)) = self.resume.take_if(|(_, from)| self.pos >= *from) {
             self.pos -= from;
             self.frame = Some(frame);
         }
@@ -479,8 +487,9 @@ impl ListReader {
     /// what was joined); `false` when there is none.
     fn absorb(&mut self) -> bool {
         match self.resume.take() {
-            Some((frame, take, _)) => {
-                self.joined.extend_from_slice(&frame[take..]);
+            Some((frame, from)) => {
+                let copied = self.joined.len() - from;
+                self.joined.extend_from_slice(&frame[copied..]);
                 true
             }
             None => false,
@@ -494,10 +503,7 @@ impl ListReader {
 
     /// The bytes of an element [`ListReader::next`] returned.
     pub(crate) fn bytes(&self, r: Range<usize>) -> &[u8] {
-        match &self.frame {
-            Some(f) => &f[r],
-            None => &self.joined[r],
-        }
+        &window(&self.frame, &self.joined)[r]
     }
 
     /// Whether the body so far is over: `Ok(true)` when it is (nothing but whitespace after
@@ -532,10 +538,7 @@ impl ListReader {
         }
         loop {
             self.settle();
-            let b = match &self.frame {
-                Some(f) => &f[self.pos..],
-                None => &self.joined[self.pos..],
-            };
+            let b = &window(&self.frame, &self.joined)[self.pos..];
             let i = skip_ws(b, 0);
             if self.at == At::Done {
                 return match self.done()? {
@@ -995,6 +998,24 @@ mod tests {
             assert_eq!(&out[1..], &items[..], "{size}");
             assert_eq!(r.resource_version.as_deref(), Some("9"), "{size}");
         }
+        // Small elements in large frames: only the elements cut across frames are copied
+        // (each joined with JOIN_AHEAD of the next frame), never a whole frame.
+        let small: Vec<String> = (0..400)
+            .map(|i| {
+                format!(
+                    r#"{{"metadata":{{"name":"s{i}"}},"data":"{}"}}"#,
+                    "y".repeat(700)
+                )
+            })
+            .collect();
+        let list = format!(r#"{{"kind":"L","items":[{}]}}"#, small.join(","));
+        let (r, out) = read(&list, 64 * 1024, None);
+        assert_eq!(&out[1..], &small[..]);
+        assert!(
+            r.joined.capacity() < 4 * JOIN_AHEAD,
+            "{} bytes joined at once",
+            r.joined.capacity()
+        );
         // Bytes after the list in the frame whose start was joined are still seen.
         let (_, out) = read(&format!("{} x", body.trim_end()), 5000, None);
         assert_eq!(out.last().map(String::as_str), Some("Invalid"));

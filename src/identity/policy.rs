@@ -56,6 +56,7 @@ impl Pattern {
 }
 
 impl Globs {
+    /// Compiles `globs`; the configuration checked them, so a bad one matches nothing.
     fn new(globs: &[String]) -> Self {
         Globs(globs.iter().filter_map(|g| Pattern::new(g)).collect())
     }

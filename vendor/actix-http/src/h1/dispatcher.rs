@@ -431,22 +431,23 @@ where
             *write_buf_needs_reset = true;
         }
 
-        let len = write_buf.len();
         let mut written = 0;
 
-        // kubeplex patch: with a body chunk waiting to be written as it is, the buffer (a
-        // chunk's size line, a response head) goes out with it in one vectored write.
+        // kubeplex patch: the buffer, then the body chunk waiting to be written as it is;
+        // both in one vectored write (a chunk's size line or a response head with the
+        // chunk) when the stream takes one.
         let vectored = io.is_write_vectored();
-        while written < len {
-            let poll = match write_chunk.as_ref() {
-                Some(chunk) if vectored => {
-                    let bufs = [
-                        io::IoSlice::new(&write_buf[written..]),
-                        io::IoSlice::new(chunk),
-                    ];
-                    io.as_mut().poll_write_vectored(cx, &bufs)?
-                }
-                _ => io.as_mut().poll_write(cx, &write_buf[written..])?,
+        loop {
+            let buf = &write_buf[written..];
+            let chunk: &[u8] = write_chunk.as_deref().unwrap_or_default();
+            let from_buf = buf.len();
+            let poll = match (buf.is_empty(), chunk.is_empty()) {
+                (true, true) => break,
+                (false, false) if vectored => io
+                    .as_mut()
+                    .poll_write_vectored(cx, &[io::IoSlice::new(buf), io::IoSlice::new(chunk)])?,
+                (false, _) => io.as_mut().poll_write(cx, buf)?,
+                (true, false) => io.as_mut().poll_write(cx, chunk)?,
             };
             match poll {
                 Poll::Ready(0) => {
@@ -455,10 +456,9 @@ where
                 }
 
                 Poll::Ready(n) => {
-                    let from_buf = n.min(len - written);
-                    written += from_buf;
+                    written += n.min(from_buf);
                     if let Some(chunk) = write_chunk.as_mut() {
-                        chunk.advance(n - from_buf);
+                        chunk.advance(n.saturating_sub(from_buf));
                     }
                 }
 
@@ -468,6 +468,7 @@ where
                 }
             }
         }
+        *write_chunk = None;
 
         // All bytes have been accepted by the I/O stream, so the buffer can be reused or released.
         if *write_buf_needs_reset {
@@ -475,21 +476,6 @@ where
             *write_buf_needs_reset = false;
         } else {
             write_buf.clear();
-        }
-
-        // kubeplex patch: then the body chunk that waits to be written as it is.
-        if let Some(chunk) = write_chunk {
-            while !chunk.is_empty() {
-                match io.as_mut().poll_write(cx, chunk)? {
-                    Poll::Ready(0) => {
-                        error!("write zero; closing");
-                        return Poll::Ready(Err(io::Error::new(io::ErrorKind::WriteZero, "")));
-                    }
-                    Poll::Ready(n) => chunk.advance(n),
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
-            *write_chunk = None;
         }
 
         // flush the I/O and check if get blocked
